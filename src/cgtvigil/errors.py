@@ -1,0 +1,106 @@
+"""The exception and warning tree of cgtvigil.
+
+::
+
+    CgtVigilError
+    ├── ValidationError (ValueError)      bad parameters or input values, all problems listed
+    ├── IngestError                       an input file cannot be read as a whole
+    │   └── ParseError                    ... with the file and line (or field) at fault
+    │       └── ReconciliationError       read != loaded + quarantined
+    ├── ConvergenceError                  an optimiser did not converge
+    └── TerminologyNotConfiguredError     a licensed terminology is needed but absent
+
+    CgtVigilWarning (UserWarning)
+    ├── StatisticalCaveatWarning          e.g. a zero cell was corrected
+    └── DataQualityWarning                e.g. an encoding fallback or unknown code
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CgtVigilError",
+    "CgtVigilWarning",
+    "ConvergenceError",
+    "DataQualityWarning",
+    "IngestError",
+    "ParseError",
+    "ReconciliationError",
+    "StatisticalCaveatWarning",
+    "TerminologyNotConfiguredError",
+    "ValidationError",
+]
+
+
+class CgtVigilError(Exception):
+    """Base class of every error raised by cgtvigil."""
+
+
+class ValidationError(CgtVigilError, ValueError):
+    """One or more parameters or input values are invalid.
+
+    ``problems`` lists every problem found, so that a user can fix them all at once.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems:\n" + "\n".join(
+                f"  - {p}" for p in self.problems
+            )
+        super().__init__(message)
+
+
+class IngestError(CgtVigilError):
+    """An input file or archive cannot be ingested."""
+
+
+class ParseError(IngestError):
+    """A file cannot be parsed; names the file and, where known, the line or field."""
+
+    def __init__(
+        self, message: str, *, file: str, line: int | None = None, field: str | None = None
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        where = file
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {message}")
+
+
+class ReconciliationError(ParseError):
+    """The import counts do not balance: read != loaded + quarantined."""
+
+
+class ConvergenceError(CgtVigilError):
+    """An optimiser did not converge; the message says what to check next."""
+
+
+class TerminologyNotConfiguredError(CgtVigilError):
+    """A feature needs a licensed terminology (e.g. MedDRA) that is not configured."""
+
+    def __init__(self, terminology: str) -> None:
+        self.terminology = terminology
+        super().__init__(
+            f"TERMINOLOGY_NOT_CONFIGURED({terminology}): this feature needs your own licensed "
+            f"{terminology} release; point cgtvigil at it (see --help of the command)."
+        )
+
+
+class CgtVigilWarning(UserWarning):
+    """Base class of cgtvigil warnings."""
+
+
+class StatisticalCaveatWarning(CgtVigilWarning):
+    """A statistical result carries a caveat (zero-cell correction, sparse stratum, ...)."""
+
+
+class DataQualityWarning(CgtVigilWarning):
+    """Input data had a quality issue that was handled (encoding fallback, unknown code, ...)."""

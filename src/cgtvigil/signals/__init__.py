@@ -1,0 +1,37 @@
+"""Disproportionality statistics: pure, vectorised closed forms and the MGPS prior fitter."""
+
+from cgtvigil.signals._ebgm import (
+    EBGMResult,
+    GammaMixturePrior,
+    GammaMixturePriorFitter,
+    ebgm,
+    prior_log_likelihood,
+)
+from cgtvigil.signals._ic import ICResult, information_component
+from cgtvigil.signals._prr import PRRResult, chi_square, prr
+from cgtvigil.signals._ror import RORResult, ror
+from cgtvigil.signals._squash import SquashedPoints, squash
+from cgtvigil.signals._table import ContingencyTables
+from cgtvigil.signals._thresholds import RULES_VERSION, THRESHOLD_RULES, ThresholdRule, apply_threshold_rules
+
+__all__ = [
+    "RULES_VERSION",
+    "THRESHOLD_RULES",
+    "ContingencyTables",
+    "EBGMResult",
+    "GammaMixturePrior",
+    "GammaMixturePriorFitter",
+    "ICResult",
+    "PRRResult",
+    "RORResult",
+    "SquashedPoints",
+    "ThresholdRule",
+    "apply_threshold_rules",
+    "chi_square",
+    "ebgm",
+    "information_component",
+    "prior_log_likelihood",
+    "prr",
+    "ror",
+    "squash",
+]
