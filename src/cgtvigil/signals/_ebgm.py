@@ -81,55 +81,67 @@ def prior_log_likelihood(
     ee = as_float_array(e, "e", "prior_log_likelihood", problems)
     w = np.ones_like(nn) if weights is None else as_float_array(weights, "weights", "prior_log_likelihood", problems)
     problems.raise_if_any()
-    un, inv = _unique_n(nn)
     theta = np.array([prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p])
-    return -_negll_and_grad(theta, nn, ee, w, un, inv, truncated, with_grad=False)[0]
+    return -_negll_and_grad(theta, _Points.build(nn, ee, w), truncated, with_grad=False)[0]
+
+
+@dataclass(frozen=True)
+class _Points:
+    """(N, E, weight) points with the parameter-free terms computed once."""
+
+    n: FloatArray
+    e: FloatArray
+    w: FloatArray
+    un: FloatArray
+    inv: np.ndarray[Any, np.dtype[np.intp]]
+    log_e: FloatArray
+    gl_n1: FloatArray
+
+    @classmethod
+    def build(cls, n: FloatArray, e: FloatArray, w: FloatArray) -> _Points:
+        un, inv = _unique_n(n)
+        return cls(n, e, w, un, inv, np.log(e), gammaln(n + 1.0))
 
 
 def _negll_and_grad(
-    theta: FloatArray,
-    n: FloatArray,
-    e: FloatArray,
-    w: FloatArray,
-    un: FloatArray,
-    inv: np.ndarray[Any, np.dtype[np.intp]],
-    truncated: bool,
-    *,
-    with_grad: bool = True,
+    theta: FloatArray, pts: _Points, truncated: bool, *, with_grad: bool = True
 ) -> tuple[float, FloatArray]:
     """Negative log-likelihood in natural parameters and its gradient."""
     a1, b1, a2, b2, p = (float(x) for x in theta)
-    l1 = _log_nb(n, e, a1, b1, gammaln(a1 + un)[inv])
-    l2 = _log_nb(n, e, a2, b2, gammaln(a2 + un)[inv])
+    n, e, w, un, inv = pts.n, pts.e, pts.w, pts.un, pts.inv
+    lb1, lb2 = np.log(b1 + e), np.log(b2 + e)
+    z1 = a1 * (np.log(b1) - lb1)  # log P(N = 0) of component 1
+    z2 = a2 * (np.log(b2) - lb2)
+    l1 = gammaln(a1 + un)[inv] - gammaln(a1) - pts.gl_n1 + z1 + n * (pts.log_e - lb1)
+    l2 = gammaln(a2 + un)[inv] - gammaln(a2) - pts.gl_n1 + z2 + n * (pts.log_e - lb2)
     m1 = np.log(p) + l1
     m2 = np.log1p(-p) + l2
     mx = np.maximum(m1, m2)
     log_mix = mx + np.log(np.exp(m1 - mx) + np.exp(m2 - mx))
     ll = log_mix
     if truncated:
-        z1 = a1 * (np.log(b1) - np.log(b1 + e))
-        z2 = a2 * (np.log(b2) - np.log(b2 + e))
-        f0 = p * np.exp(z1) + (1 - p) * np.exp(z2)
+        e1, e2 = np.exp(z1), np.exp(z2)
+        f0 = p * e1 + (1 - p) * e2
         ll = ll - np.log1p(-f0)
-    value = -float(np.dot(w, ll))
+    value = -float((w * ll).sum())
     if not with_grad:
         return value, np.empty(0)
     q = np.exp(m1 - log_mix)  # posterior weight of component 1
     r = 1.0 - q
-    d_a1 = q * (digamma(a1 + un)[inv] - digamma(a1) + np.log(b1) - np.log(b1 + e))
+    dz1_a, dz2_a = np.log(b1) - lb1, np.log(b2) - lb2
+    d_a1 = q * (digamma(a1 + un)[inv] - digamma(a1) + dz1_a)
     d_b1 = q * (a1 / b1 - (a1 + n) / (b1 + e))
-    d_a2 = r * (digamma(a2 + un)[inv] - digamma(a2) + np.log(b2) - np.log(b2 + e))
+    d_a2 = r * (digamma(a2 + un)[inv] - digamma(a2) + dz2_a)
     d_b2 = r * (a2 / b2 - (a2 + n) / (b2 + e))
     d_p = np.exp(l1 - log_mix) - np.exp(l2 - log_mix)
     if truncated:
         g0 = 1.0 / (1.0 - f0)
-        e1, e2 = np.exp(z1), np.exp(z2)
-        d_a1 = d_a1 + g0 * p * e1 * (np.log(b1) - np.log(b1 + e))
+        d_a1 = d_a1 + g0 * p * e1 * dz1_a
         d_b1 = d_b1 + g0 * p * e1 * (a1 / b1 - a1 / (b1 + e))
-        d_a2 = d_a2 + g0 * (1 - p) * e2 * (np.log(b2) - np.log(b2 + e))
+        d_a2 = d_a2 + g0 * (1 - p) * e2 * dz2_a
         d_b2 = d_b2 + g0 * (1 - p) * e2 * (a2 / b2 - a2 / (b2 + e))
         d_p = d_p + g0 * (e1 - e2)
-    grad = -np.array([np.dot(w, g) for g in (d_a1, d_b1, d_a2, d_b2, d_p)])
+    grad: FloatArray = -(np.stack([d_a1, d_b1, d_a2, d_b2, d_p]) * w).sum(axis=1)
     return value, grad
 
 
@@ -148,6 +160,8 @@ class GammaMixturePriorFitter:
         Use the likelihood truncated at N* = 1 (pairs with N = 0 are not observed).
     max_iter : int
         Iteration limit of each optimisation.
+    agreeing_starts : int
+        Stop once this many starts reach the same optimum (relative 1e-9).
 
     Attributes
     ----------
@@ -169,6 +183,7 @@ class GammaMixturePriorFitter:
     starts: tuple[tuple[float, float, float, float, float], ...] = DEFAULT_STARTS
     truncated: bool = True
     max_iter: int = 500
+    agreeing_starts: int = 2
     prior_: GammaMixturePrior = field(init=False, repr=False)
     log_likelihood_: float = field(init=False, repr=False)
     convergence_: dict[str, Any] = field(init=False, repr=False)
@@ -187,17 +202,18 @@ class GammaMixturePriorFitter:
         if self.truncated and len(nn) and (nn < 1).any():
             problems.add("With truncated=True every observed count N must be >= 1. Got a 0.")
         problems.raise_if_any()
-        un, inv = _unique_n(nn)
+        pts = _Points.build(nn, ee, w)
 
         def objective(x: FloatArray) -> tuple[float, FloatArray]:
             theta = np.concatenate([np.exp(x[:4]), [expit(x[4])]])
-            value, grad = _negll_and_grad(theta, nn, ee, w, un, inv, self.truncated)
+            value, grad = _negll_and_grad(theta, pts, self.truncated)
             chain = np.concatenate([theta[:4], [theta[4] * (1 - theta[4])]])
             if not np.isfinite(value):
                 return 1e300, np.zeros(5)
             return value, grad * chain
 
         best: tuple[float, FloatArray] | None = None
+        agreed = 0
         reports = []
         for start in self.starts:
             x0 = np.concatenate([np.log(start[:4]), [logit(start[4])]])
@@ -207,8 +223,13 @@ class GammaMixturePriorFitter:
                 options={"maxiter": self.max_iter, "gtol": 1e-8, "ftol": 1e-13},
             )
             reports.append({"start": list(start), "success": bool(res.success), "neg_log_likelihood": float(res.fun), "iterations": int(res.nit), "message": str(res.message)})
-            if res.success and np.isfinite(res.fun) and (best is None or res.fun < best[0]):
-                best = (float(res.fun), res.x)
+            if res.success and np.isfinite(res.fun):
+                if best is not None and abs(res.fun - best[0]) <= 1e-9 * max(1.0, abs(best[0])):
+                    agreed += 1
+                elif best is None or res.fun < best[0]:
+                    best, agreed = (float(res.fun), res.x), 1
+            if agreed >= self.agreeing_starts:
+                break  # the same optimum was reached from independent starts
         if best is None:
             raise ConvergenceError(
                 "The gamma-mixture prior fit did not converge from any starting point. "
@@ -233,7 +254,7 @@ class GammaMixturePriorFitter:
             "n_points": len(nn),
             "total_weight": float(w.sum()),
             "truncated": self.truncated,
-            "n_starts": len(self.starts),
+            "n_starts_tried": len(reports),
             "n_converged": sum(r["success"] for r in reports),
             "starts": reports,
         }

@@ -1,0 +1,125 @@
+"""DuckDB implementation of the counting engine (the embedded default)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from cgtvigil.errors import ParseError
+
+__all__ = ["DuckDBEngine"]
+
+# Accepted column names of a long-format file: ours, then the openEBGM layout.
+_ALIASES = {"report_id": ("report_id", "id"), "drug": ("drug", "var1"), "event": ("event", "var2")}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class DuckDBEngine:
+    """Count pairs with DuckDB, in memory or on a given connection (e.g. the FAERS store).
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection, optional
+        Connection to use; a new in-memory database by default.
+    threads : int, optional
+        DuckDB worker threads (default: DuckDB's choice, all cores).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None, *, threads: int | None = None) -> None:
+        self.con = con if con is not None else duckdb.connect()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self._ids = itertools.count(1)
+
+    def relation_from_file(self, path: Path, *, strata: tuple[str, ...] = ()) -> str:
+        path = Path(path)
+        if not path.exists():
+            raise ParseError("no such file; expected a long-format CSV or Parquet file", file=str(path))
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            source = f"read_parquet('{path.as_posix()}')"
+        elif suffix in (".csv", ".txt", ".gz"):
+            source = f"read_csv('{path.as_posix()}', header = true, all_varchar = true)"
+        else:
+            raise ParseError(f"unknown file type '{suffix}'; expected .csv or .parquet", file=str(path))
+        try:
+            columns = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+        except duckdb.Error as exc:
+            raise ParseError(f"cannot be read as a table: {exc}", file=str(path)) from exc
+        lower = {c.lower(): c for c in columns}
+        chosen: dict[str, str] = {}
+        problems = []
+        for role, names in _ALIASES.items():
+            found = next((lower[n] for n in names if n in lower), None)
+            if found is None:
+                problems.append(f"a '{names[0]}' (or '{names[1]}') column")
+            else:
+                chosen[role] = found
+        for s in strata:
+            if s.lower() not in lower:
+                problems.append(f"the stratum column '{s}'")
+        if problems:
+            raise ParseError(
+                f"missing {', '.join(problems)}; the file has columns {', '.join(columns)}", file=str(path), line=1
+            )
+        select = ", ".join(
+            [f"CAST({_q(chosen['report_id'])} AS VARCHAR) AS report_id",
+             f"CAST({_q(chosen['drug'])} AS VARCHAR) AS drug",
+             f"CAST({_q(chosen['event'])} AS VARCHAR) AS event"]
+            + [f"CAST({_q(lower[s.lower()])} AS VARCHAR) AS {_q(s)}" for s in strata]
+        )
+        name = f"_rel{next(self._ids)}"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select} FROM {source}")
+        return name
+
+    def relation_from_sql(self, sql: str) -> str:
+        name = f"_rel{next(self._ids)}"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        return name
+
+    def count_pairs(self, relation: str, *, strata: tuple[str, ...] = ()) -> pa.Table:
+        con = self.con
+        rel = _q(relation) if not relation.startswith("_rel") else relation
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _l AS SELECT DISTINCT report_id, drug, event FROM {rel} "
+            "WHERE report_id IS NOT NULL AND drug IS NOT NULL AND event IS NOT NULL"
+        )
+        if not strata:
+            return con.sql(
+                """
+                WITH nd AS (SELECT drug, count(DISTINCT report_id) AS n_drug FROM _l GROUP BY drug),
+                     ne AS (SELECT event, count(DISTINCT report_id) AS n_event FROM _l GROUP BY event),
+                     nt AS (SELECT count(DISTINCT report_id) AS n_total FROM _l),
+                     p AS (SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event)
+                SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total
+                FROM p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
+                """
+            ).to_arrow_table()
+        stratum = "concat_ws('|', " + ", ".join(f"coalesce(CAST({_q(s)} AS VARCHAR), '')" for s in strata) + ")"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _rs AS SELECT report_id, any_value({stratum}) AS s FROM {rel} GROUP BY report_id"
+        )
+        return con.sql(
+            """
+            WITH ls AS (SELECT _l.*, _rs.s FROM _l JOIN _rs USING (report_id)),
+                 nd AS (SELECT drug, count(DISTINCT report_id) AS n_drug FROM _l GROUP BY drug),
+                 ne AS (SELECT event, count(DISTINCT report_id) AS n_event FROM _l GROUP BY event),
+                 nt AS (SELECT count(DISTINCT report_id) AS n_total FROM _l),
+                 nds AS (SELECT drug, s, count(DISTINCT report_id) AS c FROM ls GROUP BY drug, s),
+                 nes AS (SELECT event, s, count(DISTINCT report_id) AS c FROM ls GROUP BY event, s),
+                 ns AS (SELECT s, count(DISTINCT report_id) AS c FROM ls GROUP BY s),
+                 p AS (SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event),
+                 e AS (SELECT p.drug, p.event, sum(nds.c::DOUBLE * nes.c / ns.c) AS e_strat
+                       FROM p JOIN nds USING (drug) JOIN nes ON nes.event = p.event AND nes.s = nds.s
+                       JOIN ns ON ns.s = nds.s GROUP BY p.drug, p.event)
+            SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total, e.e_strat
+            FROM p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
+            JOIN e ON e.drug = p.drug AND e.event = p.event
+            """
+        ).to_arrow_table()

@@ -1,0 +1,51 @@
+"""Analysis specifications: frozen, JSON round-tripping, hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["SignalSpec", "spec_hash"]
+
+Method = Literal["prr", "ror", "ic", "ebgm"]
+ALL_METHODS: tuple[Method, ...] = ("prr", "ror", "ic", "ebgm")
+
+
+def spec_hash(spec: BaseModel) -> str:
+    """SHA-256 of the spec's canonical JSON."""
+    payload = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class SignalSpec(BaseModel):
+    """Everything that decides the numbers of a disproportionality screen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    methods: tuple[Method, ...] = ALL_METHODS
+    alpha: float = Field(0.05, gt=0, lt=1, description="1 - confidence level of PRR/ROR/IC intervals")
+    roles: tuple[str, ...] = Field(("PS", "SS"), description="FAERS drug roles counted as exposure")
+    strata: tuple[str, ...] = Field((), description="stratum columns for expected counts (IC, EBGM)")
+    stratify_prr_ror: bool = Field(False, description="PRR/ROR are crude unless this is set")
+    yates: bool = False
+    ic_method: Literal["exact", "approx"] = "exact"
+    squash: Literal["auto", "on", "off"] = Field(
+        "auto", description="data squashing for the prior fit; 'auto' squashes above squash_above pairs"
+    )
+    squash_above: int = 200_000
+    prior: tuple[float, float, float, float, float] | None = Field(
+        None, description="fixed (alpha1, beta1, alpha2, beta2, p); None fits it by maximum likelihood"
+    )
+    event_levels: tuple[Literal["pt", "topic"], ...] = ("pt", "topic")
+    products_only: bool = Field(True, description="FAERS store: screen CGT products only, not every drug")
+    min_count: int = Field(1, ge=1, description="pairs with fewer reports are not reported")
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one method is needed")
+        return tuple(dict.fromkeys(v))

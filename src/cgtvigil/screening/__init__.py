@@ -1,0 +1,23 @@
+"""The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics."""
+
+from cgtvigil.screening._ingest import FileReport, ImportReport, ingest_faers, refresh_drug_map
+from cgtvigil.screening._output import read_result, sidecar_path, write_result
+from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
+from cgtvigil.screening._screen import ScreenResult, screen_counts_file, screen_long_file, screen_store
+
+__all__ = [
+    "FileReport",
+    "ImportReport",
+    "PriorReport",
+    "ScreenResult",
+    "ingest_faers",
+    "rank",
+    "read_result",
+    "refresh_drug_map",
+    "score_pairs",
+    "screen_counts_file",
+    "screen_long_file",
+    "screen_store",
+    "sidecar_path",
+    "write_result",
+]

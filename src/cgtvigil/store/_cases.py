@@ -1,0 +1,142 @@
+"""De-duplicated case view and the analysis relation over the FAERS tables (formats.md §1.5).
+
+``report`` holds one row per case: the latest version (highest ``caseversion``; for legacy
+AERS, which has version 0, the latest FDA date and then the highest ISR; ties go to the most
+recent quarter, then the last line). FDA-deleted cases stay in storage with ``deleted``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from cgtvigil.store._faers_store import FaersStore
+
+__all__ = ["AGE_BANDS", "analysis_relation_sql", "case_counts", "rebuild_cases", "write_drug_map", "write_pt_topics"]
+
+AGE_BANDS = ("0-17", "18-64", "65+", "unknown")
+
+_AGE_YEARS = """
+CASE upper(trim(age_cod))
+  WHEN 'YR' THEN a WHEN 'DEC' THEN a * 10 WHEN 'MON' THEN a / 12 WHEN 'WK' THEN a / 52.1775
+  WHEN 'DY' THEN a / 365.25 WHEN 'HR' THEN a / 8766 ELSE NULL END"""
+
+
+def rebuild_cases(store: FaersStore, *, flag_duplicates: bool = False) -> dict[str, int]:
+    """(Re)build the ``report`` table from every loaded DEMO row; return case counts."""
+    store.execute(
+        f"""
+        CREATE OR REPLACE TABLE report AS
+        WITH d AS (
+            SELECT *, coalesce(nullif(trim(caseid), ''), primaryid) AS case_key,
+                   TRY_CAST(caseversion AS INTEGER) AS version,
+                   TRY_CAST(nullif(trim(age), '') AS DOUBLE) AS a
+            FROM demo),
+        ranked AS (
+            SELECT *, row_number() OVER (
+                PARTITION BY case_key
+                ORDER BY version DESC NULLS LAST,
+                         CASE WHEN legacy THEN fda_dt END DESC NULLS LAST,
+                         quarter DESC,
+                         TRY_CAST(ltrim(primaryid, 'L') AS BIGINT) DESC NULLS LAST,
+                         line DESC) AS rn,
+                count(*) OVER (PARTITION BY case_key) AS n_versions_loaded,
+                count(*) OVER (PARTITION BY primaryid, quarter) AS n_same_primaryid
+            FROM d)
+        SELECT primaryid, case_key AS caseid, version AS caseversion, quarter, legacy, file_id, line,
+               event_dt, fda_dt, init_fda_dt, age, age_cod, sex AS sex_raw, reporter_country,
+               occr_country, occp_cod, n_versions_loaded, n_same_primaryid > 1 AS dup_primaryid,
+               ({_AGE_YEARS}) AS age_years,
+               CASE WHEN ({_AGE_YEARS}) IS NULL OR ({_AGE_YEARS}) > 125 THEN 'unknown'
+                    WHEN ({_AGE_YEARS}) < 18 THEN '0-17' WHEN ({_AGE_YEARS}) < 65 THEN '18-64'
+                    ELSE '65+' END AS age_band,
+               CASE upper(trim(sex)) WHEN 'M' THEN 'M' WHEN 'F' THEN 'F' ELSE 'UNK' END AS sex,
+               substr(coalesce(nullif(trim(init_fda_dt), ''), fda_dt), 1, 4) AS report_year,
+               case_key IN (SELECT caseid FROM deleted_case) AS deleted,
+               FALSE AS probable_duplicate
+        FROM ranked WHERE rn = 1
+        """
+    )
+    if flag_duplicates:
+        _flag_probable_duplicates(store)
+    return case_counts(store)
+
+
+def _flag_probable_duplicates(store: FaersStore) -> None:
+    """Flag (not delete) cases that share event date, age, sex, country, suspect products
+    and reactions with a case of a higher caseid."""
+    store.execute(
+        """
+        UPDATE report SET probable_duplicate = TRUE WHERE caseid IN (
+            WITH keyed AS (
+                SELECT r.caseid, r.event_dt, r.age, r.sex, r.reporter_country,
+                  (SELECT string_agg(DISTINCT upper(trim(g.drugname)), '|' ORDER BY upper(trim(g.drugname)))
+                     FROM drug g WHERE g.primaryid = r.primaryid AND g.role_cod IN ('PS', 'SS')) AS drugs,
+                  (SELECT string_agg(DISTINCT upper(trim(x.pt)), '|' ORDER BY upper(trim(x.pt)))
+                     FROM reac x WHERE x.primaryid = r.primaryid) AS pts
+                FROM report r WHERE NOT r.deleted
+                  AND nullif(trim(r.event_dt), '') IS NOT NULL AND r.age_years IS NOT NULL
+                  AND r.sex <> 'UNK' AND nullif(trim(r.reporter_country), '') IS NOT NULL),
+            grouped AS (
+                SELECT caseid, row_number() OVER (
+                    PARTITION BY event_dt, age, sex, reporter_country, drugs, pts
+                    ORDER BY TRY_CAST(caseid AS BIGINT) DESC) AS k
+                FROM keyed WHERE drugs IS NOT NULL AND pts IS NOT NULL)
+            SELECT caseid FROM grouped WHERE k > 1)
+        """
+    )
+
+
+def case_counts(store: FaersStore) -> dict[str, int]:
+    row = store.query(
+        """SELECT (SELECT count(*) FROM demo) AS demo_rows,
+                  (SELECT count(DISTINCT coalesce(nullif(trim(caseid), ''), primaryid)) FROM demo) AS cases,
+                  count(*) FILTER (WHERE NOT deleted) AS cases_after_dedup,
+                  count(*) FILTER (WHERE deleted) AS deleted_cases,
+                  count(*) FILTER (WHERE probable_duplicate AND NOT deleted) AS probable_duplicates,
+                  count(*) FILTER (WHERE dup_primaryid) AS dup_primaryid
+           FROM report"""
+    ).to_pylist()[0]
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def write_drug_map(store: FaersStore, mapping: pa.Table) -> None:
+    """Replace the drug-name map: (drugname, prod_ai) -> drug label, product_id, method."""
+    store.con.register("_map", mapping)
+    try:
+        store.execute("CREATE OR REPLACE TABLE drug_map AS SELECT * FROM _map")
+    finally:
+        store.con.unregister("_map")
+
+
+def write_pt_topics(store: FaersStore, rows: list[tuple[str, str]]) -> None:
+    """Replace the PT-name -> topic table used for topic-level screening."""
+    table = pa.table({"pt_key": [r[0] for r in rows], "topic": [r[1] for r in rows]})
+    store.con.register("_pt", table)
+    try:
+        store.execute("CREATE OR REPLACE TEMP TABLE pt_topic AS SELECT * FROM _pt")
+    finally:
+        store.con.unregister("_pt")
+
+
+def analysis_relation_sql(
+    roles: tuple[str, ...], *, level: str = "pt", products_only: bool = False, exclude_duplicates: bool = False
+) -> tuple[str, list[Any]]:
+    """SQL of the long relation (report_id, drug, event, age_band, sex, report_year) over
+    de-duplicated, non-deleted cases, and its parameters."""
+    roles_sql = ", ".join("?" for _ in roles)
+    event = "upper(trim(x.pt))" if level == "pt" else "t.topic"
+    topic_join = "JOIN pt_topic t ON t.pt_key = upper(trim(x.pt))" if level == "topic" else ""
+    dup = "AND NOT r.probable_duplicate" if exclude_duplicates else ""
+    sql = f"""
+        SELECT r.primaryid AS report_id, m.drug AS drug, {event} AS event,
+               r.age_band, r.sex, r.report_year, m.product_id
+        FROM report r
+        JOIN drug g ON g.primaryid = r.primaryid
+        JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
+        JOIN reac x ON x.primaryid = r.primaryid
+        {topic_join}
+        WHERE NOT r.deleted {dup} AND upper(trim(g.role_cod)) IN ({roles_sql})
+          AND nullif(trim(x.pt), '') IS NOT NULL"""
+    return sql, [r.upper() for r in roles]

@@ -1,0 +1,50 @@
+"""Loaders of the shipped, versioned reference data (product dictionary, safety topics) and
+of user-supplied topic files."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError as PydanticValidationError
+
+from cgtvigil.errors import ValidationError
+from cgtvigil.model import ProductDictionary, TopicSet
+
+__all__ = ["load_products", "load_topics"]
+
+
+def _read(path: Path | None, default: str) -> tuple[str, str]:
+    if path is None:
+        return resources.files("cgtvigil.store").joinpath("data", default).read_text("utf-8"), f"cgtvigil:{default}"
+    return Path(path).read_text("utf-8"), str(path)
+
+
+def _problems(exc: PydanticValidationError, where: str) -> ValidationError:
+    return ValidationError([f"{where}: field '{'.'.join(str(x) for x in e['loc'])}': {e['msg']}" for e in exc.errors()])
+
+
+def load_products(path: Path | None = None) -> ProductDictionary:
+    """The shipped CGT product dictionary, or one from ``path``."""
+    text, where = _read(path, "products.json")
+    try:
+        return ProductDictionary.model_validate(json.loads(text))
+    except PydanticValidationError as exc:
+        raise _problems(exc, where) from exc
+
+
+def load_topics(path: Path | None = None, *, extra: list[Path] | None = None) -> TopicSet:
+    """The shipped CGT safety topics (or those in ``path``), plus user topic files."""
+    text, where = _read(path, "topics.json")
+    try:
+        topics = TopicSet.model_validate(json.loads(text))
+        for p in extra or []:
+            more = TopicSet.model_validate(json.loads(Path(p).read_text("utf-8")))
+            clash = {t.id for t in topics.topics} & {t.id for t in more.topics}
+            if clash:
+                raise ValidationError([f"{p}: topic id(s) {sorted(clash)} already exist; choose other ids."])
+            topics = TopicSet(version=f"{topics.version}+{more.version}", notice=topics.notice, topics=topics.topics + more.topics)
+    except PydanticValidationError as exc:
+        raise _problems(exc, where) from exc
+    return topics
