@@ -35,7 +35,7 @@ class SignalSpec(BaseModel):
     squash: Literal["auto", "on", "off"] = Field(
         "auto", description="data squashing for the prior fit; 'auto' squashes above squash_above pairs"
     )
-    squash_above: int = 200_000
+    squash_above: int = 50_000
     prior: tuple[float, float, float, float, float] | None = Field(
         None, description="fixed (alpha1, beta1, alpha2, beta2, p); None fits it by maximum likelihood"
     )

@@ -1,0 +1,26 @@
+"""Shared fixtures: the workspace's real data folder (``../shared/data`` beside the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = (ROOT.parent / "shared" / "data").resolve()
+
+settings.register_profile("ci", max_examples=60, deadline=None)
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    assert SHARED.is_dir(), f"the real test data is expected at {SHARED} (the workspace's shared/data)"
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def faers_samples(shared: Path) -> Path:
+    return shared / "faers" / "faers_2017q2_aers_2004q1"
