@@ -98,12 +98,8 @@ def score_pairs(
     prior_report = None
     if "ebgm" in spec.methods:
         prior_report = _fit_prior(n, expected, spec)
-        positive = expected > 0
-        g = ebgm(n[positive], expected[positive], prior_report.prior)
-        for name, values in (("ebgm", g.ebgm), ("eb05", g.lower), ("eb95", g.upper)):
-            full = np.full(len(n), np.nan)
-            full[positive] = values
-            numeric[name] = full
+        g = ebgm(n, expected, prior_report.prior)
+        numeric |= {"ebgm": g.ebgm, "eb05": g.lower, "eb95": g.upper}
     amon = additional_monitoring if additional_monitoring is not None else np.zeros(len(n), dtype=bool)
     flags = apply_threshold_rules(numeric, amon)
     cols |= {k: v for k, v in numeric.items() if k != "n"}

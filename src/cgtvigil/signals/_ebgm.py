@@ -335,7 +335,7 @@ def _mixture_quantile(
 def ebgm(
     n: Any, e: Any, prior: GammaMixturePrior, *, quantiles: tuple[float, float] = (0.05, 0.95)
 ) -> EBGMResult:
-    """EBGM, EB05 and EB95 for each (N, E) pair given a gamma-mixture prior.
+    """EBGM, EB05 and EB95 for each (N, E) pair given a gamma-mixture prior (NaN where E = 0).
 
     Examples
     --------
@@ -351,9 +351,17 @@ def ebgm(
         check_interval(qv, "quantiles", "ebgm", 0.0, 1.0, problems)
     if len(nn) != len(ee):
         problems.add(f"The 'n' and 'e' parameters of ebgm must have the same length. Got {len(nn)} and {len(ee)}.")
-    elif len(ee) and (ee <= 0).any():
-        problems.add("The 'e' parameter of ebgm must hold positive expected counts. Got a value <= 0.")
     problems.raise_if_any()
+    # E = 0 (no reports of the drug or of the event): EBGM is undefined, NaN.
+    ok = ee > 0
+    if not ok.all():
+        full = ebgm(nn[ok], ee[ok], prior, quantiles=quantiles)
+        out = {}
+        for name in ("ebgm", "lower", "upper", "q1"):
+            arr = np.full(len(nn), np.nan)
+            arr[ok] = getattr(full, name)
+            out[name] = arr
+        return EBGMResult(out["ebgm"], out["lower"], out["upper"], out["q1"], quantiles)
     q = _posterior_weight(nn, ee, prior)
     s1, r1 = prior.alpha1 + nn, prior.beta1 + ee
     s2, r2 = prior.alpha2 + nn, prior.beta2 + ee

@@ -65,17 +65,13 @@ class FaersStore:
 
     # -- files and provenance -------------------------------------------------------------
     def container_loaded(self, sha256: str) -> bool:
-        row = self.con.execute("SELECT count(*) FROM source_file WHERE container_sha256 = ?", [sha256]).fetchone()
-        return bool(row and row[0])
+        return bool(self.con.execute("SELECT count(*) FROM source_file WHERE container_sha256 = ?", [sha256]).fetchall()[0][0])
 
     def member_loaded(self, sha256: str) -> bool:
-        row = self.con.execute("SELECT count(*) FROM source_file WHERE sha256 = ?", [sha256]).fetchone()
-        return bool(row and row[0])
+        return bool(self.con.execute("SELECT count(*) FROM source_file WHERE sha256 = ?", [sha256]).fetchall()[0][0])
 
     def new_file_id(self) -> int:
-        row = self.con.execute("SELECT nextval('file_seq')").fetchone()
-        assert row is not None
-        return int(row[0])
+        return int(self.con.execute("SELECT nextval('file_seq')").fetchall()[0][0])
 
     def record_file(self, **values: Any) -> None:
         cols = ", ".join(values)
