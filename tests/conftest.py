@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = (ROOT.parent / "shared" / "data").resolve()
 
 settings.register_profile("ci", max_examples=60, deadline=None)
-settings.register_profile("dev", max_examples=200, deadline=None)
-settings.load_profile("ci")
+settings.register_profile("dev", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

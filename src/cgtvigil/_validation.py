@@ -48,9 +48,7 @@ class Problems:
             raise ValidationError(self.items)
 
 
-def check_interval(
-    value: float, name: str, owner: str, low: float, high: float, problems: Problems
-) -> None:
+def check_interval(value: float, name: str, owner: str, low: float, high: float, problems: Problems) -> None:
     """Require ``low < value < high`` (an open interval)."""
     if not isinstance(value, int | float) or isinstance(value, bool) or not low < value < high:
         problems.add(param_message(name, owner, f"a float in ({low:g}, {high:g})", value))

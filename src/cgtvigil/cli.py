@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import warnings
@@ -35,9 +34,11 @@ from cgtvigil.store import FaersStore, load_products, load_topics
 from cgtvigil.synth import SYNTHETIC_NOTICE, SynthConfig, generate_faers, generate_long
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
-app = typer.Typer(help="cgtvigil: pharmacovigilance for cell and gene therapies.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="cgtvigil: pharmacovigilance for cell and gene therapies.", no_args_is_help=True, add_completion=False
+)
 ingest_app = typer.Typer(help="Load real-world data into the analytic store.", no_args_is_help=True)
 synth_app = typer.Typer(help="Write seeded SYNTHETIC data (for demos, tests and benchmarks).", no_args_is_help=True)
 dictionary_app = typer.Typer(help="Show the shipped CGT product dictionary and safety topics.", no_args_is_help=True)
@@ -48,8 +49,14 @@ app.add_typer(dictionary_app, name="dictionary")
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def update(label: str, done: int, total: int) -> None:
@@ -79,17 +86,30 @@ def _print_import(report: ImportReport) -> None:
     c = report.cases
     console.print(
         f"Cases: {c.get('cases', 0):,} loaded, {c.get('cases_after_dedup', 0):,} after de-duplication "
-        f"({c.get('deleted_cases', 0):,} FDA-deleted excluded, {c.get('probable_duplicates', 0):,} probable duplicates flagged)."
+        f"({c.get('deleted_cases', 0):,} FDA-deleted excluded, "
+        f"{c.get('probable_duplicates', 0):,} probable duplicates flagged)."
     )
     console.print(f"Drug names mapped: {report.drug_mapping}")
 
 
 @ingest_app.command("faers")
 def ingest_faers_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="FAERS/AERS quarterly zips (faers_ascii_YYYYqN.zip, aers_ascii_YYYYqN.zip) or unpacked folders.")],
-    db: Annotated[Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")] = None,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="FAERS/AERS quarterly zips (faers_ascii_YYYYqN.zip, aers_ascii_YYYYqN.zip) or unpacked folders."
+        ),
+    ],
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
     report_json: Annotated[Path | None, typer.Option(help="Write the import report as JSON here.")] = None,
-    flag_duplicates: Annotated[bool, typer.Option(help="Also flag probable duplicates (same event date, age, sex, country, suspect drugs, reactions).")] = False,
+    flag_duplicates: Annotated[
+        bool,
+        typer.Option(
+            help="Also flag probable duplicates (same event date, age, sex, country, suspect drugs, reactions)."
+        ),
+    ] = False,
 ) -> None:
     """Load FAERS quarters: every line is loaded or quarantined, cases are de-duplicated."""
     settings = Settings.from_env()
@@ -104,14 +124,27 @@ def ingest_faers_cmd(
         console.print(f"Import report: {report_json}")
 
 
-def _spec(method: str, strata: str, roles: str, all_drugs: bool, squash: str, prior: str | None,
-          yates: bool, ic_approx: bool, min_count: int, levels: str) -> SignalSpec:
+def _spec(
+    method: str,
+    strata: str,
+    roles: str,
+    all_drugs: bool,
+    squash: str,
+    prior: str | None,
+    yates: bool,
+    ic_approx: bool,
+    min_count: int,
+    levels: str,
+) -> SignalSpec:
     values: dict[str, Any] = {
         "methods": tuple(m.strip().lower() for m in method.split(",") if m.strip()),
         "strata": tuple(s.strip() for s in strata.split(",") if s.strip()),
         "roles": tuple(r.strip().upper() for r in roles.split(",") if r.strip()),
-        "products_only": not all_drugs, "squash": squash, "yates": yates,
-        "ic_method": "approx" if ic_approx else "exact", "min_count": min_count,
+        "products_only": not all_drugs,
+        "squash": squash,
+        "yates": yates,
+        "ic_method": "approx" if ic_approx else "exact",
+        "min_count": min_count,
         "event_levels": tuple(x.strip() for x in levels.split(",") if x.strip()),
     }
     if prior:
@@ -121,7 +154,11 @@ def _spec(method: str, strata: str, roles: str, all_drugs: bool, squash: str, pr
 
 def _print_top(result: ScreenResult, top: int) -> None:
     t = result.table
-    cols = [c for c in ("drug", "event", "event_type", "n", "expected", "prr", "ror_lower", "ic025", "ebgm", "eb05") if c in t.column_names]
+    cols = [
+        c
+        for c in ("drug", "event", "event_type", "n", "expected", "prr", "ror_lower", "ic025", "ebgm", "eb05")
+        if c in t.column_names
+    ]
     table = Table(title=f"Top {min(top, t.num_rows)} of {t.num_rows:,} pairs (ranked by the strongest lower bound)")
     for c in cols:
         table.add_column(c, justify="left" if c in ("drug", "event", "event_type") else "right")
@@ -132,21 +169,44 @@ def _print_top(result: ScreenResult, top: int) -> None:
 
 @app.command("signals")
 def signals_cmd(
-    output: Annotated[Path, typer.Option(help="Result file: .csv, .parquet or .json (a .meta.json sidecar is written beside it).")],
+    output: Annotated[
+        Path, typer.Option(help="Result file: .csv, .parquet or .json (a .meta.json sidecar is written beside it).")
+    ],
     db: Annotated[Path | None, typer.Option(help="Screen the FAERS store in this DuckDB file.")] = None,
-    input: Annotated[Path | None, typer.Option("--input", help="Screen a long-format or counts file (CSV or Parquet).")] = None,
-    format: Annotated[str, typer.Option(help="Input layout: 'long' (report id, drug, event; openEBGM id,var1,var2) or 'counts' (drug, event, a, b, c, d).")] = "long",
-    strata: Annotated[str, typer.Option(help="Comma-separated stratum columns for IC/EBGM expected counts (store: age_band,sex,report_year).")] = "",
+    input: Annotated[
+        Path | None, typer.Option("--input", help="Screen a long-format or counts file (CSV or Parquet).")
+    ] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            help="Input layout: 'long' (report id, drug, event; openEBGM id,var1,var2) "
+            "or 'counts' (drug, event, a, b, c, d)."
+        ),
+    ] = "long",
+    strata: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated stratum columns for IC/EBGM expected counts (store: age_band,sex,report_year)."
+        ),
+    ] = "",
     method: Annotated[str, typer.Option(help="Methods: any of prr,ror,ic,ebgm.")] = "prr,ror,ic,ebgm",
-    roles: Annotated[str, typer.Option(help="FAERS drug roles counted as exposure (PS,SS by default; PS,SS,C,I for all).")] = "PS,SS",
+    roles: Annotated[
+        str, typer.Option(help="FAERS drug roles counted as exposure (PS,SS by default; PS,SS,C,I for all).")
+    ] = "PS,SS",
     all_drugs: Annotated[bool, typer.Option(help="Store: report every drug, not only CGT products.")] = False,
     levels: Annotated[str, typer.Option(help="Store: event levels, 'pt' and/or 'topic'.")] = "pt,topic",
     squash: Annotated[str, typer.Option(help="Data squashing for the prior fit: auto, on or off.")] = "auto",
-    prior: Annotated[str | None, typer.Option(help="Fixed prior 'alpha1,beta1,alpha2,beta2,p' instead of fitting one.")] = None,
+    prior: Annotated[
+        str | None, typer.Option(help="Fixed prior 'alpha1,beta1,alpha2,beta2,p' instead of fitting one.")
+    ] = None,
     yates: Annotated[bool, typer.Option(help="Yates' continuity correction for the PRR chi-square.")] = False,
-    ic_approx: Annotated[bool, typer.Option(help="Closed-form IC025/IC975 approximation instead of exact gamma quantiles.")] = False,
+    ic_approx: Annotated[
+        bool, typer.Option(help="Closed-form IC025/IC975 approximation instead of exact gamma quantiles.")
+    ] = False,
     min_count: Annotated[int, typer.Option(help="Leave out pairs with fewer cases.")] = 1,
-    topics: Annotated[list[Path] | None, typer.Option(help="Extra safety-topic JSON file(s) (same layout as the shipped topics).")] = None,
+    topics: Annotated[
+        list[Path] | None, typer.Option(help="Extra safety-topic JSON file(s) (same layout as the shipped topics).")
+    ] = None,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
     top: Annotated[int, typer.Option(help="Rows to print.")] = 20,
 ) -> None:
@@ -200,14 +260,23 @@ def report_cmd(
 def synth_faers_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Folder for the synthetic quarterly zips.")],
     reports_per_quarter: Annotated[int, typer.Option(help="Reports per quarter.")] = 20_000,
-    quarters: Annotated[str, typer.Option(help="Comma-separated quarters, e.g. 2024Q1,2024Q2.")] = "2024Q1,2024Q2,2024Q3,2024Q4",
+    quarters: Annotated[
+        str, typer.Option(help="Comma-separated quarters, e.g. 2024Q1,2024Q2.")
+    ] = "2024Q1,2024Q2,2024Q3,2024Q4",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20261125,
 ) -> None:
     """SYNTHETIC FAERS quarters with CAR-T products calibrated on dated openFDA counts."""
-    cfg = SynthConfig(reports_per_quarter=reports_per_quarter, quarters=tuple(q.strip().upper() for q in quarters.split(",")), seed=seed)
+    cfg = SynthConfig(
+        reports_per_quarter=reports_per_quarter,
+        quarters=tuple(q.strip().upper() for q in quarters.split(",")),
+        seed=seed,
+    )
     with _progress("synthesise") as progress:
         result = generate_faers(out_dir, load_products(), cfg, progress=progress)
-    console.print(f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports in {len(result.zips)} zips under {out_dir}; manifest {result.manifest}")
+    console.print(
+        f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports in {len(result.zips)} zips under {out_dir}; "
+        f"manifest {result.manifest}"
+    )
 
 
 @synth_app.command("long")
@@ -229,9 +298,16 @@ def products_cmd() -> None:
     for c in ("brand", "generic", "modality", "class", "integrating", "editing", "LTFU y", "boxed warnings"):
         table.add_column(c)
     for p in d.products:
-        table.add_row(p.brand + (" *" if p.unconfirmed else ""), p.generic, p.modality.value, p.product_class,
-                      "yes" if p.integrating else "no", "yes" if p.genome_editing else "no",
-                      str(p.ltfu_years or "–"), "; ".join(p.boxed_warnings) or "–")
+        table.add_row(
+            p.brand + (" *" if p.unconfirmed else ""),
+            p.generic,
+            p.modality.value,
+            p.product_class,
+            "yes" if p.integrating else "no",
+            "yes" if p.genome_editing else "no",
+            str(p.ltfu_years or "–"),
+            "; ".join(p.boxed_warnings) or "–",
+        )
     console.print(table)
 
 
@@ -266,7 +342,9 @@ def demo_cmd(
         products = load_products()
         real = sorted(p for p in samples.iterdir() if p.suffix == ".zip" or p.is_dir()) if samples.exists() else []
         with _progress("synthesise") as progress:
-            synth = generate_faers(out / "synthetic", products, SynthConfig(reports_per_quarter=reports_per_quarter), progress=progress)
+            synth = generate_faers(
+                out / "synthetic", products, SynthConfig(reports_per_quarter=reports_per_quarter), progress=progress
+            )
         with FaersStore(out / "demo.duckdb") as store:
             with _progress("ingest") as progress:
                 report = ingest_faers([*real, *synth.zips], store, products, progress=progress)
@@ -280,10 +358,16 @@ def demo_cmd(
         write_result(result, out / "cgt_screen.csv")
         (out / "import_report.json").write_text(report.to_json(), "utf-8")
         html = write_signal_report(
-            out / "signal_report.html", result.table, result.metadata, title="cgtvigil demo: CGT signal screen",
-            imports=[f.__dict__ for f in report.files], cases=report.cases,
-            notices=[f"Demo data: {len(real)} real FAERS/AERS sample quarters (100 reports each) plus "
-                     f"{synth.reports:,} SYNTHETIC reports. {SYNTHETIC_NOTICE} Numbers illustrate the method only."],
+            out / "signal_report.html",
+            result.table,
+            result.metadata,
+            title="cgtvigil demo: CGT signal screen",
+            imports=[f.__dict__ for f in report.files],
+            cases=report.cases,
+            notices=[
+                f"Demo data: {len(real)} real FAERS/AERS sample quarters (100 reports each) plus "
+                f"{synth.reports:,} SYNTHETIC reports. {SYNTHETIC_NOTICE} Numbers illustrate the method only."
+            ],
         )
     except (CgtVigilError, OSError) as exc:
         _fail(exc)

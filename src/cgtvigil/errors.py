@@ -48,9 +48,7 @@ class ValidationError(CgtVigilError, ValueError):
         if len(self.problems) == 1:
             message = self.problems[0]
         else:
-            message = f"{len(self.problems)} problems:\n" + "\n".join(
-                f"  - {p}" for p in self.problems
-            )
+            message = f"{len(self.problems)} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(message)
 
 
@@ -61,9 +59,7 @@ class IngestError(CgtVigilError):
 class ParseError(IngestError):
     """A file cannot be parsed; names the file and, where known, the line or field."""
 
-    def __init__(
-        self, message: str, *, file: str, line: int | None = None, field: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, file: str, line: int | None = None, field: str | None = None) -> None:
         self.file = file
         self.line = line
         self.field = field

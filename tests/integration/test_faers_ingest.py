@@ -37,15 +37,25 @@ def test_faers_2017q2_zip(tmp_path: Path, faers_samples: Path) -> None:
     assert report.cases["cases"] == 100 and report.cases["cases_after_dedup"] == 100
     # DEMO17Q2.txt line 2: 109792364$10979236$4$F$2003$20170224$20150402$20170406$PER$...$M$...
     row = store.query("SELECT * FROM demo WHERE primaryid = '109792364'").to_pylist()[0]
-    assert (row["caseid"], row["caseversion"], row["event_dt"], row["sex"], row["line"]) == ("10979236", "4", "2003", "M", 2)
-    drug = store.query("SELECT drugname, prod_ai, role_cod, nda_num FROM drug WHERE primaryid = '109792364' AND drug_seq = '1'").to_pylist()
+    assert (row["caseid"], row["caseversion"], row["event_dt"], row["sex"], row["line"]) == (
+        "10979236",
+        "4",
+        "2003",
+        "M",
+        2,
+    )
+    drug = store.query(
+        "SELECT drugname, prod_ai, role_cod, nda_num FROM drug WHERE primaryid = '109792364' AND drug_seq = '1'"
+    ).to_pylist()
     assert drug == [{"drugname": "RISPERDAL", "prod_ai": "RISPERIDONE", "role_cod": "PS", "nda_num": "020272"}]
 
 
 def test_unpacked_folder_equals_zip_and_reimport_is_noop(tmp_path: Path, faers_samples: Path) -> None:
     store, first = _ingest(tmp_path, faers_samples / "faers_2017q2")
     assert [f.status for f in first.files] == ["loaded"] * 7
-    again = ingest_faers([faers_samples / "faers_2017q2", faers_samples / "faers_ascii_2017q2.zip"], store, load_products())
+    again = ingest_faers(
+        [faers_samples / "faers_2017q2", faers_samples / "faers_ascii_2017q2.zip"], store, load_products()
+    )
     assert all(f.status.startswith("skipped") for f in again.files)
     assert store.query("SELECT count(*) AS n FROM demo").to_pylist()[0]["n"] == 100
     assert store.query("SELECT count(*) AS n FROM source_file").to_pylist()[0]["n"] == 7
@@ -57,7 +67,13 @@ def test_legacy_aers_2004q1(tmp_path: Path, faers_samples: Path) -> None:
         assert (f.read, f.loaded, f.quarantined) == (README_2004Q1[f.table],) * 2 + (0,), f.table
     # DEMO04Q1.TXT line 2: 4263742$4061110$I$$4263742-7$20031115$...$42$YR$F$...
     row = store.query("SELECT * FROM demo WHERE primaryid = 'L4263742'").to_pylist()[0]
-    assert (row["caseid"], row["caseversion"], row["age"], row["sex"], row["legacy"]) == ("4061110", "0", "42", "F", True)
+    assert (row["caseid"], row["caseversion"], row["age"], row["sex"], row["legacy"]) == (
+        "4061110",
+        "0",
+        "42",
+        "F",
+        True,
+    )
     # The re-serialised header's trailing 'v23' is kept as an unknown column (always empty here).
     assert report.files[0].warnings == {"UNKNOWN_COLUMN": 1}
     assert store.query("SELECT count(*) AS n FROM demo WHERE extra IS NOT NULL").to_pylist()[0]["n"] == 0
@@ -86,7 +102,11 @@ def _corrupted_quarter(src: Path, dst: Path) -> Path:
     too_many = "$".join([*good[:11], "NAME$WITH$DOLLARS", *good[12:]]).encode()
     bad_key = "$".join(["ABC123", *good[1:]]).encode()
     # A record broken by an embedded line break inside mfr_sndr (field 12), with a cp1252 byte.
-    broken = "$".join([f"999{good[0][3:]}", f"999{good[1][3:]}", *good[2:11], "LINE ONE"]).encode() + b"\n" + ("CONTINU\xe9D$" + "$".join(good[12:])).encode("cp1252")
+    broken = (
+        "$".join([f"999{good[0][3:]}", f"999{good[1][3:]}", *good[2:11], "LINE ONE"]).encode()
+        + b"\n"
+        + ("CONTINU\xe9D$" + "$".join(good[12:])).encode("cp1252")
+    )
     extra = [too_many, bad_key, b"", broken]
     demo.write_bytes(b"\n".join(lines[:-1] + extra) + b"\n")
     return dst
@@ -140,13 +160,22 @@ def test_versions_and_deleted_cases_across_quarters(tmp_path: Path, faers_sample
     with zipfile.ZipFile(q3, "w") as zf:
         for table in ("DEMO", "DRUG", "REAC", "OUTC", "RPSR", "THER", "INDI"):
             lines = (src / f"{table}17Q2.txt").read_text().split("\n")
-            keep = [lines[0]] + [ln.replace("109792364$10979236$4$", "109792365$10979236$5$").replace("109792364$", "109792365$")
-                                 for ln in lines[1:] if ln.startswith("109792364$")]
+            keep = [lines[0]] + [
+                ln.replace("109792364$10979236$4$", "109792365$10979236$5$").replace("109792364$", "109792365$")
+                for ln in lines[1:]
+                if ln.startswith("109792364$")
+            ]
             zf.writestr(f"ascii/{table}17Q3.txt", "\n".join(keep) + "\n")
         zf.writestr("Deleted/DELETE17Q3.txt", "11144077\n")
     store, report = _ingest(tmp_path, q3, faers_samples / "faers_ascii_2017q2.zip")
-    assert report.cases == {"demo_rows": 101, "cases": 100, "cases_after_dedup": 99, "deleted_cases": 1,
-                            "probable_duplicates": 0, "dup_primaryid": 0}
+    assert report.cases == {
+        "demo_rows": 101,
+        "cases": 100,
+        "cases_after_dedup": 99,
+        "deleted_cases": 1,
+        "probable_duplicates": 0,
+        "dup_primaryid": 0,
+    }
     current = store.query("SELECT primaryid, caseversion, quarter FROM report WHERE caseid = '10979236'").to_pylist()
     assert current == [{"primaryid": "109792365", "caseversion": 5, "quarter": "2017Q3"}]
     assert store.query("SELECT deleted FROM report WHERE caseid = '11144077'").to_pylist() == [{"deleted": True}]
@@ -163,7 +192,9 @@ def test_probable_duplicates_are_flagged_not_deleted(tmp_path: Path, faers_sampl
         path = folder / f"{table}17Q2.txt"
         lines = path.read_text().split("\n")
         # DEMO line of 115630624 (event_dt 201507, age 55, F, US) has event_dt, age, sex and country (checked by hand).
-        copies = [ln.replace("115630624$11563062$", "999999991$99999999$", 1) for ln in lines if ln.startswith("115630624$")]
+        copies = [
+            ln.replace("115630624$11563062$", "999999991$99999999$", 1) for ln in lines if ln.startswith("115630624$")
+        ]
         path.write_text("\n".join([ln for ln in lines if ln] + copies) + "\n")
     store, report = _ingest(tmp_path, folder, flag_duplicates=True)
     flagged = store.query("SELECT caseid FROM report WHERE probable_duplicate").to_pylist()

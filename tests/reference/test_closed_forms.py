@@ -23,7 +23,9 @@ def test_prr_hand_computed() -> None:
     chi2 = N (ad - bc)^2 / ((a+b)(c+d)(a+c)(b+d)) = 1e4 * 188000^2 / (100*9900*120*9880) = 301.12188"""
     r = prr(ContingencyTables.from_counts([20], [80], [100], [9800]))
     assert r.prr[0] == pytest.approx(19.8, rel=1e-12)
-    assert r.lower[0] == pytest.approx(19.8 * math.exp(-1.959963984540054 * math.sqrt(1 / 20 - 1 / 100 + 1 / 100 - 1 / 9900)), rel=1e-12)
+    assert r.lower[0] == pytest.approx(
+        19.8 * math.exp(-1.959963984540054 * math.sqrt(1 / 20 - 1 / 100 + 1 / 100 - 1 / 9900)), rel=1e-12
+    )
     assert r.lower[0] == pytest.approx(12.77977, abs=1e-5)
     assert r.upper[0] == pytest.approx(30.67660, abs=1e-5)
     assert r.chi2[0] == pytest.approx(1e4 * 188000**2 / (100 * 9900 * 120 * 9880), rel=1e-12)
@@ -74,7 +76,9 @@ def test_ic_hand_computed_and_exact_quantiles() -> None:
 
 @pytest.fixture(scope="module")
 def amnesia(shared: Path) -> dict[str, np.ndarray]:
-    return duckdb.sql(f"SELECT * FROM read_csv('{shared / 'disproportionality/mhra_amnesia/amnesia.csv'}')").fetchnumpy()
+    return duckdb.sql(
+        f"SELECT * FROM read_csv('{shared / 'disproportionality/mhra_amnesia/amnesia.csv'}')"
+    ).fetchnumpy()
 
 
 def test_mhra_amnesia_table_against_scipy(amnesia: dict[str, np.ndarray]) -> None:

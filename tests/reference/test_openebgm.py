@@ -25,7 +25,9 @@ VARIANTS = {"plain": ("", ()), "stratified": ("stratified_", ("strat1", "strat2"
 def _reference(folder: Path, prefix: str) -> tuple[GammaMixturePrior, dict[str, np.ndarray]]:
     with (folder / f"openebgm_{prefix}hyperparameters_digits6.csv").open() as fh:
         h = next(csv.DictReader(fh))
-    prior = GammaMixturePrior(float(h["alpha1"]), float(h["beta1"]), float(h["alpha2"]), float(h["beta2"]), float(h["P"]))
+    prior = GammaMixturePrior(
+        float(h["alpha1"]), float(h["beta1"]), float(h["alpha2"]), float(h["beta2"]), float(h["P"])
+    )
     scores = duckdb.sql(f"SELECT * FROM read_csv('{folder / f'openebgm_{prefix}scores_digits6.csv'}')").fetchnumpy()
     return prior, scores
 
@@ -41,7 +43,9 @@ def test_scores_match_openebgm_given_its_prior(folder: Path, variant: str) -> No
     openEBGM's own fitted prior reproduce its N, E, EBGM, EB05 and EB95 for all 22,603 pairs."""
     prefix, strata = VARIANTS[variant]
     prior, ref = _reference(folder, prefix)
-    spec = SignalSpec(strata=strata, prior=(prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p), methods=("ebgm",))
+    spec = SignalSpec(
+        strata=strata, prior=(prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p), methods=("ebgm",)
+    )
     result = screen_long_file(folder / "reports_long.csv", spec)
     ours = result.table
     joined = _join(ref, ours)

@@ -69,9 +69,11 @@ class DuckDBEngine:
                 f"missing {', '.join(problems)}; the file has columns {', '.join(columns)}", file=str(path), line=1
             )
         select = ", ".join(
-            [f"CAST({_q(chosen['report_id'])} AS VARCHAR) AS report_id",
-             f"CAST({_q(chosen['drug'])} AS VARCHAR) AS drug",
-             f"CAST({_q(chosen['event'])} AS VARCHAR) AS event"]
+            [
+                f"CAST({_q(chosen['report_id'])} AS VARCHAR) AS report_id",
+                f"CAST({_q(chosen['drug'])} AS VARCHAR) AS drug",
+                f"CAST({_q(chosen['event'])} AS VARCHAR) AS event",
+            ]
             + [f"CAST({_q(lower[s.lower()])} AS VARCHAR) AS {_q(s)}" for s in strata]
         )
         name = f"_rel{next(self._ids)}"
@@ -103,7 +105,8 @@ class DuckDBEngine:
             ).to_arrow_table()
         stratum = "concat_ws('|', " + ", ".join(f"coalesce(CAST({_q(s)} AS VARCHAR), '')" for s in strata) + ")"
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _rs AS SELECT report_id, any_value({stratum}) AS s FROM {rel} GROUP BY report_id"
+            f"CREATE OR REPLACE TEMP TABLE _rs AS "
+            f"SELECT report_id, any_value({stratum}) AS s FROM {rel} GROUP BY report_id"
         )
         return con.sql(
             """

@@ -68,7 +68,9 @@ class DelimitedReader:
     iterate :meth:`batches` for the records.
     """
 
-    def __init__(self, stream: BinaryIO, *, on_warning: Callable[[str], None] | None = None, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self, stream: BinaryIO, *, on_warning: Callable[[str], None] | None = None, chunk_bytes: int = CHUNK_BYTES
+    ) -> None:
         self._stream = stream
         self._chunk_bytes = chunk_bytes
         self.stats = LineStats()
@@ -142,7 +144,7 @@ class DelimitedReader:
                 start = carry_start
                 carry = []
             batch, pending = self._split(lines, start, n, final=False)
-            if pending:
+            if pending is not None:
                 carry = lines[pending:]
                 carry_start = start + pending
             yield batch
@@ -150,9 +152,9 @@ class DelimitedReader:
             batch, _ = self._split(carry, carry_start, n, final=True)
             yield batch
 
-    def _split(self, lines: list[str], start: int, n: int, *, final: bool) -> tuple[DelimitedBatch, int]:
+    def _split(self, lines: list[str], start: int, n: int, *, final: bool) -> tuple[DelimitedBatch, int | None]:
         """Split lines into records; returns the batch and the index of a trailing incomplete
-        record to carry into the next chunk (0 when none)."""
+        record to carry into the next chunk (None when there is none)."""
         arr = pa.array(lines, type=pa.string())
         parts = pc.split_pattern(arr, "$")
         counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
@@ -167,7 +169,7 @@ class DelimitedReader:
         repaired_line: list[int] = []
         repaired_n: list[int] = []
         bad = (~good).nonzero()[0]
-        pending = 0
+        pending: int | None = None
         i_bad = 0
         total = len(lines)
         while i_bad < len(bad):
@@ -200,7 +202,7 @@ class DelimitedReader:
                 break
             quarantine.append(QuarantineRow(start + i, 1, "TOO_FEW_FIELDS", text))
         good_idx = good.nonzero()[0]
-        if pending:
+        if pending is not None:
             good_idx = good_idx[good_idx < pending]
             quarantine = [q for q in quarantine if q.line < start + pending]
         if repaired_text:
@@ -212,4 +214,3 @@ class DelimitedReader:
         nl = pa.array(np.concatenate([np.ones(len(good_idx), np.int32), np.asarray(repaired_n, np.int32)]))
         self.stats.repaired_records += len(repaired_text)
         return DelimitedBatch(fields, first, nl, raw, quarantine), pending
-

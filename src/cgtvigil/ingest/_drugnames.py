@@ -23,13 +23,58 @@ from cgtvigil.model import ProductDictionary, normalise_name
 __all__ = ["DrugNormaliser", "clean_ingredient"]
 
 _SALTS = {
-    "HYDROCHLORIDE", "HCL", "DIHYDROCHLORIDE", "SODIUM", "POTASSIUM", "CALCIUM", "MAGNESIUM",
-    "SULFATE", "SULPHATE", "MESYLATE", "MESILATE", "MALEATE", "FUMARATE", "SUCCINATE", "TARTRATE",
-    "BITARTRATE", "CITRATE", "ACETATE", "PHOSPHATE", "BESYLATE", "BESILATE", "BROMIDE", "CHLORIDE",
-    "HYDROBROMIDE", "NITRATE", "LACTATE", "GLUCONATE", "PROPIONATE", "DIPROPIONATE", "VALERATE",
-    "HYCLATE", "MONOHYDRATE", "DIHYDRATE", "TRIHYDRATE", "HEMIHYDRATE", "ANHYDROUS", "S-MALATE",
-    "MALATE", "PROPANEDIOL", "TROMETHAMINE", "ETEXILATE", "DISODIUM", "MEGLUMINE", "XINAFOATE",
-    "FUROATE", "PAMOATE", "DECANOATE", "ENANTHATE", "CYPIONATE", "TOSYLATE", "ESYLATE", "OLAMINE",
+    "HYDROCHLORIDE",
+    "HCL",
+    "DIHYDROCHLORIDE",
+    "SODIUM",
+    "POTASSIUM",
+    "CALCIUM",
+    "MAGNESIUM",
+    "SULFATE",
+    "SULPHATE",
+    "MESYLATE",
+    "MESILATE",
+    "MALEATE",
+    "FUMARATE",
+    "SUCCINATE",
+    "TARTRATE",
+    "BITARTRATE",
+    "CITRATE",
+    "ACETATE",
+    "PHOSPHATE",
+    "BESYLATE",
+    "BESILATE",
+    "BROMIDE",
+    "CHLORIDE",
+    "HYDROBROMIDE",
+    "NITRATE",
+    "LACTATE",
+    "GLUCONATE",
+    "PROPIONATE",
+    "DIPROPIONATE",
+    "VALERATE",
+    "HYCLATE",
+    "MONOHYDRATE",
+    "DIHYDRATE",
+    "TRIHYDRATE",
+    "HEMIHYDRATE",
+    "ANHYDROUS",
+    "S",
+    "MALATE",
+    "PROPANEDIOL",
+    "TROMETHAMINE",
+    "ETEXILATE",
+    "DISODIUM",
+    "MEGLUMINE",
+    "XINAFOATE",
+    "FUROATE",
+    "PAMOATE",
+    "DECANOATE",
+    "ENANTHATE",
+    "CYPIONATE",
+    "TOSYLATE",
+    "ESYLATE",
+    "OLAMINE",
 }
 _DOSE = re.compile(
     r"\b\d+([.,]\d+)?\s*(MG|MCG|UG|G|ML|IU|UNITS?|%|MMOL|MEQ|MG/ML|MCG/ML)\b|"
@@ -49,17 +94,23 @@ def clean_ingredient(prod_ai: str) -> str:
     >>> clean_ingredient("ACETAMINOPHEN\\\\HYDROCODONE BITARTRATE")
     'acetaminophen/hydrocodone'
     """
-    parts = []
-    for part in prod_ai.split("\\"):
-        words = [w for w in normalise_name(part).split() if w not in _SALTS]
-        if words:
-            parts.append(" ".join(words).lower())
-    return "/".join(sorted(set(parts)))
+    parts = [_strip_salts(normalise_name(part)) for part in prod_ai.split("\\")]
+    return "/".join(sorted({p.lower() for p in parts if p}))
+
+
+def _strip_salts(key: str) -> str:
+    """Drop salt and hydrate words from the end, never down to nothing ('SODIUM CHLORIDE'
+    stays whole)."""
+    words = key.split()
+    if all(w in _SALTS for w in words):
+        return key
+    while words[-1] in _SALTS:
+        words.pop()
+    return " ".join(words)
 
 
 def _clean_drugname(name: str) -> str:
-    key = normalise_name(_DOSE.sub(" ", name.upper()))
-    return " ".join(w for w in key.split() if w not in _SALTS).lower()
+    return _strip_salts(normalise_name(_DOSE.sub(" ", name.upper()))).lower()
 
 
 class DrugNormaliser:
@@ -69,7 +120,9 @@ class DrugNormaliser:
         self.products = products
         self._index = products.name_index()
         self._brand = {p.id: p.brand for p in products.products}
-        tokens = sorted((k for k, pid in self._index.items() if len(k) >= 8 or any(ch.isdigit() for ch in k)), key=len, reverse=True)
+        tokens = sorted(
+            (k for k, pid in self._index.items() if len(k) >= 8 or any(ch.isdigit() for ch in k)), key=len, reverse=True
+        )
         self._token_re = re.compile(r"\b(" + "|".join(re.escape(t) for t in tokens) + r")\b") if tokens else None
 
     def normalise(self, drugname: str | None, prod_ai: str | None) -> tuple[str, str | None, str]:

@@ -5,11 +5,13 @@ and unpacked folders are both accepted; member names are matched case-insensitiv
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,6 +63,14 @@ class FaersQuarter:
     container_sha256: str | None
 
 
+def _open_file(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
+def _open_member(zf: zipfile.ZipFile, name: str) -> BinaryIO:
+    return zf.open(name)  # type: ignore[return-value]
+
+
 def _quarter_from_member(yy: str, q: str) -> str:
     year = int(yy)
     return f"{2000 + year if year < 70 else 1900 + year}Q{q}"
@@ -76,16 +86,19 @@ def open_quarter(path: Path) -> FaersQuarter:
     if path.is_dir():
         for p in sorted(path.rglob("*")):
             if p.is_file():
-                entries.append((p.relative_to(path).as_posix(), lambda p=p: p.open("rb")))
+                entries.append((p.relative_to(path).as_posix(), partial(_open_file, p)))
     elif zipfile.is_zipfile(path):
         with path.open("rb") as fh:
             container_sha = hashlib.file_digest(fh, "sha256").hexdigest()
         zf = zipfile.ZipFile(path)
         for info in zf.infolist():
             if not info.is_dir():
-                entries.append((info.filename, lambda n=info.filename: zf.open(n)))
+                entries.append((info.filename, partial(_open_member, zf, info.filename)))
     else:
-        raise IngestError(f"{path}: not a zip archive or a folder. Expected faers_ascii_YYYYqN.zip, aers_ascii_YYYYqN.zip or an unpacked quarter folder.")
+        raise IngestError(
+            f"{path}: not a zip archive or a folder. Expected faers_ascii_YYYYqN.zip, "
+            "aers_ascii_YYYYqN.zip or an unpacked quarter folder."
+        )
     members: dict[str, FaersMember] = {}
     quarters: set[str] = set()
     for name, opener in entries:
@@ -96,7 +109,10 @@ def open_quarter(path: Path) -> FaersQuarter:
             table = m.group(1).lower()
             quarters.add(_quarter_from_member(m.group(2), m.group(3)))
             if table in members:
-                raise IngestError(f"{path}: two members for the {table.upper()} table: '{members[table].name}' and '{name}' (names differ only in case or folder).")
+                raise IngestError(
+                    f"{path}: two members for the {table.upper()} table: '{members[table].name}' and "
+                    f"'{name}' (names differ only in case or folder)."
+                )
             members[table] = FaersMember(table, name, opener)
         elif d:
             key = f"deleted:{name}"
@@ -117,7 +133,9 @@ def open_quarter(path: Path) -> FaersQuarter:
     if cm and (cm.group(1).lower() == "aers") != legacy:
         kind = "legacy AERS (isr)" if legacy else "FAERS (primaryid)"
         raise IngestError(f"{path}: the archive name says {cm.group(1).lower()}_ascii but DEMO has the {kind} layout.")
-    ordered = tuple(members[t] for t in TABLES) + tuple(v for k, v in sorted(members.items()) if k.startswith("deleted:"))
+    ordered = tuple(members[t] for t in TABLES) + tuple(
+        v for k, v in sorted(members.items()) if k.startswith("deleted:")
+    )
     return FaersQuarter(path, quarter, legacy, ordered, container_sha)
 
 
@@ -161,7 +179,8 @@ def read_member(quarter: FaersQuarter, member: FaersMember, result: MemberResult
             raise ParseError(
                 f"missing required column(s) {', '.join(missing)} for the {table.upper()} table; "
                 f"the header has: {', '.join(reader.header)}",
-                file=f"{quarter.source}:{member.name}", line=1,
+                file=f"{quarter.source}:{member.name}",
+                line=1,
             )
         position: dict[str, int] = {}
         extras: list[tuple[str, int]] = []
@@ -180,12 +199,12 @@ def read_member(quarter: FaersQuarter, member: FaersMember, result: MemberResult
                 continue
             cols: dict[str, pa.Array] = {}
             for name in CANONICAL[table]:
-                k = position.get(name)
-                if k is None:
+                pos = position.get(name)
+                if pos is None:
                     cols[name] = pa.nulls(len(batch.fields), pa.string())
                     continue
-                col = pc.list_element(batch.fields, k)
-                cols[name] = pc.utf8_rtrim(col, characters="\r") if k == last else col
+                col = pc.list_element(batch.fields, pos)
+                cols[name] = pc.utf8_rtrim(col, characters="\r") if pos == last else col
             ok = pc.fill_null(pc.match_substring_regex(cols["primaryid"], _NUMERIC), False)
             bad_idx = pc.indices_nonzero(pc.invert(ok)).to_pylist()
             if bad_idx:
@@ -201,7 +220,11 @@ def read_member(quarter: FaersQuarter, member: FaersMember, result: MemberResult
             if quarter.legacy:
                 out = out.set_column(0, "primaryid", pc.binary_join_element_wise("L", out["primaryid"], ""))
                 if table == "demo":
-                    out = out.set_column(out.schema.get_field_index("caseversion"), "caseversion", pa.array(["0"] * out.num_rows, pa.string()))
+                    out = out.set_column(
+                        out.schema.get_field_index("caseversion"),
+                        "caseversion",
+                        pa.array(["0"] * out.num_rows, pa.string()),
+                    )
             for column, known in KNOWN_CODES.get(table, {}).items():
                 values = out[column]
                 unknown = pc.invert(pc.is_in(values, value_set=pa.array(sorted(known))))
@@ -220,7 +243,6 @@ def _extras(fields: pa.ListArray, extras: list[tuple[str, int]], last: int) -> p
     """A JSON object of unknown columns' non-empty values per row, else null."""
     if not extras:
         return pa.nulls(len(fields), pa.string())
-    import json
 
     values = []
     for name, k in extras:
@@ -234,7 +256,7 @@ def _extras(fields: pa.ListArray, extras: list[tuple[str, int]], last: int) -> p
         nonempty = m if nonempty is None else pc.or_(nonempty, m)
     if not pc.any(nonempty).as_py():
         return pa.nulls(len(fields), pa.string())
-    rows = [dict() for _ in range(len(fields))]  # type: list[dict[str, str]]
+    rows: list[dict[str, str]] = [{} for _ in range(len(fields))]
     for name, col in values:
         for i, v in enumerate(col.to_pylist()):
             if v:

@@ -29,7 +29,6 @@ class SignalSpec(BaseModel):
     alpha: float = Field(0.05, gt=0, lt=1, description="1 - confidence level of PRR/ROR/IC intervals")
     roles: tuple[str, ...] = Field(("PS", "SS"), description="FAERS drug roles counted as exposure")
     strata: tuple[str, ...] = Field((), description="stratum columns for expected counts (IC, EBGM)")
-    stratify_prr_ror: bool = Field(False, description="PRR/ROR are crude unless this is set")
     yates: bool = False
     ic_method: Literal["exact", "approx"] = "exact"
     squash: Literal["auto", "on", "off"] = Field(

@@ -38,19 +38,31 @@ def _scatter_svg(rows: list[dict[str, Any]], width: int = 900, height: int = 380
         return top + (height - top - bottom) * (1 - (math.log10(v) - y_lo) / (y_hi - y_lo))
 
     out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="EB05 against number of cases">']
-    out.append(f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="#fafbfc" stroke="#ccd3da"/>')
+    out.append(
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+        'fill="#fafbfc" stroke="#ccd3da"/>'
+    )
     for v in (0.5, 1, 2, 5, 10, 20, 50, 100):
         if y_lo <= math.log10(v) <= y_hi:
-            out.append(f'<line x1="{left}" x2="{width - right}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" stroke="{"#b3261e" if v == 2 else "#e3e8ee"}" stroke-dasharray="{"5,4" if v == 2 else ""}"/>')
+            out.append(
+                f'<line x1="{left}" x2="{width - right}" y1="{sy(v):.1f}" y2="{sy(v):.1f}" '
+                f'stroke="{"#b3261e" if v == 2 else "#e3e8ee"}" stroke-dasharray="{"5,4" if v == 2 else ""}"/>'
+            )
             out.append(f'<text x="{left - 6}" y="{sy(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
     for n in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000):
         if n <= 10**x_hi:
             out.append(f'<text x="{sx(n):.1f}" y="{height - bottom + 16}" text-anchor="middle">{n}</text>')
     out.append(f'<text x="{(left + width) / 2}" y="{height - 6}" text-anchor="middle">cases (n, log scale)</text>')
-    out.append(f'<text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" text-anchor="middle">EB05 (log scale)</text>')
+    out.append(
+        f'<text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" '
+        'text-anchor="middle">EB05 (log scale)</text>'
+    )
     for n, v, drug, event in pts:
         colour = "#b3261e" if v >= 2 else "#4a6b8a"
-        out.append(f'<circle cx="{sx(n):.1f}" cy="{sy(v):.1f}" r="3" fill="{colour}" fill-opacity="0.6"><title>{_esc(drug)} – {_esc(event)}: n={n}, EB05={v:.2f}</title></circle>')
+        out.append(
+            f'<circle cx="{sx(n):.1f}" cy="{sy(v):.1f}" r="3" fill="{colour}" fill-opacity="0.6">'
+            f"<title>{_esc(drug)} – {_esc(event)}: n={n}, EB05={v:.2f}</title></circle>"
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -60,9 +72,14 @@ def _esc(text: str) -> str:
 
 
 def render_signal_report(
-    table: pa.Table, metadata: dict[str, Any], *, title: str = "CGT signal screen",
-    imports: list[dict[str, Any]] | None = None, cases: dict[str, int] | None = None,
-    notices: list[str] | None = None, top: int = 40,
+    table: pa.Table,
+    metadata: dict[str, Any],
+    *,
+    title: str = "CGT signal screen",
+    imports: list[dict[str, Any]] | None = None,
+    cases: dict[str, int] | None = None,
+    notices: list[str] | None = None,
+    top: int = 40,
 ) -> str:
     """Render the HTML report of a screen result."""
     rule_cols = [c for c in table.column_names if c.startswith("sdr_")]
@@ -72,17 +89,37 @@ def render_signal_report(
         r["rules"] = [c[4:] for c in rule_cols if r.get(c)]
     topic_cols = sorted({r["event"] for r in topics})
     drugs = sorted({r["drug"] for r in topics} | {r["drug"] for r in pts})
-    cell = {(r["drug"], r["event"]): {"eb05": r.get("eb05") or 0.0, "n": r["n"], "sdr": bool(r.get("sdr_fda_eb05"))} for r in topics}
+    cell = {
+        (r["drug"], r["event"]): {"eb05": r.get("eb05") or 0.0, "n": r["n"], "sdr": bool(r.get("sdr_fda_eb05"))}
+        for r in topics
+    }
     matrix = [{"drug": d, "cells": [cell.get((d, t)) for t in topic_cols]} for d in drugs]
-    cards = [("products screened", len(drugs)), ("pairs screened", table.num_rows),
-             ("SDRs (FDA EB05 ≥ 2)", sum(1 for r in pts if r.get("sdr_fda_eb05")))]
+    cards = [
+        ("products screened", len(drugs)),
+        ("pairs screened", table.num_rows),
+        ("SDRs (FDA EB05 ≥ 2)", sum(1 for r in pts if r.get("sdr_fda_eb05"))),
+    ]
     if cases:
-        cards = [("cases after de-duplication", f"{cases.get('cases_after_dedup', 0):,}"),
-                 ("deleted cases excluded", f"{cases.get('deleted_cases', 0):,}")] + cards
-    return _env().get_template("signal_report.html").render(
-        title=title, meta=metadata, notices=notices or [], cards=cards, topic_cols=topic_cols,
-        topic_matrix=matrix, top_pts=pts[:top], scatter=_scatter_svg(pts), imports=imports,
-        meta_json=json.dumps(metadata, indent=1, default=str),
+        cards = [
+            ("cases after de-duplication", f"{cases.get('cases_after_dedup', 0):,}"),
+            ("deleted cases excluded", f"{cases.get('deleted_cases', 0):,}"),
+            *cards,
+        ]
+    return (
+        _env()
+        .get_template("signal_report.html")
+        .render(
+            title=title,
+            meta=metadata,
+            notices=notices or [],
+            cards=cards,
+            topic_cols=topic_cols,
+            topic_matrix=matrix,
+            top_pts=pts[:top],
+            scatter=_scatter_svg(pts),
+            imports=imports,
+            meta_json=json.dumps(metadata, indent=1, default=str),
+        )
     )
 
 

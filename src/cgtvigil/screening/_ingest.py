@@ -78,7 +78,19 @@ def ingest_faers(
             where = f"{quarter.source}:{member.name}"
             res = MemberResult(member.table, member.name)
             if skip_all:
-                report.files.append(FileReport(str(quarter.source), member.name, member.table, quarter.quarter, "", 0, 0, 0, "skipped (archive already loaded)"))
+                report.files.append(
+                    FileReport(
+                        str(quarter.source),
+                        member.name,
+                        member.table,
+                        quarter.quarter,
+                        "",
+                        0,
+                        0,
+                        0,
+                        "skipped (archive already loaded)",
+                    )
+                )
                 done += 1
                 if progress:
                     progress(f"{quarter.quarter} {member.table}", done, total)
@@ -90,7 +102,9 @@ def ingest_faers(
                     store.add_deleted(file_id, read_deleted(member, res))
                 else:
                     for batch in read_member(quarter, member, res):
-                        store.append(member.table, batch, file_id=file_id, quarter=quarter.quarter, legacy=quarter.legacy)
+                        store.append(
+                            member.table, batch, file_id=file_id, quarter=quarter.quarter, legacy=quarter.legacy
+                        )
                 _reconcile(res, where)
                 if store.member_loaded(res.sha256):
                     store.rollback()
@@ -98,10 +112,19 @@ def ingest_faers(
                 else:
                     store.append_quarantine(file_id, [(q.line, q.n_lines, q.reason, q.raw) for q in res.quarantine])
                     store.record_file(
-                        file_id=file_id, container=str(quarter.source), container_sha256=quarter.container_sha256,
-                        member=member.name, table_name=member.table, quarter=quarter.quarter, legacy=quarter.legacy,
-                        sha256=res.sha256, read=res.stats.read, loaded=res.loaded, quarantined=res.quarantined,
-                        encodings=json.dumps(dict(res.stats.encodings)), warnings=json.dumps(dict(res.warnings)),
+                        file_id=file_id,
+                        container=str(quarter.source),
+                        container_sha256=quarter.container_sha256,
+                        member=member.name,
+                        table_name=member.table,
+                        quarter=quarter.quarter,
+                        legacy=quarter.legacy,
+                        sha256=res.sha256,
+                        read=res.stats.read,
+                        loaded=res.loaded,
+                        quarantined=res.quarantined,
+                        encodings=json.dumps(dict(res.stats.encodings)),
+                        warnings=json.dumps(dict(res.warnings)),
                         importer_version=__version__,
                     )
                     store.commit()
@@ -114,8 +137,18 @@ def ingest_faers(
                 reasons[q.reason] = reasons.get(q.reason, 0) + q.n_lines
             report.files.append(
                 FileReport(
-                    str(quarter.source), member.name, member.table, quarter.quarter, res.sha256,
-                    res.stats.read, res.loaded, res.quarantined, status, reasons, dict(res.warnings), dict(res.stats.encodings),
+                    str(quarter.source),
+                    member.name,
+                    member.table,
+                    quarter.quarter,
+                    res.sha256,
+                    res.stats.read,
+                    res.loaded,
+                    res.quarantined,
+                    status,
+                    reasons,
+                    dict(res.warnings),
+                    dict(res.stats.encodings),
                 )
             )
             done += 1

@@ -37,8 +37,14 @@ class PriorReport:
     n_pairs: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.prior.to_dict(), "fitted": self.fitted, "log_likelihood": self.log_likelihood,
-                "squashed": self.squashed, "n_pairs": self.n_pairs, "convergence": self.convergence}
+        return {
+            **self.prior.to_dict(),
+            "fitted": self.fitted,
+            "log_likelihood": self.log_likelihood,
+            "squashed": self.squashed,
+            "n_pairs": self.n_pairs,
+            "convergence": self.convergence,
+        }
 
 
 def _fit_prior(n: np.ndarray, e: np.ndarray, spec: SignalSpec) -> PriorReport:
@@ -46,7 +52,9 @@ def _fit_prior(n: np.ndarray, e: np.ndarray, spec: SignalSpec) -> PriorReport:
     nn, ee = n[keep], e[keep]
     if spec.prior is not None:
         prior = GammaMixturePrior(*spec.prior)
-        return PriorReport(prior, False, prior_log_likelihood(prior, nn, ee), {"source": "given in spec"}, False, int(keep.sum()))
+        return PriorReport(
+            prior, False, prior_log_likelihood(prior, nn, ee), {"source": "given in spec"}, False, int(keep.sum())
+        )
     use_squash = spec.squash == "on" or (spec.squash == "auto" and len(nn) > spec.squash_above)
     if use_squash:
         s = squash(nn, ee)
@@ -73,17 +81,29 @@ def score_pairs(
     d = n_total - n_drug - n_event + n
     tables = ContingencyTables.from_counts(a, b, c, d)
     crude = tables.expected
-    expected = counts.column("e_strat").to_numpy(zero_copy_only=False).astype(np.float64) if "e_strat" in counts.column_names else crude
+    expected = (
+        counts.column("e_strat").to_numpy(zero_copy_only=False).astype(np.float64)
+        if "e_strat" in counts.column_names
+        else crude
+    )
     cols: dict[str, Any] = {
-        "drug": counts.column("drug"), "event": counts.column("event"), "n": n.astype(np.int64),
-        "a": a.astype(np.int64), "b": b.astype(np.int64), "c": c.astype(np.int64), "d": d.astype(np.int64),
-        "expected": expected, "expected_crude": crude,
+        "drug": counts.column("drug"),
+        "event": counts.column("event"),
+        "n": n.astype(np.int64),
+        "a": a.astype(np.int64),
+        "b": b.astype(np.int64),
+        "c": c.astype(np.int64),
+        "d": d.astype(np.int64),
+        "expected": expected,
+        "expected_crude": crude,
     }
     numeric: dict[str, np.ndarray] = {"n": n}
     if tables.zero_cell.any() and ("prr" in spec.methods or "ror" in spec.methods):
         warnings.warn(
             f"{int(tables.zero_cell.sum())} tables have a zero cell; 0.5 was added to their cells for PRR and ROR "
-            "(flagged in 'zero_cell_corrected').", StatisticalCaveatWarning, stacklevel=2,
+            "(flagged in 'zero_cell_corrected').",
+            StatisticalCaveatWarning,
+            stacklevel=2,
         )
     cols["zero_cell_corrected"] = tables.zero_cell
     if "prr" in spec.methods:

@@ -57,12 +57,19 @@ def _base_metadata(spec: SignalSpec) -> dict[str, Any]:
 
 
 def _score_level(
-    engine: CountingEngine, relation: str, spec: SignalSpec, level: str, meta: dict[str, Any],
-    amon_of: Callable[[pa.Array], np.ndarray] | None = None, keep: Callable[[pa.Table], pa.Table] | None = None,
+    engine: CountingEngine,
+    relation: str,
+    spec: SignalSpec,
+    level: str,
+    meta: dict[str, Any],
+    amon_of: Callable[[pa.Array], np.ndarray] | None = None,
+    keep: Callable[[pa.Table], pa.Table] | None = None,
 ) -> pa.Table:
     counts = engine.count_pairs(relation, strata=spec.strata)
     if counts.num_rows == 0:
-        raise ValidationError([f"The screen found no (drug, {level}) pairs: the source has no reports with both a drug and an event."])
+        raise ValidationError(
+            [f"The screen found no (drug, {level}) pairs: the source has no reports with both a drug and an event."]
+        )
     amon = amon_of(counts.column("drug")) if amon_of else None
     table, prior = score_pairs(counts, spec, additional_monitoring=amon)
     if prior is not None:
@@ -76,26 +83,38 @@ def _score_level(
 
 def _finish(tables: list[pa.Table], meta: dict[str, Any]) -> ScreenResult:
     table = rank(pa.concat_tables(tables, promote_options="default"))
-    names = ["drug", "event", "event_type"] + [c for c in table.column_names if c not in ("drug", "event", "event_type")]
+    names = ["drug", "event", "event_type"] + [
+        c for c in table.column_names if c not in ("drug", "event", "event_type")
+    ]
     meta["n_rows"] = table.num_rows
     return ScreenResult(table.select(names), meta)
 
 
 def screen_store(
-    store: FaersStore, spec: SignalSpec, products: ProductDictionary, topics: TopicSet, *,
-    exclude_probable_duplicates: bool = False, progress: Progress | None = None,
+    store: FaersStore,
+    spec: SignalSpec,
+    products: ProductDictionary,
+    topics: TopicSet,
+    *,
+    exclude_probable_duplicates: bool = False,
+    progress: Progress | None = None,
 ) -> ScreenResult:
     """Screen the de-duplicated FAERS store: every CGT product (or every drug) against PTs
     and CGT safety topics. The prior is fitted on all pairs of the database."""
     meta = _base_metadata(spec)
     snapshot = store.query(
-        "SELECT count(*) AS files, max(imported_at) AS last_import, string_agg(sha256, ',' ORDER BY sha256) AS shas FROM source_file"
+        "SELECT count(*) AS files, max(imported_at) AS last_import, "
+        "string_agg(sha256, ',' ORDER BY sha256) AS shas FROM source_file"
     ).to_pylist()[0]
     meta["data"] = {
-        "source": "faers_store", "path": str(store.path), "files": snapshot["files"],
+        "source": "faers_store",
+        "path": str(store.path),
+        "files": snapshot["files"],
         "last_import": str(snapshot["last_import"]),
         "snapshot_sha256": hashlib.sha256((snapshot["shas"] or "").encode()).hexdigest(),
-        "quarters": [r["quarter"] for r in store.query("SELECT DISTINCT quarter FROM source_file ORDER BY 1").to_pylist()],
+        "quarters": [
+            r["quarter"] for r in store.query("SELECT DISTINCT quarter FROM source_file ORDER BY 1").to_pylist()
+        ],
     }
     meta["dictionaries"] = {"products": products.version, "topics": topics.version, "topic_notice": topics.notice}
     write_pt_topics(store, topics.pt_to_topics())
@@ -118,8 +137,12 @@ def screen_store(
         sql, params = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=exclude_probable_duplicates)
         for p in params:
             if not p.isalnum():
-                raise ValidationError([f"The 'roles' parameter of SignalSpec must hold FAERS role codes (PS, SS, C, I). Got {p!r}."])
-        sql = sql.replace("IN (" + ", ".join("?" for _ in params) + ")", "IN (" + ", ".join(f"'{p}'" for p in params) + ")")
+                raise ValidationError(
+                    [f"The 'roles' parameter of SignalSpec must hold FAERS role codes (PS, SS, C, I). Got {p!r}."]
+                )
+        sql = sql.replace(
+            "IN (" + ", ".join("?" for _ in params) + ")", "IN (" + ", ".join(f"'{p}'" for p in params) + ")"
+        )
         relation = engine.relation_from_sql(sql)
         tables.append(_score_level(engine, relation, spec, level, meta, amon_of, keep))
     if progress:
@@ -150,15 +173,24 @@ def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:
     lower = {c.lower(): c for c in raw.column_names}
     missing = [c for c in ("drug", "a", "b", "c", "d") if c not in lower]
     if missing:
-        raise ParseError(f"missing column(s) {', '.join(missing)}; the file has {', '.join(raw.column_names)}", file=str(path), line=1)
+        raise ParseError(
+            f"missing column(s) {', '.join(missing)}; the file has {', '.join(raw.column_names)}",
+            file=str(path),
+            line=1,
+        )
     a = raw.column(lower["a"]).to_numpy(zero_copy_only=False).astype(np.float64)
     b, c, d = (raw.column(lower[k]).to_numpy(zero_copy_only=False).astype(np.float64) for k in "bcd")
     event = raw.column(lower["event"]) if "event" in lower else pa.array(["event"] * raw.num_rows)
-    counts = pa.table({
-        "drug": pa.array(raw.column(lower["drug"]).to_pylist(), pa.string()),
-        "event": pa.array([str(x) for x in event.to_pylist()], pa.string()),
-        "n": a, "n_drug": a + b, "n_event": a + c, "n_total": a + b + c + d,
-    })
+    counts = pa.table(
+        {
+            "drug": pa.array(raw.column(lower["drug"]).to_pylist(), pa.string()),
+            "event": pa.array([str(x) for x in event.to_pylist()], pa.string()),
+            "n": a,
+            "n_drug": a + b,
+            "n_event": a + c,
+            "n_total": a + b + c + d,
+        }
+    )
     meta = _base_metadata(spec)
     meta["data"] = {"source": "counts_file", "path": str(path), "sha256": _file_sha256(path)}
     table, prior = score_pairs(counts, spec)

@@ -192,7 +192,11 @@ class GammaMixturePriorFitter:
         problems = Problems()
         nn = as_float_array(n, "n", "GammaMixturePriorFitter.fit", problems)
         ee = as_float_array(e, "e", "GammaMixturePriorFitter.fit", problems)
-        w = np.ones_like(nn) if weights is None else as_float_array(weights, "weights", "GammaMixturePriorFitter.fit", problems)
+        w = (
+            np.ones_like(nn)
+            if weights is None
+            else as_float_array(weights, "weights", "GammaMixturePriorFitter.fit", problems)
+        )
         if len(nn) == 0:
             problems.add("GammaMixturePriorFitter.fit needs at least one (N, E) pair. Got none.")
         elif len(nn) != len(ee) or len(nn) != len(w):
@@ -218,7 +222,10 @@ class GammaMixturePriorFitter:
         for start in self.starts:
             x0 = np.concatenate([np.log(start[:4]), [logit(start[4])]])
             res = minimize(
-                objective, x0, jac=True, method="L-BFGS-B",
+                objective,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
                 bounds=[(-12, 12)] * 4 + [(-15, 15)],
                 options={"maxiter": self.max_iter, "gtol": 1e-8, "ftol": 1e-13},
             )
@@ -227,11 +234,18 @@ class GammaMixturePriorFitter:
             grad_max = float(np.abs(res.jac).max()) if res.jac is not None else float("inf")
             ok = bool(np.isfinite(res.fun)) and (bool(res.success) or grad_max <= 1e-3 * max(1.0, abs(float(res.fun))))
             at_bound = bool(np.any(np.abs(res.x[:4]) >= 12 - 1e-6))
-            reports.append({
-                "start": list(start), "success": bool(res.success), "accepted": ok, "at_bound": at_bound,
-                "neg_log_likelihood": float(res.fun), "max_gradient": grad_max, "iterations": int(res.nit),
-                "message": str(res.message),
-            })
+            reports.append(
+                {
+                    "start": list(start),
+                    "success": bool(res.success),
+                    "accepted": ok,
+                    "at_bound": at_bound,
+                    "neg_log_likelihood": float(res.fun),
+                    "max_gradient": grad_max,
+                    "iterations": int(res.nit),
+                    "message": str(res.message),
+                }
+            )
             if ok:
                 if best is not None and abs(res.fun - best[0]) <= 1e-7 * max(1.0, abs(best[0])):
                     agreed += 1
@@ -316,9 +330,11 @@ def _mixture_quantile(
         hi_a = np.where(f > 0, xa, hi_a)
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             lx = np.log(xa)
-            pdf = qa * np.exp(s1[active] * np.log(r1[active]) + (s1[active] - 1) * lx - r1[active] * xa - ls1[active]) + (
-                1 - qa
-            ) * np.exp(s2[active] * np.log(r2[active]) + (s2[active] - 1) * lx - r2[active] * xa - ls2[active])
+            pdf = qa * np.exp(
+                s1[active] * np.log(r1[active]) + (s1[active] - 1) * lx - r1[active] * xa - ls1[active]
+            ) + (1 - qa) * np.exp(
+                s2[active] * np.log(r2[active]) + (s2[active] - 1) * lx - r2[active] * xa - ls2[active]
+            )
             newton = xa - f / pdf
         bad = ~np.isfinite(newton) | (newton < lo_a) | (newton > hi_a)
         new = np.where(bad, 0.5 * (lo_a + hi_a), newton)
@@ -329,12 +345,11 @@ def _mixture_quantile(
         lo[active], hi[active] = lo_a, hi_a
         idx = np.flatnonzero(active)
         done[idx[converged]] = True
-    return x
+    out: FloatArray = x
+    return out
 
 
-def ebgm(
-    n: Any, e: Any, prior: GammaMixturePrior, *, quantiles: tuple[float, float] = (0.05, 0.95)
-) -> EBGMResult:
+def ebgm(n: Any, e: Any, prior: GammaMixturePrior, *, quantiles: tuple[float, float] = (0.05, 0.95)) -> EBGMResult:
     """EBGM, EB05 and EB95 for each (N, E) pair given a gamma-mixture prior (NaN where E = 0).
 
     Examples

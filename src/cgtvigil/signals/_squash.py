@@ -39,7 +39,9 @@ def squash(n: Any, e: Any, *, bin_size: int = 50, keep_pts: int = 100, min_pts: 
     ee = as_float_array(e, "e", "squash", problems)
     for name, value in (("bin_size", bin_size), ("keep_pts", keep_pts), ("min_pts", min_pts)):
         if not isinstance(value, int) or value < (2 if name == "bin_size" else 0):
-            problems.add(f"The '{name}' parameter of squash must be a non-negative integer (bin_size >= 2). Got {value!r}.")
+            problems.add(
+                f"The '{name}' parameter of squash must be a non-negative integer (bin_size >= 2). Got {value!r}."
+            )
     problems.raise_if_any()
     out_n: list[FloatArray] = []
     out_e: list[FloatArray] = []

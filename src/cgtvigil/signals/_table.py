@@ -76,7 +76,8 @@ class ContingencyTables:
 
     @property
     def zero_cell(self) -> npt.NDArray[np.bool_]:
-        return (self.a == 0) | (self.b == 0) | (self.c == 0) | (self.d == 0)
+        zero: npt.NDArray[np.bool_] = (self.a == 0) | (self.b == 0) | (self.c == 0) | (self.d == 0)
+        return zero
 
     @property
     def n_total(self) -> FloatArray:

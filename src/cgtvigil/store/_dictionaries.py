@@ -44,7 +44,9 @@ def load_topics(path: Path | None = None, *, extra: list[Path] | None = None) ->
             clash = {t.id for t in topics.topics} & {t.id for t in more.topics}
             if clash:
                 raise ValidationError([f"{p}: topic id(s) {sorted(clash)} already exist; choose other ids."])
-            topics = TopicSet(version=f"{topics.version}+{more.version}", notice=topics.notice, topics=topics.topics + more.topics)
+            topics = TopicSet(
+                version=f"{topics.version}+{more.version}", notice=topics.notice, topics=topics.topics + more.topics
+            )
     except PydanticValidationError as exc:
         raise _problems(exc, where) from exc
     return topics

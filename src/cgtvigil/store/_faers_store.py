@@ -65,7 +65,9 @@ class FaersStore:
 
     # -- files and provenance -------------------------------------------------------------
     def container_loaded(self, sha256: str) -> bool:
-        return bool(self.con.execute("SELECT count(*) FROM source_file WHERE container_sha256 = ?", [sha256]).fetchall()[0][0])
+        return bool(
+            self.con.execute("SELECT count(*) FROM source_file WHERE container_sha256 = ?", [sha256]).fetchall()[0][0]
+        )
 
     def member_loaded(self, sha256: str) -> bool:
         return bool(self.con.execute("SELECT count(*) FROM source_file WHERE sha256 = ?", [sha256]).fetchall()[0][0])
@@ -109,7 +111,9 @@ class FaersStore:
 
     def add_deleted(self, file_id: int, caseids: list[str]) -> None:
         if caseids:
-            self.con.register("_d", pa.table({"caseid": caseids, "file_id": pa.array([file_id] * len(caseids), pa.int32())}))
+            self.con.register(
+                "_d", pa.table({"caseid": caseids, "file_id": pa.array([file_id] * len(caseids), pa.int32())})
+            )
             try:
                 self.con.execute("INSERT INTO deleted_case BY NAME SELECT * FROM _d")
             finally:

@@ -14,8 +14,14 @@ __all__ = ["generate_long"]
 
 
 def generate_long(
-    path: Path, n_reports: int, *, seed: int = 1, n_drugs: int = 5000, n_events: int = 8000,
-    n_planted: int = 200, chunk: int = 250_000,
+    path: Path,
+    n_reports: int,
+    *,
+    seed: int = 1,
+    n_drugs: int = 5000,
+    n_events: int = 8000,
+    n_planted: int = 200,
+    chunk: int = 250_000,
 ) -> int:
     """Write ``n_reports`` synthetic reports (about 3.5 drugs x 3 events each) to a Parquet
     or CSV file; returns the number of rows. Drugs and events have Zipf popularity, and
@@ -62,13 +68,15 @@ def generate_long(
         offsets = np.arange(k.sum()) - np.repeat(np.cumsum(k) - k, k)
         event_idx = e_start[rep_of_drug[drug_idx]] + offsets
         report = rep_of_drug[drug_idx]
-        table = pa.table({
-            "id": pa.array(ids[report]),
-            "var1": drug_names.take(pa.array(drugs[drug_idx])),
-            "var2": event_names.take(pa.array(events[event_idx])),
-            "strat1": sexes.take(pa.array(sex[report])),
-            "strat2": ages.take(pa.array(age[report])),
-        })
+        table = pa.table(
+            {
+                "id": pa.array(ids[report]),
+                "var1": drug_names.take(pa.array(drugs[drug_idx])),
+                "var2": event_names.take(pa.array(events[event_idx])),
+                "strat1": sexes.take(pa.array(sex[report])),
+                "strat2": ages.take(pa.array(age[report])),
+            }
+        )
         if writer is None:
             writer = pq.ParquetWriter(path, table.schema) if parquet else pacsv.CSVWriter(path, table.schema)
         writer.write_table(table)
