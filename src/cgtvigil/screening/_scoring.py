@@ -47,22 +47,39 @@ class PriorReport:
         }
 
 
-def _fit_prior(n: np.ndarray, e: np.ndarray, spec: SignalSpec) -> PriorReport:
+def _distinct(n: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (n, e) points, their multiplicities, and the index that maps back.
+
+    Pairs with the same count and expected count have the same IC and EBGM, and enter the
+    prior's likelihood as one weighted point: computing on distinct points is exact.
+    """
+    order = np.lexsort((e, n))
+    ns, es = n[order], e[order]
+    start = np.r_[True, (ns[1:] != ns[:-1]) | (es[1:] != es[:-1])]
+    group = np.cumsum(start) - 1
+    inverse = np.empty_like(group)
+    inverse[order] = group
+    return ns[start], es[start], np.bincount(group).astype(np.float64), inverse
+
+
+def _fit_prior(n: np.ndarray, e: np.ndarray, w: np.ndarray, spec: SignalSpec) -> PriorReport:
+    """Fit (or take from the spec) the MGPS prior on weighted distinct (n, e) points."""
     keep = (n >= 1) & (e > 0)
-    nn, ee = n[keep], e[keep]
+    nn, ee, ww = n[keep], e[keep], w[keep]
+    n_pairs = int(ww.sum())
     if spec.prior is not None:
         prior = GammaMixturePrior(*spec.prior)
-        return PriorReport(
-            prior, False, prior_log_likelihood(prior, nn, ee), {"source": "given in spec"}, False, int(keep.sum())
-        )
+        ll = prior_log_likelihood(prior, nn, ee, ww)
+        return PriorReport(prior, False, ll, {"source": "given in spec"}, False, n_pairs)
     use_squash = spec.squash == "on" or (spec.squash == "auto" and len(nn) > spec.squash_above)
     if use_squash:
-        s = squash(nn, ee)
+        reps = ww.astype(np.int64)
+        s = squash(np.repeat(nn, reps), np.repeat(ee, reps))
         fitter = GammaMixturePriorFitter().fit(s.n, s.e, s.weight)
     else:
-        fitter = GammaMixturePriorFitter().fit(nn, ee)
-    ll = prior_log_likelihood(fitter.prior_, nn, ee)
-    return PriorReport(fitter.prior_, True, ll, fitter.convergence_, use_squash, int(keep.sum()))
+        fitter = GammaMixturePriorFitter().fit(nn, ee, ww)
+    ll = prior_log_likelihood(fitter.prior_, nn, ee, ww)
+    return PriorReport(fitter.prior_, True, ll, fitter.convergence_, use_squash, n_pairs)
 
 
 def score_pairs(
@@ -112,14 +129,15 @@ def score_pairs(
     if "ror" in spec.methods:
         o = ror(tables, alpha=spec.alpha)
         numeric |= {"ror": o.ror, "ror_lower": o.lower, "ror_upper": o.upper}
+    un, ue, weight, back = _distinct(n, expected)
     if "ic" in spec.methods:
-        i = information_component(n, expected, alpha=spec.alpha, method=spec.ic_method)
-        numeric |= {"ic": i.ic, "ic025": i.lower, "ic975": i.upper}
+        i = information_component(un, ue, alpha=spec.alpha, method=spec.ic_method)
+        numeric |= {"ic": i.ic[back], "ic025": i.lower[back], "ic975": i.upper[back]}
     prior_report = None
     if "ebgm" in spec.methods:
-        prior_report = _fit_prior(n, expected, spec)
-        g = ebgm(n, expected, prior_report.prior)
-        numeric |= {"ebgm": g.ebgm, "eb05": g.lower, "eb95": g.upper}
+        prior_report = _fit_prior(un, ue, weight, spec)
+        g = ebgm(un, ue, prior_report.prior)
+        numeric |= {"ebgm": g.ebgm[back], "eb05": g.lower[back], "eb95": g.upper[back]}
     amon = additional_monitoring if additional_monitoring is not None else np.zeros(len(n), dtype=bool)
     flags = apply_threshold_rules(numeric, amon)
     cols |= {k: v for k, v in numeric.items() if k != "n"}

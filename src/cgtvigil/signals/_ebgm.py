@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammainc, gammaincinv, gammaln, logit
+from scipy.special import digamma, expit, gammainc, gammaincinv, gammaln, logit, ndtri
 
 from cgtvigil._validation import Problems, check_interval
 from cgtvigil.errors import ConvergenceError, ValidationError
@@ -307,44 +307,86 @@ def _posterior_weight(n: FloatArray, e: FloatArray, prior: GammaMixturePrior) ->
     return q
 
 
+def _mixture_cdf_pdf(
+    x: FloatArray, w1: FloatArray, s1: FloatArray, r1: FloatArray, c1: FloatArray,
+    s2: FloatArray, r2: FloatArray, c2: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """CDF and density of w1*Gamma(s1, r1) + (1-w1)*Gamma(s2, r2) at x (c = log normaliser);
+    a component of weight 0 is not evaluated."""
+    cdf = np.zeros_like(x)
+    pdf = np.zeros_like(x)
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        lx = np.log(x)
+        for weight, s_k, r_k, c_k in ((w1, s1, r1, c1), (1.0 - w1, s2, r2, c2)):
+            use = weight > 0.0
+            if use.all():
+                cdf += weight * gammainc(s_k, r_k * x)
+                pdf += weight * np.exp(c_k + (s_k - 1.0) * lx - r_k * x)
+            elif use.any():
+                cdf[use] += weight[use] * gammainc(s_k[use], r_k[use] * x[use])
+                pdf[use] += weight[use] * np.exp(c_k[use] + (s_k[use] - 1.0) * lx[use] - r_k[use] * x[use])
+    return cdf, pdf
+
+
 def _mixture_quantile(
     prob: float, q: FloatArray, s1: FloatArray, r1: FloatArray, s2: FloatArray, r2: FloatArray
 ) -> FloatArray:
-    """Quantile of q*Gamma(s1, r1) + (1-q)*Gamma(s2, r2): safeguarded Newton in a bracket."""
-    x1 = gammaincinv(s1, prob) / r1
-    x2 = gammaincinv(s2, prob) / r2
-    lo, hi = np.minimum(x1, x2), np.maximum(x1, x2)
-    x = np.where(q >= 0.5, x1, x2)
-    done = (lo == hi) | (q <= 0.0) | (q >= 1.0)
-    ls1, ls2 = gammaln(s1), gammaln(s2)
+    """Quantile of q*Gamma(s1, r1) + (1-q)*Gamma(s2, r2).
+
+    A component whose weight is below 1e-13 changes the quantile by less than double-precision
+    noise and is dropped. Newton's method starts at the dominant component's quantile
+    (Wilson-Hilferty approximation; the exact inverse for shapes below 1) and keeps a bracket
+    [lo, hi] of the root, open at first (F(0) = 0, F(inf) = 1). A Newton step that leaves the
+    bracket, as happens on the flat stretch between two separated components, is replaced by
+    the Illinois (modified regula falsi) step, or by doubling while no upper end is known.
+    Iteration stops at a relative change of 1e-12.
+    """
+    tiny = 1e-13
+    w1 = np.where(q <= tiny, 0.0, np.where(q >= 1.0 - tiny, 1.0, q))
+    c1 = s1 * np.log(r1) - gammaln(s1)
+    c2 = s2 * np.log(r2) - gammaln(s2)
+    first = w1 >= 0.5
+    s_d = np.where(first, s1, s2)
+    r_d = np.where(first, r1, r2)
+    z = float(ndtri(prob))
+    with np.errstate(invalid="ignore"):
+        guess = s_d * (1.0 - 1.0 / (9.0 * s_d) + z / (3.0 * np.sqrt(s_d))) ** 3
+    exact = (s_d < 1.0) | ~(guess > 0)
+    if exact.any():
+        guess[exact] = gammaincinv(s_d[exact], prob)
+    x = guess / r_d
+    lo = np.zeros_like(x)
+    hi = np.full_like(x, np.inf)
+    f_lo = np.full_like(x, -prob)
+    f_hi = np.full_like(x, 1.0 - prob)
+    side = np.zeros_like(x)
+    active = np.arange(len(x))
     for _ in range(100):
-        active = ~done
-        if not active.any():
-            break
-        xa = x[active]
-        qa = q[active]
-        cdf = qa * gammainc(s1[active], r1[active] * xa) + (1 - qa) * gammainc(s2[active], r2[active] * xa)
+        a = active
+        xs = x[a]
+        cdf, pdf = _mixture_cdf_pdf(xs, w1[a], s1[a], r1[a], c1[a], s2[a], r2[a], c2[a])
         f = cdf - prob
-        lo_a, hi_a = lo[active], hi[active]
-        lo_a = np.where(f < 0, xa, lo_a)
-        hi_a = np.where(f > 0, xa, hi_a)
-        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            lx = np.log(xa)
-            pdf = qa * np.exp(
-                s1[active] * np.log(r1[active]) + (s1[active] - 1) * lx - r1[active] * xa - ls1[active]
-            ) + (1 - qa) * np.exp(
-                s2[active] * np.log(r2[active]) + (s2[active] - 1) * lx - r2[active] * xa - ls2[active]
-            )
-            newton = xa - f / pdf
-        bad = ~np.isfinite(newton) | (newton < lo_a) | (newton > hi_a)
-        new = np.where(bad, 0.5 * (lo_a + hi_a), newton)
-        root = np.abs(f) < 1e-15
-        new = np.where(root, xa, new)
-        converged = root | (np.abs(new - xa) <= 1e-13 * np.abs(xa)) | (hi_a - lo_a <= 1e-14 * hi_a)
-        x[active] = new
-        lo[active], hi[active] = lo_a, hi_a
-        idx = np.flatnonzero(active)
-        done[idx[converged]] = True
+        below = f < 0
+        # Illinois: when the same end of the bracket moves twice, halve the other end's value.
+        same = np.where(below, side[a] < 0, side[a] > 0)
+        lo[a] = np.where(below, xs, lo[a])
+        f_lo[a] = np.where(below, f, np.where(same, 0.5 * f_lo[a], f_lo[a]))
+        hi[a] = np.where(~below, xs, hi[a])
+        f_hi[a] = np.where(~below, f, np.where(same, 0.5 * f_hi[a], f_hi[a]))
+        side[a] = np.where(below, -1.0, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            new = xs - f / pdf
+            secant = lo[a] - f_lo[a] * (hi[a] - lo[a]) / (f_hi[a] - f_lo[a])
+        bounded = np.isfinite(hi[a])
+        outside = ~np.isfinite(new) | (new <= lo[a]) | (new >= hi[a])
+        fallback = np.where(bounded, np.where(np.isfinite(secant), secant, 0.5 * (lo[a] + hi[a])), 2.0 * xs)
+        new = np.where(outside, fallback, new)
+        new = np.where(f == 0, xs, new)
+        x[a] = new
+        closed = bounded & (hi[a] - lo[a] <= 1e-13 * hi[a])
+        active = a[(np.abs(new - xs) > 1e-12 * np.abs(xs)) & ~closed & (f != 0)]
+        if len(active) == 0:
+            break
     out: FloatArray = x
     return out
 

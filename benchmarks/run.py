@@ -1,0 +1,198 @@
+"""cgtvigil benchmarks: prints a table and writes JSON (benchmarks/results.json).
+
+Measured, each in its own subprocess (wall time and peak RSS of that process):
+
+- floor     a bare DuckDB read of the long file plus GROUP BY of the distinct pairs and the
+            drug, event and total margins (what any screen must at least do);
+- cgtvigil  the all-pairs screen end to end from the same file: counting, PRR, ROR, IC and
+            EBGM with a fitted prior (``cgtvigil.screening.screen_long_file``, default spec);
+- vigipy    the same input through vigipy (PyPI): pandas read, distinct-report counts per
+            pair, ``convert``, then ``prr``, ``ror``, ``bcpnn`` and ``gps`` (sizes it can finish);
+- ingest    a synthetic FAERS quarter of 200,000 reports through ``ingest_faers`` into a new
+            DuckDB store, de-duplication and drug-name mapping included.
+
+Usage: python benchmarks/run.py [--sizes 100000,1000000,5000000] [--vigipy-max 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work"
+
+FLOOR = """
+import duckdb, sys
+con = duckdb.connect()
+src = f"read_parquet('{sys.argv[1]}')"
+con.execute(f"CREATE TEMP TABLE l AS SELECT DISTINCT id, var1, var2 FROM {src}")
+pairs = con.sql("SELECT var1, var2, count(*) AS n FROM l GROUP BY var1, var2").to_arrow_table()
+nd = con.sql("SELECT var1, count(DISTINCT id) AS n FROM l GROUP BY var1").to_arrow_table()
+ne = con.sql("SELECT var2, count(DISTINCT id) AS n FROM l GROUP BY var2").to_arrow_table()
+nt = con.sql("SELECT count(DISTINCT id) FROM l").fetchall()
+print(pairs.num_rows)
+"""
+
+CGTVIGIL = """
+import sys
+from pathlib import Path
+import warnings
+from cgtvigil.model import SignalSpec
+from cgtvigil.screening import screen_long_file
+warnings.simplefilter("ignore")
+r = screen_long_file(Path(sys.argv[1]), SignalSpec())
+print(r.table.num_rows)
+"""
+
+VIGIPY = """
+import sys, warnings
+import pandas as pd
+import vigipy
+warnings.simplefilter("ignore")
+df = pd.read_parquet(sys.argv[1], columns=["id", "var1", "var2"])
+counts = df.drop_duplicates().groupby(["var1", "var2"], sort=False).size().reset_index(name="count")
+counts = counts.rename(columns={"var1": "name", "var2": "AE"})
+container = vigipy.convert(counts)
+for method in (vigipy.prr, vigipy.ror, vigipy.bcpnn, vigipy.gps):
+    method(container)
+print(len(counts))
+"""
+
+INGEST = """
+import sys, warnings
+from pathlib import Path
+from cgtvigil.screening import ingest_faers
+from cgtvigil.store import FaersStore, load_products
+warnings.simplefilter("ignore")
+db = Path(sys.argv[2])
+db.unlink(missing_ok=True)
+with FaersStore(db) as store:
+    report = ingest_faers([Path(sys.argv[1])], store, load_products())
+print(report.cases["cases_after_dedup"])
+"""
+
+
+def measure(code: str, *args: str, timeout: float = 3600) -> dict[str, float | str]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out = proc.stdout.read() if proc.stdout else ""
+    err = proc.stderr.read() if proc.stderr else ""
+    if status != 0:
+        return {
+            "seconds": seconds,
+            "peak_rss_mb": usage.ru_maxrss / 1024,
+            "error": err.strip().splitlines()[-1] if err else f"exit {status}",
+        }
+    return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "output": out.strip()}
+
+
+def machine() -> dict[str, str | int]:
+    import duckdb
+    import numpy
+
+    mem = Path("/proc/meminfo").read_text().split("\n")[0].split()[1]
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        "?",
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 0,
+        "memory_gb": round(int(mem) / 1024 / 1024),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "numpy": numpy.__version__,
+        "os": platform.platform(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000,5000000")
+    parser.add_argument("--vigipy-max", type=int, default=1_000_000)
+    parser.add_argument("--ingest-reports", type=int, default=200_000)
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    args = parser.parse_args()
+    WORK.mkdir(exist_ok=True)
+    from cgtvigil.store import load_products
+    from cgtvigil.synth import SynthConfig, generate_faers, generate_long
+
+    results: dict[str, object] = {"machine": machine(), "screen": [], "ingest": {}}
+    for size in (int(s) for s in args.sizes.split(",")):
+        path = WORK / f"long_{size}.parquet"
+        if not path.exists():
+            rows = generate_long(path, size, seed=size)
+        else:
+            import pyarrow.parquet as pq
+
+            rows = pq.ParquetFile(path).metadata.num_rows
+        floor = measure(FLOOR, str(path))
+        ours = measure(CGTVIGIL, str(path))
+        theirs = (
+            measure(VIGIPY, str(path))
+            if size <= args.vigipy_max
+            else {"skipped": f"above --vigipy-max {args.vigipy_max}"}
+        )
+        row = {
+            "reports": size,
+            "rows": rows,
+            "pairs": int(ours.get("output", 0) or 0),
+            "floor": floor,
+            "cgtvigil": ours,
+            "vigipy": theirs,
+            "ratio_to_floor": round(float(ours["seconds"]) / float(floor["seconds"]), 2),
+        }
+        if "seconds" in theirs and "error" not in theirs:
+            row["speedup_vs_vigipy"] = round(float(theirs["seconds"]) / float(ours["seconds"]), 1)
+        results["screen"].append(row)  # type: ignore[attr-defined]
+        print(json.dumps(row), flush=True)
+    quarter = WORK / f"synth_{args.ingest_reports}" / "faers_ascii_2024q1.zip"
+    if not quarter.exists():
+        generate_faers(
+            quarter.parent,
+            load_products(),
+            SynthConfig(reports_per_quarter=args.ingest_reports, quarters=("2024Q1",), seed=3),
+        )
+    ing = measure(INGEST, str(quarter), str(WORK / "ingest.duckdb"))
+    results["ingest"] = {"reports": args.ingest_reports, **ing}
+    print(json.dumps(results["ingest"]), flush=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print_table(results)
+
+
+def print_table(results: dict) -> None:
+    print()
+    print(
+        f"{'reports':>10} {'rows':>11} {'pairs':>9} {'floor s':>8} {'cgtvigil s':>10} {'ratio':>6} {'RSS MB':>8} {'vigipy s':>9} {'speedup':>8}"
+    )
+    for r in results["screen"]:
+        v = r["vigipy"]
+        vs = f"{v['seconds']:.1f}" if "seconds" in v and "error" not in v else ("error" if "error" in v else "–")
+        print(
+            f"{r['reports']:>10,} {r['rows']:>11,} {r['pairs']:>9,} {r['floor']['seconds']:>8.2f} {r['cgtvigil']['seconds']:>10.2f} "
+            f"{r['ratio_to_floor']:>6.2f} {r['cgtvigil']['peak_rss_mb']:>8.0f} {vs:>9} {r.get('speedup_vs_vigipy', '–'):>8}"
+        )
+    i = results["ingest"]
+    print(
+        f"\nFAERS ingest of one {i['reports']:,}-report quarter (+ de-duplication, drug mapping): {i['seconds']:.2f} s, peak RSS {i['peak_rss_mb']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
