@@ -177,20 +177,29 @@ def main() -> None:
 
 
 def print_table(results: dict) -> None:
+    head = ("reports", "rows", "pairs", "floor s", "cgtvigil s", "ratio", "RSS MB", "vigipy s", "speedup")
+    widths = (10, 11, 9, 8, 10, 6, 8, 9, 8)
     print()
-    print(
-        f"{'reports':>10} {'rows':>11} {'pairs':>9} {'floor s':>8} {'cgtvigil s':>10} {'ratio':>6} {'RSS MB':>8} {'vigipy s':>9} {'speedup':>8}"
-    )
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
     for r in results["screen"]:
         v = r["vigipy"]
-        vs = f"{v['seconds']:.1f}" if "seconds" in v and "error" not in v else ("error" if "error" in v else "–")
-        print(
-            f"{r['reports']:>10,} {r['rows']:>11,} {r['pairs']:>9,} {r['floor']['seconds']:>8.2f} {r['cgtvigil']['seconds']:>10.2f} "
-            f"{r['ratio_to_floor']:>6.2f} {r['cgtvigil']['peak_rss_mb']:>8.0f} {vs:>9} {r.get('speedup_vs_vigipy', '–'):>8}"
+        vs = f"{v['seconds']:.1f}" if "seconds" in v and "error" not in v else ("error" if "error" in v else "-")
+        cells = (
+            f"{r['reports']:,}",
+            f"{r['rows']:,}",
+            f"{r['pairs']:,}",
+            f"{r['floor']['seconds']:.2f}",
+            f"{r['cgtvigil']['seconds']:.2f}",
+            f"{r['ratio_to_floor']:.2f}",
+            f"{r['cgtvigil']['peak_rss_mb']:.0f}",
+            vs,
+            str(r.get("speedup_vs_vigipy", "-")),
         )
+        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
     i = results["ingest"]
     print(
-        f"\nFAERS ingest of one {i['reports']:,}-report quarter (+ de-duplication, drug mapping): {i['seconds']:.2f} s, peak RSS {i['peak_rss_mb']:.0f} MB"
+        f"\nFAERS ingest of one {i['reports']:,}-report quarter (+ de-duplication, drug mapping): "
+        f"{i['seconds']:.2f} s, peak RSS {i['peak_rss_mb']:.0f} MB"
     )
 
 

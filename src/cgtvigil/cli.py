@@ -30,7 +30,7 @@ from cgtvigil.screening import (
     screen_store,
     write_result,
 )
-from cgtvigil.store import FaersStore, load_products, load_topics
+from cgtvigil.store import FaersStore, expand_topics, load_products, load_topics
 from cgtvigil.synth import SYNTHETIC_NOTICE, SynthConfig, generate_faers, generate_long
 
 console = Console()
@@ -207,6 +207,9 @@ def signals_cmd(
     topics: Annotated[
         list[Path] | None, typer.Option(help="Extra safety-topic JSON file(s) (same layout as the shipped topics).")
     ] = None,
+    meddra: Annotated[
+        Path | None, typer.Option(help="Your licensed MedDRA ASCII release folder, to expand topics' meddra_groups.")
+    ] = None,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
     top: Annotated[int, typer.Option(help="Rows to print.")] = 20,
 ) -> None:
@@ -221,7 +224,8 @@ def signals_cmd(
                 if not db.exists():
                     raise CgtVigilError(f"{db}: no such store; run 'cgtvigil ingest faers ... --db {db}' first.")
                 with FaersStore(db) as store, _progress("screen") as progress:
-                    result = screen_store(store, spec, load_products(), load_topics(extra=topics), progress=progress)
+                    topic_set = expand_topics(load_topics(extra=topics), meddra)
+                    result = screen_store(store, spec, load_products(), topic_set, progress=progress)
             elif format == "long":
                 assert input is not None
                 result = screen_long_file(input, spec)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["SafetyTopic", "TopicSet"]
 
@@ -13,7 +13,10 @@ class SafetyTopic(BaseModel):
     id: str
     name: str
     description: str = ""
-    preferred_terms: tuple[str, ...]
+    preferred_terms: tuple[str, ...] = ()
+    meddra_groups: tuple[str, ...] = Field(
+        (), description="HLT, HLGT or SOC names whose PTs are added from the user's licensed MedDRA release"
+    )
     source: str = "cgtvigil curated list of public FAERS PT names"
 
     def keys(self) -> set[str]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammainc, gammaincinv, gammaln, logit, ndtri
 
 from cgtvigil._validation import Problems, check_interval
@@ -206,6 +205,8 @@ class GammaMixturePriorFitter:
         if self.truncated and len(nn) and (nn < 1).any():
             problems.add("With truncated=True every observed count N must be >= 1. Got a 0.")
         problems.raise_if_any()
+        from scipy.optimize import minimize  # imported here: it costs 0.3 s at start-up
+
         pts = _Points.build(nn, ee, w)
 
         def objective(x: FloatArray) -> tuple[float, FloatArray]:
@@ -308,8 +309,14 @@ def _posterior_weight(n: FloatArray, e: FloatArray, prior: GammaMixturePrior) ->
 
 
 def _mixture_cdf_pdf(
-    x: FloatArray, w1: FloatArray, s1: FloatArray, r1: FloatArray, c1: FloatArray,
-    s2: FloatArray, r2: FloatArray, c2: FloatArray,
+    x: FloatArray,
+    w1: FloatArray,
+    s1: FloatArray,
+    r1: FloatArray,
+    c1: FloatArray,
+    s2: FloatArray,
+    r2: FloatArray,
+    c2: FloatArray,
 ) -> tuple[FloatArray, FloatArray]:
     """CDF and density of w1*Gamma(s1, r1) + (1-w1)*Gamma(s2, r2) at x (c = log normaliser);
     a component of weight 0 is not evaluated."""
