@@ -184,11 +184,12 @@ def signals_cmd(
         ),
     ] = "long",
     strata: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Comma-separated stratum columns for IC/EBGM expected counts (store: age_band,sex,report_year)."
+            help="Comma-separated stratum columns for IC/EBGM expected counts; '' for crude. "
+            "Default: age_band,sex,report_year with --db, none with --input."
         ),
-    ] = "",
+    ] = None,
     method: Annotated[str, typer.Option(help="Methods: any of prr,ror,ic,ebgm.")] = "prr,ror,ic,ebgm",
     roles: Annotated[
         str, typer.Option(help="FAERS drug roles counted as exposure (PS,SS by default; PS,SS,C,I for all).")
@@ -217,6 +218,8 @@ def signals_cmd(
     if (db is None) == (input is None):
         _fail(CgtVigilError("give exactly one of --db (the FAERS store) or --input (a long or counts file)."))
     try:
+        if strata is None:
+            strata = "age_band,sex,report_year" if db is not None else ""
         spec = _spec(method, strata, roles, all_drugs, squash, prior, yates, ic_approx, min_count, levels)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CgtVigilWarning)

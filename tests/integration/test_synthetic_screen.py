@@ -65,3 +65,14 @@ def test_car_t_crs_topic_is_flagged(screened: tuple) -> None:
     for brand in ("Yescarta", "Kymriah"):
         r = crs[brand]
         assert r["sdr_fda_eb05"] and r["sdr_who_ic025"] and r["sdr_evans_prr"] and r["sdr_ema_ror"], r
+
+
+def test_attrition_is_recorded(screened: tuple) -> None:
+    manifest, cases, result = screened
+    steps = {a["step"]: a for a in result.metadata["attrition"]}
+    assert steps["latest version per case"]["reports_in"] == manifest["reports"]
+    assert steps["latest version per case"]["reports_out"] == manifest["cases"]
+    assert steps["FDA-deleted cases excluded"]["reports_out"] == cases["cases_after_dedup"]
+    analysed = steps["suspect drug and PT present"]["reports_out"]
+    pt_rows = [r for r in result.table.to_pylist() if r["event_type"] == "pt"]
+    assert {r["a"] + r["b"] + r["c"] + r["d"] for r in pt_rows} == {analysed}

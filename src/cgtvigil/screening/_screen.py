@@ -130,6 +130,7 @@ def screen_store(
         return table.filter(pc.is_in(table.column("drug"), value_set=brand_set))
 
     engine = DuckDBEngine(store.con)
+    meta["attrition"] = _attrition(store, spec, exclude_probable_duplicates)
     tables = []
     for k, level in enumerate(spec.event_levels):
         if progress:
@@ -148,6 +149,33 @@ def screen_store(
     if progress:
         progress("done", len(spec.event_levels), len(spec.event_levels))
     return _finish(tables, meta)
+
+
+def _attrition(store: FaersStore, spec: SignalSpec, exclude_duplicates: bool) -> list[dict[str, Any]]:
+    """Reports in and out of each step from the loaded DEMO rows to the analysed cases."""
+    roles = ", ".join(f"'{r}'" for r in spec.roles)
+    counts = store.query(
+        f"""SELECT (SELECT count(*) FROM demo) AS versions,
+                   (SELECT count(*) FROM report) AS cases,
+                   (SELECT count(*) FROM report WHERE NOT deleted) AS not_deleted,
+                   (SELECT count(*) FROM report WHERE NOT deleted AND NOT probable_duplicate) AS not_duplicate,
+                   (SELECT count(DISTINCT r.primaryid) FROM report r
+                      JOIN drug g ON g.primaryid = r.primaryid AND upper(trim(g.role_cod)) IN ({roles})
+                      JOIN reac x ON x.primaryid = r.primaryid AND nullif(trim(x.pt), '') IS NOT NULL
+                     WHERE NOT r.deleted {"AND NOT r.probable_duplicate" if exclude_duplicates else ""}) AS analysed"""
+    ).to_pylist()[0]
+    steps = [
+        ("latest version per case", counts["versions"], counts["cases"], "older case versions superseded"),
+        ("FDA-deleted cases excluded", counts["cases"], counts["not_deleted"], "caseid in a Deleted list"),
+    ]
+    last = counts["not_deleted"]
+    if exclude_duplicates:
+        steps.append(("probable duplicates excluded", last, counts["not_duplicate"], "same key fields as another case"))
+        last = counts["not_duplicate"]
+    steps.append(
+        ("suspect drug and PT present", last, counts["analysed"], f"no drug with role {'/'.join(spec.roles)} or no PT")
+    )
+    return [{"step": a, "reports_in": b, "reports_out": c, "reason": d} for a, b, c, d in steps]
 
 
 def screen_long_file(path: Path, spec: SignalSpec, *, engine: CountingEngine | None = None) -> ScreenResult:
