@@ -231,7 +231,8 @@ def signals_cmd(
                     result = screen_store(store, spec, load_products(), topic_set, progress=progress)
             elif format == "long":
                 assert input is not None
-                result = screen_long_file(input, spec)
+                with _progress("screen") as progress:
+                    result = screen_long_file(input, spec, progress=progress)
             elif format == "counts":
                 assert input is not None
                 result = screen_counts_file(input, spec)

@@ -42,6 +42,13 @@ class SignalSpec(BaseModel):
     products_only: bool = Field(True, description="FAERS store: screen CGT products only, not every drug")
     min_count: int = Field(1, ge=1, description="pairs with fewer reports are not reported")
 
+    @field_validator("roles")
+    @classmethod
+    def _roles_are_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v or not all(r.isalnum() for r in v):
+            raise ValueError("roles must be FAERS role codes such as PS, SS, C, I")
+        return tuple(r.upper() for r in v)
+
     @field_validator("methods")
     @classmethod
     def _methods_unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:

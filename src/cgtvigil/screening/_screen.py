@@ -64,8 +64,13 @@ def _score_level(
     meta: dict[str, Any],
     amon_of: Callable[[pa.Array], np.ndarray] | None = None,
     keep: Callable[[pa.Table], pa.Table] | None = None,
+    progress: Progress | None = None,
 ) -> pa.Table:
+    if progress:
+        progress(f"counting {level} pairs", 0, 2)
     counts = engine.count_pairs(relation, strata=spec.strata)
+    if progress:
+        progress(f"scoring {counts.num_rows:,} {level} pairs", 1, 2)
     if counts.num_rows == 0:
         raise ValidationError(
             [f"The screen found no (drug, {level}) pairs: the source has no reports with both a drug and an event."]
@@ -132,22 +137,12 @@ def screen_store(
     engine = DuckDBEngine(store.con)
     meta["attrition"] = _attrition(store, spec, exclude_probable_duplicates)
     tables = []
-    for k, level in enumerate(spec.event_levels):
-        if progress:
-            progress(f"counting and scoring {level} pairs", k, len(spec.event_levels))
-        sql, params = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=exclude_probable_duplicates)
-        for p in params:
-            if not p.isalnum():
-                raise ValidationError(
-                    [f"The 'roles' parameter of SignalSpec must hold FAERS role codes (PS, SS, C, I). Got {p!r}."]
-                )
-        sql = sql.replace(
-            "IN (" + ", ".join("?" for _ in params) + ")", "IN (" + ", ".join(f"'{p}'" for p in params) + ")"
-        )
+    for level in spec.event_levels:
+        sql = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=exclude_probable_duplicates)
         relation = engine.relation_from_sql(sql)
-        tables.append(_score_level(engine, relation, spec, level, meta, amon_of, keep))
+        tables.append(_score_level(engine, relation, spec, level, meta, amon_of, keep, progress))
     if progress:
-        progress("done", len(spec.event_levels), len(spec.event_levels))
+        progress("done", 2, 2)
     return _finish(tables, meta)
 
 
@@ -178,7 +173,9 @@ def _attrition(store: FaersStore, spec: SignalSpec, exclude_duplicates: bool) ->
     return [{"step": a, "reports_in": b, "reports_out": c, "reason": d} for a, b, c, d in steps]
 
 
-def screen_long_file(path: Path, spec: SignalSpec, *, engine: CountingEngine | None = None) -> ScreenResult:
+def screen_long_file(
+    path: Path, spec: SignalSpec, *, engine: CountingEngine | None = None, progress: Progress | None = None
+) -> ScreenResult:
     """Screen every (drug, event) pair of a long-format file (one row per report, drug and
     event; the openEBGM layout ``id, var1, var2, strat...`` is accepted)."""
     path = Path(path)
@@ -186,7 +183,10 @@ def screen_long_file(path: Path, spec: SignalSpec, *, engine: CountingEngine | N
     meta = _base_metadata(spec)
     meta["data"] = {"source": "long_file", "path": str(path), "sha256": _file_sha256(path)}
     relation = engine.relation_from_file(path, strata=spec.strata)
-    return _finish([_score_level(engine, relation, spec, "pt", meta)], meta)
+    table = _score_level(engine, relation, spec, "pt", meta, progress=progress)
+    if progress:
+        progress("done", 2, 2)
+    return _finish([table], meta)
 
 
 def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:

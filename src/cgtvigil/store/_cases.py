@@ -7,10 +7,9 @@ recent quarter, then the last line). FDA-deleted cases stay in storage with ``de
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyarrow as pa
 
+from cgtvigil.errors import ValidationError
 from cgtvigil.store._faers_store import FaersStore
 
 __all__ = ["AGE_BANDS", "analysis_relation_sql", "case_counts", "rebuild_cases", "write_drug_map", "write_pt_topics"]
@@ -120,16 +119,20 @@ def write_pt_topics(store: FaersStore, rows: list[tuple[str, str]]) -> None:
         store.con.unregister("_pt")
 
 
-def analysis_relation_sql(
-    roles: tuple[str, ...], *, level: str = "pt", products_only: bool = False, exclude_duplicates: bool = False
-) -> tuple[str, list[Any]]:
-    """SQL of the long relation (report_id, drug, event, age_band, sex, report_year) over
-    de-duplicated, non-deleted cases, and its parameters."""
-    roles_sql = ", ".join("?" for _ in roles)
+def analysis_relation_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_duplicates: bool = False) -> str:
+    """SQL of the long relation (report_id, drug, event, age_band, sex, report_year,
+    product_id) over de-duplicated, non-deleted cases. It is a view body, so the role codes
+    are validated and inlined rather than bound."""
+    bad = [r for r in roles if not r.isalnum()]
+    if bad or not roles:
+        raise ValidationError(
+            [f"The 'roles' parameter must hold FAERS role codes (PS, SS, C, I). Got {list(roles)!r}."]
+        )
+    roles_sql = ", ".join(f"'{r.upper()}'" for r in roles)
     event = "upper(trim(x.pt))" if level == "pt" else "t.topic"
     topic_join = "JOIN pt_topic t ON t.pt_key = upper(trim(x.pt))" if level == "topic" else ""
     dup = "AND NOT r.probable_duplicate" if exclude_duplicates else ""
-    sql = f"""
+    return f"""
         SELECT r.primaryid AS report_id, m.drug AS drug, {event} AS event,
                r.age_band, r.sex, r.report_year, m.product_id
         FROM report r
@@ -139,4 +142,3 @@ def analysis_relation_sql(
         {topic_join}
         WHERE NOT r.deleted {dup} AND upper(trim(g.role_cod)) IN ({roles_sql})
           AND nullif(trim(x.pt), '') IS NOT NULL"""
-    return sql, [r.upper() for r in roles]
