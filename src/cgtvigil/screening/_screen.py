@@ -121,7 +121,12 @@ def screen_store(
             r["quarter"] for r in store.query("SELECT DISTINCT quarter FROM source_file ORDER BY 1").to_pylist()
         ],
     }
-    meta["dictionaries"] = {"products": products.version, "topics": topics.version, "topic_notice": topics.notice}
+    meta["dictionaries"] = {
+        "products": products.version,
+        "topics": topics.version,
+        "topic_names": {t.id: t.name for t in topics.topics},
+        "topic_notice": topics.notice,
+    }
     write_pt_topics(store, topics.pt_to_topics())
     brands = {p.brand: p for p in products.products}
     brand_set = pa.array(sorted(brands))

@@ -5,7 +5,8 @@ It writes real FAERS quarterly zips (``faers_ascii_YYYYqN.zip`` with ``ascii/DEM
 the planted signals with their strength. Shape:
 
 - drugs and preferred terms with Zipf-like popularity; about 3.5 drugs and 3 reactions per
-  report (1 + Poisson);
+  report (1 + Poisson); each report's events follow its first drug's reporting profile,
+  with per-pair relative rates RR ~ Gamma(2, rate 2), so the background is over-dispersed;
 - CAR-T products whose share of reports and per-PT reporting rates are calibrated on dated
   openFDA counts (``data/cgt_calibration.json``);
 - planted background signals: a drug that adds an event with a known probability;
@@ -120,6 +121,13 @@ class _World:
         order = rng.permutation(len(pts))  # real PT names spread over the popularity ranks
         self.events[: len(pts)] = np.array(pts)[order]
         self.event_w = _zipf_weights(len(self.events), cfg.zipf_events)
+        # Background heterogeneity: each drug reports each event at a relative rate
+        # RR ~ Gamma(2, rate 2) (mean 1), as in real databases, so a reporting-rate prior fits.
+        rr = rng.gamma(2.0, 0.5, (cfg.n_drugs, len(self.events)))
+        p = self.event_w * rr
+        cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+        cdf[:, -1] = 1.0
+        self.event_cdf = (cdf + np.arange(cfg.n_drugs)[:, None]).ravel()
         self.drugs = np.array([f"SYNTHDRUG {i:04d}" for i in range(cfg.n_drugs)])
         self.drug_w = _zipf_weights(cfg.n_drugs, cfg.zipf_drugs)
         # Planted signals among moderately common drugs and events.
@@ -139,7 +147,11 @@ def _report_content(
     is_cgt = rng.random(n) < cfg.cgt_share
     cgt_pick = rng.choice(len(world.cgt), n, p=world.cgt_weights)
     all_drugs = rng.choice(len(world.drugs), int(n_drugs.sum()), p=world.drug_w)
-    all_events = rng.choice(len(world.events), int(n_events.sum()), p=world.event_w)
+    first_drug = all_drugs[np.cumsum(n_drugs) - n_drugs]
+    driver = np.repeat(first_drug, n_events)
+    n_ev = len(world.events)
+    all_events = np.searchsorted(world.event_cdf, driver + rng.random(len(driver))) - driver * n_ev
+    all_events = np.clip(all_events, 0, n_ev - 1)
     out = []
     di = ei = 0
     for k in range(n):
