@@ -32,6 +32,7 @@ WORK = HERE / "work"
 FLOOR = """
 import duckdb, sys
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 src = f"read_parquet('{sys.argv[1]}')"
 con.execute(f"CREATE TEMP TABLE l AS SELECT DISTINCT id, var1, var2 FROM {src}")
 pairs = con.sql("SELECT var1, var2, count(*) AS n FROM l GROUP BY var1, var2").to_arrow_table()
@@ -95,7 +96,8 @@ def measure(code: str, *args: str, timeout: float = 3600) -> dict[str, float | s
             "peak_rss_mb": usage.ru_maxrss / 1024,
             "error": err.strip().splitlines()[-1] if err else f"exit {status}",
         }
-    return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "output": out.strip()}
+    last = out.strip().splitlines()[-1] if out.strip() else ""
+    return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "output": last}
 
 
 def machine() -> dict[str, str | int]:

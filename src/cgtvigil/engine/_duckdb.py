@@ -6,7 +6,9 @@ import itertools
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cgtvigil.errors import ParseError
 
@@ -18,6 +20,12 @@ _ALIASES = {"report_id": ("report_id", "id"), "drug": ("drug", "var1"), "event":
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _lookup(keys: pa.ChunkedArray, table_keys: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
+    """values[position of each key in table_keys] (a hash lookup, no join)."""
+    pos = pc.index_in(keys, value_set=table_keys.combine_chunks())
+    return values.combine_chunks().take(pos)
 
 
 class DuckDBEngine:
@@ -33,6 +41,7 @@ class DuckDBEngine:
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None, *, threads: int | None = None) -> None:
         self.con = con if con is not None else duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")  # library code never prints
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self._ids = itertools.count(1)
@@ -70,7 +79,7 @@ class DuckDBEngine:
             )
         select = ", ".join(
             [
-                f"CAST({_q(chosen['report_id'])} AS VARCHAR) AS report_id",
+                f"{_q(chosen['report_id'])} AS report_id",
                 f"CAST({_q(chosen['drug'])} AS VARCHAR) AS drug",
                 f"CAST({_q(chosen['event'])} AS VARCHAR) AS event",
             ]
@@ -92,17 +101,21 @@ class DuckDBEngine:
             f"CREATE OR REPLACE TEMP TABLE _l AS SELECT DISTINCT report_id, drug, event FROM {rel} "
             "WHERE report_id IS NOT NULL AND drug IS NOT NULL AND event IS NOT NULL"
         )
+        pairs = con.sql("SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event").to_arrow_table()
         if not strata:
-            return con.sql(
-                """
-                WITH nd AS (SELECT drug, count(DISTINCT report_id) AS n_drug FROM _l GROUP BY drug),
-                     ne AS (SELECT event, count(DISTINCT report_id) AS n_event FROM _l GROUP BY event),
-                     nt AS (SELECT count(DISTINCT report_id) AS n_total FROM _l),
-                     p AS (SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event)
-                SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total
-                FROM p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
-                """
-            ).to_arrow_table()
+            nd = con.sql("SELECT drug, count(DISTINCT report_id) AS c FROM _l GROUP BY drug").to_arrow_table()
+            ne = con.sql("SELECT event, count(DISTINCT report_id) AS c FROM _l GROUP BY event").to_arrow_table()
+            n_total = con.sql("SELECT count(DISTINCT report_id) FROM _l").fetchall()[0][0]
+            return pa.table(
+                {
+                    "drug": pairs.column("drug"),
+                    "event": pairs.column("event"),
+                    "n": pairs.column("n"),
+                    "n_drug": _lookup(pairs.column("drug"), nd.column("drug"), nd.column("c")),
+                    "n_event": _lookup(pairs.column("event"), ne.column("event"), ne.column("c")),
+                    "n_total": pa.array(np.full(pairs.num_rows, n_total, dtype=np.int64)),
+                }
+            )
         stratum = "concat_ws('|', " + ", ".join(f"coalesce(CAST({_q(s)} AS VARCHAR), '')" for s in strata) + ")"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _rs AS "

@@ -115,7 +115,7 @@ def render_signal_report(
             cards=cards,
             topic_cols=topic_cols,
             topic_matrix=matrix,
-        topic_names=metadata.get("dictionaries", {}).get("topic_names", {}),
+            topic_names=metadata.get("dictionaries", {}).get("topic_names", {}),
             top_pts=pts[:top],
             scatter=_scatter_svg(pts),
             imports=imports,

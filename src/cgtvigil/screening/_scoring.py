@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cgtvigil.errors import StatisticalCaveatWarning
 from cgtvigil.model import SignalSpec
@@ -82,6 +84,14 @@ def _fit_prior(n: np.ndarray, e: np.ndarray, w: np.ndarray, spec: SignalSpec) ->
     return PriorReport(fitter.prior_, True, ll, fitter.convergence_, use_squash, n_pairs)
 
 
+def _ebgm_columns(
+    un: np.ndarray, ue: np.ndarray, weight: np.ndarray, back: np.ndarray, spec: SignalSpec
+) -> tuple[dict[str, np.ndarray], PriorReport]:
+    prior_report = _fit_prior(un, ue, weight, spec)
+    g = ebgm(un, ue, prior_report.prior)
+    return {"ebgm": g.ebgm[back], "eb05": g.lower[back], "eb95": g.upper[back]}, prior_report
+
+
 def score_pairs(
     counts: pa.Table, spec: SignalSpec, *, additional_monitoring: np.ndarray | None = None
 ) -> tuple[pa.Table, PriorReport | None]:
@@ -123,21 +133,24 @@ def score_pairs(
             stacklevel=2,
         )
     cols["zero_cell_corrected"] = tables.zero_cell
-    if "prr" in spec.methods:
-        r = prr(tables, alpha=spec.alpha, yates=spec.yates)
-        numeric |= {"prr": r.prr, "prr_lower": r.lower, "prr_upper": r.upper, "chi2": r.chi2}
-    if "ror" in spec.methods:
-        o = ror(tables, alpha=spec.alpha)
-        numeric |= {"ror": o.ror, "ror_lower": o.lower, "ror_upper": o.upper}
     un, ue, weight, back = _distinct(n, expected)
-    if "ic" in spec.methods:
-        i = information_component(un, ue, alpha=spec.alpha, method=spec.ic_method)
-        numeric |= {"ic": i.ic[back], "ic025": i.lower[back], "ic975": i.upper[back]}
     prior_report = None
-    if "ebgm" in spec.methods:
-        prior_report = _fit_prior(un, ue, weight, spec)
-        g = ebgm(un, ue, prior_report.prior)
-        numeric |= {"ebgm": g.ebgm[back], "eb05": g.lower[back], "eb95": g.upper[back]}
+    # The prior fit and EBGM run in a second thread while PRR, ROR and IC are computed:
+    # NumPy and SciPy release the GIL in their array loops, so both cores work.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        bayes = pool.submit(_ebgm_columns, un, ue, weight, back, spec) if "ebgm" in spec.methods else None
+        if "prr" in spec.methods:
+            r = prr(tables, alpha=spec.alpha, yates=spec.yates)
+            numeric |= {"prr": r.prr, "prr_lower": r.lower, "prr_upper": r.upper, "chi2": r.chi2}
+        if "ror" in spec.methods:
+            o = ror(tables, alpha=spec.alpha)
+            numeric |= {"ror": o.ror, "ror_lower": o.lower, "ror_upper": o.upper}
+        if "ic" in spec.methods:
+            i = information_component(un, ue, alpha=spec.alpha, method=spec.ic_method)
+            numeric |= {"ic": i.ic[back], "ic025": i.lower[back], "ic975": i.upper[back]}
+        if bayes is not None:
+            columns, prior_report = bayes.result()
+            numeric |= columns
     amon = additional_monitoring if additional_monitoring is not None else np.zeros(len(n), dtype=bool)
     flags = apply_threshold_rules(numeric, amon)
     cols |= {k: v for k, v in numeric.items() if k != "n"}
@@ -151,5 +164,12 @@ def rank(table: pa.Table) -> pa.Table:
     """Order by the strongest available lower bound (EB05, IC025, ROR, PRR), then n."""
     for key in ("eb05", "ic025", "ror_lower", "prr_lower"):
         if key in table.column_names:
-            return table.sort_by([(key, "descending"), ("n", "descending")])
+            score = table.column(key).to_numpy()
+            score = np.where(np.isnan(score), -np.inf, score)
+            order = np.lexsort((-table.column("n").to_numpy(), -score))
+            table = table.combine_chunks()
+            for i, field in enumerate(table.schema):  # strings as dictionaries: a cheap reorder
+                if pa.types.is_string(field.type):
+                    table = table.set_column(i, field.name, pc.dictionary_encode(table.column(i)))
+            return table.take(pa.array(order))
     return table
