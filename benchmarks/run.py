@@ -12,6 +12,7 @@ Measured, each in its own subprocess (wall time and peak RSS of that process):
             DuckDB store, de-duplication and drug-name mapping included.
 
 Usage: python benchmarks/run.py [--sizes 100000,1000000,5000000] [--vigipy-max 1000000]
+       python benchmarks/run.py --sizes ""     (the ingest benchmark only; keeps stored screen rows)
 """
 
 from __future__ import annotations
@@ -136,7 +137,9 @@ def main() -> None:
     from cgtvigil.synth import SynthConfig, generate_faers, generate_long
 
     results: dict[str, object] = {"machine": machine(), "screen": [], "ingest": {}}
-    for size in (int(s) for s in args.sizes.split(",")):
+    if not args.sizes and args.output.exists():  # ingest only: keep the stored screen rows
+        results["screen"] = json.loads(args.output.read_text())["screen"]
+    for size in (int(s) for s in args.sizes.split(",") if s):
         path = WORK / f"long_{size}.parquet"
         if not path.exists():
             rows = generate_long(path, size, seed=size)

@@ -51,6 +51,7 @@ class FaersStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(self.path), read_only=read_only)
         self.con.execute("SET enable_progress_bar = false")  # library code never prints
+        self.con.execute("SET preserve_insertion_order = false")  # rows carry their line numbers
         if not read_only:
             self.con.execute(_ddl())
             self.con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
