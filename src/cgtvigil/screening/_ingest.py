@@ -11,7 +11,15 @@ from typing import Any
 
 from cgtvigil import __version__
 from cgtvigil.errors import ReconciliationError
-from cgtvigil.ingest import DrugNormaliser, MemberResult, open_quarter, read_deleted, read_member
+from cgtvigil.ingest import (
+    DrugNormaliser,
+    FaersMember,
+    FaersQuarter,
+    MemberResult,
+    open_quarter,
+    read_deleted,
+    read_member,
+)
 from cgtvigil.model import ProductDictionary
 from cgtvigil.store import FaersStore, rebuild_cases, write_drug_map
 
@@ -59,6 +67,66 @@ def _reconcile(res: MemberResult, where: str) -> None:
         )
 
 
+def _file_report(quarter: FaersQuarter, res: MemberResult, status: str) -> FileReport:
+    reasons: dict[str, int] = {}
+    for q in res.quarantine:
+        reasons[q.reason] = reasons.get(q.reason, 0) + q.n_lines
+    return FileReport(
+        file=str(quarter.source),
+        member=res.name,
+        table=res.table,
+        quarter=quarter.quarter,
+        sha256=res.sha256,
+        read=res.stats.read,
+        loaded=res.loaded,
+        quarantined=res.quarantined,
+        status=status,
+        quarantine_reasons=reasons,
+        warnings=dict(res.warnings),
+        encodings=dict(res.stats.encodings),
+    )
+
+
+def _load_member(store: FaersStore, quarter: FaersQuarter, member: FaersMember) -> FileReport:
+    """Parse one member into the store in one transaction; reconcile its counts; a member
+    whose content (SHA-256) is already stored is rolled back and reported as skipped."""
+    res = MemberResult(member.table, member.name)
+    file_id = store.new_file_id()
+    store.begin()
+    try:
+        if member.table == "deleted":
+            store.add_deleted(file_id, read_deleted(member, res))
+        else:
+            for batch in read_member(quarter, member, res):
+                store.append(member.table, batch, file_id=file_id, quarter=quarter.quarter, legacy=quarter.legacy)
+        _reconcile(res, f"{quarter.source}:{member.name}")
+        if store.member_loaded(res.sha256):
+            store.rollback()
+            return _file_report(quarter, res, "skipped (already loaded)")
+        store.append_quarantine(file_id, [(q.line, q.n_lines, q.reason, q.raw) for q in res.quarantine])
+        store.record_file(
+            file_id=file_id,
+            container=str(quarter.source),
+            container_sha256=quarter.container_sha256,
+            member=member.name,
+            table_name=member.table,
+            quarter=quarter.quarter,
+            legacy=quarter.legacy,
+            sha256=res.sha256,
+            read=res.stats.read,
+            loaded=res.loaded,
+            quarantined=res.quarantined,
+            encodings=json.dumps(dict(res.stats.encodings)),
+            warnings=json.dumps(dict(res.warnings)),
+            importer_version=__version__,
+        )
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    return _file_report(quarter, res, "loaded")
+
+
 def ingest_faers(
     paths: Sequence[Path],
     store: FaersStore,
@@ -67,95 +135,25 @@ def ingest_faers(
     flag_duplicates: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Load FAERS/AERS quarters into ``store``; each member file is one transaction."""
+    """Load FAERS/AERS quarters into ``store``; each member file is one transaction. An
+    archive whose SHA-256 is already stored is skipped as a whole."""
     report = ImportReport()
     quarters = sorted((open_quarter(Path(p)) for p in paths), key=lambda q: q.quarter)
     total = sum(len(q.members) for q in quarters)
-    done = 0
     for quarter in quarters:
-        skip_all = quarter.container_sha256 is not None and store.container_loaded(quarter.container_sha256)
+        loaded = quarter.container_sha256 is not None and store.container_loaded(quarter.container_sha256)
         for member in quarter.members:
-            where = f"{quarter.source}:{member.name}"
-            res = MemberResult(member.table, member.name)
-            if skip_all:
-                report.files.append(
-                    FileReport(
-                        str(quarter.source),
-                        member.name,
-                        member.table,
-                        quarter.quarter,
-                        "",
-                        0,
-                        0,
-                        0,
-                        "skipped (archive already loaded)",
-                    )
+            if loaded:
+                entry = _file_report(
+                    quarter, MemberResult(member.table, member.name), "skipped (archive already loaded)"
                 )
-                done += 1
-                if progress:
-                    progress(f"{quarter.quarter} {member.table}", done, total)
-                continue
-            file_id = store.new_file_id()
-            store.begin()
-            try:
-                if member.table == "deleted":
-                    store.add_deleted(file_id, read_deleted(member, res))
-                else:
-                    for batch in read_member(quarter, member, res):
-                        store.append(
-                            member.table, batch, file_id=file_id, quarter=quarter.quarter, legacy=quarter.legacy
-                        )
-                _reconcile(res, where)
-                if store.member_loaded(res.sha256):
-                    store.rollback()
-                    status = "skipped (already loaded)"
-                else:
-                    store.append_quarantine(file_id, [(q.line, q.n_lines, q.reason, q.raw) for q in res.quarantine])
-                    store.record_file(
-                        file_id=file_id,
-                        container=str(quarter.source),
-                        container_sha256=quarter.container_sha256,
-                        member=member.name,
-                        table_name=member.table,
-                        quarter=quarter.quarter,
-                        legacy=quarter.legacy,
-                        sha256=res.sha256,
-                        read=res.stats.read,
-                        loaded=res.loaded,
-                        quarantined=res.quarantined,
-                        encodings=json.dumps(dict(res.stats.encodings)),
-                        warnings=json.dumps(dict(res.warnings)),
-                        importer_version=__version__,
-                    )
-                    store.commit()
-                    status = "loaded"
-            except BaseException:
-                store.rollback()
-                raise
-            reasons: dict[str, int] = {}
-            for q in res.quarantine:
-                reasons[q.reason] = reasons.get(q.reason, 0) + q.n_lines
-            report.files.append(
-                FileReport(
-                    str(quarter.source),
-                    member.name,
-                    member.table,
-                    quarter.quarter,
-                    res.sha256,
-                    res.stats.read,
-                    res.loaded,
-                    res.quarantined,
-                    status,
-                    reasons,
-                    dict(res.warnings),
-                    dict(res.stats.encodings),
-                )
-            )
-            done += 1
+            else:
+                entry = _load_member(store, quarter, member)
+            report.files.append(entry)
             if progress:
-                progress(f"{quarter.quarter} {member.table}", done, total)
+                progress(f"{quarter.quarter} {member.table}", len(report.files), total)
     if progress:
-        progress("de-duplicating cases", done, total)
+        progress("de-duplicating cases", total, total)
     report.cases = rebuild_cases(store, flag_duplicates=flag_duplicates)
     report.drug_mapping = refresh_drug_map(store, products)
     return report
