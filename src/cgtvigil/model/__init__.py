@@ -1,5 +1,13 @@
 """Domain types (L0): no I/O, no frameworks beyond pydantic."""
 
+from cgtvigil.model._clinical import (
+    Consciousness,
+    CRSAssessment,
+    ICANSAssessment,
+    LabResult,
+    O2Device,
+    Seizure,
+)
 from cgtvigil.model._faers import FAERS_COLUMNS, FAERS_TABLES
 from cgtvigil.model._product import Modality, Product, ProductDictionary, normalise_name
 from cgtvigil.model._spec import ALL_METHODS, SignalSpec, spec_hash
@@ -9,10 +17,16 @@ __all__ = [
     "ALL_METHODS",
     "FAERS_COLUMNS",
     "FAERS_TABLES",
+    "CRSAssessment",
+    "Consciousness",
+    "ICANSAssessment",
+    "LabResult",
     "Modality",
+    "O2Device",
     "Product",
     "ProductDictionary",
     "SafetyTopic",
+    "Seizure",
     "SignalSpec",
     "TopicSet",
     "normalise_name",

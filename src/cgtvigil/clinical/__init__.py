@@ -1,0 +1,55 @@
+"""Clinical grading and risk scores (L1): pure, versioned, explained."""
+
+from cgtvigil.clinical._crs import (
+    CRS_VERSION,
+    CRSEpisode,
+    CRSEpisodeRules,
+    grade_crs,
+    grade_crs_series,
+    hypotension_threshold,
+)
+from cgtvigil.clinical._ctcae import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae
+from cgtvigil.clinical._hlh import HLHFindings, hlh2004, hscore
+from cgtvigil.clinical._icaht import ICAHT_VERSION, ICAHTRules, daily_minimum, grade_icaht, grade_t_icaht
+from cgtvigil.clinical._icans import ICANS_VERSION, ICE_ITEMS, capd_total, grade_icans, uses_capd
+from cgtvigil.clinical._iec_hs import IEC_HS_SCREEN_VERSION, iec_hs_screen
+from cgtvigil.clinical._result import GradeResult
+from cgtvigil.clinical._scores import car_hematotox, easix, m_easix, simplified_easix
+from cgtvigil.clinical._units import ANALYTES, Analyte, canonical_unit, convert, to_canonical
+
+__all__ = [
+    "ANALYTES",
+    "CRS_VERSION",
+    "CTCAE_TERMS",
+    "DEFAULT_RANGES",
+    "ICAHT_VERSION",
+    "ICANS_VERSION",
+    "ICE_ITEMS",
+    "IEC_HS_SCREEN_VERSION",
+    "Analyte",
+    "CRSEpisode",
+    "CRSEpisodeRules",
+    "GradeResult",
+    "HLHFindings",
+    "ICAHTRules",
+    "canonical_unit",
+    "capd_total",
+    "car_hematotox",
+    "convert",
+    "daily_minimum",
+    "easix",
+    "grade_crs",
+    "grade_crs_series",
+    "grade_ctcae",
+    "grade_icaht",
+    "grade_icans",
+    "grade_t_icaht",
+    "hlh2004",
+    "hscore",
+    "hypotension_threshold",
+    "iec_hs_screen",
+    "m_easix",
+    "simplified_easix",
+    "to_canonical",
+    "uses_capd",
+]

@@ -1,0 +1,133 @@
+"""Unit normalisation and plausibility limits for clinical values (domain.md §9).
+
+Every analyte has one canonical unit; accepted units convert to it exactly (factors below).
+Hard plausibility limits reject impossible values (a temperature of 60 °C, a negative
+count); extreme but possible values (41 °C) pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cgtvigil._validation import Problems
+
+__all__ = ["ANALYTES", "Analyte", "canonical_unit", "convert", "to_canonical"]
+
+
+@dataclass(frozen=True)
+class Analyte:
+    name: str
+    canonical: str
+    # unit spelling -> (to canonical, from canonical)
+    units: dict[str, tuple[Callable[[float], float], Callable[[float], float]]]
+    low: float  # hard plausibility limits, canonical unit
+    high: float
+
+
+def _scale(k: float) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    return (lambda v: v * k, lambda v: v / k)
+
+
+_SAME = _scale(1.0)
+# Cell counts: canonical 10^9/L; 1 x10^9/L = 1,000 cells/uL (= /mm3).
+_COUNT_UNITS = {
+    **dict.fromkeys(
+        ["10^9/L", "x10^9/L", "×10⁹/L", "10*9/L", "G/L", "10^3/uL", "x10^3/uL", "10^3/µL", "K/uL", "10*3/uL"], _SAME
+    ),
+    **dict.fromkeys(
+        ["/uL", "/µL", "cells/uL", "cells/µL", "/mm3", "/mm³", "cells/mm3", "cells/mm³", "{cells}/uL"], _scale(1e-3)
+    ),
+}
+_TEMPERATURE = {
+    **dict.fromkeys(["Cel", "C", "°C", "degC"], _SAME),
+    **dict.fromkeys(["[degF]", "F", "°F", "degF"], (lambda f: (f - 32.0) / 1.8, lambda c: c * 1.8 + 32.0)),
+}
+
+ANALYTES: dict[str, Analyte] = {
+    a.name: a
+    for a in (
+        Analyte("anc", "10^9/L", _COUNT_UNITS, 0.0, 200.0),
+        Analyte("wbc", "10^9/L", _COUNT_UNITS, 0.0, 1000.0),
+        Analyte("lymphocytes", "10^9/L", _COUNT_UNITS, 0.0, 1000.0),
+        Analyte("plt", "10^9/L", _COUNT_UNITS, 0.0, 5000.0),
+        Analyte(
+            "hb",
+            "g/dL",
+            {"g/dL": _SAME, "g/L": _scale(0.1), "mmol/L": _scale(1 / 0.6206)},
+            0.0,
+            30.0,
+        ),
+        Analyte("crp", "mg/dL", {"mg/dL": _SAME, "mg/L": _scale(0.1)}, 0.0, 150.0),
+        Analyte("ferritin", "ng/mL", {"ng/mL": _SAME, "ug/L": _SAME, "µg/L": _SAME}, 0.0, 2_000_000.0),
+        Analyte(
+            "creatinine", "mg/dL", {"mg/dL": _SAME, "umol/L": _scale(1 / 88.42), "µmol/L": _scale(1 / 88.42)}, 0.0, 40.0
+        ),
+        Analyte(
+            "bilirubin", "mg/dL", {"mg/dL": _SAME, "umol/L": _scale(1 / 17.1), "µmol/L": _scale(1 / 17.1)}, 0.0, 100.0
+        ),
+        Analyte("triglycerides", "mg/dL", {"mg/dL": _SAME, "mmol/L": _scale(88.57)}, 0.0, 30000.0),
+        Analyte("fibrinogen", "mg/dL", {"mg/dL": _SAME, "g/L": _scale(100.0)}, 0.0, 2000.0),
+        Analyte(
+            "ldh", "U/L", {"U/L": _SAME, "IU/L": _SAME, "ukat/L": _scale(60.0), "µkat/L": _scale(60.0)}, 0.0, 200_000.0
+        ),
+        Analyte(
+            "alt", "U/L", {"U/L": _SAME, "IU/L": _SAME, "ukat/L": _scale(60.0), "µkat/L": _scale(60.0)}, 0.0, 100_000.0
+        ),
+        Analyte(
+            "ast", "U/L", {"U/L": _SAME, "IU/L": _SAME, "ukat/L": _scale(60.0), "µkat/L": _scale(60.0)}, 0.0, 100_000.0
+        ),
+        Analyte("scd25", "U/mL", {"U/mL": _SAME}, 0.0, 1_000_000.0),
+        Analyte("il6", "pg/mL", {"pg/mL": _SAME, "ng/L": _SAME}, 0.0, 1_000_000.0),
+        Analyte("temperature", "Cel", _TEMPERATURE, 25.0, 45.0),
+        Analyte("sbp", "mm[Hg]", {"mm[Hg]": _SAME, "mmHg": _SAME}, 0.0, 300.0),
+    )
+}
+
+
+def canonical_unit(analyte: str) -> str:
+    return ANALYTES[analyte].canonical
+
+
+def to_canonical(analyte: str, value: float, unit: str, problems: Problems, where: str = "") -> float | None:
+    """Convert to the canonical unit, recording an unknown analyte or unit, a non-finite
+    value or a value outside the hard plausibility limits in ``problems``."""
+    prefix = f"{where}: " if where else ""
+    spec = ANALYTES.get(analyte)
+    if spec is None:
+        problems.add(f"{prefix}unknown analyte '{analyte}'; expected one of {', '.join(sorted(ANALYTES))}.")
+        return None
+    conv = spec.units.get(unit.strip())
+    if conv is None:
+        problems.add(f"{prefix}unknown unit '{unit}' for {analyte}; expected one of {', '.join(spec.units)}.")
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        problems.add(f"{prefix}{analyte} must be a finite number. Got {value!r}.")
+        return None
+    out = conv[0](value)
+    if not spec.low <= out <= spec.high:
+        problems.add(
+            f"{prefix}{analyte} {value:g} {unit} is outside the plausible range "
+            f"{spec.low:g}-{spec.high:g} {spec.canonical}."
+        )
+        return None
+    return out
+
+
+def convert(analyte: str, value: float, from_unit: str, to_unit: str) -> float:
+    """Convert between two accepted units of one analyte.
+
+    Examples
+    --------
+    >>> convert("anc", 1500, "cells/uL", "10^9/L")
+    1.5
+    >>> round(convert("hb", 10.0, "g/dL", "mmol/L"), 3)
+    6.206
+    """
+    spec = ANALYTES[analyte]
+    problems = Problems()
+    for u in (from_unit, to_unit):
+        if u not in spec.units:
+            problems.add(f"unknown unit '{u}' for {analyte}; expected one of {', '.join(spec.units)}.")
+    problems.raise_if_any()
+    return spec.units[to_unit][1](spec.units[from_unit][0](value))
