@@ -13,6 +13,7 @@ from cgtvigil.clinical._hlh import HLHFindings, hlh2004, hscore
 from cgtvigil.clinical._icaht import ICAHT_VERSION, ICAHTRules, daily_minimum, grade_icaht, grade_t_icaht
 from cgtvigil.clinical._icans import ICANS_VERSION, ICE_ITEMS, capd_total, grade_icans, uses_capd
 from cgtvigil.clinical._iec_hs import IEC_HS_SCREEN_VERSION, iec_hs_screen
+from cgtvigil.clinical._requests import REQUESTS, grade_request, request_schema
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.clinical._scores import car_hematotox, easix, m_easix, simplified_easix
 from cgtvigil.clinical._units import ANALYTES, Analyte, canonical_unit, convert, to_canonical
@@ -26,6 +27,7 @@ __all__ = [
     "ICANS_VERSION",
     "ICE_ITEMS",
     "IEC_HS_SCREEN_VERSION",
+    "REQUESTS",
     "Analyte",
     "CRSEpisode",
     "CRSEpisodeRules",
@@ -43,12 +45,14 @@ __all__ = [
     "grade_ctcae",
     "grade_icaht",
     "grade_icans",
+    "grade_request",
     "grade_t_icaht",
     "hlh2004",
     "hscore",
     "hypotension_threshold",
     "iec_hs_screen",
     "m_easix",
+    "request_schema",
     "simplified_easix",
     "to_canonical",
     "uses_capd",
