@@ -13,47 +13,81 @@ from cgtvigil.model import CRSAssessment, ICANSAssessment, LabResult
 
 T0 = datetime(2026, 1, 1)
 DEVICES = ["none", "blow_by", "low_flow_nasal_cannula", "facemask", "high_flow_nasal_cannula", "cpap"]
-PRESSORS = [(), ("vasopressin",), ("norepinephrine",), ("norepinephrine", "vasopressin"), ("norepinephrine", "epinephrine")]
+PRESSORS = [
+    (),
+    ("vasopressin",),
+    ("norepinephrine",),
+    ("norepinephrine", "vasopressin"),
+    ("norepinephrine", "epinephrine"),
+]
 
-crs_inputs = st.fixed_dictionaries({
-    "temperature": st.floats(35.0, 42.0),
-    "sbp_mmhg": st.floats(50.0, 160.0),
-    "o2": st.integers(0, len(DEVICES) - 1),
-    "pressors": st.integers(0, len(PRESSORS) - 1),
-    "masked": st.booleans(),
-})
+crs_inputs = st.fixed_dictionaries(
+    {
+        "temperature": st.floats(35.0, 42.0),
+        "sbp_mmhg": st.floats(50.0, 160.0),
+        "o2": st.integers(0, len(DEVICES) - 1),
+        "pressors": st.integers(0, len(PRESSORS) - 1),
+        "masked": st.booleans(),
+    }
+)
 
 
 def _crs(d: dict, t: datetime = T0) -> CRSAssessment:
-    return CRSAssessment(time=t, temperature=d["temperature"], sbp_mmhg=d["sbp_mmhg"], o2_device=DEVICES[d["o2"]],
-                         o2_flow_l_min=4 if DEVICES[d["o2"]] == "low_flow_nasal_cannula" else None,
-                         vasopressors=PRESSORS[d["pressors"]], tocilizumab=d["masked"])
+    return CRSAssessment(
+        time=t,
+        temperature=d["temperature"],
+        sbp_mmhg=d["sbp_mmhg"],
+        o2_device=DEVICES[d["o2"]],
+        o2_flow_l_min=4 if DEVICES[d["o2"]] == "low_flow_nasal_cannula" else None,
+        vasopressors=PRESSORS[d["pressors"]],
+        tocilizumab=d["masked"],
+    )
 
 
 @given(crs_inputs, st.floats(0.0, 3.0), st.integers(0, 2), st.integers(0, 2), st.floats(0.0, 40.0))
-def test_worse_crs_input_never_lowers_the_grade(d: dict, hotter: float, more_o2: int, more_pressor: int, lower_bp: float) -> None:
-    worse = {**d, "temperature": min(42.0, d["temperature"] + hotter), "o2": min(len(DEVICES) - 1, d["o2"] + more_o2),
-             "pressors": min(len(PRESSORS) - 1, d["pressors"] + more_pressor), "sbp_mmhg": d["sbp_mmhg"] - lower_bp}
+def test_worse_crs_input_never_lowers_the_grade(
+    d: dict, hotter: float, more_o2: int, more_pressor: int, lower_bp: float
+) -> None:
+    worse = {
+        **d,
+        "temperature": min(42.0, d["temperature"] + hotter),
+        "o2": min(len(DEVICES) - 1, d["o2"] + more_o2),
+        "pressors": min(len(PRESSORS) - 1, d["pressors"] + more_pressor),
+        "sbp_mmhg": d["sbp_mmhg"] - lower_bp,
+    }
     assert (grade_crs(_crs(worse)).grade or 0) >= (grade_crs(_crs(d)).grade or 0)
 
 
 @given(st.integers(0, 10), st.integers(0, 10), st.integers(0, 4), st.integers(0, 4))
 def test_worse_icans_input_never_lowers_the_grade(ice: int, drop: int, level: int, worse_level: int) -> None:
     levels = ["alert", "awakens_spontaneously", "awakens_to_voice", "awakens_to_tactile", "unarousable"]
-    base = {"time": T0, "age_years": 40, "seizure": "none", "motor_weakness": False, "focal_oedema": False,
-            "diffuse_oedema_or_icp_signs": False}
+    base = {
+        "time": T0,
+        "age_years": 40,
+        "seizure": "none",
+        "motor_weakness": False,
+        "focal_oedema": False,
+        "diffuse_oedema_or_icp_signs": False,
+    }
     a = grade_icans(ICANSAssessment(**base, ice_score=ice, consciousness=levels[level]))
-    b = grade_icans(ICANSAssessment(**base, ice_score=max(0, ice - drop), consciousness=levels[max(level, worse_level)]))
+    b = grade_icans(
+        ICANSAssessment(**base, ice_score=max(0, ice - drop), consciousness=levels[max(level, worse_level)])
+    )
     assert (b.grade or 0) >= (a.grade or 0)
 
 
 @given(st.floats(0.0, 20.0), st.floats(0.0, 20.0), st.sampled_from(["5.0", "6.0"]))
 def test_lower_anc_never_lowers_the_ctcae_grade(v: float, drop: float, version: str) -> None:
-    a = grade_ctcae("neutrophil_count_decreased", LabResult(analyte="anc", value=v, unit="10^9/L", ref_low=1.8, ref_high=7.7),
-                    version=version)  # type: ignore[arg-type]
-    b = grade_ctcae("neutrophil_count_decreased",
-                    LabResult(analyte="anc", value=max(0.0, v - drop), unit="10^9/L", ref_low=1.8, ref_high=7.7),
-                    version=version)  # type: ignore[arg-type]
+    a = grade_ctcae(
+        "neutrophil_count_decreased",
+        LabResult(analyte="anc", value=v, unit="10^9/L", ref_low=1.8, ref_high=7.7),
+        version=version,
+    )  # type: ignore[arg-type]
+    b = grade_ctcae(
+        "neutrophil_count_decreased",
+        LabResult(analyte="anc", value=max(0.0, v - drop), unit="10^9/L", ref_low=1.8, ref_high=7.7),
+        version=version,
+    )  # type: ignore[arg-type]
     assert (b.grade or 0) >= (a.grade or 0)
 
 

@@ -108,8 +108,13 @@ def test_bilirubin(value: float, unit: str, baseline: float | None, v5: int, v6:
 )
 def test_fibrinogen(value: float, unit: str, baseline: float | None, grade: int) -> None:
     base = LabResult(analyte="fibrinogen", value=baseline, unit="mg/dL") if baseline is not None else None
-    r = LabResult(analyte="fibrinogen", value=value, unit=unit, ref_low=200 if unit == "mg/dL" else 2.0,
-                  ref_high=400 if unit == "mg/dL" else 4.0)
+    r = LabResult(
+        analyte="fibrinogen",
+        value=value,
+        unit=unit,
+        ref_low=200 if unit == "mg/dL" else 2.0,
+        ref_high=400 if unit == "mg/dL" else 4.0,
+    )
     assert grade_ctcae("fibrinogen_decreased", r, baseline=base).grade == grade
 
 

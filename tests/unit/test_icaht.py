@@ -16,7 +16,9 @@ D0 = datetime(2026, 3, 1, 10, 0)
 
 def series(anc_per_ul: Callable[[int], float], days: range = range(0, 101), analyte: str = "anc") -> list[LabResult]:
     unit = "cells/uL" if analyte == "anc" else "10^9/L"
-    return [LabResult(analyte=analyte, value=anc_per_ul(d), unit=unit, time=D0 + timedelta(days=d, hours=7)) for d in days]
+    return [
+        LabResult(analyte=analyte, value=anc_per_ul(d), unit=unit, time=D0 + timedelta(days=d, hours=7)) for d in days
+    ]
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,9 @@ def test_several_values_per_day_use_the_lowest() -> None:
 def test_never_recovers_and_death() -> None:
     never, _ = grade_icaht(series(lambda d: 300 if d >= 2 else 2500, range(0, 25)), D0, censor=D0 + timedelta(days=24))
     assert never.grade == 4 and "without recovery" in never.driver
-    late_death, _ = grade_icaht(series(lambda d: 300 if d >= 12 else 2500, range(0, 22)), D0, censor=D0 + timedelta(days=21))
+    late_death, _ = grade_icaht(
+        series(lambda d: 300 if d >= 12 else 2500, range(0, 22)), D0, censor=D0 + timedelta(days=21)
+    )
     assert late_death.grade == 2 and "censored" in late_death.notes[0]  # 10 days observed, started after day 3
 
 

@@ -11,8 +11,13 @@ from cgtvigil.clinical import grade_icans
 from cgtvigil.errors import ValidationError
 from cgtvigil.model import ICANSAssessment
 
-NORMAL = {"consciousness": "alert", "seizure": "none", "motor_weakness": False, "focal_oedema": False,
-          "diffuse_oedema_or_icp_signs": False}
+NORMAL = {
+    "consciousness": "alert",
+    "seizure": "none",
+    "motor_weakness": False,
+    "focal_oedema": False,
+    "diffuse_oedema_or_icp_signs": False,
+}
 
 
 def _a(**kw: object) -> ICANSAssessment:
@@ -25,9 +30,12 @@ def _a(**kw: object) -> ICANSAssessment:
     ("kw", "grade"),
     [
         ({}, 0),
-        ({"ice_score": 9}, 1), ({"ice_score": 7}, 1),
-        ({"ice_score": 6}, 2), ({"ice_score": 3}, 2),
-        ({"ice_score": 2}, 3), ({"ice_score": 0}, 3),  # ICE 0 in an awake patient: grade 3
+        ({"ice_score": 9}, 1),
+        ({"ice_score": 7}, 1),
+        ({"ice_score": 6}, 2),
+        ({"ice_score": 3}, 2),
+        ({"ice_score": 2}, 3),
+        ({"ice_score": 0}, 3),  # ICE 0 in an awake patient: grade 3
         ({"ice_score": 0, "consciousness": "unarousable"}, 4),  # ICE 0 unarousable: grade 4
         ({"ice_score": None, "unable_to_perform": True, "consciousness": "unarousable"}, 4),
         ({"consciousness": "awakens_spontaneously"}, 1),

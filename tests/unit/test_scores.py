@@ -25,9 +25,12 @@ def L(analyte: str, value: float, unit: str) -> LabResult:
 
 
 HLH_LABS = {
-    "hb": L("hb", 8.0, "g/dL"), "plt": L("plt", 60, "10^9/L"), "anc": L("anc", 2.0, "10^9/L"),
+    "hb": L("hb", 8.0, "g/dL"),
+    "plt": L("plt", 60, "10^9/L"),
+    "anc": L("anc", 2.0, "10^9/L"),
     "triglycerides": L("triglycerides", 3.5, "mmol/L"),  # 310 mg/dL > 265
-    "fibrinogen": L("fibrinogen", 2.0, "g/L"), "ferritin": L("ferritin", 12000, "ng/mL"),
+    "fibrinogen": L("fibrinogen", 2.0, "g/L"),
+    "ferritin": L("ferritin", 12000, "ng/mL"),
     "scd25": L("scd25", 3000, "U/mL"),
 }
 
@@ -39,11 +42,15 @@ def test_hlh2004_met_not_met_and_indeterminate() -> None:
     partial = hlh2004(HLHFindings(max_temperature_c=39.0), {k: HLH_LABS[k] for k in ("hb", "plt", "ferritin")})
     assert partial.value == 3 and partial.category == "indeterminate"
     assert "splenomegaly" in partial.missing and "soluble CD25 >= 2400 U/mL" in partial.missing
-    few = hlh2004(HLHFindings(max_temperature_c=37.0, splenomegaly=False, haemophagocytosis=False, low_nk_activity=False),
-                  {"hb": L("hb", 13, "g/dL"), "plt": L("plt", 200, "10^9/L"), "ferritin": L("ferritin", 300, "ng/mL")})
+    few = hlh2004(
+        HLHFindings(max_temperature_c=37.0, splenomegaly=False, haemophagocytosis=False, low_nk_activity=False),
+        {"hb": L("hb", 13, "g/dL"), "plt": L("plt", 200, "10^9/L"), "ferritin": L("ferritin", 300, "ng/mL")},
+    )
     assert few.category == "criteria not met"  # 0 present, at most 2 possible (TG/fibrinogen, sCD25)
-    five_with_missing = hlh2004(HLHFindings(max_temperature_c=39.0, splenomegaly=True, haemophagocytosis=True),
-                                {"ferritin": L("ferritin", 900, "ng/mL"), "scd25": L("scd25", 2400, "U/mL")})
+    five_with_missing = hlh2004(
+        HLHFindings(max_temperature_c=39.0, splenomegaly=True, haemophagocytosis=True),
+        {"ferritin": L("ferritin", 900, "ng/mL"), "scd25": L("scd25", 2400, "U/mL")},
+    )
     assert five_with_missing.category == "criteria met" and len(five_with_missing.missing) == 3
 
 
@@ -51,18 +58,42 @@ def test_hscore_complete_and_bounded() -> None:
     """Points: immunosuppression 18, temperature 39.5 -> 49, both organs 38, 3 lineages 34,
     ferritin 6000 -> 35 (inclusive), TG 354 -> 44 (inclusive), fibrinogen 250 -> 30, AST 30 -> 19,
     haemophagocytosis 35: total 302."""
-    f = HLHFindings(max_temperature_c=39.5, hepatomegaly=True, splenomegaly=True, haemophagocytosis=True,
-                    known_immunosuppression=True)
-    labs = {"hb": L("hb", 9.2, "g/dL"), "wbc": L("wbc", 5.0, "10^9/L"), "plt": L("plt", 110, "10^9/L"),
-            "ferritin": L("ferritin", 6000, "ng/mL"), "triglycerides": L("triglycerides", 354, "mg/dL"),
-            "fibrinogen": L("fibrinogen", 250, "mg/dL"), "ast": L("ast", 30, "U/L")}
+    f = HLHFindings(
+        max_temperature_c=39.5,
+        hepatomegaly=True,
+        splenomegaly=True,
+        haemophagocytosis=True,
+        known_immunosuppression=True,
+    )
+    labs = {
+        "hb": L("hb", 9.2, "g/dL"),
+        "wbc": L("wbc", 5.0, "10^9/L"),
+        "plt": L("plt", 110, "10^9/L"),
+        "ferritin": L("ferritin", 6000, "ng/mL"),
+        "triglycerides": L("triglycerides", 354, "mg/dL"),
+        "fibrinogen": L("fibrinogen", 250, "mg/dL"),
+        "ast": L("ast", 30, "U/L"),
+    }
     r = hscore(f, labs)
     assert r.value == 302 and r.category == "high probability (>= 169)"
-    low = hscore(HLHFindings(max_temperature_c=37.0, hepatomegaly=False, splenomegaly=False, haemophagocytosis=False,
-                             known_immunosuppression=False),
-                 {"hb": L("hb", 13, "g/dL"), "wbc": L("wbc", 7, "10^9/L"), "plt": L("plt", 250, "10^9/L"),
-                  "ferritin": L("ferritin", 300, "ng/mL"), "triglycerides": L("triglycerides", 100, "mg/dL"),
-                  "fibrinogen": L("fibrinogen", 300, "mg/dL"), "ast": L("ast", 20, "U/L")})
+    low = hscore(
+        HLHFindings(
+            max_temperature_c=37.0,
+            hepatomegaly=False,
+            splenomegaly=False,
+            haemophagocytosis=False,
+            known_immunosuppression=False,
+        ),
+        {
+            "hb": L("hb", 13, "g/dL"),
+            "wbc": L("wbc", 7, "10^9/L"),
+            "plt": L("plt", 250, "10^9/L"),
+            "ferritin": L("ferritin", 300, "ng/mL"),
+            "triglycerides": L("triglycerides", 100, "mg/dL"),
+            "fibrinogen": L("fibrinogen", 300, "mg/dL"),
+            "ast": L("ast", 20, "U/L"),
+        },
+    )
     assert low.value == 0 and low.category == "below 169"
     partial = hscore(HLHFindings(max_temperature_c=39.5), {"ferritin": L("ferritin", 7000, "ng/mL")})
     assert partial.value is None and partial.category is None
@@ -70,8 +101,12 @@ def test_hscore_complete_and_bounded() -> None:
 
 
 def test_easix_family() -> None:
-    labs = {"ldh": L("ldh", 450, "U/L"), "creatinine": L("creatinine", 88.42, "umol/L"), "plt": L("plt", 90, "10^9/L"),
-            "crp": L("crp", 40, "mg/L")}
+    labs = {
+        "ldh": L("ldh", 450, "U/L"),
+        "creatinine": L("creatinine", 88.42, "umol/L"),
+        "plt": L("plt", 90, "10^9/L"),
+        "crp": L("crp", 40, "mg/L"),
+    }
     e = easix(labs)
     assert e.value == pytest.approx(450 * 1.0 / 90) and e.inputs["log2"] == pytest.approx(math.log2(5.0))
     assert simplified_easix(labs).value == pytest.approx(5.0)
@@ -96,8 +131,15 @@ def test_easix_family() -> None:
     ],
 )
 def test_car_hematotox_cut_offs(plt: float, anc: float, hb: float, crp: float, ferritin: float, total: int) -> None:
-    r = car_hematotox({"plt": L("plt", plt, "10^9/L"), "anc": L("anc", anc, "10^9/L"), "hb": L("hb", hb, "g/dL"),
-                       "crp": L("crp", crp, "mg/dL"), "ferritin": L("ferritin", ferritin, "ng/mL")})
+    r = car_hematotox(
+        {
+            "plt": L("plt", plt, "10^9/L"),
+            "anc": L("anc", anc, "10^9/L"),
+            "hb": L("hb", hb, "g/dL"),
+            "crp": L("crp", crp, "mg/dL"),
+            "ferritin": L("ferritin", ferritin, "ng/mL"),
+        }
+    )
     assert r.value == total and r.category == ("high risk" if total >= 2 else "low risk")
 
 
@@ -107,8 +149,10 @@ def test_car_hematotox_needs_all_five() -> None:
 
 
 def test_iec_hs_screen_is_unverified_and_timing_aware() -> None:
-    met = hlh2004(HLHFindings(max_temperature_c=39.0, splenomegaly=False, haemophagocytosis=False, low_nk_activity=False),
-                  HLH_LABS)
+    met = hlh2004(
+        HLHFindings(max_temperature_c=39.0, splenomegaly=False, haemophagocytosis=False, low_nk_activity=False),
+        HLH_LABS,
+    )
     hs = hscore(HLHFindings(max_temperature_c=39.0), {})
     suspected = iec_hs_screen(met, hs, "resolved")
     assert suspected.category == "suspected" and suspected.verified is False

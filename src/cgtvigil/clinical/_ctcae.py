@@ -104,7 +104,14 @@ def grade_ctcae(
     lln = lo if lo is not None else default_lo
     uln = hi if hi is not None else default_hi
     label = f"CTCAE-{version}"
-    inputs = {"value": value, "lln": lln, "uln": uln, "baseline": base, "canonical_unit": _unit(analyte)}
+    inputs = {
+        "value": value,
+        "lln": lln,
+        "uln": uln,
+        "baseline": base,
+        "canonical_unit": _unit(analyte),
+        "time": result.time.isoformat() if result.time else None,
+    }
     grade, driver = _grade(term, value, lln, uln, base, version, notes, transfusion_indicated, life_threatening)
     return GradeResult(
         scheme=f"CTCAE {term}", version=label, grade=grade, driver=driver, inputs=inputs, notes=tuple(notes)

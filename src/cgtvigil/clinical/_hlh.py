@@ -80,7 +80,7 @@ def hlh2004(findings: HLHFindings, labs: Mapping[str, LabResult]) -> GradeResult
     missing = tuple(k for k, x in crit.items() if x is None)
     inputs = {"criteria": crit, "labs": v}
     n = len(present)
-    version = "HLH-2004"
+    version = "Henter-2007"
     notes = ("A molecular diagnosis consistent with HLH also fulfils HLH-2004; not assessed here.",)
     if n >= 5:
         return GradeResult(
@@ -170,7 +170,7 @@ def hscore(findings: HLHFindings, labs: Mapping[str, LabResult]) -> GradeResult:
     hi = sum(p[1] if isinstance(p, tuple) else p for p in parts.values())
     missing = tuple(k for k, p in parts.items() if isinstance(p, tuple))
     inputs = {"points": {k: p for k, p in parts.items() if not isinstance(p, tuple)}, "labs": v, "range": [lo, hi]}
-    version = "HScore (Fardet 2014)"
+    version = "Fardet-2014"
     cat: str | None
     if not missing:
         cat = "high probability (>= 169)" if lo >= HSCORE_CUTOFF else "below 169"

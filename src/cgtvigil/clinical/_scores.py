@@ -40,9 +40,9 @@ def _ratio(scheme: str, labs: Mapping[str, LabResult], numerator: tuple[str, ...
     needed = (*numerator, "plt")
     v, missing = _values(labs, needed)
     version = {
-        "EASIX": "EASIX (Luft 2017)",
-        "simplified EASIX": "simplified EASIX",
-        "m-EASIX": "m-EASIX (Pennisi 2021)",
+        "EASIX": "Luft-2017",
+        "simplified EASIX": "EASIX-simplified",
+        "m-EASIX": "Pennisi-2021",
     }[scheme]
     if missing:
         return GradeResult(scheme=scheme, version=version, grade=None, missing=tuple(missing))
@@ -105,7 +105,7 @@ def car_hematotox(labs: Mapping[str, LabResult]) -> GradeResult:
     (2.0, 'high risk')
     """
     v, missing = _values(labs, ("plt", "anc", "hb", "crp", "ferritin"))
-    version = "CAR-HEMATOTOX (Rejeski 2021, originating group's implementation)"
+    version = "Rejeski-2021 (originating group implementation)"
     if missing:
         return GradeResult(scheme="CAR-HEMATOTOX", version=version, grade=None, missing=tuple(missing))
     points = {
