@@ -67,3 +67,11 @@ def test_clear_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["grade", "crs", "--input", str(bad)])
     assert result.exit_code == 2 and "2 problems" in result.output and "temperature 60" in result.output
     assert runner.invoke(app, ["grade", "sofa", "--input", str(bad)]).exit_code == 2
+
+
+def test_future_values_are_rejected(tmp_path: Path) -> None:
+    future = tmp_path / "ctcae.json"
+    future.write_text(json.dumps({"term": "anemia", "results": [
+        {"analyte": "hb", "value": 9.0, "unit": "g/dL", "time": "2999-01-01T00:00:00"}]}))
+    result = runner.invoke(app, ["grade", "ctcae", "--input", str(future)])
+    assert result.exit_code == 2 and "is in the future" in result.output

@@ -113,3 +113,11 @@ def test_episode_masking_out_of_order_and_closing() -> None:
     masked_longer, longer = grade_crs_series(series, rules=CRSEpisodeRules(quiet_hours=48))
     assert [r.grade for r in masked_longer] == [1, 2, 1, 1, 0]  # still masked at 30 h under a 48 h rule
     assert longer[0].end == T0 + timedelta(hours=54)
+
+
+def test_time_before_birth_or_in_the_future_is_rejected() -> None:
+    from datetime import date
+
+    with pytest.raises(ValidationError) as info:
+        grade_crs(_a(time=datetime(2019, 5, 1), birth_date=date(2020, 1, 1)), now=datetime(2026, 11, 25))
+    assert "before the date of birth 2020-01-01" in str(info.value)

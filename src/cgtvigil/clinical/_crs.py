@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict
 
 from cgtvigil._validation import Problems
+from cgtvigil.clinical._checks import check_time
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.clinical._units import to_canonical
 from cgtvigil.model import CRSAssessment, O2Device
@@ -55,17 +56,10 @@ def _validate(assessments: Sequence[CRSAssessment], now: datetime | None) -> lis
             problems.add(f"{where}: O2 flow must be 0-80 L/min. Got {a.o2_flow_l_min:g}.")
         if a.age_years is not None and not 0 <= a.age_years <= 125:
             problems.add(f"{where}: age must be 0-125 years. Got {a.age_years:g}.")
-        if now is not None and _later(a.time, now):
-            problems.add(f"{where}: the time is in the future (now is {now.isoformat()}).")
+        check_time(a.time, problems, where, now=now, birth=a.birth_date)
         temps.append(t)
     problems.raise_if_any()
     return temps
-
-
-def _later(t: datetime, now: datetime) -> bool:
-    if (t.tzinfo is None) != (now.tzinfo is None):
-        return False
-    return t > now + timedelta(minutes=5)
 
 
 def _components(a: CRSAssessment) -> tuple[int, str, int, str, list[str]]:

@@ -9,9 +9,11 @@ the result.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from cgtvigil._validation import Problems
+from cgtvigil.clinical._checks import check_time
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.clinical._units import to_canonical
 from cgtvigil.model import LabResult
@@ -59,6 +61,7 @@ def grade_ctcae(
     baseline: LabResult | None = None,
     transfusion_indicated: bool = False,
     life_threatening: bool = False,
+    now: datetime | None = None,
 ) -> GradeResult:
     """CTCAE grade of one laboratory result.
 
@@ -80,6 +83,8 @@ def grade_ctcae(
     if result.analyte != analyte:
         problems.add(f"{term} grades '{analyte}' results. Got a '{result.analyte}' result.")
     value = to_canonical(analyte, result.value, result.unit, problems, "result")
+    if result.time is not None:
+        check_time(result.time, problems, "result", now=now)
     lo = to_canonical(analyte, result.ref_low, result.unit, problems, "ref_low") if result.ref_low is not None else None
     hi = (
         to_canonical(analyte, result.ref_high, result.unit, problems, "ref_high")

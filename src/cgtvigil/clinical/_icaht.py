@@ -29,6 +29,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from cgtvigil._validation import Problems
+from cgtvigil.clinical._checks import check_time
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.clinical._units import to_canonical
 from cgtvigil.model import LabResult
@@ -48,7 +49,9 @@ class ICAHTRules(BaseModel):
     version: str = "cgtvigil-icaht-rules-1"
 
 
-def _days(series: Sequence[LabResult], analyte: str, day0: datetime, problems: Problems) -> dict[int, float]:
+def _days(
+    series: Sequence[LabResult], analyte: str, day0: datetime, problems: Problems, now: datetime | None = None
+) -> dict[int, float]:
     out: dict[int, float] = {}
     for i, r in enumerate(series):
         where = f"value {i + 1}"
@@ -58,6 +61,7 @@ def _days(series: Sequence[LabResult], analyte: str, day0: datetime, problems: P
         if r.time is None:
             problems.add(f"{where}: a time is needed for series grading.")
             continue
+        check_time(r.time, problems, where, now=now)
         v = to_canonical(analyte, r.value, r.unit, problems, where)
         if v is None:
             continue
@@ -125,8 +129,10 @@ def grade_icaht(
     *,
     censor: datetime | None = None,
     rules: ICAHTRules | None = None,
+    now: datetime | None = None,
 ) -> tuple[GradeResult, GradeResult]:
-    """Early and late ICAHT grades from an ANC series.
+    """Early and late ICAHT grades from an ANC series (values in the future are rejected
+    when ``now`` is given).
 
     Examples
     --------
@@ -140,7 +146,7 @@ def grade_icaht(
     """
     rules = rules or ICAHTRules()
     problems = Problems()
-    days = _days(anc, "anc", infusion, problems)
+    days = _days(anc, "anc", infusion, problems, now)
     censor_day = None
     if censor is not None:
         try:
@@ -237,13 +243,18 @@ def _late(values: dict[int, float], censor_day: int | None, rules: ICAHTRules) -
 
 
 def grade_t_icaht(
-    plt: Sequence[LabResult], infusion: datetime, *, censor: datetime | None = None, rules: ICAHTRules | None = None
+    plt: Sequence[LabResult],
+    infusion: datetime,
+    *,
+    censor: datetime | None = None,
+    rules: ICAHTRules | None = None,
+    now: datetime | None = None,
 ) -> tuple[GradeResult, GradeResult]:
     """Thrombocytopenia extension (T-ICAHT): early from cumulative days below 50 and 20 x10^9/L
     (days 0-30), late from the confirmed nadir (days 31-100, <20 graded by its duration)."""
     rules = rules or ICAHTRules()
     problems = Problems()
-    days = _days(plt, "plt", infusion, problems)
+    days = _days(plt, "plt", infusion, problems, now)
     problems.raise_if_any()
     if censor is not None:
         cd = math.floor((censor - infusion).total_seconds() / 86400.0)

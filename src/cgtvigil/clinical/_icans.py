@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cgtvigil._validation import Problems
+from cgtvigil.clinical._checks import check_time
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.model import Consciousness, ICANSAssessment, Seizure
 
@@ -84,8 +85,7 @@ def grade_icans(assessment: ICANSAssessment, *, now: datetime | None = None) -> 
     ice = _ice(a, problems) if not capd else None
     if a.age_years is not None and not 0 <= a.age_years <= 125:
         problems.add(f"age must be 0-125 years. Got {a.age_years:g}.")
-    if now is not None and a.time.tzinfo is not None and now.tzinfo is not None and a.time > now:
-        problems.add(f"the assessment time {a.time.isoformat()} is in the future.")
+    check_time(a.time, problems, f"assessment ({a.time.isoformat()})", now=now, birth=a.birth_date)
     problems.raise_if_any()
     inputs = a.model_dump(mode="json")
     notes = []

@@ -3,7 +3,7 @@ with a JSON Schema, and one dispatcher that returns explained results."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -94,12 +94,14 @@ def _parse(scheme: str, payload: Any) -> _Request:
         ) from exc
 
 
-def grade_request(scheme: str, payload: Any) -> list[GradeResult]:
-    """Grade a JSON-like payload for ``scheme`` (crs, icans, ctcae, icaht, score)."""
+def grade_request(scheme: str, payload: Any, *, now: datetime | None = None) -> list[GradeResult]:
+    """Grade a JSON-like payload for ``scheme`` (crs, icans, ctcae, icaht, score); times
+    after ``now`` (default: the current time) are rejected."""
     req = _parse(scheme, payload)
+    now = now or datetime.now(UTC)
     if isinstance(req, CRSRequest):
         results, episodes = grade_crs_series(
-            req.assessments, rules=CRSEpisodeRules(quiet_hours=req.episode_quiet_hours)
+            req.assessments, rules=CRSEpisodeRules(quiet_hours=req.episode_quiet_hours), now=now
         )
         summary = [
             GradeResult(
@@ -118,7 +120,7 @@ def grade_request(scheme: str, payload: Any) -> list[GradeResult]:
         ]
         return [*results, *summary]
     if isinstance(req, ICANSRequest):
-        return [grade_icans(a) for a in sorted(req.assessments, key=lambda a: a.time)]
+        return [grade_icans(a, now=now) for a in sorted(req.assessments, key=lambda a: a.time)]
     if isinstance(req, CTCAERequest):
         return [
             grade_ctcae(
@@ -128,15 +130,16 @@ def grade_request(scheme: str, payload: Any) -> list[GradeResult]:
                 baseline=req.baseline,
                 transfusion_indicated=req.transfusion_indicated,
                 life_threatening=req.life_threatening,
+                now=now,
             )
             for r in req.results
         ]
     if isinstance(req, ICAHTRequest):
         out: list[GradeResult] = []
         if req.anc:
-            out.extend(grade_icaht(req.anc, req.infusion, censor=req.censor, rules=req.rules))
+            out.extend(grade_icaht(req.anc, req.infusion, censor=req.censor, rules=req.rules, now=now))
         if req.plt:
-            out.extend(grade_t_icaht(req.plt, req.infusion, censor=req.censor, rules=req.rules))
+            out.extend(grade_t_icaht(req.plt, req.infusion, censor=req.censor, rules=req.rules, now=now))
         if not out:
             raise ValidationError(["an ICAHT request needs an 'anc' and/or a 'plt' series."])
         return out

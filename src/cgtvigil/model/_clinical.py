@@ -3,7 +3,7 @@ every value; times are timezone-aware or all naive, consistently within one call
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +63,7 @@ class CRSAssessment(_Frozen):
     other_cause: bool = Field(False, description="the fever is attributable to another cause (e.g. infection)")
     death_from_crs: bool = False
     age_years: float | None = Field(None, description="for the paediatric hypotension rule")
+    birth_date: date | None = Field(None, description="checks that the time is not before birth")
 
 
 class Consciousness(StrEnum):
@@ -106,3 +107,4 @@ class ICANSAssessment(_Frozen):
     other_cause: bool = Field(False, description="findings explained by another cause (e.g. sedation)")
     intracranial_haemorrhage: bool = False
     death_from_icans: bool = False
+    birth_date: date | None = None
