@@ -71,7 +71,13 @@ def test_clear_errors(tmp_path: Path) -> None:
 
 def test_future_values_are_rejected(tmp_path: Path) -> None:
     future = tmp_path / "ctcae.json"
-    future.write_text(json.dumps({"term": "anemia", "results": [
-        {"analyte": "hb", "value": 9.0, "unit": "g/dL", "time": "2999-01-01T00:00:00"}]}))
+    future.write_text(
+        json.dumps(
+            {
+                "term": "anemia",
+                "results": [{"analyte": "hb", "value": 9.0, "unit": "g/dL", "time": "2999-01-01T00:00:00"}],
+            }
+        )
+    )
     result = runner.invoke(app, ["grade", "ctcae", "--input", str(future)])
     assert result.exit_code == 2 and "is in the future" in result.output

@@ -93,3 +93,16 @@ def test_capd_with_developmental_delay_and_other_rules() -> None:
     assert other.grade == 0 and "another cause" in other.driver
     ich = grade_icans(_a(intracranial_haemorrhage=True))
     assert "excluded from ICANS" in ich.notes[0]
+
+
+def test_capd_answers_are_scored_with_items_1_to_4_reversed() -> None:
+    """Items 1-4: never = 4 ... always = 0; items 5-8: never = 0 ... always = 4 (domain.md §1.2).
+    'sometimes' everywhere gives 2 x 8 = 16 (>= 9: grade 3); the best answers give 0."""
+    best = ("always",) * 4 + ("never",) * 4
+    assert grade_icans(_a(age_years=6, ice_score=None, capd_responses=best)).grade == 0
+    r = grade_icans(_a(age_years=6, ice_score=None, capd_responses=("sometimes",) * 8))
+    assert r.grade == 3 and r.inputs["capd_total"] == 16
+    mild = ("often", "always", "always", "always", "rarely", "never", "never", "never")  # 1 + 1 = 2
+    assert grade_icans(_a(age_years=6, ice_score=None, capd_responses=mild)).grade == 1
+    with pytest.raises(ValidationError, match="CAPD needs 8 answers"):
+        grade_icans(_a(age_years=6, ice_score=None, capd_responses=("sometimes",) * 7))

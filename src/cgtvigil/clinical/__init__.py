@@ -11,7 +11,15 @@ from cgtvigil.clinical._crs import (
 from cgtvigil.clinical._ctcae import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae
 from cgtvigil.clinical._hlh import HLHFindings, hlh2004, hscore
 from cgtvigil.clinical._icaht import ICAHT_VERSION, ICAHTRules, daily_minimum, grade_icaht, grade_t_icaht
-from cgtvigil.clinical._icans import ICANS_VERSION, ICE_ITEMS, capd_total, grade_icans, uses_capd
+from cgtvigil.clinical._icans import (
+    CAPD_ANSWERS,
+    ICANS_VERSION,
+    ICE_ITEMS,
+    capd_points,
+    capd_total,
+    grade_icans,
+    uses_capd,
+)
 from cgtvigil.clinical._iec_hs import IEC_HS_SCREEN_VERSION, iec_hs_screen
 from cgtvigil.clinical._requests import REQUESTS, grade_request, request_schema
 from cgtvigil.clinical._result import GradeResult
@@ -20,6 +28,7 @@ from cgtvigil.clinical._units import ANALYTES, Analyte, canonical_unit, convert,
 
 __all__ = [
     "ANALYTES",
+    "CAPD_ANSWERS",
     "CRS_VERSION",
     "CTCAE_TERMS",
     "DEFAULT_RANGES",
@@ -35,6 +44,7 @@ __all__ = [
     "HLHFindings",
     "ICAHTRules",
     "canonical_unit",
+    "capd_points",
     "capd_total",
     "car_hematotox",
     "convert",

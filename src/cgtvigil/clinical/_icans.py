@@ -15,7 +15,7 @@ from cgtvigil.clinical._checks import check_time
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.model import Consciousness, ICANSAssessment, Seizure
 
-__all__ = ["ICANS_VERSION", "ICE_ITEMS", "capd_total", "grade_icans", "uses_capd"]
+__all__ = ["CAPD_ANSWERS", "ICANS_VERSION", "ICE_ITEMS", "capd_points", "capd_total", "grade_icans", "uses_capd"]
 
 ICANS_VERSION = "ASTCT-ICANS-2019"
 ICE_ITEMS = {"orientation": 4, "naming": 3, "commands": 1, "writing": 1, "attention": 1}
@@ -41,9 +41,25 @@ def uses_capd(a: ICANSAssessment) -> bool:
     return a.developmental_delay or (a.age_years is not None and a.age_years < 12)
 
 
+CAPD_ANSWERS = ("never", "rarely", "sometimes", "often", "always")
+
+
 def capd_total(items: tuple[int, ...]) -> int:
     """Total of the 8 CAPD item points (each 0-4, items 1-4 already reverse-scored)."""
     return sum(items)
+
+
+def capd_points(responses: tuple[str, ...]) -> tuple[int, ...]:
+    """Item points from the 8 answers: items 1-4 are reverse-scored (never = 4 ... always = 0),
+    items 5-8 run never = 0 ... always = 4 (Traube et al. 2014, domain.md §1.2).
+
+    Examples
+    --------
+    >>> capd_points(("always",) * 4 + ("never",) * 4)
+    (0, 0, 0, 0, 0, 0, 0, 0)
+    """
+    ranks = [CAPD_ANSWERS.index(r.strip().lower()) for r in responses]
+    return tuple(4 - k if i < 4 else k for i, k in enumerate(ranks))
 
 
 def _ice(a: ICANSAssessment, problems: Problems) -> int | None:
@@ -77,11 +93,19 @@ def grade_icans(assessment: ICANSAssessment, *, now: datetime | None = None) -> 
     a = assessment
     problems = Problems()
     capd = uses_capd(a)
-    if capd and a.capd_items is not None:
-        if len(a.capd_items) != 8 or any(not 0 <= x <= 4 for x in a.capd_items):
-            problems.add(f"CAPD needs 8 item points, each 0-4. Got {list(a.capd_items)}.")
-        elif a.capd_score is not None and a.capd_score != capd_total(a.capd_items):
-            problems.add(f"CAPD total {a.capd_score} does not equal the sum of its items ({capd_total(a.capd_items)}).")
+    items = a.capd_items
+    if capd and a.capd_responses is not None:
+        bad = [r for r in a.capd_responses if r.strip().lower() not in CAPD_ANSWERS]
+        if len(a.capd_responses) != 8 or bad:
+            problems.add(f"CAPD needs 8 answers among {', '.join(CAPD_ANSWERS)}. Got {list(a.capd_responses)}.")
+        else:
+            items = capd_points(a.capd_responses)
+    if capd and items is not None:
+        if len(items) != 8 or any(not 0 <= x <= 4 for x in items):
+            problems.add(f"CAPD needs 8 item points, each 0-4. Got {list(items)}.")
+            items = None
+        elif a.capd_score is not None and a.capd_score != capd_total(items):
+            problems.add(f"CAPD total {a.capd_score} does not equal the sum of its items ({capd_total(items)}).")
     ice = _ice(a, problems) if not capd else None
     if a.age_years is not None and not 0 <= a.age_years <= 125:
         problems.add(f"age must be 0-125 years. Got {a.age_years:g}.")
@@ -111,7 +135,7 @@ def grade_icans(assessment: ICANSAssessment, *, now: datetime | None = None) -> 
     if a.unable_to_perform:
         domains["cognition"] = (4, f"unable to perform {'CAPD' if capd else 'ICE'} (unarousable)")
     elif capd:
-        total = capd_total(a.capd_items) if a.capd_items is not None else a.capd_score
+        total = capd_total(items) if items is not None else a.capd_score
         inputs["capd_total"] = total
         if total is None:
             missing.append("CAPD score")

@@ -94,6 +94,9 @@ class ICANSAssessment(_Frozen):
     )
     ice_score: int | None = Field(None, ge=0, le=10)
     capd_items: tuple[int, ...] | None = Field(None, description="8 item points, each 0-4, already scored")
+    capd_responses: tuple[str, ...] | None = Field(
+        None, description="8 answers never/rarely/sometimes/often/always, items by number (wording not shipped)"
+    )
     capd_score: int | None = Field(None, ge=0, le=32)
     unable_to_perform: bool = Field(False, description="cannot perform ICE/CAPD because unarousable")
     consciousness: Consciousness | None = None
