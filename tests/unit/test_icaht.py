@@ -99,3 +99,30 @@ def test_t_icaht() -> None:
     assert late.grade == 0 and not early.verified
     late_low = series(lambda d: 45 if d in (50, 70) else 150, analyte="plt")
     assert grade_t_icaht(late_low, D0)[1].grade == 2
+
+
+@pytest.mark.parametrize(
+    ("below50", "below20", "grade"),
+    [(0, 0, 0), (3, 0, 1), (6, 0, 1), (7, 0, 2), (10, 1, 3), (20, 13, 3), (20, 14, 4)],
+)
+def test_t_icaht_early_table(below50: int, below20: int, grade: int) -> None:
+    """Early T-ICAHT (domain.md §2.3 table): cumulative days <50 (1-6: 1; >=7: 2) and <20
+    (1-13: 3; >=14: 4). The days below 20 are also below 50."""
+
+    def plt(d: int) -> float:
+        if d < below20:
+            return 10
+        if d < below50:
+            return 35
+        return 150
+
+    early, _ = grade_t_icaht(series(plt, range(0, 31), analyte="plt"), D0)
+    assert early.grade == grade
+
+
+@pytest.mark.parametrize(("nadir", "days20", "grade"), [(150, 0, 0), (80, 0, 1), (30, 0, 2), (15, 5, 3), (15, 14, 4)])
+def test_t_icaht_late_table(nadir: float, days20: int, grade: int) -> None:
+    """Late T-ICAHT: PLT <100: 1; <50: 2; <20 for 1-13 days: 3; <20 for >=14 days: 4."""
+    low_days = set(range(40, 40 + max(days20, 2)))
+    _, late = grade_t_icaht(series(lambda d: nadir if d in low_days else 150, analyte="plt"), D0)
+    assert late.grade == grade

@@ -160,3 +160,85 @@ def test_iec_hs_screen_is_unverified_and_timing_aware() -> None:
     assert iec_hs_screen(met, hs, "active_worsening").category.startswith("possible")
     unknown = hlh2004(HLHFindings(), {})
     assert iec_hs_screen(unknown, hs, "none").category == "indeterminate"
+
+
+HSCORE_BASE = {
+    "max_temperature_c": 37.0,
+    "hepatomegaly": False,
+    "splenomegaly": False,
+    "haemophagocytosis": False,
+    "known_immunosuppression": False,
+}
+HSCORE_LABS = {
+    "hb": ("hb", 13, "g/dL"),
+    "wbc": ("wbc", 7, "10^9/L"),
+    "plt": ("plt", 250, "10^9/L"),
+    "ferritin": ("ferritin", 300, "ng/mL"),
+    "triglycerides": ("triglycerides", 100, "mg/dL"),
+    "fibrinogen": ("fibrinogen", 300, "mg/dL"),
+    "ast": ("ast", 20, "U/L"),
+}
+
+
+@pytest.mark.parametrize(
+    ("finding", "lab", "points"),
+    [
+        ({"known_immunosuppression": True}, {}, 18),
+        ({"max_temperature_c": 38.3}, {}, 0),
+        ({"max_temperature_c": 38.4}, {}, 33),
+        ({"max_temperature_c": 39.4}, {}, 33),
+        ({"max_temperature_c": 39.5}, {}, 49),
+        ({"hepatomegaly": True}, {}, 23),
+        ({"hepatomegaly": True, "splenomegaly": True}, {}, 38),
+        ({}, {"hb": ("hb", 9.2, "g/dL")}, 0),  # one lineage
+        ({}, {"hb": ("hb", 9.2, "g/dL"), "plt": ("plt", 110, "10^9/L")}, 24),
+        ({}, {"hb": ("hb", 9.0, "g/dL"), "plt": ("plt", 100, "10^9/L"), "wbc": ("wbc", 5.0, "10^9/L")}, 34),
+        ({}, {"ferritin": ("ferritin", 1999, "ng/mL")}, 0),
+        ({}, {"ferritin": ("ferritin", 2000, "ng/mL")}, 35),
+        ({}, {"ferritin": ("ferritin", 6001, "ng/mL")}, 50),
+        ({}, {"triglycerides": ("triglycerides", 132.7, "mg/dL")}, 44),
+        ({}, {"triglycerides": ("triglycerides", 354.1, "mg/dL")}, 64),
+        ({}, {"fibrinogen": ("fibrinogen", 250, "mg/dL")}, 30),
+        ({}, {"fibrinogen": ("fibrinogen", 251, "mg/dL")}, 0),
+        ({}, {"ast": ("ast", 30, "U/L")}, 19),
+        ({}, {"ast": ("ast", 29, "U/L")}, 0),
+        ({"haemophagocytosis": True}, {}, 35),
+    ],
+)
+def test_hscore_each_variable(finding: dict, lab: dict, points: int) -> None:
+    """One row of the HScore table at a time, all other variables at 0 points (domain.md §1.3)."""
+    labs = {k: L(*v) for k, v in {**HSCORE_LABS, **lab}.items()}
+    assert hscore(HLHFindings(**{**HSCORE_BASE, **finding}), labs).value == points
+
+
+NONE_PRESENT = {"max_temperature_c": 37.0, "splenomegaly": False, "haemophagocytosis": False, "low_nk_activity": False}
+NORMAL_LABS = {
+    "hb": ("hb", 13, "g/dL"),
+    "plt": ("plt", 250, "10^9/L"),
+    "anc": ("anc", 3.0, "10^9/L"),
+    "triglycerides": ("triglycerides", 100, "mg/dL"),
+    "fibrinogen": ("fibrinogen", 300, "mg/dL"),
+    "ferritin": ("ferritin", 100, "ng/mL"),
+    "scd25": ("scd25", 500, "U/mL"),
+}
+
+
+@pytest.mark.parametrize(
+    ("finding", "lab", "criterion"),
+    [
+        ({"max_temperature_c": 38.5}, {}, "fever >= 38.5 °C"),
+        ({"splenomegaly": True}, {}, "splenomegaly"),
+        ({}, {"hb": ("hb", 8.9, "g/dL"), "anc": ("anc", 0.9, "10^9/L")}, "cytopenias (>= 2 lineages)"),
+        ({}, {"triglycerides": ("triglycerides", 266, "mg/dL")}, "hypertriglyceridaemia and/or hypofibrinogenaemia"),
+        ({}, {"fibrinogen": ("fibrinogen", 149, "mg/dL")}, "hypertriglyceridaemia and/or hypofibrinogenaemia"),
+        ({"haemophagocytosis": True}, {}, "haemophagocytosis"),
+        ({"low_nk_activity": True}, {}, "low or absent NK activity"),
+        ({}, {"ferritin": ("ferritin", 501, "ng/mL")}, "ferritin > 500 ng/mL"),
+        ({}, {"scd25": ("scd25", 2400, "U/mL")}, "soluble CD25 >= 2400 U/mL"),
+    ],
+)
+def test_hlh2004_each_criterion(finding: dict, lab: dict, criterion: str) -> None:
+    """Each HLH-2004 criterion alone (PMC8212354 thresholds as in domain.md §1.3)."""
+    labs = {k: L(*v) for k, v in {**NORMAL_LABS, **lab}.items()}
+    r = hlh2004(HLHFindings(**{**NONE_PRESENT, **finding}), labs)
+    assert r.value == 1 and r.inputs["criteria"][criterion] is True and r.category == "criteria not met"
