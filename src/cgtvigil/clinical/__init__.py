@@ -24,7 +24,7 @@ from cgtvigil.clinical._iec_hs import IEC_HS_SCREEN_VERSION, iec_hs_screen
 from cgtvigil.clinical._requests import REQUESTS, grade_request, request_schema
 from cgtvigil.clinical._result import GradeResult
 from cgtvigil.clinical._scores import car_hematotox, easix, m_easix, simplified_easix
-from cgtvigil.clinical._units import ANALYTES, Analyte, canonical_unit, convert, to_canonical
+from cgtvigil.clinical._units import ANALYTES, Analyte, canonical_unit, convert, lab_values, to_canonical
 
 __all__ = [
     "ANALYTES",
@@ -61,6 +61,7 @@ __all__ = [
     "hscore",
     "hypotension_threshold",
     "iec_hs_screen",
+    "lab_values",
     "m_easix",
     "request_schema",
     "simplified_easix",

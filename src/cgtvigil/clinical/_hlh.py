@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cgtvigil._validation import Problems
 from cgtvigil.clinical._result import GradeResult
-from cgtvigil.clinical._units import to_canonical
+from cgtvigil.clinical._units import lab_values
 from cgtvigil.model import LabResult
 
 __all__ = ["HLHFindings", "hlh2004", "hscore"]
@@ -36,22 +36,10 @@ class HLHFindings(BaseModel):
     neonate: bool = False
 
 
-def _labs(labs: Mapping[str, LabResult], problems: Problems) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, r in labs.items():
-        if r.analyte != name:
-            problems.add(f"'{name}' must be a {name} result. Got '{r.analyte}'.")
-            continue
-        v = to_canonical(name, r.value, r.unit, problems, name)
-        if v is not None:
-            out[name] = v
-    return out
-
-
 def hlh2004(findings: HLHFindings, labs: Mapping[str, LabResult]) -> GradeResult:
     """HLH-2004 criteria (>= 5 of 8). Labs: hb, plt, anc, triglycerides, fibrinogen, ferritin, scd25."""
     problems = Problems()
-    v = _labs(labs, problems)
+    v, _ = lab_values(labs, problems)
     if findings.max_temperature_c is not None and not 25 <= findings.max_temperature_c <= 45:
         problems.add(f"max_temperature_c {findings.max_temperature_c:g} is outside the plausible range 25-45 °C.")
     problems.raise_if_any()
@@ -80,42 +68,22 @@ def hlh2004(findings: HLHFindings, labs: Mapping[str, LabResult]) -> GradeResult
     missing = tuple(k for k, x in crit.items() if x is None)
     inputs = {"criteria": crit, "labs": v}
     n = len(present)
-    version = "Henter-2007"
-    notes = ("A molecular diagnosis consistent with HLH also fulfils HLH-2004; not assessed here.",)
     if n >= 5:
-        return GradeResult(
-            scheme="HLH-2004",
-            version=version,
-            grade=None,
-            value=float(n),
-            category="criteria met",
-            driver=f"{n} of 8 criteria present: {', '.join(present)}",
-            inputs=inputs,
-            missing=missing,
-            notes=notes,
-        )
-    if n + len(missing) < 5:
-        return GradeResult(
-            scheme="HLH-2004",
-            version=version,
-            grade=None,
-            value=float(n),
-            category="criteria not met",
-            driver=f"{n} of 8 present; at most {n + len(missing)} possible",
-            inputs=inputs,
-            missing=missing,
-            notes=notes,
-        )
+        category, driver = "criteria met", f"{n} of 8 criteria present: {', '.join(present)}"
+    elif n + len(missing) < 5:
+        category, driver = "criteria not met", f"{n} of 8 present; at most {n + len(missing)} possible"
+    else:
+        category, driver = "indeterminate", f"{n} of 8 present; {len(missing)} missing could still reach 5"
     return GradeResult(
         scheme="HLH-2004",
-        version=version,
+        version="Henter-2007",
         grade=None,
         value=float(n),
-        category="indeterminate",
-        driver=f"{n} of 8 present; {len(missing)} missing could still reach 5",
+        category=category,
+        driver=driver,
         inputs=inputs,
         missing=missing,
-        notes=notes,
+        notes=("A molecular diagnosis consistent with HLH also fulfils HLH-2004; not assessed here.",),
     )
 
 
@@ -138,7 +106,7 @@ def hscore(findings: HLHFindings, labs: Mapping[str, LabResult]) -> GradeResult:
     193.0
     """
     problems = Problems()
-    v = _labs(labs, problems)
+    v, _ = lab_values(labs, problems)
     problems.raise_if_any()
     parts: dict[str, tuple[int, int] | int] = {}  # known points, or (min, max) when unknown
     parts["immunosuppression"] = (

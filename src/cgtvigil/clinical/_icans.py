@@ -1,6 +1,9 @@
 """ICANS: ASTCT consensus grading (Lee et al., BBMT 2019) with the ICE score for adults and
 children >= 12, and the CAPD branch for children < 12 or developmental delay (domain.md §1.2).
 
+Tremor and myoclonus are graded with CTCAE and do not affect the ICANS grade (they are not
+inputs here); intracranial haemorrhage is excluded from ICANS and only noted.
+
 The grade is the worst domain. A missing domain that could still raise the grade makes the
 result "not gradable" with the lower bound in ``category`` ("at least grade 2") and the
 missing domains listed; it is never reported as a silent 0.

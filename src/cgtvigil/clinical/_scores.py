@@ -10,30 +10,17 @@ from collections.abc import Mapping
 
 from cgtvigil._validation import Problems
 from cgtvigil.clinical._result import GradeResult
+from cgtvigil.clinical._units import lab_values
 from cgtvigil.model import LabResult
 
 __all__ = ["car_hematotox", "easix", "m_easix", "simplified_easix"]
 
-from cgtvigil.clinical._units import to_canonical
-
 
 def _values(labs: Mapping[str, LabResult], needed: tuple[str, ...]) -> tuple[dict[str, float], list[str]]:
     problems = Problems()
-    out: dict[str, float] = {}
-    missing = []
-    for name in needed:
-        r = labs.get(name)
-        if r is None:
-            missing.append(name)
-            continue
-        if r.analyte != name:
-            problems.add(f"'{name}' must be a {name} result. Got '{r.analyte}'.")
-            continue
-        v = to_canonical(name, r.value, r.unit, problems, name)
-        if v is not None:
-            out[name] = v
+    values, missing = lab_values(labs, problems, needed)
     problems.raise_if_any()
-    return out, missing
+    return values, missing
 
 
 def _ratio(scheme: str, labs: Mapping[str, LabResult], numerator: tuple[str, ...]) -> GradeResult:

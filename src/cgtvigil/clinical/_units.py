@@ -7,12 +7,13 @@ count); extreme but possible values (41 °C) pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cgtvigil._validation import Problems
+from cgtvigil.model import LabResult
 
-__all__ = ["ANALYTES", "Analyte", "canonical_unit", "convert", "to_canonical"]
+__all__ = ["ANALYTES", "Analyte", "canonical_unit", "convert", "lab_values", "to_canonical"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +132,20 @@ def convert(analyte: str, value: float, from_unit: str, to_unit: str) -> float:
             problems.add(f"unknown unit '{u}' for {analyte}; expected one of {', '.join(spec.units)}.")
     problems.raise_if_any()
     return spec.units[to_unit][1](spec.units[from_unit][0](value))
+
+
+def lab_values(
+    labs: Mapping[str, LabResult], problems: Problems, needed: tuple[str, ...] | None = None
+) -> tuple[dict[str, float], list[str]]:
+    """Canonical values of named lab results (each key must match its result's analyte) and
+    the names in ``needed`` that are absent."""
+    values: dict[str, float] = {}
+    for name, r in labs.items():
+        if r.analyte != name:
+            problems.add(f"'{name}' must be a {name} result. Got '{r.analyte}'.")
+            continue
+        v = to_canonical(name, r.value, r.unit, problems, name)
+        if v is not None:
+            values[name] = v
+    missing = [k for k in (needed or ()) if k not in labs]
+    return values, missing
