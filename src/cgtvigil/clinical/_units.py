@@ -80,6 +80,7 @@ ANALYTES: dict[str, Analyte] = {
         ),
         Analyte("scd25", "U/mL", {"U/mL": _SAME}, 0.0, 1_000_000.0),
         Analyte("il6", "pg/mL", {"pg/mL": _SAME, "ng/L": _SAME}, 0.0, 1_000_000.0),
+        Analyte("pct", "ng/mL", {"ng/mL": _SAME, "ug/L": _SAME, "µg/L": _SAME}, 0.0, 10_000.0),
         Analyte("temperature", "Cel", _TEMPERATURE, 25.0, 45.0),
         Analyte("sbp", "mm[Hg]", {"mm[Hg]": _SAME, "mmHg": _SAME}, 0.0, 300.0),
     )

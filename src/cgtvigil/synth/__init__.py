@@ -2,5 +2,21 @@
 
 from cgtvigil.synth._faers import SYNTHETIC_NOTICE, SynthConfig, SynthFaersResult, generate_faers
 from cgtvigil.synth._long import generate_long
+from cgtvigil.synth._trajectories import (
+    TrajectoryConfig,
+    simulate_trajectories,
+    wearable_temperature,
+    write_trajectories,
+)
 
-__all__ = ["SYNTHETIC_NOTICE", "SynthConfig", "SynthFaersResult", "generate_faers", "generate_long"]
+__all__ = [
+    "SYNTHETIC_NOTICE",
+    "SynthConfig",
+    "SynthFaersResult",
+    "TrajectoryConfig",
+    "generate_faers",
+    "generate_long",
+    "simulate_trajectories",
+    "wearable_temperature",
+    "write_trajectories",
+]
