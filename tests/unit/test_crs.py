@@ -85,11 +85,13 @@ def test_units_extremes_and_impossible_values() -> None:
     assert grade_crs(_a(temperature=101.3, temperature_unit="[degF]")).grade == 1  # 38.5 °C
     assert grade_crs(_a(temperature=41.0)).grade == 1  # extreme but possible
     with pytest.raises(ValidationError) as info:
-        grade_crs_series([_a(temperature=60.0), _a(time=T0 + timedelta(hours=1), sbp_mmhg=-5, temperature_unit="K")])
+        grade_crs_series(
+            [_a(temperature=60.0), _a(time=T0 + timedelta(hours=1), sbp_mmhg=-5, temperature_unit="kelvin")]
+        )
     problems = info.value.problems
     assert len(problems) == 3
     assert "temperature 60 Cel is outside the plausible range 25-45 Cel" in problems[0]
-    assert "unknown unit 'K' for temperature" in problems[1] and "sbp -5" in problems[2]
+    assert "unknown unit 'kelvin' for temperature" in problems[1] and "sbp -5" in problems[2]
     with pytest.raises(ValidationError, match="in the future"):
         grade_crs(_a(time=datetime(2030, 1, 1)), now=datetime(2026, 11, 25))
 

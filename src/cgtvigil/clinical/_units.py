@@ -43,6 +43,7 @@ _COUNT_UNITS = {
 _TEMPERATURE = {
     **dict.fromkeys(["Cel", "C", "°C", "degC"], _SAME),
     **dict.fromkeys(["[degF]", "F", "°F", "degF"], (lambda f: (f - 32.0) / 1.8, lambda c: c * 1.8 + 32.0)),
+    "K": (lambda k: k - 273.15, lambda c: c + 273.15),
 }
 
 ANALYTES: dict[str, Analyte] = {
@@ -83,6 +84,11 @@ ANALYTES: dict[str, Analyte] = {
         Analyte("pct", "ng/mL", {"ng/mL": _SAME, "ug/L": _SAME, "µg/L": _SAME}, 0.0, 10_000.0),
         Analyte("temperature", "Cel", _TEMPERATURE, 25.0, 45.0),
         Analyte("sbp", "mm[Hg]", {"mm[Hg]": _SAME, "mmHg": _SAME}, 0.0, 300.0),
+        Analyte("dbp", "mm[Hg]", {"mm[Hg]": _SAME, "mmHg": _SAME}, 0.0, 250.0),
+        Analyte(
+            "heart_rate", "/min", {"/min": _SAME, "beats/min": _SAME, "bpm": _SAME, "{beats}/min": _SAME}, 0.0, 350.0
+        ),
+        Analyte("spo2", "%", {"%": _SAME}, 0.0, 100.0),
     )
 }
 

@@ -9,6 +9,7 @@ from cgtvigil.model._clinical import (
     Seizure,
 )
 from cgtvigil.model._faers import FAERS_COLUMNS, FAERS_TABLES
+from cgtvigil.model._observation import Observation, QuarantinedInput
 from cgtvigil.model._product import Modality, Product, ProductDictionary, normalise_name
 from cgtvigil.model._spec import ALL_METHODS, SignalSpec, spec_hash
 from cgtvigil.model._topic import SafetyTopic, TopicSet
@@ -23,8 +24,10 @@ __all__ = [
     "LabResult",
     "Modality",
     "O2Device",
+    "Observation",
     "Product",
     "ProductDictionary",
+    "QuarantinedInput",
     "SafetyTopic",
     "Seizure",
     "SignalSpec",
