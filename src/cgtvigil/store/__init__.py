@@ -11,17 +11,41 @@ from cgtvigil.store._cases import (
 from cgtvigil.store._dictionaries import load_products, load_topics
 from cgtvigil.store._faers_store import FaersStore
 from cgtvigil.store._meddra import expand_topics, load_meddra_groups
+from cgtvigil.store._operational import (
+    AlertEventRow,
+    AlertRow,
+    Base,
+    GatewayRow,
+    ObservationRow,
+    PatientRow,
+    QuarantineRow,
+    TreatmentRow,
+    operational_engine,
+    session_factory,
+    utc_naive,
+)
 
 __all__ = [
     "AGE_BANDS",
+    "AlertEventRow",
+    "AlertRow",
+    "Base",
     "FaersStore",
+    "GatewayRow",
+    "ObservationRow",
+    "PatientRow",
+    "QuarantineRow",
+    "TreatmentRow",
     "analysis_relation_sql",
     "case_counts",
     "expand_topics",
     "load_meddra_groups",
     "load_products",
     "load_topics",
+    "operational_engine",
     "rebuild_cases",
+    "session_factory",
+    "utc_naive",
     "write_drug_map",
     "write_pt_topics",
 ]

@@ -1,0 +1,111 @@
+"""The FastAPI application factory: ``create_app(settings)``; nothing is built at import time.
+
+(No ``from __future__ import annotations`` here: FastAPI reads the dependency annotations of
+the routes defined inside the factory at run time.)
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from cgtvigil import __version__
+from cgtvigil.config import Settings
+from cgtvigil.errors import ValidationError
+from cgtvigil.ingest import IntakeResult, read_fhir_bundle, read_omh, read_questionnaire_response
+from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
+from cgtvigil.store import GatewayRow, operational_engine, session_factory
+
+__all__ = ["create_app"]
+
+EVALUATION_WINDOW = timedelta(hours=24)
+
+
+def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> FastAPI:
+    """Build the application for ``settings`` (database URL and rules are taken from here)."""
+    engine = operational_engine(settings.operational_url)
+    sessions = session_factory(engine)
+    rule_set = rules or MonitoringRules()
+    app = FastAPI(title="cgtvigil", version=__version__, description="Pharmacovigilance for cell and gene therapies")
+    app.state.sessions = sessions
+
+    def db(request: Request) -> Iterator[Session]:
+        with request.app.state.sessions() as session:
+            yield session
+
+    def gateway(
+        session: Annotated[Session, Depends(db)], authorization: Annotated[str | None, Header()] = None
+    ) -> GatewayRow:
+        scheme, _, token = (authorization or "").partition(" ")
+        row = authenticate_gateway(session, token) if scheme.lower() == "bearer" and token else None
+        if row is None:
+            raise HTTPException(
+                status_code=401,
+                detail="a valid gateway token is needed (Authorization: Bearer ...)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return row
+
+    router = APIRouter(prefix="/api/v1/ingest", tags=["ingestion"])
+
+    def _ingest(session: Session, result: IntakeResult, source: GatewayRow) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        summary = store_observations(session, result, now)
+        alerts = []
+        for patient in sorted(summary.patients):
+            for a in evaluate_patient(session, patient, rule_set, since=now - EVALUATION_WINDOW, now=now):
+                alerts.append(
+                    {
+                        "id": a.id,
+                        "patient": a.patient_id,
+                        "rule": a.rule,
+                        "severity": a.severity,
+                        "status": a.status,
+                        "message": a.message,
+                    }
+                )
+        session.commit()
+        quarantine = [{"location": q.location, "reason": q.reason, "detail": q.detail} for q in result.quarantine]
+        return {"gateway": source.name, **summary.to_dict(), "quarantine": quarantine, "alerts": alerts}
+
+    @router.post("/omh", summary="Open mHealth data points (a list, or {'points': [...]})")
+    def ingest_omh(
+        payload: Annotated[Any, Body()],
+        session: Annotated[Session, Depends(db)],
+        source: Annotated[GatewayRow, Depends(gateway)],
+        source_timezone: str | None = None,
+    ) -> dict[str, Any]:
+        points = payload.get("points") if isinstance(payload, dict) else payload
+        if not isinstance(points, list):
+            raise HTTPException(status_code=422, detail="expected a list of OMH data points or {'points': [...]}")
+        try:
+            result = read_omh(points, source_timezone=source_timezone, where="body")
+        except ValidationError as exc:
+            raise HTTPException(status_code=422, detail=exc.problems) from exc
+        return _ingest(session, result, source)
+
+    @router.post("/fhir", summary="A FHIR R4 Bundle of Observations and QuestionnaireResponses")
+    def ingest_fhir(
+        payload: Annotated[dict[str, Any], Body()],
+        session: Annotated[Session, Depends(db)],
+        source: Annotated[GatewayRow, Depends(gateway)],
+    ) -> dict[str, Any]:
+        return _ingest(session, read_fhir_bundle(payload, where="body"), source)
+
+    @router.post("/epro", summary="One FHIR QuestionnaireResponse (ePRO)")
+    def ingest_epro(
+        payload: Annotated[dict[str, Any], Body()],
+        session: Annotated[Session, Depends(db)],
+        source: Annotated[GatewayRow, Depends(gateway)],
+    ) -> dict[str, Any]:
+        return _ingest(session, read_questionnaire_response(payload, where="body"), source)
+
+    app.include_router(router)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

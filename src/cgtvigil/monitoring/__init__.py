@@ -1,0 +1,21 @@
+"""Near-real-time patient monitoring (L3): storing observations, rules, alerts."""
+
+from cgtvigil.monitoring._alerts import ACTIVE, acknowledge, escalate_overdue, raise_alert, resolve
+from cgtvigil.monitoring._evaluate import evaluate_patient
+from cgtvigil.monitoring._gateways import authenticate_gateway, register_gateway
+from cgtvigil.monitoring._intake import IntakeSummary, store_observations
+from cgtvigil.monitoring._rules import MonitoringRules
+
+__all__ = [
+    "ACTIVE",
+    "IntakeSummary",
+    "MonitoringRules",
+    "acknowledge",
+    "authenticate_gateway",
+    "escalate_overdue",
+    "evaluate_patient",
+    "raise_alert",
+    "register_gateway",
+    "resolve",
+    "store_observations",
+]

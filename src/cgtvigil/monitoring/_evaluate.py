@@ -1,0 +1,147 @@
+"""Evaluating a patient's recent observations against the rule set and raising alerts.
+
+Re-evaluation is idempotent: a trigger that is already alerted updates the active alert
+instead of opening another, so late observations can simply re-run the evaluation of the
+window they fall in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cgtvigil.clinical import CTCAE_TERMS, grade_ctcae
+from cgtvigil.model import LabResult
+from cgtvigil.monitoring._alerts import raise_alert
+from cgtvigil.monitoring._rules import MonitoringRules
+from cgtvigil.store import AlertRow, ObservationRow, utc_naive
+
+__all__ = ["evaluate_patient"]
+
+_LAB_TERMS = {
+    analyte: term for term, analyte in CTCAE_TERMS.items() if analyte in ("anc", "plt", "alt", "ast", "bilirubin")
+}
+
+
+def _sustained(rows: list[ObservationRow], test, minimum: int, window: timedelta) -> ObservationRow | None:  # type: ignore[no-untyped-def]
+    """The last reading of the first run of ``minimum`` consecutive readings passing ``test``
+    within ``window`` (a persistence filter against single-reading artefacts)."""
+    run: list[ObservationRow] = []
+    for r in rows:
+        if test(r.value):
+            run.append(r)
+            while run and r.time - run[0].time > window:
+                run.pop(0)
+            if len(run) >= minimum:
+                return r
+        else:
+            run = []
+    return None
+
+
+def evaluate_patient(
+    session: Session, patient: str, rules: MonitoringRules, *, since: datetime, now: datetime
+) -> list[AlertRow]:
+    """Evaluate observations of ``patient`` from ``since``; returns the alerts raised or updated."""
+    since, now = utc_naive(since), utc_naive(now)
+    rows = session.scalars(
+        select(ObservationRow)
+        .where(ObservationRow.patient_id == patient, ObservationRow.time >= since, ObservationRow.superseded.is_(False))
+        .order_by(ObservationRow.time)
+    ).all()
+    by_kind: dict[str, list[ObservationRow]] = {}
+    for r in rows:
+        by_kind.setdefault(r.kind, []).append(r)
+    alerts: list[AlertRow] = []
+
+    def fire(rule: str, severity: str, message: str, at: datetime) -> None:
+        alerts.append(raise_alert(session, patient, rule, severity, message, at, rules)[0])
+
+    vitals = (
+        (
+            "temperature",
+            "sensor_fever",
+            "high",
+            lambda v: v >= rules.fever_c,
+            rules.fever_min_readings,
+            rules.fever_window_minutes,
+            f"temperature >= {rules.fever_c} °C",
+        ),
+        (
+            "spo2",
+            "hypoxia",
+            "high",
+            lambda v: v < rules.spo2_below,
+            rules.vital_min_readings,
+            rules.vital_window_minutes,
+            f"SpO2 < {rules.spo2_below} %",
+        ),
+        (
+            "heart_rate",
+            "tachycardia",
+            "warning",
+            lambda v: v > rules.heart_rate_above,
+            rules.vital_min_readings,
+            rules.vital_window_minutes,
+            f"heart rate > {rules.heart_rate_above}/min",
+        ),
+        (
+            "sbp",
+            "hypotension",
+            "high",
+            lambda v: v < rules.sbp_below,
+            rules.vital_min_readings,
+            rules.vital_window_minutes,
+            f"systolic BP < {rules.sbp_below} mmHg",
+        ),
+    )
+    for kind, rule, severity, test, minimum, minutes, label in vitals:
+        hit = _sustained(by_kind.get(kind, []), test, minimum, timedelta(minutes=minutes))
+        if hit is not None:
+            fire(
+                rule,
+                severity,
+                f"{label}: {hit.value:g} at {hit.time.isoformat()} ({minimum} readings in {minutes} min)",
+                hit.time,
+            )
+    for analyte, term in _LAB_TERMS.items():
+        worst = None
+        for r in by_kind.get(analyte, []):
+            g = grade_ctcae(
+                term,
+                LabResult(analyte=analyte, value=r.value, unit=r.unit, ref_low=r.ref_low, ref_high=r.ref_high),
+                version=rules.ctcae_version,
+            )
+            if g.grade is not None and g.grade >= rules.ctcae_min_grade and (worst is None or g.grade > worst[0]):
+                worst = (g.grade, r, g)
+        if worst is not None:
+            grade, r, g = worst
+            fire(
+                f"ctcae_{term}",
+                "critical" if grade >= 4 else "high",
+                f"{term.replace('_', ' ')} CTCAE grade {grade} ({g.driver}, {g.version})",
+                r.time,
+            )
+    for kind, obs in by_kind.items():
+        if kind.startswith("symptom:"):
+            item = kind.split(":", 1)[1]
+            present = [r for r in obs if r.value >= 1]
+            if present:
+                fire(
+                    f"epro_{item}",
+                    rules.symptom_severity.get(item, "warning"),
+                    f"patient reported {item.removeprefix('cgt_')}",
+                    present[-1].time,
+                )
+        elif kind.startswith("pro_ctcae:") and kind.endswith("_SCL"):
+            high = [r for r in obs if r.value >= rules.pro_ctcae_min_score]
+            if high:
+                fire(
+                    f"epro_{kind.split(':', 1)[1]}",
+                    "warning",
+                    f"PRO-CTCAE {kind.split(':', 1)[1]} = {high[-1].value:g}",
+                    high[-1].time,
+                )
+    return alerts

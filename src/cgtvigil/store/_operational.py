@@ -1,0 +1,156 @@
+"""The operational store (SQLAlchemy 2): patients, treatments, observations, quarantine,
+alerts with their history, and device-gateway tokens. SQLite by default, PostgreSQL by URL.
+
+All times are stored as naive UTC (converted on the way in), so SQLite and PostgreSQL compare
+them alike. Schema creation uses ``metadata.create_all`` for now; Alembic migrations come with
+the web application (issue 5), which owns the schema's evolution.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+__all__ = [
+    "AlertEventRow",
+    "AlertRow",
+    "Base",
+    "GatewayRow",
+    "ObservationRow",
+    "PatientRow",
+    "QuarantineRow",
+    "TreatmentRow",
+    "operational_engine",
+    "session_factory",
+    "utc_naive",
+]
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PatientRow(Base):
+    __tablename__ = "patient"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # pseudonymous
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    birth_date_precision: Mapped[str] = mapped_column(String(8), default="day")  # day | month | year
+    sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    jurisdiction: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    treatments: Mapped[list[TreatmentRow]] = relationship(back_populates="patient")
+
+
+class TreatmentRow(Base):
+    __tablename__ = "treatment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), index=True)
+    product_id: Mapped[str] = mapped_column(String(64))
+    lot: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    infusion_date: Mapped[date] = mapped_column(Date)
+    lymphodepletion_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    baseline_labs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    patient: Mapped[PatientRow] = relationship(back_populates="treatments")
+
+
+class ObservationRow(Base):
+    __tablename__ = "observation"
+    __table_args__ = (UniqueConstraint("patient_id", "kind", "device", "time", "value", name="uq_observation_repeat"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(32))
+    time: Mapped[datetime] = mapped_column(DateTime, index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(String(64), default="")
+    location: Mapped[str] = mapped_column(String(256), default="")
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    superseded: Mapped[bool] = mapped_column(Boolean, default=False)  # a later correction replaced it
+    is_correction: Mapped[bool] = mapped_column(Boolean, default=False)
+    ref_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ref_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class QuarantineRow(Base):
+    __tablename__ = "observation_quarantine"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    location: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(1024))
+    raw: Mapped[str] = mapped_column(String)
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AlertRow(Base):
+    __tablename__ = "alert"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | high | critical
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | acknowledged | escalated | resolved
+    message: Mapped[str] = mapped_column(String(512))
+    first_seen: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledge_by: Mapped[datetime] = mapped_column(DateTime)
+    rules_version: Mapped[str] = mapped_column(String(64))
+    events: Mapped[list[AlertEventRow]] = relationship(back_populates="alert", order_by="AlertEventRow.id")
+
+
+class AlertEventRow(Base):
+    __tablename__ = "alert_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    note: Mapped[str] = mapped_column(String(512), default="")
+    alert: Mapped[AlertRow] = relationship(back_populates="events")
+
+
+class GatewayRow(Base):
+    __tablename__ = "gateway"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+def utc_naive(t: datetime) -> datetime:
+    """The stored form of a time: UTC without tzinfo (a naive input is taken as UTC)."""
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo is not None else t
+
+
+def operational_engine(url: str) -> Engine:
+    """An engine for ``url`` (e.g. ``sqlite:///cgtvigil.db``) with the schema created."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _fk(conn, _record):  # type: ignore[no-untyped-def]
+            conn.execute("PRAGMA foreign_keys=ON")
+
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker:  # type: ignore[type-arg]
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,161 @@
+"""Monitoring on a real SQLite operational store: idempotent intake, corrections, the
+persistence filter, CTCAE and ePRO triggers, alert de-duplication and lifecycle, and the HTTP
+ingestion endpoint with gateway tokens. Thresholds are the documented project defaults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cgtvigil.api import create_app
+from cgtvigil.config import Settings
+from cgtvigil.errors import ValidationError
+from cgtvigil.ingest import IntakeResult
+from cgtvigil.model import Observation
+from cgtvigil.monitoring import (
+    MonitoringRules,
+    acknowledge,
+    escalate_overdue,
+    evaluate_patient,
+    register_gateway,
+    resolve,
+    store_observations,
+)
+from cgtvigil.store import AlertRow, ObservationRow, operational_engine, session_factory
+
+T0 = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)
+RULES = MonitoringRules()
+
+
+def obs(
+    kind: str, value: float, minutes: float, unit: str = "Cel", patient: str = "P-1", device: str = "patch"
+) -> Observation:
+    return Observation(
+        patient=patient,
+        kind=kind,
+        value=value,
+        unit=unit,
+        time=T0 + timedelta(minutes=minutes),
+        source="omh",
+        device=device,
+    )
+
+
+@pytest.fixture
+def session(tmp_path: Path):  # type: ignore[no-untyped-def]
+    sessions = session_factory(operational_engine(f"sqlite:///{tmp_path / 'op.db'}"))
+    with sessions() as s:
+        yield s
+
+
+def test_repeats_are_idempotent_and_corrections_kept(session) -> None:  # type: ignore[no-untyped-def]
+    first = store_observations(session, IntakeResult([obs("temperature", 37.2, 0), obs("temperature", 37.4, 2)]), T0)
+    again = store_observations(session, IntakeResult([obs("temperature", 37.2, 0)]), T0)
+    fixed = store_observations(session, IntakeResult([obs("temperature", 37.3, 2)]), T0 + timedelta(minutes=5))
+    assert (first.loaded, again.duplicates, fixed.corrections) == (2, 1, 1)
+    rows = session.scalars(select(ObservationRow).order_by(ObservationRow.id)).all()
+    assert [(r.value, r.superseded, r.is_correction) for r in rows] == [
+        (37.2, False, False),
+        (37.4, True, False),
+        (37.3, False, True),
+    ]
+
+
+def test_fever_persistence_filter_and_deduplication(session) -> None:  # type: ignore[no-untyped-def]
+    # A single 38.6 spike, then two readings (not enough), then three within 10 minutes.
+    readings = [(0, 38.6), (2, 37.1), (20, 38.2), (22, 38.3), (24, 37.5), (40, 38.1), (42, 38.4), (44, 38.9)]
+    store_observations(session, IntakeResult([obs("temperature", v, m) for m, v in readings[:5]]), T0)
+    assert evaluate_patient(session, "P-1", RULES, since=T0, now=T0 + timedelta(hours=1)) == []
+    store_observations(session, IntakeResult([obs("temperature", v, m) for m, v in readings[5:]]), T0)
+    alerts = evaluate_patient(session, "P-1", RULES, since=T0, now=T0 + timedelta(hours=1))
+    assert [(a.rule, a.severity, a.status) for a in alerts] == [("sensor_fever", "high", "open")]
+    assert "38.9" in alerts[0].message
+    again = evaluate_patient(session, "P-1", RULES, since=T0, now=T0 + timedelta(hours=1))
+    assert again[0].id == alerts[0].id and again[0].count == 2  # the same alert, updated
+
+
+def test_labs_and_epro_triggers(session) -> None:  # type: ignore[no-untyped-def]
+    store_observations(
+        session,
+        IntakeResult(
+            [
+                obs("anc", 0.3, 0, unit="10^9/L"),
+                obs("plt", 120, 0, unit="10^9/L"),
+                obs("symptom:cgt_seizure", 1, 5, unit="{score}"),
+                obs("symptom:cgt_fever", 0, 5, unit="{score}"),
+                obs("pro_ctcae:PROCTCAE_1A_SCL", 3, 5, unit="{score}"),
+            ]
+        ),
+        T0,
+    )
+    alerts = {a.rule: a for a in evaluate_patient(session, "P-1", RULES, since=T0, now=T0 + timedelta(hours=1))}
+    assert set(alerts) == {"ctcae_neutrophil_count_decreased", "epro_cgt_seizure", "epro_PROCTCAE_1A_SCL"}
+    assert alerts["ctcae_neutrophil_count_decreased"].severity == "critical"  # grade 4 (< 0.5) under v5
+    assert alerts["epro_cgt_seizure"].severity == "critical"
+
+
+def test_alert_lifecycle_and_escalation(session) -> None:  # type: ignore[no-untyped-def]
+    store_observations(
+        session,
+        IntakeResult(
+            [
+                obs("spo2", 89, 0, unit="%"),
+                obs("spo2", 88, 3, unit="%"),
+                obs("sbp", 82, 0, unit="mmHg"),
+                obs("sbp", 80, 4, unit="mmHg"),
+            ]
+        ),
+        T0,
+    )
+    alerts = {a.rule: a for a in evaluate_patient(session, "P-1", RULES, since=T0, now=T0)}
+    hypoxia, hypotension = alerts["hypoxia"], alerts["hypotension"]
+    acknowledge(session, hypoxia.id, "nurse.anna", T0 + timedelta(minutes=10), "on the ward round")
+    escalated = escalate_overdue(session, T0 + timedelta(hours=2))  # high: 60 min to acknowledge
+    assert [a.id for a in escalated] == [hypotension.id]
+    resolve(session, hypoxia.id, "dr.ben", T0 + timedelta(hours=3))
+    with pytest.raises(ValidationError, match="is resolved; it cannot become acknowledged"):
+        acknowledge(session, hypoxia.id, "nurse.anna", T0 + timedelta(hours=4))
+    history = [(e.status, e.by) for e in session.get(AlertRow, hypoxia.id).events]
+    assert history == [("open", "cgtvigil"), ("acknowledged", "nurse.anna"), ("resolved", "dr.ben")]
+
+
+def test_http_ingestion_with_gateway_tokens(tmp_path: Path) -> None:
+    settings = Settings(operational_url=f"sqlite:///{tmp_path / 'api.db'}")
+    app = create_app(settings)
+    with app.state.sessions() as s:
+        token = register_gateway(s, "ward-7-hub", "site-A")
+        s.commit()
+    client = TestClient(app)
+    now = datetime.now(UTC).replace(microsecond=0)
+    points = [
+        {
+            "header": {
+                "id": str(i),
+                "creation_date_time": (now - timedelta(minutes=10 - 2 * i)).isoformat(),
+                "user_id": "P-9",
+                "schema_id": {"namespace": "omh", "name": "body-temperature", "version": "4.0"},
+            },
+            "body": {
+                "body_temperature": {"value": v, "unit": "C"},
+                "effective_time_frame": {"date_time": (now - timedelta(minutes=10 - 2 * i)).isoformat()},
+            },
+        }
+        for i, v in enumerate([38.3, 38.6, 38.8, 61.0])
+    ]
+    assert client.post("/api/v1/ingest/omh", json=points).status_code == 401
+    assert client.post("/api/v1/ingest/omh", json=points, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    r = client.post("/api/v1/ingest/omh", json=points, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["loaded"], body["quarantined"], body["quarantine_reasons"]) == (3, 1, {"IMPLAUSIBLE_VALUE": 1})
+    assert body["quarantine"][0]["location"] == "body[3].body.body_temperature"
+    assert [a["rule"] for a in body["alerts"]] == ["sensor_fever"]
+    repeat = client.post(
+        "/api/v1/ingest/omh", json={"points": points[:3]}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert repeat.json()["duplicates"] == 3 and repeat.json()["loaded"] == 0
+    assert client.get("/api/v1/health").json()["status"] == "ok"
