@@ -34,6 +34,7 @@ __all__ = [
     "GatewayRow",
     "ObservationRow",
     "PatientRow",
+    "PlanRecordRow",
     "QuarantineRow",
     "TreatmentRow",
     "operational_engine",
@@ -124,6 +125,19 @@ class AlertEventRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
     note: Mapped[str] = mapped_column(String(512), default="")
     alert: Mapped[AlertRow] = relationship(back_populates="events")
+
+
+class PlanRecordRow(Base):
+    """A change of a patient's monitoring tier, with its reasons."""
+
+    __tablename__ = "monitoring_plan_change"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    tier: Mapped[str] = mapped_column(String(16))
+    previous_tier: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    rules_version: Mapped[str] = mapped_column(String(64))
 
 
 class GatewayRow(Base):
