@@ -586,6 +586,133 @@ def synth_trajectories_cmd(
     console.print(f"{SYNTHETIC_NOTICE}\n" + "\n".join(str(p) for p in paths))
 
 
+monitor_app = typer.Typer(
+    help="Patient monitoring: observation files, alerts, gateways, the API server.", no_args_is_help=True
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("gateway-add")
+def gateway_add_cmd(
+    name: Annotated[str, typer.Argument(help="Gateway name, e.g. ward-7-hub.")],
+    site: Annotated[str, typer.Option(help="Site the gateway belongs to.")],
+) -> None:
+    """Register a device gateway and print its API token (shown only once)."""
+    from cgtvigil.monitoring import register_gateway
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        with session_factory(operational_engine(settings.operational_url))() as session:
+            token = register_gateway(session, name, site)
+            session.commit()
+    except CgtVigilError as exc:
+        _fail(exc)
+    console.print(f"Gateway '{name}' ({site}). Token (store it now; it is not shown again):\n{token}")
+
+
+@monitor_app.command("ingest")
+def monitor_ingest_cmd(
+    path: Annotated[
+        Path, typer.Argument(help="An OMH JSON list, a FHIR Bundle, a QuestionnaireResponse or a wearable CSV.")
+    ],
+    format: Annotated[str, typer.Option(help="omh, fhir, epro or csv.")],
+    source_timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone for timestamps without an offset.")
+    ] = None,
+) -> None:
+    """Load an observation file into the operational store and evaluate the patients in it."""
+    from datetime import UTC, datetime, timedelta
+
+    from cgtvigil.ingest import read_fhir_bundle, read_omh, read_questionnaire_response, read_wearable_csv
+    from cgtvigil.monitoring import MonitoringRules, evaluate_patient, store_observations
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        if format == "csv":
+            result = read_wearable_csv(path, source_timezone=source_timezone)
+        else:
+            payload = json.loads(path.read_text("utf-8"))
+            readers = {
+                "omh": lambda p: read_omh(p, source_timezone=source_timezone, where=str(path)),
+                "fhir": lambda p: read_fhir_bundle(p, where=str(path)),
+                "epro": lambda p: read_questionnaire_response(p, where=str(path)),
+            }
+            if format not in readers:
+                raise CgtVigilError(f"The '--format' option must be omh, fhir, epro or csv. Got {format!r}.")
+            result = readers[format](payload)
+        now = datetime.now(UTC)
+        with session_factory(operational_engine(settings.operational_url))() as session:
+            summary = store_observations(session, result, now)
+            alerts = [
+                a
+                for p in sorted(summary.patients)
+                for a in evaluate_patient(session, p, MonitoringRules(), since=now - timedelta(days=2), now=now)
+            ]
+            session.commit()
+    except (CgtVigilError, OSError, ValueError) as exc:
+        _fail(exc)
+    console.print(summary.to_dict())
+    for q in result.quarantine:
+        console.print(f"[yellow]quarantined[/] {q.location}: {q.reason} — {q.detail}")
+    for a in alerts:
+        console.print(f"[red]alert[/] #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}")
+
+
+@monitor_app.command("alerts")
+def monitor_alerts_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved alerts.")] = False,
+    escalate: Annotated[
+        bool, typer.Option(help="First escalate open alerts past their acknowledgement deadline.")
+    ] = False,
+) -> None:
+    """List alerts (open, acknowledged and escalated first)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from cgtvigil.monitoring import ACTIVE, escalate_overdue
+    from cgtvigil.store import AlertRow, operational_engine, session_factory
+
+    settings = Settings.from_env()
+    with session_factory(operational_engine(settings.operational_url))() as session:
+        if escalate:
+            escalate_overdue(session, datetime.now(UTC))
+            session.commit()
+        query = select(AlertRow).order_by(AlertRow.first_seen)
+        if not all_:
+            query = query.where(AlertRow.status.in_(ACTIVE))
+        table = Table(title="Alerts")
+        for c in ("id", "patient", "rule", "severity", "status", "first seen", "count", "message"):
+            table.add_column(c)
+        for a in session.scalars(query):
+            table.add_row(
+                str(a.id),
+                a.patient_id,
+                a.rule,
+                a.severity,
+                a.status,
+                a.first_seen.isoformat(timespec="minutes"),
+                str(a.count),
+                a.message,
+            )
+    console.print(table)
+
+
+@monitor_app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the HTTP API (ingestion endpoints; OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from cgtvigil.api import create_app
+
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=port)
+
+
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: $CGTVIGIL_OUTPUT/demo).")] = None,

@@ -19,28 +19,36 @@ DAY0 = date(2026, 1, 1)
 def test_car_t_plan_tiers_and_due_items() -> None:
     low = compute_plan("P-1", PRODUCTS["breyanzi"], DAY0, NOW, car_hematotox=1, age_years=55)
     assert low.tier == "low" and low.day == 4
-    assert [r.text for r in low.requirements] == ["daily monitoring", "stay within reach of the treating facility",
-                                                  "no driving or hazardous machinery"]
+    assert [r.text for r in low.requirements] == [
+        "daily monitoring",
+        "stay within reach of the treating facility",
+        "no driving or hazardous machinery",
+    ]
     temp = next(i for i in low.items if i.measurement == "temperature")
     assert temp.every_hours == 4 and temp.overdue is False and temp.due == NOW  # never measured: due now
     inter = compute_plan("P-2", PRODUCTS["yescarta"], DAY0, NOW)
     assert inter.tier == "intermediate" and "Yescarta: higher CRS/ICANS rates" in inter.reasons
     last = {"temperature": NOW - timedelta(hours=3)}
-    high = compute_plan("P-3", PRODUCTS["kymriah"], DAY0, NOW, car_hematotox=3, open_alert_severities=("high",),
-                        last_measured=last)
+    high = compute_plan(
+        "P-3", PRODUCTS["kymriah"], DAY0, NOW, car_hematotox=3, open_alert_severities=("high",), last_measured=last
+    )
     assert high.tier == "high" and high.reasons == ["CAR-HEMATOTOX 3 (high risk)", "high or critical alert open"]
     temp = next(i for i in high.items if i.measurement == "temperature")
     assert temp.every_hours == 0.5 and temp.overdue  # 3 h since the last reading
     later = compute_plan("P-1", PRODUCTS["breyanzi"], DAY0, NOW + timedelta(days=10))
-    assert [r.text for r in later.requirements] == ["stay within reach of the treating facility",
-                                                    "no driving or hazardous machinery"]
+    assert [r.text for r in later.requirements] == [
+        "stay within reach of the treating facility",
+        "no driving or hazardous machinery",
+    ]
     assert compute_plan("P-1", PRODUCTS["breyanzi"], DAY0, NOW + timedelta(days=20)).items == []
 
 
 def test_aav_plan_and_unverified_requirements() -> None:
     plan = compute_plan("P-4", PRODUCTS["elevidys"], DAY0, NOW)
     assert [(r.text, r.until_day, r.verified) for r in plan.requirements] == [
-        ("weekly liver function tests", 90, False), ("stay near an equipped facility", 60, False)]
+        ("weekly liver function tests", 90, False),
+        ("stay near an equipped facility", 60, False),
+    ]
     assert plan.items == []  # the CAR-T measurement frequencies do not apply
 
 
@@ -53,4 +61,6 @@ def test_tier_changes_are_recorded_with_reasons(tmp_path: Path) -> None:
         assert record_plan(s, worse, NOW + timedelta(hours=1))
         rows = s.scalars(select(PlanRecordRow).order_by(PlanRecordRow.id)).all()
         assert [(r.tier, r.previous_tier, r.reasons) for r in rows] == [
-            ("low", None, ["no risk factor"]), ("high", "low", ["high or critical alert open"])]
+            ("low", None, ["no risk factor"]),
+            ("high", "low", ["high or critical alert open"]),
+        ]

@@ -1,0 +1,42 @@
+"""`cgtvigil monitor` commands on a real SQLite operational store (path from the environment,
+as a user would set it)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cgtvigil.cli import app
+
+runner = CliRunner()
+
+
+def test_gateway_ingest_and_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    r = runner.invoke(app, ["monitor", "gateway-add", "hub-1", "--site", "site-A"])
+    assert r.exit_code == 0 and "Token" in r.stdout
+    assert runner.invoke(app, ["monitor", "gateway-add", "hub-1", "--site", "site-A"]).exit_code == 2
+    now = datetime.now(UTC).replace(microsecond=0)
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "authored": (now - timedelta(minutes=5)).isoformat(),
+        "subject": {"reference": "Patient/P-7"},
+        "item": [
+            {"linkId": "cgt_seizure", "answer": [{"valueBoolean": True}]},
+            {"linkId": "whatever", "answer": [{"valueInteger": 1}]},
+        ],
+    }
+    f = tmp_path / "qr.json"
+    f.write_text(json.dumps(qr))
+    r = runner.invoke(app, ["monitor", "ingest", str(f), "--format", "epro"])
+    assert r.exit_code == 0, r.output
+    assert "UNKNOWN_CODE" in r.stdout and "epro_cgt_seizure (critical, open)" in r.stdout
+    listing = runner.invoke(app, ["monitor", "alerts"])
+    assert listing.exit_code == 0 and "P-7" in listing.stdout and "critical" in listing.stdout
+    bad = runner.invoke(app, ["monitor", "ingest", str(f), "--format", "hl7v2"])
+    assert bad.exit_code == 2 and "must be omh, fhir, epro or csv" in bad.output
