@@ -616,7 +616,7 @@ def monitor_ingest_cmd(
     path: Annotated[
         Path, typer.Argument(help="An OMH JSON list, a FHIR Bundle, a QuestionnaireResponse or a wearable CSV.")
     ],
-    format: Annotated[str, typer.Option(help="omh, fhir, epro or csv.")],
+    format: Annotated[str, typer.Option(help="omh, fhir, epro, assessment or csv.")],
     source_timezone: Annotated[
         str | None, typer.Option(help="IANA time zone for timestamps without an offset.")
     ] = None,
@@ -624,7 +624,12 @@ def monitor_ingest_cmd(
     """Load an observation file into the operational store and evaluate the patients in it."""
     from datetime import UTC, datetime, timedelta
 
-    from cgtvigil.ingest import read_fhir_bundle, read_omh, read_questionnaire_response, read_wearable_csv
+    from cgtvigil.ingest import (
+        read_fhir_bundle,
+        read_omh,
+        read_questionnaire_response,
+        read_wearable_csv,
+    )
     from cgtvigil.monitoring import MonitoringRules, evaluate_patient, store_observations
     from cgtvigil.store import operational_engine, session_factory
 
@@ -640,7 +645,9 @@ def monitor_ingest_cmd(
                 "epro": lambda p: read_questionnaire_response(p, where=str(path)),
             }
             if format not in readers:
-                raise CgtVigilError(f"The '--format' option must be omh, fhir, epro or csv. Got {format!r}.")
+                raise CgtVigilError(
+                    f"The '--format' option must be omh, fhir, epro, assessment or csv. Got {format!r}."
+                )
             result = readers[format](payload)
         now = datetime.now(UTC)
         with session_factory(operational_engine(settings.operational_url))() as session:
@@ -658,6 +665,42 @@ def monitor_ingest_cmd(
         console.print(f"[yellow]quarantined[/] {q.location}: {q.reason} — {q.detail}")
     for a in alerts:
         console.print(f"[red]alert[/] #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}")
+
+
+@monitor_app.command("patient-add")
+def patient_add_cmd(
+    patient: Annotated[str, typer.Argument(help="Pseudonymous patient id (never a name or record number).")],
+    site: Annotated[str, typer.Option(help="Treating site.")],
+    product: Annotated[str, typer.Option(help="Product id or brand from the CGT dictionary.")],
+    infusion_date: Annotated[str, typer.Option(help="Infusion date (day 0), YYYY-MM-DD.")],
+    birth_date: Annotated[str | None, typer.Option(help="Date of birth as precise as known (YYYY-MM-DD).")] = None,
+    sex: Annotated[str | None, typer.Option(help="M, F or other.")] = None,
+    lot: Annotated[str | None, typer.Option(help="Product lot.")] = None,
+) -> None:
+    """Register a patient and a treatment in the operational store."""
+    from datetime import date
+
+    from cgtvigil.monitoring import register_patient
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        with session_factory(operational_engine(settings.operational_url))() as session:
+            t = register_patient(
+                session,
+                load_products(),
+                patient=patient,
+                site=site,
+                product=product,
+                infusion_date=date.fromisoformat(infusion_date),
+                birth_date=date.fromisoformat(birth_date) if birth_date else None,
+                sex=sex,
+                lot=lot,
+            )
+            session.commit()
+    except (CgtVigilError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"Patient {patient}: {t.product_id}, day 0 = {t.infusion_date}.")
 
 
 @monitor_app.command("alerts")

@@ -39,4 +39,4 @@ def test_gateway_ingest_and_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     listing = runner.invoke(app, ["monitor", "alerts"])
     assert listing.exit_code == 0 and "P-7" in listing.stdout and "critical" in listing.stdout
     bad = runner.invoke(app, ["monitor", "ingest", str(f), "--format", "hl7v2"])
-    assert bad.exit_code == 2 and "must be omh, fhir, epro or csv" in bad.output
+    assert bad.exit_code == 2 and "must be omh, fhir, epro, assessment or csv" in bad.output

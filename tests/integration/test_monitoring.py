@@ -159,3 +159,97 @@ def test_http_ingestion_with_gateway_tokens(tmp_path: Path) -> None:
     )
     assert repeat.json()["duplicates"] == 3 and repeat.json()["loaded"] == 0
     assert client.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_registry_validates_every_field(session) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from cgtvigil.monitoring import register_patient
+    from cgtvigil.store import load_products
+
+    t = register_patient(
+        session, load_products(), patient="P-10", site="A", product="Kymriah", infusion_date=date(2026, 1, 1)
+    )
+    assert t.product_id == "kymriah"
+    with pytest.raises(ValidationError) as info:
+        register_patient(
+            session,
+            load_products(),
+            patient="Jane Doe",
+            site="A",
+            product="Unknownacel",
+            infusion_date=date(2026, 1, 1),
+            birth_date=date(2026, 2, 1),
+        )
+    assert len(info.value.problems) == 3
+
+
+def test_assessments_grade_changes_kinetics_aav_and_icaht(session) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    from cgtvigil.ingest import read_assessments
+    from cgtvigil.monitoring import register_patient
+    from cgtvigil.store import load_products
+
+    products = load_products()
+    register_patient(session, products, patient="P-11", site="A", product="yescarta", infusion_date=date(2026, 1, 1))
+    register_patient(
+        session,
+        products,
+        patient="P-12",
+        site="A",
+        product="zolgensma",
+        infusion_date=date(2026, 1, 1),
+        baseline_labs={"alt": 20},
+    )
+    payload = {
+        "patient": "P-11",
+        "crs": [
+            {"time": "2026-01-03T08:00:00+00:00", "temperature": 38.9, "sbp_mmhg": 120, "o2_device": "none"},
+            {
+                "time": "2026-01-03T14:00:00+00:00",
+                "temperature": 38.7,
+                "vasopressors": ["norepinephrine"],
+                "o2_device": "none",
+            },
+            {"time": "2026-01-03T16:00:00+00:00", "temperature": 38.7},
+        ],
+        "icans": [{"time": "2026-01-03T15:00:00+00:00", "ice_score": "ten"}],
+    }
+    intake = read_assessments(payload)
+    assert [(o.kind, o.value) for o in intake.observations] == [("crs_grade", 1.0), ("crs_grade", 3.0)]
+    assert [q.reason for q in intake.quarantine] == ["NOT_GRADABLE", "INVALID"]  # CRS first, then ICANS
+    day2 = datetime(2026, 1, 3, tzinfo=UTC)
+    anc = [
+        Observation(
+            patient="P-11",
+            kind="anc",
+            value=0.05,
+            unit="10^9/L",
+            time=datetime(2026, 1, 1, 8, tzinfo=UTC) + timedelta(days=d),
+            source="fhir",
+        )
+        for d in range(0, 12)
+    ]
+    crp = [
+        Observation(patient="P-11", kind="crp", value=v, unit="mg/dL", time=day2 + timedelta(hours=h), source="fhir")
+        for h, v in ((0, 2.0), (12, 3.1), (20, 5.2))
+    ]
+    alt = [Observation(patient="P-12", kind="alt", value=130, unit="U/L", time=day2, source="fhir", ref_high=40)]
+    store_observations(session, IntakeResult(intake.observations + anc + crp + alt), day2)
+    rules = {
+        a.rule: a
+        for a in evaluate_patient(
+            session, "P-11", RULES, since=day2 - timedelta(days=3), now=day2 + timedelta(days=1), products=products
+        )
+    }
+    assert (
+        rules["crs_grade_change"].severity == "critical"
+        and "grade 3 (previously 1" in rules["crs_grade_change"].message
+    )
+    assert "rose 2.6-fold" in rules["crp_rising"].message
+    assert rules["icaht_early"].message.startswith(
+        "running early ICAHT grade >= 4"
+    )  # ANC <= 100 for 12 days, still open
+    liver = evaluate_patient(session, "P-12", RULES, since=day2 - timedelta(days=1), now=day2, products=products)
+    assert [a.rule for a in liver] == ["aav_liver"] and "> 3 x ULN (40) and > 2 x baseline (20)" in liver[0].message

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from cgtvigil import __version__
 from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
-from cgtvigil.ingest import IntakeResult, read_fhir_bundle, read_omh, read_questionnaire_response
+from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
-from cgtvigil.store import GatewayRow, operational_engine, session_factory
+from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory
 
 __all__ = ["create_app"]
 
@@ -28,6 +28,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     engine = operational_engine(settings.operational_url)
     sessions = session_factory(engine)
     rule_set = rules or MonitoringRules()
+    products = load_products()
     app = FastAPI(title="cgtvigil", version=__version__, description="Pharmacovigilance for cell and gene therapies")
     app.state.sessions = sessions
 
@@ -55,7 +56,9 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         summary = store_observations(session, result, now)
         alerts = []
         for patient in sorted(summary.patients):
-            for a in evaluate_patient(session, patient, rule_set, since=now - EVALUATION_WINDOW, now=now):
+            for a in evaluate_patient(
+                session, patient, rule_set, since=now - EVALUATION_WINDOW, now=now, products=products
+            ):
                 alerts.append(
                     {
                         "id": a.id,
@@ -101,6 +104,14 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
         return _ingest(session, read_questionnaire_response(payload, where="body"), source)
+
+    @router.post("/assessment", summary="Clinician CRS/ICANS assessments: {'patient', 'crs': [...], 'icans': [...]}")
+    def ingest_assessment(
+        payload: Annotated[dict[str, Any], Body()],
+        session: Annotated[Session, Depends(db)],
+        source: Annotated[GatewayRow, Depends(gateway)],
+    ) -> dict[str, Any]:
+        return _ingest(session, read_assessments(payload, where="body"), source)
 
     app.include_router(router)
 

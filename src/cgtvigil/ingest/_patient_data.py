@@ -28,6 +28,7 @@ __all__ = [
     "CGT_SYMPTOM_ITEMS",
     "LOINC_CODES",
     "IntakeResult",
+    "read_assessments",
     "read_fhir_bundle",
     "read_omh",
     "read_questionnaire_response",
@@ -162,8 +163,8 @@ class _Builder:
             self.reject(location, "INVALID", f"value {value!r} is not a number", raw)
             return
         canonical: float | None
-        if kind.startswith(("pro_ctcae:", "symptom:")):
-            canonical, unit_out = number, "{score}"
+        if kind.startswith(("pro_ctcae:", "symptom:")) or kind in ("crs_grade", "icans_grade"):
+            canonical, unit_out = number, unit
         else:
             problems = Problems()
             canonical = to_canonical(kind, number, unit, problems)
@@ -373,6 +374,59 @@ def read_fhir_bundle(bundle: Mapping[str, Any], *, where: str = "bundle") -> Int
             )
     result.extend(b.result)
     return result
+
+
+def read_assessments(payload: Mapping[str, Any], *, where: str = "assessment") -> IntakeResult:
+    """Clinician assessments ``{"patient": id, "crs": [...], "icans": [...]}`` graded with
+    the clinical library (ASTCT 2019) into ``crs_grade`` / ``icans_grade`` observations; a
+    not-gradable assessment is returned with the reason NOT_GRADABLE and what is missing, and
+    an invalid one with INVALID and every problem."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from cgtvigil.clinical import grade_crs_series, grade_icans
+    from cgtvigil.errors import ValidationError
+    from cgtvigil.model import CRSAssessment, ICANSAssessment
+
+    b = _Builder("clinician", str(payload.get("patient") or "") or None)
+    for scheme, model in (("crs", CRSAssessment), ("icans", ICANSAssessment)):
+        parsed = []
+        for k, raw in enumerate(payload.get(scheme) or []):
+            try:
+                parsed.append((k, model.model_validate(raw)))
+            except PydanticValidationError as exc:
+                b.reject(f"{where}.{scheme}[{k}]", "INVALID", _fhir_error(exc), raw)
+        try:
+            if scheme == "crs":
+                grades = grade_crs_series([a for _, a in parsed])[0] if parsed else []  # type: ignore[misc]
+                ordered = sorted(parsed, key=lambda x: x[1].time)
+            else:
+                ordered = sorted(parsed, key=lambda x: x[1].time)
+                grades = [grade_icans(a) for _, a in ordered]  # type: ignore[arg-type]
+        except ValidationError as exc:
+            b.reject(f"{where}.{scheme}", "INVALID", "; ".join(exc.problems), [raw for _, raw in parsed])
+            continue
+        for (k, a), g in zip(ordered, grades, strict=True):
+            loc = f"{where}.{scheme}[{k}]"
+            if g.grade is None:
+                b.reject(
+                    loc,
+                    "NOT_GRADABLE",
+                    f"{g.category or 'not gradable'}; missing: {', '.join(g.missing)}",
+                    a.model_dump(mode="json"),
+                )
+                continue
+            b.add(
+                patient=None,
+                kind=f"{scheme}_grade",
+                value=g.grade,
+                unit="{grade}",
+                time=a.time.isoformat(),
+                zone=None,
+                location=loc,
+                raw=a.model_dump(mode="json"),
+                extra={"driver": g.driver, "version": g.version},
+            )
+    return b.result
 
 
 def read_questionnaire_response(qr: Mapping[str, Any], *, where: str = "questionnaire_response") -> IntakeResult:

@@ -13,6 +13,7 @@ from cgtvigil.monitoring._plans import (
     label_requirements,
     record_plan,
 )
+from cgtvigil.monitoring._registry import current_treatment, register_patient
 from cgtvigil.monitoring._rules import MonitoringRules
 
 __all__ = [
@@ -26,12 +27,14 @@ __all__ = [
     "acknowledge",
     "authenticate_gateway",
     "compute_plan",
+    "current_treatment",
     "escalate_overdue",
     "evaluate_patient",
     "label_requirements",
     "raise_alert",
     "record_plan",
     "register_gateway",
+    "register_patient",
     "resolve",
     "store_observations",
 ]

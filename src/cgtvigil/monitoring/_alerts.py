@@ -16,6 +16,7 @@ from cgtvigil.store import AlertEventRow, AlertRow, utc_naive
 __all__ = ["ACTIVE", "acknowledge", "escalate_overdue", "raise_alert", "resolve"]
 
 ACTIVE = ("open", "acknowledged", "escalated")
+SEVERITY_ORDER = ("info", "warning", "high", "critical")
 SYSTEM = "cgtvigil"
 
 
@@ -32,6 +33,17 @@ def raise_alert(
         active.count += 1
         active.last_seen = max(active.last_seen, at)
         active.message = message
+        if SEVERITY_ORDER.index(severity) > SEVERITY_ORDER.index(active.severity):
+            session.add(
+                AlertEventRow(
+                    alert_id=active.id,
+                    status=active.status,
+                    by=SYSTEM,
+                    at=at,
+                    note=f"severity raised from {active.severity} to {severity}: {message}",
+                )
+            )
+            active.severity = severity
         return active, False
     alert = AlertRow(
         patient_id=patient,

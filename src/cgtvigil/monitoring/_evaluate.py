@@ -7,14 +7,15 @@ window they fall in.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cgtvigil.clinical import CTCAE_TERMS, grade_ctcae
-from cgtvigil.model import LabResult
+from cgtvigil.clinical import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae, grade_icaht
+from cgtvigil.model import LabResult, ProductDictionary
 from cgtvigil.monitoring._alerts import raise_alert
+from cgtvigil.monitoring._registry import current_treatment
 from cgtvigil.monitoring._rules import MonitoringRules
 from cgtvigil.store import AlertRow, ObservationRow, utc_naive
 
@@ -42,9 +43,17 @@ def _sustained(rows: list[ObservationRow], test, minimum: int, window: timedelta
 
 
 def evaluate_patient(
-    session: Session, patient: str, rules: MonitoringRules, *, since: datetime, now: datetime
+    session: Session,
+    patient: str,
+    rules: MonitoringRules,
+    *,
+    since: datetime,
+    now: datetime,
+    products: ProductDictionary | None = None,
 ) -> list[AlertRow]:
-    """Evaluate observations of ``patient`` from ``since``; returns the alerts raised or updated."""
+    """Evaluate observations of ``patient`` from ``since``; returns the alerts raised or updated.
+    With the patient's registered treatment (and ``products``), product-specific rules apply
+    too: the AAV liver rule and the running early ICAHT from day 0."""
     since, now = utc_naive(since), utc_naive(now)
     rows = session.scalars(
         select(ObservationRow)
@@ -144,4 +153,79 @@ def evaluate_patient(
                     f"PRO-CTCAE {kind.split(':', 1)[1]} = {high[-1].value:g}",
                     high[-1].time,
                 )
+    _kinetics(by_kind, rules, fire)
+    for kind, rule, label in (("crs_grade", "crs_grade_change", "CRS"), ("icans_grade", "icans_grade_change", "ICANS")):
+        highest = 0.0
+        for r in by_kind.get(kind, []):  # a new or worsening grade alerts
+            if r.value > highest:
+                fire(
+                    rule,
+                    "critical" if r.value >= 3 else "high",
+                    f"{label} grade {r.value:g} (previously {highest:g}) at {r.time.isoformat()}",
+                    r.time,
+                )
+            highest = max(highest, r.value)
+    treatment = current_treatment(session, patient)
+    if treatment is not None and products is not None:
+        product = products.by_id().get(treatment.product_id)
+        if product is not None and product.modality.value == "AAV-in-vivo":
+            _aav_liver(by_kind.get("alt", []), treatment.baseline_labs.get("alt"), rules, fire)
+        if product is not None and product.modality.value in ("CAR-T", "TCR-T"):
+            _running_icaht(session, patient, treatment.infusion_date, rules, fire)
     return alerts
+
+
+def _kinetics(by_kind: dict[str, list[ObservationRow]], rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+    """CRP or ferritin rising ``kinetics_fold`` within ``kinetics_hours`` (project default)."""
+    window = timedelta(hours=rules.kinetics_hours)
+    for kind in ("crp", "ferritin"):
+        rows = by_kind.get(kind, [])
+        for i, later in enumerate(rows):
+            earlier = [r for r in rows[:i] if later.time - r.time <= window and r.value > 0]
+            if earlier and later.value >= rules.kinetics_fold * min(r.value for r in earlier):
+                fold = later.value / min(r.value for r in earlier)
+                fire(
+                    f"{kind}_rising",
+                    "warning",
+                    f"{kind.upper()} rose {fold:.1f}-fold within {rules.kinetics_hours:g} h to {later.value:g}",
+                    later.time,
+                )
+                break
+
+
+def _aav_liver(rows: list[ObservationRow], baseline: object, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+    base = float(baseline) if isinstance(baseline, int | float) else None
+    for r in rows:
+        uln = r.ref_high if r.ref_high is not None else DEFAULT_RANGES["alt"][1]
+        reasons = []
+        if r.value > rules.aav_alt_uln_fold * uln:
+            reasons.append(f"> {rules.aav_alt_uln_fold:g} x ULN ({uln:g})")
+        if base is not None and r.value > rules.aav_alt_baseline_fold * base:
+            reasons.append(f"> {rules.aav_alt_baseline_fold:g} x baseline ({base:g})")
+        if reasons:
+            fire("aav_liver", "high", f"ALT {r.value:g} U/L {' and '.join(reasons)} (AAV product)", r.time)
+            return
+
+
+def _running_icaht(session: Session, patient: str, infusion: date, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+    day0 = datetime.combine(infusion, datetime.min.time())
+    anc = session.scalars(
+        select(ObservationRow).where(
+            ObservationRow.patient_id == patient,
+            ObservationRow.kind == "anc",
+            ObservationRow.superseded.is_(False),
+            ObservationRow.time >= day0,
+        )
+    ).all()
+    if not anc:
+        return
+    series = [LabResult(analyte="anc", value=r.value, unit=r.unit, time=r.time) for r in anc]
+    early, _ = grade_icaht(series, day0)
+    grade = early.grade if early.grade is not None else int((early.category or "at least grade 0").rsplit(" ", 1)[1])
+    if grade >= rules.icaht_min_grade:
+        fire(
+            "icaht_early",
+            "high",
+            f"running early ICAHT grade {'>= ' if early.grade is None else ''}{grade}: {early.driver}",
+            anc[-1].time,
+        )

@@ -26,6 +26,11 @@ class MonitoringRules(BaseModel):
     ctcae_min_grade: int = Field(3, description="a new or worsening CTCAE grade at or above this alerts")
     ctcae_version: Literal["5.0", "6.0"] = "5.0"
     pro_ctcae_min_score: int = 3
+    kinetics_fold: float = Field(2.0, description="CRP or ferritin rising this many fold ...")
+    kinetics_hours: float = Field(24.0, description="... within this many hours")
+    aav_alt_uln_fold: float = Field(3.0, description="AAV products: ALT above this many x ULN ...")
+    aav_alt_baseline_fold: float = Field(2.0, description="... or above this many x the baseline ALT")
+    icaht_min_grade: int = Field(3, description="running early ICAHT grade that alerts")
     acknowledge_minutes: dict[str, int] = Field(
         default_factory=lambda: {"critical": 15, "high": 60, "warning": 240, "info": 1440}
     )
