@@ -652,10 +652,18 @@ def monitor_ingest_cmd(
         now = datetime.now(UTC)
         with session_factory(operational_engine(settings.operational_url))() as session:
             summary = store_observations(session, result, now)
+            products = load_products()
             alerts = [
                 a
                 for p in sorted(summary.patients)
-                for a in evaluate_patient(session, p, MonitoringRules(), since=now - timedelta(days=2), now=now)
+                for a in evaluate_patient(
+                    session,
+                    p,
+                    MonitoringRules(),
+                    since=summary.earliest[p] - timedelta(days=1),
+                    now=now,
+                    products=products,
+                )
             ]
             session.commit()
     except (CgtVigilError, OSError, ValueError) as exc:
@@ -701,6 +709,71 @@ def patient_add_cmd(
     except (CgtVigilError, ValueError) as exc:
         _fail(exc)
     console.print(f"Patient {patient}: {t.product_id}, day 0 = {t.infusion_date}.")
+
+
+@monitor_app.command("plan")
+def plan_cmd(
+    patient: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],
+) -> None:
+    """The patient's risk-adaptive monitoring plan now (records a tier change with its reasons)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from cgtvigil.clinical import car_hematotox, m_easix
+    from cgtvigil.model import LabResult
+    from cgtvigil.monitoring import ACTIVE, compute_plan, current_treatment, record_plan
+    from cgtvigil.store import AlertRow, ObservationRow, PatientRow, operational_engine, session_factory
+
+    settings = Settings.from_env()
+    now = datetime.now(UTC)
+    with session_factory(operational_engine(settings.operational_url))() as session:
+        treatment = current_treatment(session, patient)
+        if treatment is None:
+            _fail(
+                CgtVigilError(f"patient {patient!r} has no registered treatment; use 'cgtvigil monitor patient-add'.")
+            )
+        assert treatment is not None
+        product = load_products().by_id()[treatment.product_id]
+        labs = {k: LabResult(**v) for k, v in (treatment.baseline_labs or {}).items() if isinstance(v, dict)}
+        severities = tuple(
+            session.scalars(
+                select(AlertRow.severity).where(AlertRow.patient_id == patient, AlertRow.status.in_(ACTIVE))
+            )
+        )
+        last: dict[str, datetime] = {}
+        for kind, item in (("temperature", "temperature"), ("sbp", "vitals"), ("anc", "cbc"), ("crp", "crp_ferritin")):
+            t = session.scalars(
+                select(ObservationRow.time)
+                .where(ObservationRow.patient_id == patient, ObservationRow.kind == kind)
+                .order_by(ObservationRow.time.desc())
+            ).first()
+            if t is not None:
+                last[item] = t.replace(tzinfo=UTC)
+        person = session.get(PatientRow, patient)
+        age = (now.date() - person.birth_date).days / 365.25 if person and person.birth_date else None
+        plan = compute_plan(
+            patient,
+            product,
+            treatment.infusion_date,
+            now,
+            car_hematotox=car_hematotox(labs).value,
+            m_easix=m_easix(labs).value,
+            age_years=age,
+            open_alert_severities=severities,
+            last_measured=last,
+        )
+        changed = record_plan(session, plan, now)
+        session.commit()
+    console.print(
+        f"{patient} ({product.brand}), day {plan.day}: tier [bold]{plan.tier}[/] — {'; '.join(plan.reasons)}"
+        + (" (tier changed, recorded)" if changed else "")
+    )
+    for r in plan.requirements:
+        console.print(f"  label: {r.text} until day {r.until_day} ({r.source}{'' if r.verified else ', UNVERIFIED'})")
+    for i in plan.items:
+        status = "[red]OVERDUE[/]" if i.overdue else "due"
+        console.print(f"  {i.measurement}: every {i.every_hours:g} h, {status} {i.due.isoformat(timespec='minutes')}")
 
 
 @monitor_app.command("alerts")

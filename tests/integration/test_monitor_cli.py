@@ -40,3 +40,34 @@ def test_gateway_ingest_and_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert listing.exit_code == 0 and "P-7" in listing.stdout and "critical" in listing.stdout
     bad = runner.invoke(app, ["monitor", "ingest", str(f), "--format", "hl7v2"])
     assert bad.exit_code == 2 and "must be omh, fhir, epro, assessment or csv" in bad.output
+
+
+def test_patient_add_and_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    today = datetime.now(UTC).date()
+    r = runner.invoke(
+        app,
+        [
+            "monitor",
+            "patient-add",
+            "P-21",
+            "--site",
+            "A",
+            "--product",
+            "Tecartus",
+            "--infusion-date",
+            (today - timedelta(days=3)).isoformat(),
+            "--birth-date",
+            "1950-06-01",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    plan = runner.invoke(app, ["monitor", "plan", "P-21"])
+    assert plan.exit_code == 0, plan.output
+    assert "tier high" in plan.stdout and "age" in plan.stdout and "day 3" in plan.stdout
+    assert "daily monitoring until day 7" in plan.stdout and "temperature: every 0.5 h" in plan.stdout
+    bad = runner.invoke(
+        app, ["monitor", "patient-add", "John Smith", "--site", "A", "--product", "x", "--infusion-date", "2026-01-01"]
+    )
+    assert bad.exit_code == 2 and "2 problems" in bad.output
+    assert runner.invoke(app, ["monitor", "plan", "P-99"]).exit_code == 2

@@ -16,7 +16,7 @@ from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
-from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory
+from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
 
 __all__ = ["create_app"]
 
@@ -56,9 +56,9 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         summary = store_observations(session, result, now)
         alerts = []
         for patient in sorted(summary.patients):
-            for a in evaluate_patient(
-                session, patient, rule_set, since=now - EVALUATION_WINDOW, now=now, products=products
-            ):
+            # late observations re-evaluate the window they fall in
+            since = min(summary.earliest[patient], utc_naive(now)) - EVALUATION_WINDOW
+            for a in evaluate_patient(session, patient, rule_set, since=since, now=now, products=products):
                 alerts.append(
                     {
                         "id": a.id,

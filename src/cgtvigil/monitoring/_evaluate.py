@@ -169,7 +169,8 @@ def evaluate_patient(
     if treatment is not None and products is not None:
         product = products.by_id().get(treatment.product_id)
         if product is not None and product.modality.value == "AAV-in-vivo":
-            _aav_liver(by_kind.get("alt", []), treatment.baseline_labs.get("alt"), rules, fire)
+            for analyte in ("alt", "ast", "bilirubin"):
+                _aav_liver(analyte, by_kind.get(analyte, []), treatment.baseline_labs.get(analyte), rules, fire)
         if product is not None and product.modality.value in ("CAR-T", "TCR-T"):
             _running_icaht(session, patient, treatment.infusion_date, rules, fire)
     return alerts
@@ -193,17 +194,25 @@ def _kinetics(by_kind: dict[str, list[ObservationRow]], rules: MonitoringRules, 
                 break
 
 
-def _aav_liver(rows: list[ObservationRow], baseline: object, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+def _aav_liver(analyte: str, rows: list[ObservationRow], baseline: object, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+    """AAV liver rule (project default): ALT/AST above 3 x ULN or 2 x baseline; bilirubin above
+    2 x ULN or 2 x baseline."""
     base = float(baseline) if isinstance(baseline, int | float) else None
+    uln_fold = rules.aav_alt_uln_fold if analyte != "bilirubin" else rules.aav_bilirubin_uln_fold
     for r in rows:
-        uln = r.ref_high if r.ref_high is not None else DEFAULT_RANGES["alt"][1]
+        uln = r.ref_high if r.ref_high is not None else DEFAULT_RANGES[analyte][1]
         reasons = []
-        if r.value > rules.aav_alt_uln_fold * uln:
-            reasons.append(f"> {rules.aav_alt_uln_fold:g} x ULN ({uln:g})")
+        if r.value > uln_fold * uln:
+            reasons.append(f"> {uln_fold:g} x ULN ({uln:g})")
         if base is not None and r.value > rules.aav_alt_baseline_fold * base:
             reasons.append(f"> {rules.aav_alt_baseline_fold:g} x baseline ({base:g})")
         if reasons:
-            fire("aav_liver", "high", f"ALT {r.value:g} U/L {' and '.join(reasons)} (AAV product)", r.time)
+            fire(
+                f"aav_liver_{analyte}",
+                "high",
+                f"{analyte.upper()} {r.value:g} {r.unit} {' and '.join(reasons)} (AAV product)",
+                r.time,
+            )
             return
 
 

@@ -23,6 +23,7 @@ class IntakeSummary:
     corrections: int = 0
     quarantined: int = 0
     patients: set[str] = field(default_factory=set)
+    earliest: dict[str, datetime] = field(default_factory=dict)  # per patient: the oldest new observation
     reasons: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
@@ -89,4 +90,5 @@ def store_observations(session: Session, result: IntakeResult, received_at: date
         summary.loaded += 1
         summary.corrections += correction
         summary.patients.add(o.patient)
+        summary.earliest[o.patient] = min(when, summary.earliest.get(o.patient, when))
     return summary

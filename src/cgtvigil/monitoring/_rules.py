@@ -28,8 +28,9 @@ class MonitoringRules(BaseModel):
     pro_ctcae_min_score: int = 3
     kinetics_fold: float = Field(2.0, description="CRP or ferritin rising this many fold ...")
     kinetics_hours: float = Field(24.0, description="... within this many hours")
-    aav_alt_uln_fold: float = Field(3.0, description="AAV products: ALT above this many x ULN ...")
-    aav_alt_baseline_fold: float = Field(2.0, description="... or above this many x the baseline ALT")
+    aav_alt_uln_fold: float = Field(3.0, description="AAV products: ALT or AST above this many x ULN ...")
+    aav_alt_baseline_fold: float = Field(2.0, description="... or above this many x the baseline (ALT, AST, bilirubin)")
+    aav_bilirubin_uln_fold: float = Field(2.0, description="AAV products: bilirubin above this many x ULN")
     icaht_min_grade: int = Field(3, description="running early ICAHT grade that alerts")
     acknowledge_minutes: dict[str, int] = Field(
         default_factory=lambda: {"critical": 15, "high": 60, "warning": 240, "info": 1440}
