@@ -252,3 +252,30 @@ def test_assessments_grade_changes_kinetics_aav_and_icaht(session) -> None:  # t
     assert rules["icaht_early"].message.startswith("running early ICAHT grade 4")
     liver = evaluate_patient(session, "P-12", RULES, since=day2 - timedelta(days=1), now=day2, products=products)
     assert [a.rule for a in liver] == ["aav_liver_alt"] and "> 3 x ULN (40) and > 2 x baseline (20)" in liver[0].message
+
+
+def test_masking_agents_are_recorded_and_annotate_fever(session) -> None:  # type: ignore[no-untyped-def]
+    from cgtvigil.ingest import read_assessments
+
+    intake = read_assessments(
+        {
+            "patient": "P-1",
+            "crs": [
+                {
+                    "time": "2026-01-03T12:00:00+00:00",
+                    "temperature": 39.0,
+                    "sbp_mmhg": 120,
+                    "o2_device": "none",
+                    "tocilizumab": True,
+                }
+            ],
+        }
+    )
+    assert [(o.kind, o.extra) for o in intake.observations] == [
+        ("masking_agent", {"agents": ["tocilizumab"]}),
+        ("crs_grade", {"driver": "fever 39.0 °C", "version": "ASTCT-CRS-2019"}),
+    ]
+    temps = [obs("temperature", 37.2, m) for m in (60, 62, 64)]
+    store_observations(session, IntakeResult(intake.observations + temps), T0)
+    alerts = {a.rule: a for a in evaluate_patient(session, "P-1", RULES, since=T0, now=T0 + timedelta(hours=2))}
+    assert "fever_masked" in alerts and "does not mean CRS has resolved" in alerts["fever_masked"].message

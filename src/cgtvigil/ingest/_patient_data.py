@@ -163,7 +163,7 @@ class _Builder:
             self.reject(location, "INVALID", f"value {value!r} is not a number", raw)
             return
         canonical: float | None
-        if kind.startswith(("pro_ctcae:", "symptom:")) or kind in ("crs_grade", "icans_grade"):
+        if kind.startswith(("pro_ctcae:", "symptom:")) or kind in ("crs_grade", "icans_grade", "masking_agent"):
             canonical, unit_out = number, unit
         else:
             problems = Problems()
@@ -407,6 +407,19 @@ def read_assessments(payload: Mapping[str, Any], *, where: str = "assessment") -
             continue
         for (k, a), g in zip(ordered, grades, strict=True):
             loc = f"{where}.{scheme}[{k}]"
+            agents = [n for n in ("antipyretic", "tocilizumab", "corticosteroid") if getattr(a, n, False)]
+            if agents:  # a masking event: fever may be suppressed from now on (domain.md §1.1 rule 2)
+                b.add(
+                    patient=None,
+                    kind="masking_agent",
+                    value=1,
+                    unit="{event}",
+                    time=a.time.isoformat(),
+                    zone=None,
+                    location=loc,
+                    raw=a.model_dump(mode="json"),
+                    extra={"agents": agents},
+                )
             if g.grade is None:
                 b.reject(
                     loc,

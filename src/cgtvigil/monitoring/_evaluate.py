@@ -106,14 +106,25 @@ def evaluate_patient(
             f"systolic BP < {rules.sbp_below} mmHg",
         ),
     )
+    masking = [r.time for r in by_kind.get("masking_agent", [])]
+    window = timedelta(hours=rules.masking_hours)
     for kind, rule, severity, test, minimum, minutes, label in vitals:
         hit = _sustained(by_kind.get(kind, []), test, minimum, timedelta(minutes=minutes))
         if hit is not None:
+            masked = kind == "temperature" and any(timedelta(0) <= hit.time - m <= window for m in masking)
+            note = " despite an antipyretic/anti-cytokine dose within the masking window" if masked else ""
+            message = f"{label}: {hit.value:g} at {hit.time.isoformat()} ({minimum} readings in {minutes} min){note}"
+            fire(rule, severity, message, hit.time)
+    if masking and "temperature" in by_kind:
+        last_mask = max(masking)
+        recent = [r for r in by_kind["temperature"] if timedelta(0) <= r.time - last_mask <= window]
+        if recent and all(r.value < rules.fever_c for r in recent):
             fire(
-                rule,
-                severity,
-                f"{label}: {hit.value:g} at {hit.time.isoformat()} ({minimum} readings in {minutes} min)",
-                hit.time,
+                "fever_masked",
+                "info",
+                f"no sensor fever in the {rules.masking_hours:g} h after a masking agent at {last_mask.isoformat()}: "
+                "absence of fever does not mean CRS has resolved (ASTCT masked-fever rule)",
+                recent[-1].time,
             )
     for analyte, term in _LAB_TERMS.items():
         worst = None

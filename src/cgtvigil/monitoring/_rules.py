@@ -18,6 +18,7 @@ class MonitoringRules(BaseModel):
     fever_c: float = 38.0
     fever_min_readings: int = Field(3, description="sensor readings at or above fever_c ...")
     fever_window_minutes: int = Field(10, description="... within this many minutes (persistence filter)")
+    masking_hours: float = Field(6.0, description="after an antipyretic/anti-cytokine dose, fever may be masked")
     spo2_below: float = 92.0
     heart_rate_above: float = 130.0
     sbp_below: float = 90.0
