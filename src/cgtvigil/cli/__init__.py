@@ -1,0 +1,28 @@
+"""The ``cgtvigil`` command line (Typer + Rich): the only place that prints."""
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cgtvigil import __version__
+from cgtvigil.cli import _forecast, _grading, _monitor, _screening, _synth  # noqa: F401  (registers commands)
+from cgtvigil.cli._app import app, console, err
+
+__all__ = ["app", "main"]
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        console.print(f"cgtvigil {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+

@@ -1,0 +1,5 @@
+"""``python -m cgtvigil.cli``."""
+
+from cgtvigil.cli import main
+
+main()

@@ -1,0 +1,257 @@
+"""Monitoring commands (gateways, patients, observations, alerts, plans, the API server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cgtvigil.cli._app import _fail, app, console
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError
+from cgtvigil.store import load_products
+
+monitor_app = typer.Typer(
+    help="Patient monitoring: observation files, alerts, gateways, the API server.", no_args_is_help=True
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("gateway-add")
+def gateway_add_cmd(
+    name: Annotated[str, typer.Argument(help="Gateway name, e.g. ward-7-hub.")],
+    site: Annotated[str, typer.Option(help="Site the gateway belongs to.")],
+) -> None:
+    """Register a device gateway and print its API token (shown only once)."""
+    from cgtvigil.monitoring import register_gateway
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        with session_factory(operational_engine(settings.operational_url))() as session:
+            token = register_gateway(session, name, site)
+            session.commit()
+    except CgtVigilError as exc:
+        _fail(exc)
+    console.print(f"Gateway '{name}' ({site}). Token (store it now; it is not shown again):\n{token}")
+
+
+@monitor_app.command("ingest")
+def monitor_ingest_cmd(
+    path: Annotated[
+        Path, typer.Argument(help="An OMH JSON list, a FHIR Bundle, a QuestionnaireResponse or a wearable CSV.")
+    ],
+    format: Annotated[str, typer.Option(help="omh, fhir, epro, assessment or csv.")],
+    source_timezone: Annotated[
+        str | None, typer.Option(help="IANA time zone for timestamps without an offset.")
+    ] = None,
+) -> None:
+    """Load an observation file into the operational store and evaluate the patients in it."""
+    from datetime import UTC, datetime, timedelta
+
+    from cgtvigil.ingest import (
+        read_fhir_bundle,
+        read_omh,
+        read_questionnaire_response,
+        read_wearable_csv,
+    )
+    from cgtvigil.monitoring import MonitoringRules, evaluate_patient, store_observations
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        if format == "csv":
+            result = read_wearable_csv(path, source_timezone=source_timezone)
+        else:
+            payload = json.loads(path.read_text("utf-8"))
+            readers = {
+                "omh": lambda p: read_omh(p, source_timezone=source_timezone, where=str(path)),
+                "fhir": lambda p: read_fhir_bundle(p, where=str(path)),
+                "epro": lambda p: read_questionnaire_response(p, where=str(path)),
+            }
+            if format not in readers:
+                raise CgtVigilError(
+                    f"The '--format' option must be omh, fhir, epro, assessment or csv. Got {format!r}."
+                )
+            result = readers[format](payload)
+        now = datetime.now(UTC)
+        with session_factory(operational_engine(settings.operational_url))() as session:
+            summary = store_observations(session, result, now)
+            products = load_products()
+            alerts = [
+                a
+                for p in sorted(summary.patients)
+                for a in evaluate_patient(
+                    session,
+                    p,
+                    MonitoringRules(),
+                    since=summary.earliest[p] - timedelta(days=1),
+                    now=now,
+                    products=products,
+                )
+            ]
+            session.commit()
+    except (CgtVigilError, OSError, ValueError) as exc:
+        _fail(exc)
+    console.print(summary.to_dict())
+    for q in result.quarantine:
+        console.print(f"[yellow]quarantined[/] {q.location}: {q.reason} — {q.detail}")
+    for a in alerts:
+        console.print(f"[red]alert[/] #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}")
+
+
+@monitor_app.command("patient-add")
+def patient_add_cmd(
+    patient: Annotated[str, typer.Argument(help="Pseudonymous patient id (never a name or record number).")],
+    site: Annotated[str, typer.Option(help="Treating site.")],
+    product: Annotated[str, typer.Option(help="Product id or brand from the CGT dictionary.")],
+    infusion_date: Annotated[str, typer.Option(help="Infusion date (day 0), YYYY-MM-DD.")],
+    birth_date: Annotated[str | None, typer.Option(help="Date of birth as precise as known (YYYY-MM-DD).")] = None,
+    sex: Annotated[str | None, typer.Option(help="M, F or other.")] = None,
+    lot: Annotated[str | None, typer.Option(help="Product lot.")] = None,
+) -> None:
+    """Register a patient and a treatment in the operational store."""
+    from datetime import date
+
+    from cgtvigil.monitoring import register_patient
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        with session_factory(operational_engine(settings.operational_url))() as session:
+            t = register_patient(
+                session,
+                load_products(),
+                patient=patient,
+                site=site,
+                product=product,
+                infusion_date=date.fromisoformat(infusion_date),
+                birth_date=date.fromisoformat(birth_date) if birth_date else None,
+                sex=sex,
+                lot=lot,
+            )
+            session.commit()
+    except (CgtVigilError, ValueError) as exc:
+        _fail(exc)
+    console.print(f"Patient {patient}: {t.product_id}, day 0 = {t.infusion_date}.")
+
+
+@monitor_app.command("plan")
+def plan_cmd(
+    patient: Annotated[str, typer.Argument(help="Pseudonymous patient id.")],
+) -> None:
+    """The patient's risk-adaptive monitoring plan now (records a tier change with its reasons)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from cgtvigil.clinical import car_hematotox, m_easix
+    from cgtvigil.model import LabResult
+    from cgtvigil.monitoring import ACTIVE, compute_plan, current_treatment, record_plan
+    from cgtvigil.store import AlertRow, ObservationRow, PatientRow, operational_engine, session_factory
+
+    settings = Settings.from_env()
+    now = datetime.now(UTC)
+    with session_factory(operational_engine(settings.operational_url))() as session:
+        treatment = current_treatment(session, patient)
+        if treatment is None:
+            _fail(
+                CgtVigilError(f"patient {patient!r} has no registered treatment; use 'cgtvigil monitor patient-add'.")
+            )
+        assert treatment is not None
+        product = load_products().by_id()[treatment.product_id]
+        labs = {k: LabResult(**v) for k, v in (treatment.baseline_labs or {}).items() if isinstance(v, dict)}
+        severities = tuple(
+            session.scalars(
+                select(AlertRow.severity).where(AlertRow.patient_id == patient, AlertRow.status.in_(ACTIVE))
+            )
+        )
+        last: dict[str, datetime] = {}
+        for kind, item in (("temperature", "temperature"), ("sbp", "vitals"), ("anc", "cbc"), ("crp", "crp_ferritin")):
+            t = session.scalars(
+                select(ObservationRow.time)
+                .where(ObservationRow.patient_id == patient, ObservationRow.kind == kind)
+                .order_by(ObservationRow.time.desc())
+            ).first()
+            if t is not None:
+                last[item] = t.replace(tzinfo=UTC)
+        person = session.get(PatientRow, patient)
+        age = (now.date() - person.birth_date).days / 365.25 if person and person.birth_date else None
+        plan = compute_plan(
+            patient,
+            product,
+            treatment.infusion_date,
+            now,
+            car_hematotox=car_hematotox(labs).value,
+            m_easix=m_easix(labs).value,
+            age_years=age,
+            open_alert_severities=severities,
+            last_measured=last,
+        )
+        changed = record_plan(session, plan, now)
+        session.commit()
+    console.print(
+        f"{patient} ({product.brand}), day {plan.day}: tier [bold]{plan.tier}[/] — {'; '.join(plan.reasons)}"
+        + (" (tier changed, recorded)" if changed else "")
+    )
+    for r in plan.requirements:
+        console.print(f"  label: {r.text} until day {r.until_day} ({r.source}{'' if r.verified else ', UNVERIFIED'})")
+    for i in plan.items:
+        status = "[red]OVERDUE[/]" if i.overdue else "due"
+        console.print(f"  {i.measurement}: every {i.every_hours:g} h, {status} {i.due.isoformat(timespec='minutes')}")
+
+
+@monitor_app.command("alerts")
+def monitor_alerts_cmd(
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved alerts.")] = False,
+    escalate: Annotated[
+        bool, typer.Option(help="First escalate open alerts past their acknowledgement deadline.")
+    ] = False,
+) -> None:
+    """List alerts (open, acknowledged and escalated first)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from cgtvigil.monitoring import ACTIVE, escalate_overdue
+    from cgtvigil.store import AlertRow, operational_engine, session_factory
+
+    settings = Settings.from_env()
+    with session_factory(operational_engine(settings.operational_url))() as session:
+        if escalate:
+            escalate_overdue(session, datetime.now(UTC))
+            session.commit()
+        query = select(AlertRow).order_by(AlertRow.first_seen)
+        if not all_:
+            query = query.where(AlertRow.status.in_(ACTIVE))
+        table = Table(title="Alerts")
+        for c in ("id", "patient", "rule", "severity", "status", "first seen", "count", "message"):
+            table.add_column(c)
+        for a in session.scalars(query):
+            table.add_row(
+                str(a.id),
+                a.patient_id,
+                a.rule,
+                a.severity,
+                a.status,
+                a.first_seen.isoformat(timespec="minutes"),
+                str(a.count),
+                a.message,
+            )
+    console.print(table)
+
+
+@monitor_app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the HTTP API (ingestion endpoints; OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from cgtvigil.api import create_app
+
+    uvicorn.run(create_app(Settings.from_env()), host=host, port=port)

@@ -1,0 +1,306 @@
+"""Spontaneous-report commands: ingest faers, signals, report, dictionary, demo."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, dictionary_app, ingest_app
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError, CgtVigilWarning
+from cgtvigil.model import SignalSpec
+from cgtvigil.reports import write_signal_report
+from cgtvigil.screening import (
+    ImportReport,
+    ScreenResult,
+    ingest_faers,
+    read_result,
+    screen_counts_file,
+    screen_long_file,
+    screen_store,
+    write_result,
+)
+from cgtvigil.store import FaersStore, expand_topics, load_products, load_topics
+from cgtvigil.synth import (
+    SYNTHETIC_NOTICE,
+    SynthConfig,
+    generate_faers,
+)
+
+
+def _print_import(report: ImportReport) -> None:
+    table = Table(title="Import reconciliation (read = loaded + quarantined)")
+    for col in ("quarter", "file", "read", "loaded", "quarantined", "status"):
+        table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
+    for f in report.files:
+        table.add_row(f.quarter, f.member, f"{f.read:,}", f"{f.loaded:,}", f"{f.quarantined:,}", f.status)
+    console.print(table)
+    c = report.cases
+    console.print(
+        f"Cases: {c.get('cases', 0):,} loaded, {c.get('cases_after_dedup', 0):,} after de-duplication "
+        f"({c.get('deleted_cases', 0):,} FDA-deleted excluded, "
+        f"{c.get('probable_duplicates', 0):,} probable duplicates flagged)."
+    )
+    console.print(f"Drug names mapped: {report.drug_mapping}")
+
+
+@ingest_app.command("faers")
+def ingest_faers_cmd(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="FAERS/AERS quarterly zips (faers_ascii_YYYYqN.zip, aers_ascii_YYYYqN.zip) or unpacked folders."
+        ),
+    ],
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+    report_json: Annotated[Path | None, typer.Option(help="Write the import report as JSON here.")] = None,
+    flag_duplicates: Annotated[
+        bool,
+        typer.Option(
+            help="Also flag probable duplicates (same event date, age, sex, country, suspect drugs, reactions)."
+        ),
+    ] = False,
+) -> None:
+    """Load FAERS quarters: every line is loaded or quarantined, cases are de-duplicated."""
+    settings = Settings.from_env()
+    try:
+        with FaersStore(db or settings.db) as store, _progress("ingest") as progress:
+            report = ingest_faers(paths, store, load_products(), flag_duplicates=flag_duplicates, progress=progress)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    _print_import(report)
+    if report_json:
+        report_json.write_text(report.to_json(), "utf-8")
+        console.print(f"Import report: {report_json}")
+
+
+def _spec(
+    method: str,
+    strata: str,
+    roles: str,
+    all_drugs: bool,
+    squash: str,
+    prior: str | None,
+    yates: bool,
+    ic_approx: bool,
+    min_count: int,
+    levels: str,
+) -> SignalSpec:
+    values: dict[str, Any] = {
+        "methods": tuple(m.strip().lower() for m in method.split(",") if m.strip()),
+        "strata": tuple(s.strip() for s in strata.split(",") if s.strip()),
+        "roles": tuple(r.strip().upper() for r in roles.split(",") if r.strip()),
+        "products_only": not all_drugs,
+        "squash": squash,
+        "yates": yates,
+        "ic_method": "approx" if ic_approx else "exact",
+        "min_count": min_count,
+        "event_levels": tuple(x.strip() for x in levels.split(",") if x.strip()),
+    }
+    if prior:
+        values["prior"] = tuple(float(x) for x in prior.split(","))
+    return SignalSpec(**values)
+
+
+def _print_top(result: ScreenResult, top: int) -> None:
+    t = result.table
+    cols = [
+        c
+        for c in ("drug", "event", "event_type", "n", "expected", "prr", "ror_lower", "ic025", "ebgm", "eb05")
+        if c in t.column_names
+    ]
+    table = Table(title=f"Top {min(top, t.num_rows)} of {t.num_rows:,} pairs (ranked by the strongest lower bound)")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("drug", "event", "event_type") else "right")
+    for row in t.slice(0, top).to_pylist():
+        table.add_row(*[f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols])
+    console.print(table)
+
+
+@app.command("signals")
+def signals_cmd(
+    output: Annotated[
+        Path, typer.Option(help="Result file: .csv, .parquet or .json (a .meta.json sidecar is written beside it).")
+    ],
+    db: Annotated[Path | None, typer.Option(help="Screen the FAERS store in this DuckDB file.")] = None,
+    input: Annotated[
+        Path | None, typer.Option("--input", help="Screen a long-format or counts file (CSV or Parquet).")
+    ] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            help="Input layout: 'long' (report id, drug, event; openEBGM id,var1,var2) "
+            "or 'counts' (drug, event, a, b, c, d)."
+        ),
+    ] = "long",
+    strata: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated stratum columns for IC/EBGM expected counts; '' for crude. "
+            "Default: age_band,sex,report_year with --db, none with --input."
+        ),
+    ] = None,
+    method: Annotated[str, typer.Option(help="Methods: any of prr,ror,ic,ebgm.")] = "prr,ror,ic,ebgm",
+    roles: Annotated[
+        str, typer.Option(help="FAERS drug roles counted as exposure (PS,SS by default; PS,SS,C,I for all).")
+    ] = "PS,SS",
+    all_drugs: Annotated[bool, typer.Option(help="Store: report every drug, not only CGT products.")] = False,
+    levels: Annotated[str, typer.Option(help="Store: event levels, 'pt' and/or 'topic'.")] = "pt,topic",
+    squash: Annotated[str, typer.Option(help="Data squashing for the prior fit: auto, on or off.")] = "auto",
+    prior: Annotated[
+        str | None, typer.Option(help="Fixed prior 'alpha1,beta1,alpha2,beta2,p' instead of fitting one.")
+    ] = None,
+    yates: Annotated[bool, typer.Option(help="Yates' continuity correction for the PRR chi-square.")] = False,
+    ic_approx: Annotated[
+        bool, typer.Option(help="Closed-form IC025/IC975 approximation instead of exact gamma quantiles.")
+    ] = False,
+    min_count: Annotated[int, typer.Option(help="Leave out pairs with fewer cases.")] = 1,
+    topics: Annotated[
+        list[Path] | None, typer.Option(help="Extra safety-topic JSON file(s) (same layout as the shipped topics).")
+    ] = None,
+    meddra: Annotated[
+        Path | None, typer.Option(help="Your licensed MedDRA ASCII release folder, to expand topics' meddra_groups.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
+    top: Annotated[int, typer.Option(help="Rows to print.")] = 20,
+) -> None:
+    """Disproportionality screen: PRR, ROR, IC and EBGM for every pair, ranked."""
+    if (db is None) == (input is None):
+        _fail(CgtVigilError("give exactly one of --db (the FAERS store) or --input (a long or counts file)."))
+    try:
+        if strata is None:
+            strata = "age_band,sex,report_year" if db is not None else ""
+        spec = _spec(method, strata, roles, all_drugs, squash, prior, yates, ic_approx, min_count, levels)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CgtVigilWarning)
+            if db is not None:
+                if not db.exists():
+                    raise CgtVigilError(f"{db}: no such store; run 'cgtvigil ingest faers ... --db {db}' first.")
+                with FaersStore(db) as store, _progress("screen") as progress:
+                    topic_set = expand_topics(load_topics(extra=topics), meddra)
+                    result = screen_store(store, spec, load_products(), topic_set, progress=progress)
+            elif format == "long":
+                assert input is not None
+                with _progress("screen") as progress:
+                    result = screen_long_file(input, spec, progress=progress)
+            elif format == "counts":
+                assert input is not None
+                result = screen_counts_file(input, spec)
+            else:
+                raise CgtVigilError(f"The '--format' option must be 'long' or 'counts'. Got {format!r}.")
+        _show_warnings(caught)
+        written = write_result(result, output)
+    except (CgtVigilError, OSError, ValueError) as exc:
+        _fail(exc)
+    _print_top(result, top)
+    console.print(f"Results: {written[0]} (metadata: {written[1]})")
+    if html:
+        write_signal_report(html, result.table, result.metadata)
+        console.print(f"HTML report: {html}")
+
+
+@app.command("report")
+def report_cmd(
+    results: Annotated[Path, typer.Argument(help="A result file written by 'cgtvigil signals'.")],
+    output: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("signal-report.html"),
+    title: Annotated[str, typer.Option(help="Report title.")] = "CGT signal screen",
+) -> None:
+    """Write the HTML signal report of a stored screen result."""
+    try:
+        result = read_result(results)
+    except (CgtVigilError, OSError, ValueError) as exc:
+        _fail(exc)
+    write_signal_report(output, result.table, result.metadata, title=title)
+    console.print(f"HTML report: {output}")
+
+
+@dictionary_app.command("products")
+def products_cmd() -> None:
+    """List the shipped CGT products."""
+    d = load_products()
+    table = Table(title=f"CGT products ({d.version}); * = some fields unverified")
+    for c in ("brand", "generic", "modality", "class", "integrating", "editing", "LTFU y", "boxed warnings"):
+        table.add_column(c)
+    for p in d.products:
+        table.add_row(
+            p.brand + (" *" if p.unconfirmed else ""),
+            p.generic,
+            p.modality.value,
+            p.product_class,
+            "yes" if p.integrating else "no",
+            "yes" if p.genome_editing else "no",
+            str(p.ltfu_years or "–"),
+            "; ".join(p.boxed_warnings) or "–",
+        )
+    console.print(table)
+
+
+@dictionary_app.command("topics")
+def topics_cmd() -> None:
+    """List the shipped CGT safety topics."""
+    t = load_topics()
+    table = Table(title=f"CGT safety topics ({t.version})")
+    table.add_column("id")
+    table.add_column("name")
+    table.add_column("preferred terms")
+    for topic in t.topics:
+        table.add_row(topic.id, topic.name, "; ".join(topic.preferred_terms))
+    console.print(table)
+    console.print(t.notice)
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: $CGTVIGIL_OUTPUT/demo).")] = None,
+    samples: Annotated[Path, typer.Option(help="Folder of shipped real FAERS samples.")] = Path("data/samples/faers"),
+    reports_per_quarter: Annotated[int, typer.Option(help="Synthetic reports per quarter.")] = 20_000,
+) -> None:
+    """Ingest the shipped real FAERS samples plus a SYNTHETIC CGT-calibrated set, screen every
+    CGT product against PTs and CGT safety topics, and write an HTML signal report."""
+    settings = Settings.from_env()
+    out = out or settings.output_dir / "demo"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    try:
+        products = load_products()
+        real = sorted(p for p in samples.iterdir() if p.suffix == ".zip" or p.is_dir()) if samples.exists() else []
+        with _progress("synthesise") as progress:
+            synth = generate_faers(
+                out / "synthetic", products, SynthConfig(reports_per_quarter=reports_per_quarter), progress=progress
+            )
+        with FaersStore(out / "demo.duckdb") as store:
+            with _progress("ingest") as progress:
+                report = ingest_faers([*real, *synth.zips], store, products, progress=progress)
+            _print_import(report)
+            with warnings.catch_warnings(record=True) as caught, _progress("screen") as progress:
+                warnings.simplefilter("always", CgtVigilWarning)
+                spec = SignalSpec(strata=("age_band", "sex", "report_year"))
+                result = screen_store(store, spec, products, load_topics(), progress=progress)
+            _show_warnings(caught)
+        write_result(result, out / "cgt_screen.parquet")
+        write_result(result, out / "cgt_screen.csv")
+        (out / "import_report.json").write_text(report.to_json(), "utf-8")
+        html = write_signal_report(
+            out / "signal_report.html",
+            result.table,
+            result.metadata,
+            title="cgtvigil demo: CGT signal screen",
+            imports=[f.__dict__ for f in report.files],
+            cases=report.cases,
+            notices=[
+                f"Demo data: {len(real)} real FAERS/AERS sample quarters (100 reports each) plus "
+                f"{synth.reports:,} SYNTHETIC reports. {SYNTHETIC_NOTICE} Numbers illustrate the method only."
+            ],
+        )
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    _print_top(result, 15)
+    console.print(f"\n[bold green]Signal report:[/] {html.resolve()}")
