@@ -1,6 +1,6 @@
 # cgtvigil: two commands for a fresh machine.
 #   make demo   set up and run the main job on the embedded default (HTML signal report)
-#   make test   set up and run every test (lint, layer contract, types, pytest)
+#   make test   set up and run every test (lint, layer contract, types, pytest with PostgreSQL)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -21,10 +21,7 @@ demo: $(STAMP)
 	$(BIN)/cgtvigil demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/lint-imports
-	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	scripts/test.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'

@@ -25,3 +25,22 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def faers_samples(shared: Path) -> Path:
     return shared / "faers" / "faers_2017q2_aers_2004q1"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def operational_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The operational store on SQLite and on the PostgreSQL server that `make test` starts
+    (CGTVIGIL_TEST_POSTGRES_URL); each test gets an empty schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'operational.db'}"
+    url = os.environ.get("CGTVIGIL_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL runs under `make test` (scripts/test.sh sets CGTVIGIL_TEST_POSTGRES_URL)")
+    from sqlalchemy import create_engine
+
+    from cgtvigil.store import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return url

@@ -1,11 +1,10 @@
-"""Monitoring on a real SQLite operational store: idempotent intake, corrections, the
+"""Monitoring on real SQLite and PostgreSQL operational stores: idempotent intake, corrections, the
 persistence filter, CTCAE and ePRO triggers, alert de-duplication and lifecycle, and the HTTP
 ingestion endpoint with gateway tokens. Thresholds are the documented project defaults."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -46,10 +45,11 @@ def obs(
 
 
 @pytest.fixture
-def session(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sessions = session_factory(operational_engine(f"sqlite:///{tmp_path / 'op.db'}"))
-    with sessions() as s:
+def session(operational_url: str):  # type: ignore[no-untyped-def]
+    engine = operational_engine(operational_url)
+    with session_factory(engine)() as s:
         yield s
+    engine.dispose()
 
 
 def test_repeats_are_idempotent_and_corrections_kept(session) -> None:  # type: ignore[no-untyped-def]
@@ -123,8 +123,8 @@ def test_alert_lifecycle_and_escalation(session) -> None:  # type: ignore[no-unt
     assert history == [("open", "cgtvigil"), ("acknowledged", "nurse.anna"), ("resolved", "dr.ben")]
 
 
-def test_http_ingestion_with_gateway_tokens(tmp_path: Path) -> None:
-    settings = Settings(operational_url=f"sqlite:///{tmp_path / 'api.db'}")
+def test_http_ingestion_with_gateway_tokens(operational_url: str) -> None:
+    settings = Settings(operational_url=operational_url)
     app = create_app(settings)
     with app.state.sessions() as s:
         token = register_gateway(s, "ward-7-hub", "site-A")
@@ -159,6 +159,7 @@ def test_http_ingestion_with_gateway_tokens(tmp_path: Path) -> None:
     )
     assert repeat.json()["duplicates"] == 3 and repeat.json()["loaded"] == 0
     assert client.get("/api/v1/health").json()["status"] == "ok"
+    app.state.engine.dispose()
 
 
 def test_registry_validates_every_field(session) -> None:  # type: ignore[no-untyped-def]

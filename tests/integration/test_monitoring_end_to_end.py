@@ -74,3 +74,4 @@ def test_simulated_patients_through_the_api(tmp_path: Path) -> None:
         if t < 37.8
     }
     assert not (afebrile & fevered)
+    app.state.engine.dispose()

@@ -4,7 +4,6 @@ alerts, due/overdue items, and tier changes recorded with reasons (project defau
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -52,8 +51,9 @@ def test_aav_plan_and_unverified_requirements() -> None:
     assert plan.items == []  # the CAR-T measurement frequencies do not apply
 
 
-def test_tier_changes_are_recorded_with_reasons(tmp_path: Path) -> None:
-    sessions = session_factory(operational_engine(f"sqlite:///{tmp_path / 'p.db'}"))
+def test_tier_changes_are_recorded_with_reasons(operational_url: str) -> None:
+    engine = operational_engine(operational_url)
+    sessions = session_factory(engine)
     with sessions() as s:
         assert record_plan(s, compute_plan("P-5", PRODUCTS["kymriah"], DAY0, NOW), NOW)
         assert not record_plan(s, compute_plan("P-5", PRODUCTS["kymriah"], DAY0, NOW), NOW)
@@ -64,3 +64,4 @@ def test_tier_changes_are_recorded_with_reasons(tmp_path: Path) -> None:
             ("low", None, ["no risk factor"]),
             ("high", "low", ["high or critical alert open"]),
         ]
+    engine.dispose()

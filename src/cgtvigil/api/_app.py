@@ -4,7 +4,8 @@
 the routes defined inside the factory at run time.)
 """
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -29,8 +30,20 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     sessions = session_factory(engine)
     rule_set = rules or MonitoringRules()
     products = load_products()
-    app = FastAPI(title="cgtvigil", version=__version__, description="Pharmacovigilance for cell and gene therapies")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()  # close pooled database connections on shutdown
+
+    app = FastAPI(
+        title="cgtvigil",
+        version=__version__,
+        description="Pharmacovigilance for cell and gene therapies",
+        lifespan=lifespan,
+    )
     app.state.sessions = sessions
+    app.state.engine = engine
 
     def db(request: Request) -> Iterator[Session]:
         with request.app.state.sessions() as session:

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every check of `make test`: lint, layer contract, types, then pytest with a real PostgreSQL
+# server started here (and stopped on exit) beside the SQLite and DuckDB files the tests make.
+set -euo pipefail
+bin=.venv/bin
+"$bin/ruff" check src tests benchmarks
+"$bin/lint-imports"
+"$bin/mypy"
+base=$(mktemp -d)
+chmod 755 "$base"  # the postgres user must reach its data directory
+pgdir=$base/pg
+port=$("$bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+url=$(scripts/postgres.sh start "$pgdir" "$port")
+trap 'scripts/postgres.sh stop "$pgdir"; rm -rf "$base"' EXIT
+CGTVIGIL_TEST_POSTGRES_URL="$url" "$bin/python" -m pytest -q "$@"
