@@ -5,6 +5,7 @@ set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?data directory}
 port=${3:-55432}
+cd /  # the postgres user cannot enter the caller's working directory
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [ "$cmd" = start ]; then
   if [ -z "$bin" ]; then

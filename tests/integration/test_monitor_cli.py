@@ -71,3 +71,29 @@ def test_patient_add_and_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     )
     assert bad.exit_code == 2 and "2 problems" in bad.output
     assert runner.invoke(app, ["monitor", "plan", "P-99"]).exit_code == 2
+
+
+def test_assessment_file_from_the_examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    example = Path(__file__).resolve().parents[2] / "examples" / "monitoring" / "assessment.json"
+    assert (
+        runner.invoke(
+            app,
+            [
+                "monitor",
+                "patient-add",
+                "P-0001",
+                "--site",
+                "site-A",
+                "--product",
+                "Yescarta",
+                "--infusion-date",
+                "2026-11-20",
+            ],
+        ).exit_code
+        == 0
+    )
+    r = runner.invoke(app, ["monitor", "ingest", str(example), "--format", "assessment"])
+    assert r.exit_code == 0, r.output
+    assert "'loaded': 4" in r.stdout  # two CRS grades, one masking event, one ICANS grade
+    assert "crs_grade_change (high, open)" in r.stdout and "icans_grade_change (high, open)" in r.stdout  # CRS 2, ICANS 1

@@ -53,6 +53,7 @@ def monitor_ingest_cmd(
     from datetime import UTC, datetime, timedelta
 
     from cgtvigil.ingest import (
+        read_assessments,
         read_fhir_bundle,
         read_omh,
         read_questionnaire_response,
@@ -68,6 +69,7 @@ def monitor_ingest_cmd(
         else:
             payload = json.loads(path.read_text("utf-8"))
             readers = {
+                "assessment": lambda p: read_assessments(p, where=str(path)),
                 "omh": lambda p: read_omh(p, source_timezone=source_timezone, where=str(path)),
                 "fhir": lambda p: read_fhir_bundle(p, where=str(path)),
                 "epro": lambda p: read_questionnaire_response(p, where=str(path)),
