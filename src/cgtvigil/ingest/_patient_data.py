@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cgtvigil._validation import Problems
 from cgtvigil.clinical import ANALYTES, to_canonical
+from cgtvigil.errors import ValidationError
 from cgtvigil.model import Observation, QuarantinedInput
 
 __all__ = [
@@ -100,10 +101,9 @@ def _zone(tz: str | None) -> ZoneInfo | None:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        problems = Problems()
-        problems.add(f"The 'source_timezone' must be an IANA time zone such as 'Europe/Berlin'. Got {tz!r}.")
-        problems.raise_if_any()
-        raise AssertionError from exc  # pragma: no cover
+        raise ValidationError(
+            [f"The 'source_timezone' must be an IANA time zone such as 'Europe/Berlin'. Got {tz!r}."]
+        ) from exc
 
 
 def _parse_time(text: Any, zone: ZoneInfo | None) -> datetime | str:
@@ -384,7 +384,6 @@ def read_assessments(payload: Mapping[str, Any], *, where: str = "assessment") -
     from pydantic import ValidationError as PydanticValidationError
 
     from cgtvigil.clinical import grade_crs_series, grade_icans
-    from cgtvigil.errors import ValidationError
     from cgtvigil.model import CRSAssessment, ICANSAssessment
 
     b = _Builder("clinician", str(payload.get("patient") or "") or None)
