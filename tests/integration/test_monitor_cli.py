@@ -96,4 +96,6 @@ def test_assessment_file_from_the_examples(tmp_path: Path, monkeypatch: pytest.M
     r = runner.invoke(app, ["monitor", "ingest", str(example), "--format", "assessment"])
     assert r.exit_code == 0, r.output
     assert "'loaded': 4" in r.stdout  # two CRS grades, one masking event, one ICANS grade
-    assert "crs_grade_change (high, open)" in r.stdout and "icans_grade_change (high, open)" in r.stdout  # CRS 2, ICANS 1
+    assert (
+        "crs_grade_change (high, open)" in r.stdout and "icans_grade_change (high, open)" in r.stdout
+    )  # CRS 2, ICANS 1

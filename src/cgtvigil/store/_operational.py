@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 __all__ = [
     "AlertEventRow",
     "AlertRow",
+    "AuditRow",
     "Base",
     "GatewayRow",
     "ObservationRow",
@@ -37,6 +38,7 @@ __all__ = [
     "PlanRecordRow",
     "QuarantineRow",
     "TreatmentRow",
+    "UserRow",
     "operational_engine",
     "session_factory",
     "utc_naive",
@@ -138,6 +140,33 @@ class PlanRecordRow(Base):
     previous_tier: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reasons: Mapped[list[str]] = mapped_column(JSON)
     rules_version: Mapped[str] = mapped_column(String(64))
+
+
+class UserRow(Base):
+    __tablename__ = "app_user"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sponsor_products: Mapped[list[str]] = mapped_column(JSON, default=list)
+    patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AuditRow(Base):
+    """One entry of the tamper-evident audit trail (a hash chain)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
 class GatewayRow(Base):

@@ -1,0 +1,103 @@
+"""The tamper-evident audit trail: every entry carries the SHA-256 of its predecessor's hash
+and its own content, so editing, deleting or truncating entries breaks the chain. The head
+(id, hash, count) can be exported as an anchor and kept elsewhere; verification against an
+anchor also detects a truncated tail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cgtvigil.store import AuditRow, utc_naive
+
+__all__ = ["GENESIS", "AuditAnchor", "VerifyReport", "append_audit", "export_anchor", "verify_audit"]
+
+GENESIS = "0" * 64
+
+
+def _digest(
+    prev: str, entry_id: int, at: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
+) -> str:
+    body = json.dumps(
+        [entry_id, at.isoformat(), actor, action, target, detail], sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256((prev + body).encode()).hexdigest()
+
+
+def append_audit(
+    session: Session, *, actor: str, action: str, target: str, at: datetime, detail: dict[str, Any] | None = None
+) -> AuditRow:
+    """Append one entry (caller commits with the change it records)."""
+    last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1).with_for_update()).first()
+    prev = last.hash if last else GENESIS
+    entry_id = (last.id + 1) if last else 1
+    when = utc_naive(at)
+    detail = detail or {}
+    row = AuditRow(
+        id=entry_id,
+        at=when,
+        actor=actor,
+        action=action,
+        target=target,
+        detail=detail,
+        prev_hash=prev,
+        hash=_digest(prev, entry_id, when, actor, action, target, detail),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class AuditAnchor:
+    head_id: int
+    head_hash: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"head_id": self.head_id, "head_hash": self.head_hash, "count": self.count}
+
+
+def export_anchor(session: Session) -> AuditAnchor:
+    last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
+    count = session.scalar(select(func.count()).select_from(AuditRow)) or 0
+    return AuditAnchor(last.id if last else 0, last.hash if last else GENESIS, int(count))
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    entries: int
+    problems: list[str] = field(default_factory=list)
+
+
+def verify_audit(session: Session, anchor: AuditAnchor | None = None) -> VerifyReport:
+    """Recompute the chain; report every edited, missing or re-linked entry, and against an
+    anchor a truncated or rewritten head."""
+    problems: list[str] = []
+    prev, expected_id, n = GENESIS, 1, 0
+    seen: dict[int, str] = {}
+    for row in session.scalars(select(AuditRow).order_by(AuditRow.id)):
+        n += 1
+        if row.id != expected_id:
+            problems.append(f"entries {expected_id}-{row.id - 1} are missing (deleted)")
+        if row.prev_hash != prev:
+            problems.append(f"entry {row.id}: its link to the previous entry is broken")
+        if _digest(row.prev_hash, row.id, row.at, row.actor, row.action, row.target, row.detail) != row.hash:
+            problems.append(f"entry {row.id}: its content does not match its hash (edited)")
+        prev, expected_id = row.hash, row.id + 1
+        seen[row.id] = row.hash
+    if anchor is not None:
+        if anchor.head_id not in seen:
+            problems.append(f"the anchored head entry {anchor.head_id} is missing (truncated)")
+        elif seen[anchor.head_id] != anchor.head_hash:
+            problems.append(f"the anchored head entry {anchor.head_id} has another hash than the anchor (rewritten)")
+        if n < anchor.count:
+            problems.append(f"{anchor.count - n} entries fewer than when the anchor was taken")
+    return VerifyReport(not problems, n, problems)

@@ -1,0 +1,104 @@
+"""Audit chain verification (edited, deleted, truncated entries) and users, roles, lock-out
+and scope, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, update
+
+from cgtvigil.access import authenticate, can_view_patient, create_user
+from cgtvigil.audit import append_audit, export_anchor, verify_audit
+from cgtvigil.errors import ValidationError
+from cgtvigil.store import AuditRow, PatientRow, TreatmentRow, operational_engine, session_factory
+
+T0 = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def session(operational_url: str):  # type: ignore[no-untyped-def]
+    engine = operational_engine(operational_url)
+    with session_factory(engine)() as s:
+        yield s
+    engine.dispose()
+
+
+def _entries(session, n: int) -> None:  # type: ignore[no-untyped-def]
+    for i in range(n):
+        append_audit(
+            session,
+            actor="dr.ben",
+            action="patient.read",
+            target=f"patient:P-{i}",
+            at=T0 + timedelta(minutes=i),
+            detail={"page": "monitoring"},
+        )
+    session.commit()
+
+
+def test_intact_chain_verifies(session) -> None:  # type: ignore[no-untyped-def]
+    _entries(session, 5)
+    anchor = export_anchor(session)
+    assert anchor.count == 5 and anchor.head_id == 5
+    report = verify_audit(session, anchor)
+    assert report.ok and report.entries == 5 and report.problems == []
+
+
+def test_edit_delete_and_truncation_are_detected(session) -> None:  # type: ignore[no-untyped-def]
+    _entries(session, 6)
+    anchor = export_anchor(session)
+    session.execute(update(AuditRow).where(AuditRow.id == 2).values(target="patient:SOMEONE-ELSE"))
+    session.execute(delete(AuditRow).where(AuditRow.id == 4))
+    session.commit()
+    problems = verify_audit(session, anchor).problems
+    assert "entry 2: its content does not match its hash (edited)" in problems
+    assert (
+        "entries 4-4 are missing (deleted)" in problems
+        and "entry 5: its link to the previous entry is broken" in problems
+    )
+    session.execute(delete(AuditRow).where(AuditRow.id >= 5))
+    session.commit()
+    truncated = verify_audit(session, anchor)
+    assert not truncated.ok and "the anchored head entry 6 is missing (truncated)" in truncated.problems
+    # entries 4-6 are now the lost tail: only the anchor reveals them
+    assert verify_audit(session).problems == ["entry 2: its content does not match its hash (edited)"]
+
+
+def test_users_roles_lockout_and_scope(session) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError) as info:
+        create_user(session, username="X", password="short", role="superuser", at=T0)
+    assert len(info.value.problems) == 3
+    sci = create_user(
+        session,
+        username="sci.kite",
+        password="correct horse battery",
+        role="safety_scientist",
+        at=T0,
+        sponsor_products=("yescarta", "tecartus"),
+    )
+    inv = create_user(
+        session, username="inv.a", password="correct horse battery", role="site_investigator", at=T0, site="A"
+    )
+    reg = create_user(session, username="reg.ema", password="correct horse battery", role="regulator_reviewer", at=T0)
+    pat = create_user(
+        session, username="pt.001", password="correct horse battery", role="patient", at=T0, patient_id="P-1"
+    )
+    session.add_all([PatientRow(id="P-1", site="A"), PatientRow(id="P-2", site="B")])
+    session.flush()
+    t1 = [TreatmentRow(patient_id="P-1", product_id="kymriah", infusion_date=date(2026, 1, 1))]
+    t2 = [TreatmentRow(patient_id="P-2", product_id="yescarta", infusion_date=date(2026, 1, 1))]
+    p1, p2 = session.get(PatientRow, "P-1"), session.get(PatientRow, "P-2")
+    assert [can_view_patient(u, p1, t1) for u in (sci, inv, reg, pat)] == [False, True, False, True]
+    assert [can_view_patient(u, p2, t2) for u in (sci, inv, reg, pat)] == [True, False, False, False]
+    assert authenticate(session, "inv.a", "correct horse battery", T0) is inv
+    for k in range(5):
+        assert authenticate(session, "inv.a", "wrong", T0 + timedelta(seconds=k)) is None
+    assert authenticate(session, "inv.a", "correct horse battery", T0 + timedelta(minutes=1)) is None  # locked
+    assert authenticate(session, "inv.a", "correct horse battery", T0 + timedelta(minutes=16)) is inv
+    session.commit()
+    outcomes = [
+        r.detail["outcome"] for r in session.query(AuditRow).filter(AuditRow.action == "login").order_by(AuditRow.id)
+    ]
+    assert outcomes == ["success"] + ["wrong password"] * 4 + ["wrong password; account locked", "locked", "success"]
+    assert verify_audit(session).ok
