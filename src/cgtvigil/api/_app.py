@@ -4,13 +4,18 @@
 the routes defined inside the factory at run time.)
 """
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
+from starlette.middleware.sessions import SessionMiddleware
 
 from cgtvigil import __version__
 from cgtvigil.config import Settings
@@ -18,6 +23,7 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
 from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
+from cgtvigil.web import web_router
 
 __all__ = ["create_app"]
 
@@ -44,6 +50,22 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     )
     app.state.sessions = sessions
     app.state.engine = engine
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key or secrets.token_urlsafe(32),
+        session_cookie="cgtvigil_session",
+        same_site="lax",
+        https_only=False,
+        max_age=8 * 3600,
+    )
+    static = Path(__file__).resolve().parents[1] / "web" / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.exception_handler(HTTPException)
+    async def http_errors(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 401 and not request.url.path.startswith("/api/"):
+            return RedirectResponse("/login", status_code=303)  # pages send people to the log-in form
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     def db(request: Request) -> Iterator[Session]:
         with request.app.state.sessions() as session:
@@ -127,6 +149,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         return _ingest(session, read_assessments(payload, where="body"), source)
 
     app.include_router(router)
+    app.include_router(web_router(settings))
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:

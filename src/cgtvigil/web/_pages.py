@@ -1,0 +1,449 @@
+"""Server-rendered pages (Jinja2 + HTMX, charts as Vega-Lite specs drawn by vega-embed).
+
+Every route checks the role; patient-level reads and every write go to the audit trail.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from cgtvigil.access import ROLES, authenticate, can_view_patient, create_user
+from cgtvigil.audit import append_audit
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError
+from cgtvigil.ingest import CGT_SYMPTOM_ITEMS, read_questionnaire_response
+from cgtvigil.monitoring import ACTIVE, MonitoringRules, acknowledge, evaluate_patient, resolve, store_observations
+from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, UserRow, load_products
+from cgtvigil.web._security import DbSession, csrf_token, current_user, require_csrf, roles
+
+__all__ = ["web_router"]
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
+CARE_TEAM = ("site_investigator", "safety_scientist", "administrator")
+SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _page(request: Request, name: str, user: UserRow | None, **context: Any) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, name, {"user": user, "csrf": csrf_token(request), **context})
+
+
+def _spec(obj: dict[str, Any]) -> str:
+    return json.dumps(obj).replace("'", "&#39;")
+
+
+def web_router(settings: Settings) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    products = load_products()
+    product_names = {p.id: p.brand for p in products.products}
+
+    @router.get("/login")
+    def login_form(request: Request) -> HTMLResponse:
+        return _page(request, "login.html", None, title="Log in")
+
+    @router.post("/login", dependencies=[Depends(require_csrf)])
+    def login(
+        request: Request, session: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()]
+    ) -> Response:
+        user = authenticate(session, username.strip(), password, _now())
+        session.commit()
+        if user is None:
+            return _page(
+                request,
+                "login.html",
+                None,
+                title="Log in",
+                error="Wrong user name or password, or the account is locked for 15 minutes after 5 failures.",
+            )
+        request.session.clear()
+        request.session["user"] = user.username
+        return RedirectResponse("/", status_code=303)
+
+    @router.post("/logout", dependencies=[Depends(require_csrf)])
+    def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @router.get("/")
+    def home(request: Request, user: Annotated[UserRow | None, Depends(current_user)]) -> Response:
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
+        if user.role == "patient":
+            return RedirectResponse("/epro", status_code=303)
+        return _page(request, "home.html", user, title="Home")
+
+    @router.get("/signals")
+    def signals(
+        request: Request,
+        user: Annotated[UserRow, Depends(roles(*SCREEN_READERS))],
+        product: str = "",
+        level: str = "",
+        rule: str = "",
+        sort: str = "eb05",
+    ) -> HTMLResponse:
+        path = settings.screen_result
+        if not path.exists():
+            return _page(request, "signals.html", user, title="Signals", rows=[], result_path=path)
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(b"cgtvigil", b"{}"))
+        topics = meta.get("dictionaries", {}).get("topic_names", {})
+        rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
+        if product:
+            table = table.filter(pc.equal(table.column("drug"), product))
+        if level in ("pt", "topic"):
+            table = table.filter(pc.equal(table.column("event_type"), level))
+        if rule in rule_names:
+            table = table.filter(pc.fill_null(table.column(f"sdr_{rule}"), False))
+        if sort in ("eb05", "n", "ic025", "ror_lower", "prr"):
+            table = table.sort_by([(sort, "descending")])
+        rows = table.slice(0, 300).to_pylist()
+        for r in rows:
+            r["rules"] = [n for n in rule_names if r.get(f"sdr_{n}")]
+            r["event_label"] = topics.get(r["event"], r["event"]) if r["event_type"] == "topic" else r["event"]
+        scatter = {
+            "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "width": "container",
+            "height": 260,
+            "data": {
+                "values": [
+                    {
+                        "n": r["n"],
+                        "eb05": r["eb05"],
+                        "pair": f"{r['drug']} – {r['event_label']}",
+                        "sdr": "fda_eb05" in r["rules"],
+                    }
+                    for r in rows
+                    if r.get("eb05")
+                ]
+            },
+            "mark": {"type": "point", "filled": True, "opacity": 0.7},
+            "encoding": {
+                "x": {"field": "n", "type": "quantitative", "scale": {"type": "log"}, "title": "cases (n)"},
+                "y": {"field": "eb05", "type": "quantitative", "scale": {"type": "log"}, "title": "EB05"},
+                "color": {"field": "sdr", "type": "nominal", "title": "EB05 ≥ 2"},
+                "tooltip": [{"field": "pair"}, {"field": "n"}, {"field": "eb05", "format": ".2f"}],
+            },
+        }
+        all_products = sorted(set(pq.read_table(path, columns=["drug"]).column("drug").to_pylist()))
+        meta_line = (
+            f"Spec {meta.get('spec_hash', '')[:12]}, created {meta.get('created_at', '')}, "
+            f"rules {meta.get('threshold_rules', {}).get('version', '')}."
+        )
+        return _page(
+            request,
+            "signals.html",
+            user,
+            title="Signals",
+            rows=rows,
+            products=all_products,
+            rules=rule_names,
+            filters={"product": product, "level": level, "rule": rule, "sort": sort},
+            scatter_spec=_spec(scatter),
+            meta_line=meta_line,
+            result_path=path,
+        )
+
+    @router.get("/signals/cases")
+    def cases(
+        request: Request, user: Annotated[UserRow, Depends(roles(*SCREEN_READERS))], drug: str, event: str
+    ) -> HTMLResponse:
+        if not settings.db.exists():
+            raise HTTPException(status_code=404, detail="no FAERS store")
+        con = duckdb.connect(str(settings.db), read_only=True)
+        try:
+            found = con.execute(
+                """
+                SELECT r.caseid, r.caseversion, r.quarter, r.fda_dt, r.age_band, r.sex, r.reporter_country,
+                       (SELECT string_agg(DISTINCT m2.drug, '; ') FROM drug g2 JOIN drug_map m2
+                          ON m2.drugname IS NOT DISTINCT FROM g2.drugname AND m2.prod_ai IS NOT DISTINCT FROM g2.prod_ai
+                         WHERE g2.primaryid = r.primaryid AND g2.role_cod IN ('PS', 'SS')) AS drugs,
+                       (SELECT string_agg(DISTINCT x2.pt, '; ') FROM reac x2 WHERE x2.primaryid = r.primaryid) AS pts
+                FROM report r
+                WHERE NOT r.deleted AND r.primaryid IN (
+                    SELECT g.primaryid FROM drug g JOIN drug_map m
+                      ON m.drugname IS NOT DISTINCT FROM g.drugname AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
+                     WHERE m.drug = ? AND g.role_cod IN ('PS', 'SS'))
+                  AND r.primaryid IN (SELECT primaryid FROM reac WHERE upper(trim(pt)) = ?)
+                ORDER BY r.quarter, r.caseid LIMIT 500
+                """,
+                [drug, event.upper()],
+            ).fetchall()
+        finally:
+            con.close()
+        cols = ("caseid", "caseversion", "quarter", "fda_dt", "age_band", "sex", "reporter_country", "drugs", "pts")
+        rows = [dict(zip(cols, r, strict=True)) for r in found]
+        by_quarter: dict[str, int] = {}
+        for r in rows:
+            by_quarter[r["quarter"]] = by_quarter.get(r["quarter"], 0) + 1
+        trend = {
+            "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "width": "container",
+            "height": 160,
+            "data": {"values": [{"quarter": q, "cases": n} for q, n in sorted(by_quarter.items())]},
+            "mark": {"type": "line", "point": True},
+            "encoding": {"x": {"field": "quarter", "type": "ordinal"}, "y": {"field": "cases", "type": "quantitative"}},
+        }
+        return _page(
+            request,
+            "cases.html",
+            user,
+            title=f"{drug} – {event}",
+            drug=drug,
+            event=event,
+            cases=rows,
+            trend_spec=_spec(trend),
+        )
+
+    def _visible_patients(session: Any, user: UserRow) -> list[tuple[PatientRow, TreatmentRow | None]]:
+        out = []
+        for p in session.scalars(select(PatientRow)):
+            treatments = list(session.scalars(select(TreatmentRow).where(TreatmentRow.patient_id == p.id)))
+            if can_view_patient(user, p, treatments):
+                out.append((p, max(treatments, key=lambda t: t.infusion_date) if treatments else None))
+        return out
+
+    @router.get("/monitoring")
+    def board(
+        request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles(*CARE_TEAM))]
+    ) -> HTMLResponse:
+        today = _now().date()
+        rows = []
+        for p, t in _visible_patients(session, user):
+            day = (today - t.infusion_date).days if t else None
+            if day is None or not 0 <= day <= 30:
+                continue
+            alerts = list(
+                session.scalars(select(AlertRow).where(AlertRow.patient_id == p.id, AlertRow.status.in_(ACTIVE)))
+            )
+            worst = min((a.severity for a in alerts), key=lambda s: SEVERITY_RANK.get(s, 9), default=None)
+            rows.append(
+                {
+                    "id": p.id,
+                    "site": p.site,
+                    "product": product_names.get(t.product_id, t.product_id) if t else "",
+                    "day": day,
+                    "open": len(alerts),
+                    "worst": worst,
+                }
+            )
+        rows.sort(key=lambda r: (SEVERITY_RANK.get(str(r["worst"] or ""), 9), -int(str(r["open"])), str(r["id"])))
+        append_audit(
+            session,
+            actor=user.username,
+            action="patient.list",
+            target="monitoring-board",
+            at=_now(),
+            detail={"patients": len(rows)},
+        )
+        session.commit()
+        return _page(request, "monitoring.html", user, title="Monitoring", patients=rows)
+
+    def _patient_or_404(session: Any, user: UserRow, patient_id: str) -> tuple[PatientRow, TreatmentRow | None]:
+        patient = session.get(PatientRow, patient_id)
+        treatments = (
+            list(session.scalars(select(TreatmentRow).where(TreatmentRow.patient_id == patient_id))) if patient else []
+        )
+        if patient is None or not can_view_patient(user, patient, treatments):
+            raise HTTPException(status_code=404, detail="no such patient")  # existence must not leak
+        return patient, (max(treatments, key=lambda t: t.infusion_date) if treatments else None)
+
+    @router.get("/patients/{patient_id}")
+    def patient_page(
+        request: Request,
+        session: DbSession,
+        patient_id: str,
+        user: Annotated[UserRow, Depends(roles(*CARE_TEAM, "patient"))],
+    ) -> HTMLResponse:
+        patient, treatment = _patient_or_404(session, user, patient_id)
+        since = _now() - timedelta(days=30)
+        obs = session.scalars(
+            select(ObservationRow)
+            .where(
+                ObservationRow.patient_id == patient_id,
+                ObservationRow.superseded.is_(False),
+                ObservationRow.time >= since.replace(tzinfo=None),
+            )
+            .order_by(ObservationRow.time)
+        ).all()
+        charts = []
+        for kinds, title, y in (
+            (("temperature",), "Temperature (°C)", "value"),
+            (("crs_grade", "icans_grade"), "CRS and ICANS grade", "value"),
+            (("anc", "plt"), "ANC and platelets (10^9/L)", "value"),
+            (("crp",), "CRP (mg/dL)", "value"),
+        ):
+            values = [{"time": o.time.isoformat(), "value": o.value, "kind": o.kind} for o in obs if o.kind in kinds]
+            if values:
+                charts.append(
+                    {
+                        "title": title,
+                        "spec": _spec(
+                            {
+                                "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+                                "width": "container",
+                                "height": 180,
+                                "data": {"values": values},
+                                "mark": {"type": "line", "point": len(values) < 60},
+                                "encoding": {
+                                    "x": {"field": "time", "type": "temporal"},
+                                    "y": {"field": y, "type": "quantitative", "title": title},
+                                    "color": {"field": "kind", "type": "nominal"},
+                                },
+                            }
+                        ),
+                    }
+                )
+        alerts = session.scalars(
+            select(AlertRow)
+            .where(AlertRow.patient_id == patient_id, AlertRow.status.in_(ACTIVE))
+            .order_by(AlertRow.first_seen)
+        ).all()
+        append_audit(session, actor=user.username, action="patient.read", target=f"patient:{patient_id}", at=_now())
+        session.commit()
+        day = (_now().date() - treatment.infusion_date).days if treatment else None
+        return _page(
+            request,
+            "patient.html",
+            user,
+            title=f"Patient {patient_id}",
+            patient=patient,
+            day=day,
+            product=product_names.get(treatment.product_id, "") if treatment else "",
+            alerts=alerts,
+            charts=charts,
+            can_act=user.role in ("site_investigator", "administrator"),
+        )
+
+    def _alert_action(request: Request, session: Any, user: UserRow, alert_id: int, action: str) -> Response:
+        alert = session.get(AlertRow, alert_id)
+        if alert is None:
+            raise HTTPException(status_code=404, detail="no such alert")
+        _patient_or_404(session, user, alert.patient_id)
+        try:
+            (acknowledge if action == "acknowledge" else resolve)(session, alert_id, user.username, _now())
+        except CgtVigilError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        append_audit(session, actor=user.username, action=f"alert.{action}", target=f"alert:{alert_id}", at=_now())
+        session.commit()
+        return RedirectResponse(f"/patients/{alert.patient_id}", status_code=303)
+
+    @router.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(require_csrf)])
+    def ack(
+        request: Request,
+        session: DbSession,
+        alert_id: int,
+        user: Annotated[UserRow, Depends(roles("site_investigator", "administrator"))],
+    ) -> Response:
+        return _alert_action(request, session, user, alert_id, "acknowledge")
+
+    @router.post("/alerts/{alert_id}/resolve", dependencies=[Depends(require_csrf)])
+    def res(
+        request: Request,
+        session: DbSession,
+        alert_id: int,
+        user: Annotated[UserRow, Depends(roles("site_investigator", "administrator"))],
+    ) -> Response:
+        return _alert_action(request, session, user, alert_id, "resolve")
+
+    @router.get("/epro")
+    def epro_form(request: Request, user: Annotated[UserRow, Depends(roles("patient"))]) -> HTMLResponse:
+        return _page(request, "epro.html", user, title="My symptoms", items=list(CGT_SYMPTOM_ITEMS.items()))
+
+    @router.post("/epro", dependencies=[Depends(require_csrf)])
+    async def epro_submit(
+        request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles("patient"))]
+    ) -> HTMLResponse:
+        form = await request.form()
+        now = _now()
+        qr = {
+            "resourceType": "QuestionnaireResponse",
+            "status": "completed",
+            "authored": now.isoformat(),
+            "subject": {"reference": f"Patient/{user.patient_id}"},
+            "item": [
+                {"linkId": k, "answer": [{"valueInteger": 1 if form.get(k) == "1" else 0}]} for k in CGT_SYMPTOM_ITEMS
+            ],
+        }
+        summary = store_observations(session, read_questionnaire_response(qr), now)
+        alerts = (
+            evaluate_patient(
+                session,
+                str(user.patient_id),
+                MonitoringRules(),
+                since=now - timedelta(hours=1),
+                now=now,
+                products=products,
+            )
+            if summary.loaded
+            else []
+        )
+        append_audit(
+            session,
+            actor=user.username,
+            action="epro.submit",
+            target=f"patient:{user.patient_id}",
+            at=now,
+            detail={"present": [k for k in CGT_SYMPTOM_ITEMS if form.get(k) == "1"]},
+        )
+        session.commit()
+        return _page(
+            request,
+            "epro.html",
+            user,
+            title="My symptoms",
+            items=list(CGT_SYMPTOM_ITEMS.items()),
+            done=True,
+            alerted=bool(alerts),
+        )
+
+    @router.get("/admin/users")
+    def users(
+        request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles("administrator"))]
+    ) -> HTMLResponse:
+        rows = session.scalars(select(UserRow).order_by(UserRow.username)).all()
+        return _page(request, "admin_users.html", user, title="Users", users=rows, roles=ROLES)
+
+    @router.post("/admin/users", dependencies=[Depends(require_csrf)])
+    def add_user(
+        request: Request,
+        session: DbSession,
+        user: Annotated[UserRow, Depends(roles("administrator"))],
+        username: Annotated[str, Form()],
+        role: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        site: Annotated[str, Form()] = "",
+        products: Annotated[str, Form()] = "",
+        patient_id: Annotated[str, Form()] = "",
+    ) -> Response:
+        try:
+            create_user(
+                session,
+                username=username.strip(),
+                password=password,
+                role=role,
+                at=_now(),
+                actor=user.username,
+                site=site.strip() or None,
+                sponsor_products=tuple(p.strip() for p in products.split(",") if p.strip()),
+                patient_id=patient_id.strip() or None,
+            )
+        except CgtVigilError as exc:
+            rows = session.scalars(select(UserRow).order_by(UserRow.username)).all()
+            return _page(request, "admin_users.html", user, title="Users", users=rows, roles=ROLES, error=str(exc))
+        session.commit()
+        return RedirectResponse("/admin/users", status_code=303)
+
+    return router

@@ -1,0 +1,178 @@
+"""The web application with the TestClient: log-in per role, every page route for every role
+(the scope matrix), CSRF on every form, alert actions, ePRO, and the audit trail of patient
+reads. Data: the real 2017Q2 FAERS sample screened into a result file, and registered
+fictitious patients in the operational store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cgtvigil.access import create_user
+from cgtvigil.api import create_app
+from cgtvigil.audit import verify_audit
+from cgtvigil.config import Settings
+from cgtvigil.errors import StatisticalCaveatWarning
+from cgtvigil.model import SignalSpec
+from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient
+from cgtvigil.screening import ingest_faers, screen_store, write_result
+from cgtvigil.store import AuditRow, FaersStore, load_products, load_topics
+
+PASSWORD = "correct horse battery staple"
+ROLES = {
+    "sci": ("safety_scientist", {"sponsor_products": ("kymriah",)}),
+    "inv": ("site_investigator", {"site": "A"}),
+    "reg": ("regulator_reviewer", {}),
+    "pat": ("patient", {"patient_id": "P-A1"}),
+    "adm": ("administrator", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def screen(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("web")
+    db = tmp / "faers.duckdb"
+    with FaersStore(db) as store:
+        ingest_faers([faers_samples / "faers_ascii_2017q2.zip"], store, load_products())
+        with pytest.warns(StatisticalCaveatWarning, match="zero cell"):  # a 100-report sample has many
+            result = screen_store(store, SignalSpec(products_only=False, strata=()), load_products(), load_topics())
+    out = tmp / "screen.parquet"
+    write_result(result, out)
+    return db, out
+
+
+@pytest.fixture
+def client(screen: tuple[Path, Path], operational_url: str):  # type: ignore[no-untyped-def]
+    db, result = screen
+    app = create_app(Settings(db=db, screen_result=result, operational_url=operational_url, secret_key="test-key"))
+    now = datetime.now(UTC)
+    with app.state.sessions() as s:
+        for name, (role, extra) in ROLES.items():
+            create_user(s, username=f"{name}.user", password=PASSWORD, role=role, at=now, **extra)
+        products = load_products()
+        register_patient(
+            s, products, patient="P-A1", site="A", product="kymriah", infusion_date=now.date() - timedelta(days=3)
+        )
+        register_patient(
+            s, products, patient="P-B1", site="B", product="yescarta", infusion_date=now.date() - timedelta(days=5)
+        )
+        alert, _ = raise_alert(s, "P-A1", "sensor_fever", "high", "temperature >= 38.0 °C", now, MonitoringRules())
+        s.commit()
+        app.state.alert_id = alert.id
+    with TestClient(app) as c:
+        yield c
+    app.state.engine.dispose()
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, "no CSRF token in the page"
+    return m.group(1)
+
+
+def login(client: TestClient, name: str) -> None:
+    token = _csrf(client.get("/login").text)
+    r = client.post(
+        "/login", data={"username": f"{name}.user", "password": PASSWORD, "csrf": token}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+
+
+# page -> roles that may open it (others: 403; anonymous: redirect to log-in)
+ACCESS = {
+    "/signals": {"sci", "reg", "adm"},
+    "/signals/cases?drug=risperidone&event=ABNORMAL%20WEIGHT%20GAIN": {"sci", "reg", "adm"},
+    "/monitoring": {"sci", "inv", "adm"},
+    "/patients/P-A1": {"inv", "pat", "adm", "sci"},  # site A, kymriah (the scientist's sponsor product)
+    "/patients/P-B1": {"adm"},  # site B, yescarta
+    "/epro": {"pat"},
+    "/admin/users": {"adm"},
+}
+PATIENT_PAGE_ROLES = {"sci", "inv", "pat", "adm"}  # out of scope they get 404: existence must not leak
+
+
+@pytest.mark.parametrize("name", [*ROLES, None])
+def test_every_page_for_every_role(client: TestClient, name: str | None) -> None:
+    if name:
+        login(client, name)
+    for path, allowed in ACCESS.items():
+        r = client.get(path, follow_redirects=False)
+        if name is None:
+            assert (r.status_code, r.headers.get("location")) == (303, "/login"), path
+        elif name in allowed:
+            assert r.status_code == 200, (name, path, r.text[:200])
+        else:
+            # patient pages answer 404 outside scope, so that existence does not leak
+            assert r.status_code == (404 if path.startswith("/patients/") and "role" not in r.text else 403), (
+                name,
+                path,
+            )
+
+
+def test_routes_are_all_covered() -> None:
+    app = create_app(Settings(operational_url="sqlite://", secret_key="k"))
+    pages = {
+        r.path
+        for r in app.routes
+        if getattr(r, "include_in_schema", True) is False and "GET" in getattr(r, "methods", ())
+    }
+    covered = {p.split("?")[0].replace("P-A1", "{patient_id}").replace("P-B1", "{patient_id}") for p in ACCESS}
+    assert pages - covered <= {"/login", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}  # public
+    app.state.engine.dispose()
+
+
+def test_signals_page_and_drill_down(client: TestClient) -> None:
+    login(client, "sci")
+    page = client.get("/signals?level=pt&sort=n").text
+    assert "risperidone" in page and "data-vega" in page
+    cases = client.get("/signals/cases?drug=risperidone&event=ABNORMAL%20WEIGHT%20GAIN").text
+    assert "10979236" in cases  # DEMO17Q2 line 2: caseid 10979236, RISPERDAL, 'Abnormal weight gain'
+
+
+def test_csrf_alert_actions_and_audit(client: TestClient) -> None:
+    login(client, "inv")
+    page = client.get("/patients/P-A1").text
+    alert_id = client.app.state.alert_id  # type: ignore[attr-defined]
+    assert "sensor_fever" in page
+    assert client.post(f"/alerts/{alert_id}/acknowledge", data={"csrf": "forged"}).status_code == 403
+    r = client.post(f"/alerts/{alert_id}/acknowledge", data={"csrf": _csrf(page)}, follow_redirects=False)
+    assert r.status_code == 303
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        actions = [a.action for a in s.scalars(select(AuditRow).order_by(AuditRow.id))]
+        assert "patient.read" in actions and "alert.acknowledge" in actions and actions.count("login") >= 1
+        assert verify_audit(s).ok
+
+
+def test_patient_epro_and_lockout(client: TestClient) -> None:
+    login(client, "pat")
+    form = client.get("/epro").text
+    r = client.post("/epro", data={"csrf": _csrf(form), "cgt_confusion": "1"})
+    assert r.status_code == 200 and "have been alerted" in r.text
+    client.post("/logout", data={"csrf": _csrf(r.text)})
+    token = _csrf(client.get("/login").text)
+    for _ in range(5):
+        client.post("/login", data={"username": "inv.user", "password": "nope", "csrf": token})
+    locked = client.post(
+        "/login", data={"username": "inv.user", "password": PASSWORD, "csrf": token}, follow_redirects=False
+    )
+    assert locked.status_code == 200 and "locked" in locked.text
+
+
+def test_admin_creates_users_with_clear_errors(client: TestClient) -> None:
+    login(client, "adm")
+    page = client.get("/admin/users").text
+    bad = client.post(
+        "/admin/users", data={"csrf": _csrf(page), "username": "X", "role": "site_investigator", "password": "short"}
+    )
+    assert "3 problems" in bad.text
+    ok = client.post(
+        "/admin/users",
+        data={"csrf": _csrf(page), "username": "inv.b", "role": "site_investigator", "password": PASSWORD, "site": "B"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and "inv.b" in client.get("/admin/users").text
