@@ -1,5 +1,5 @@
 # cgtvigil: two commands for a fresh machine.
-#   make demo   set up and run the main job on the embedded default (HTML signal report)
+#   make demo   set up, build the demo data and serve the web application on 127.0.0.1:8000
 #   make test   set up and run every test (lint, layer contract, types, pytest with PostgreSQL)
 SHELL := /bin/bash
 PYTHON ?= python3

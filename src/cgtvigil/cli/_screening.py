@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,11 +25,6 @@ from cgtvigil.screening import (
     write_result,
 )
 from cgtvigil.store import FaersStore, expand_topics, load_products, load_topics
-from cgtvigil.synth import (
-    SYNTHETIC_NOTICE,
-    SynthConfig,
-    generate_faers,
-)
 
 
 def _print_import(report: ImportReport) -> None:
@@ -254,53 +248,3 @@ def topics_cmd() -> None:
         table.add_row(topic.id, topic.name, "; ".join(topic.preferred_terms))
     console.print(table)
     console.print(t.notice)
-
-
-@app.command("demo")
-def demo_cmd(
-    out: Annotated[Path | None, typer.Option(help="Output folder (default: $CGTVIGIL_OUTPUT/demo).")] = None,
-    samples: Annotated[Path, typer.Option(help="Folder of shipped real FAERS samples.")] = Path("data/samples/faers"),
-    reports_per_quarter: Annotated[int, typer.Option(help="Synthetic reports per quarter.")] = 20_000,
-) -> None:
-    """Ingest the shipped real FAERS samples plus a SYNTHETIC CGT-calibrated set, screen every
-    CGT product against PTs and CGT safety topics, and write an HTML signal report."""
-    settings = Settings.from_env()
-    out = out or settings.output_dir / "demo"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    try:
-        products = load_products()
-        real = sorted(p for p in samples.iterdir() if p.suffix == ".zip" or p.is_dir()) if samples.exists() else []
-        with _progress("synthesise") as progress:
-            synth = generate_faers(
-                out / "synthetic", products, SynthConfig(reports_per_quarter=reports_per_quarter), progress=progress
-            )
-        with FaersStore(out / "demo.duckdb") as store:
-            with _progress("ingest") as progress:
-                report = ingest_faers([*real, *synth.zips], store, products, progress=progress)
-            _print_import(report)
-            with warnings.catch_warnings(record=True) as caught, _progress("screen") as progress:
-                warnings.simplefilter("always", CgtVigilWarning)
-                spec = SignalSpec(strata=("age_band", "sex", "report_year"))
-                result = screen_store(store, spec, products, load_topics(), progress=progress)
-            _show_warnings(caught)
-        write_result(result, out / "cgt_screen.parquet")
-        write_result(result, out / "cgt_screen.csv")
-        (out / "import_report.json").write_text(report.to_json(), "utf-8")
-        html = write_signal_report(
-            out / "signal_report.html",
-            result.table,
-            result.metadata,
-            title="cgtvigil demo: CGT signal screen",
-            imports=[f.__dict__ for f in report.files],
-            cases=report.cases,
-            notices=[
-                f"Demo data: {len(real)} real FAERS/AERS sample quarters (100 reports each) plus "
-                f"{synth.reports:,} SYNTHETIC reports. {SYNTHETIC_NOTICE} Numbers illustrate the method only."
-            ],
-        )
-    except (CgtVigilError, OSError) as exc:
-        _fail(exc)
-    _print_top(result, 15)
-    console.print(f"\n[bold green]Signal report:[/] {html.resolve()}")

@@ -299,7 +299,7 @@ def web_router(settings: Settings) -> APIRouter:
                                 "mark": {"type": "line", "point": len(values) < 60},
                                 "encoding": {
                                     "x": {"field": "time", "type": "temporal"},
-                                    "y": {"field": y, "type": "quantitative", "title": title},
+                                    "y": {"field": y, "type": "quantitative", "title": title, "scale": {"zero": False}},
                                     "color": {"field": "kind", "type": "nominal"},
                                 },
                             }

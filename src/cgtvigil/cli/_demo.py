@@ -1,0 +1,188 @@
+"""The embedded demo (`make demo`)."""
+
+import secrets
+import shutil
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow.compute as pc
+import typer
+from rich.table import Table
+
+from cgtvigil.access import create_user
+from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console
+from cgtvigil.cli._screening import _print_import, _print_top
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError, CgtVigilWarning
+from cgtvigil.ingest import IntakeResult
+from cgtvigil.model import Observation, ProductDictionary, SignalSpec
+from cgtvigil.monitoring import MonitoringRules, evaluate_patient, register_patient, store_observations
+from cgtvigil.reports import write_signal_report
+from cgtvigil.screening import ingest_faers, screen_store, write_result
+from cgtvigil.store import FaersStore, load_products, load_topics, operational_engine, session_factory
+from cgtvigil.synth import (
+    SYNTHETIC_NOTICE,
+    SynthConfig,
+    TrajectoryConfig,
+    generate_faers,
+    simulate_trajectories,
+    wearable_temperature,
+)
+
+DEMO_USERS = {
+    "scientist": ("safety_scientist", {"sponsor_products": ("yescarta", "tecartus")}),
+    "investigator": ("site_investigator", {"site": "Site-A"}),
+    "regulator": ("regulator_reviewer", {}),
+    "patient": ("patient", {"patient_id": "SYN-0000"}),
+    "admin": ("administrator", {}),
+}
+
+
+def seed_demo_operational(
+    settings: Settings, products: ProductDictionary, patients: int = 12
+) -> dict[str, tuple[str, str]]:
+    """SYNTHETIC monitored patients (infused 1-12 days ago, two sites), their wearable
+    temperature every 10 minutes and daily labs up to now, evaluated into alerts; and one demo
+    user per role with a random password (returned once)."""
+    engine = operational_engine(settings.operational_url)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    daily, cohort = simulate_trajectories(TrajectoryConfig(patients=patients, days=12, seed=4))
+    stream = wearable_temperature(daily, seed=4, every_minutes=10)
+    passwords: dict[str, tuple[str, str]] = {}
+    with session_factory(engine)() as session:
+        for k, (pid, product) in enumerate(
+            zip(cohort.column("patient_id").to_pylist(), cohort.column("product").to_pylist(), strict=True)
+        ):
+            day_now = 1 + k % 12
+            day0 = now - timedelta(days=day_now)
+            register_patient(
+                session,
+                products,
+                patient=pid,
+                site="Site-A" if k % 2 == 0 else "Site-B",
+                product=product,
+                infusion_date=day0.date(),
+            )
+            rows = stream.filter(pc.equal(stream.column("patient_id"), pid))
+            obs = [
+                Observation(
+                    patient=pid,
+                    kind="temperature",
+                    value=float(t),
+                    unit="Cel",
+                    time=day0 + timedelta(minutes=int(m)),
+                    source="omh",
+                    device=f"patch-{pid}",
+                )
+                for m, t in zip(
+                    rows.column("minute").to_pylist(), rows.column("temperature_c").to_pylist(), strict=True
+                )
+                if m <= day_now * 1440
+            ]
+            labs = daily.filter(pc.equal(daily.column("patient_id"), pid)).to_pylist()
+            for r in labs:
+                if r["day"] > day_now:
+                    continue
+                t = day0 + timedelta(days=r["day"], hours=7)
+                obs.append(
+                    Observation(patient=pid, kind="crp", value=r["crp_mg_l"] / 10, unit="mg/dL", time=t, source="fhir")
+                )
+                obs.append(
+                    Observation(patient=pid, kind="wbc", value=r["wbc_1e9_l"], unit="10^9/L", time=t, source="fhir")
+                )
+                for kind in ("crs_grade", "icans_grade"):
+                    obs.append(
+                        Observation(
+                            patient=pid,
+                            kind=kind,
+                            value=float(r[kind]),
+                            unit="{grade}",
+                            time=t + timedelta(hours=1),
+                            source="clinician",
+                        )
+                    )
+            store_observations(session, IntakeResult(obs), now)
+            evaluate_patient(session, pid, MonitoringRules(), since=now - timedelta(days=2), now=now, products=products)
+        for name, (role, extra) in DEMO_USERS.items():
+            password = secrets.token_urlsafe(12)
+            create_user(session, username=name, password=password, role=role, at=now, **extra)  # type: ignore[arg-type]
+            passwords[name] = (role, password)
+        session.commit()
+    engine.dispose()
+    return passwords
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: $CGTVIGIL_OUTPUT/demo).")] = None,
+    samples: Annotated[Path, typer.Option(help="Folder of shipped real FAERS samples.")] = Path("data/samples/faers"),
+    reports_per_quarter: Annotated[int, typer.Option(help="Synthetic reports per quarter.")] = 20_000,
+    serve: Annotated[bool, typer.Option(help="Serve the web application when the data are ready.")] = True,
+    port: Annotated[int, typer.Option(help="Port of the web application on 127.0.0.1.")] = 8000,
+) -> None:
+    """The embedded demo: real FAERS samples plus a SYNTHETIC CGT-calibrated set screened into an
+    HTML signal report, SYNTHETIC monitored patients with alerts, one demo user per role (random
+    passwords printed once), then the web application on 127.0.0.1."""
+    settings = Settings.from_env()
+    out = out or settings.output_dir / "demo"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    try:
+        products = load_products()
+        real = sorted(p for p in samples.iterdir() if p.suffix == ".zip" or p.is_dir()) if samples.exists() else []
+        with _progress("synthesise") as progress:
+            synth = generate_faers(
+                out / "synthetic", products, SynthConfig(reports_per_quarter=reports_per_quarter), progress=progress
+            )
+        with FaersStore(out / "demo.duckdb") as store:
+            with _progress("ingest") as progress:
+                report = ingest_faers([*real, *synth.zips], store, products, progress=progress)
+            _print_import(report)
+            with warnings.catch_warnings(record=True) as caught, _progress("screen") as progress:
+                warnings.simplefilter("always", CgtVigilWarning)
+                spec = SignalSpec(strata=("age_band", "sex", "report_year"))
+                result = screen_store(store, spec, products, load_topics(), progress=progress)
+            _show_warnings(caught)
+        write_result(result, out / "cgt_screen.parquet")
+        write_result(result, out / "cgt_screen.csv")
+        (out / "import_report.json").write_text(report.to_json(), "utf-8")
+        html = write_signal_report(
+            out / "signal_report.html",
+            result.table,
+            result.metadata,
+            title="cgtvigil demo: CGT signal screen",
+            imports=[f.__dict__ for f in report.files],
+            cases=report.cases,
+            notices=[
+                f"Demo data: {len(real)} real FAERS/AERS sample quarters (100 reports each) plus "
+                f"{synth.reports:,} SYNTHETIC reports. {SYNTHETIC_NOTICE} Numbers illustrate the method only."
+            ],
+        )
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    _print_top(result, 15)
+    console.print(f"\n[bold green]Signal report:[/] {html.resolve()}")
+    web = Settings(
+        db=out / "demo.duckdb",
+        output_dir=out,
+        operational_url=f"sqlite:///{(out / 'operational.db').resolve()}",
+        screen_result=out / "cgt_screen.parquet",
+        secret_key=secrets.token_urlsafe(32),
+    )
+    passwords = seed_demo_operational(web, products)
+    table = Table(title="Demo users (passwords generated now, shown once, never stored in clear)")
+    for c in ("user", "role", "password"):
+        table.add_column(c)
+    for name, (role, password) in passwords.items():
+        table.add_row(name, role, password)
+    console.print(table)
+    if serve:
+        import uvicorn
+
+        from cgtvigil.api import create_app
+
+        console.print(f"[bold green]cgtvigil is running:[/] http://127.0.0.1:{port}/  (Ctrl-C to stop)")
+        uvicorn.run(create_app(web), host="127.0.0.1", port=port, log_level="warning")
