@@ -9,6 +9,9 @@ bin=.venv/bin
 base=$(mktemp -d)
 chmod 755 "$base"  # the postgres user must reach its data directory
 pgdir=$base/pg
+if ! command -v chromium >/dev/null; then  # the browser tests drive Debian's Chromium
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 port=$("$bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 url=$(scripts/postgres.sh start "$pgdir" "$port")
 trap 'scripts/postgres.sh stop "$pgdir"; rm -rf "$base"' EXIT
