@@ -99,3 +99,33 @@ def test_assessment_file_from_the_examples(tmp_path: Path, monkeypatch: pytest.M
     assert (
         "crs_grade_change (high, open)" in r.stdout and "icans_grade_change (high, open)" in r.stdout
     )  # CRS 2, ICANS 1
+
+
+def test_audit_anchor_and_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    runner.invoke(app, ["monitor", "gateway-add", "hub-1", "--site", "A"])
+    runner.invoke(
+        app, ["monitor", "patient-add", "P-1", "--site", "A", "--product", "kymriah", "--infusion-date", "2026-01-01"]
+    )
+    from cgtvigil.access import create_user
+    from cgtvigil.store import operational_engine, session_factory
+
+    engine = operational_engine(url)
+    with session_factory(engine)() as s:
+        for k in range(3):
+            create_user(
+                s, username=f"user{k}", password="correct horse battery", role="administrator", at=datetime.now(UTC)
+            )
+        s.commit()
+    anchor = tmp_path / "anchor.json"
+    assert runner.invoke(app, ["audit", "anchor", "--output", str(anchor)]).exit_code == 0
+    ok = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
+    assert ok.exit_code == 0 and "intact" in ok.stdout
+    with create_engine(url).begin() as con:
+        con.execute(text("DELETE FROM audit_log WHERE id = 3"))
+    bad = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
+    assert bad.exit_code == 1 and "truncated" in bad.stdout
+    engine.dispose()

@@ -87,6 +87,7 @@ def login(client: TestClient, name: str) -> None:
 ACCESS = {
     "/signals": {"sci", "reg", "adm"},
     "/signals/cases?drug=risperidone&event=ABNORMAL%20WEIGHT%20GAIN": {"sci", "reg", "adm"},
+    "/products/kymriah": {"sci", "reg", "adm"},
     "/monitoring": {"sci", "inv", "adm"},
     "/patients/P-A1": {"inv", "pat", "adm", "sci"},  # site A, kymriah (the scientist's sponsor product)
     "/patients/P-B1": {"adm"},  # site B, yescarta
@@ -121,7 +122,13 @@ def test_routes_are_all_covered() -> None:
         for r in app.routes
         if getattr(r, "include_in_schema", True) is False and "GET" in getattr(r, "methods", ())
     }
-    covered = {p.split("?")[0].replace("P-A1", "{patient_id}").replace("P-B1", "{patient_id}") for p in ACCESS}
+    covered = {
+        p.split("?")[0]
+        .replace("P-A1", "{patient_id}")
+        .replace("P-B1", "{patient_id}")
+        .replace("kymriah", "{product_id}")
+        for p in ACCESS
+    }
     assert pages - covered <= {"/login", "/", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}  # public
     app.state.engine.dispose()
 

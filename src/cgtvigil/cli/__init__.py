@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from cgtvigil import __version__
-from cgtvigil.cli import _demo, _forecast, _grading, _monitor, _screening, _synth  # noqa: F401  (registers commands)
+from cgtvigil.cli import _audit, _demo, _forecast, _grading, _monitor, _screening, _synth  # noqa: F401  (registers commands)
 from cgtvigil.cli._app import app, console, err
 
 __all__ = ["app", "main"]

@@ -110,7 +110,9 @@ def web_router(settings: Settings) -> APIRouter:
         if sort in ("eb05", "n", "ic025", "ror_lower", "prr"):
             table = table.sort_by([(sort, "descending")])
         rows = table.slice(0, 300).to_pylist()
+        brand_to_id = {p.brand: p.id for p in products.products}
         for r in rows:
+            r["product_id"] = brand_to_id.get(r["drug"])
             r["rules"] = [n for n in rule_names if r.get(f"sdr_{n}")]
             r["event_label"] = topics.get(r["event"], r["event"]) if r["event_type"] == "topic" else r["event"]
         scatter = {
@@ -205,6 +207,70 @@ def web_router(settings: Settings) -> APIRouter:
             event=event,
             cases=rows,
             trend_spec=_spec(trend),
+        )
+
+    @router.get("/products/{product_id}")
+    def product_profile(
+        request: Request, product_id: str, user: Annotated[UserRow, Depends(roles(*SCREEN_READERS))]
+    ) -> HTMLResponse:
+        product = products.by_id().get(product_id.lower())
+        if product is None or not settings.screen_result.exists():
+            raise HTTPException(status_code=404, detail="no such product in the screen")
+        table = pq.read_table(settings.screen_result)
+        meta = json.loads((table.schema.metadata or {}).get(b"cgtvigil", b"{}"))
+        topics = meta.get("dictionaries", {}).get("topic_names", {})
+        rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
+        peers = [p.brand for p in products.products if p.product_class == product.product_class and p.id != product.id]
+        all_rows = table.to_pylist()
+        present = {r["drug"] for r in all_rows}
+        peers = [b for b in peers if b in present]
+        class_eb05: dict[tuple[str, str], list[float]] = {}
+        for r in all_rows:
+            if r["drug"] in peers and r.get("eb05") is not None:
+                class_eb05.setdefault((r["event_type"], r["event"]), []).append(r["eb05"])
+        rows = []
+        for r in all_rows:
+            if r["drug"] != product.brand:
+                continue
+            peer = class_eb05.get((r["event_type"], r["event"]))
+            rows.append(
+                {
+                    **r,
+                    "label": topics.get(r["event"], r["event"]) if r["event_type"] == "topic" else r["event"],
+                    "class_eb05": sum(peer) / len(peer) if peer else None,
+                    "rules": [n for n in rule_names if r.get(f"sdr_{n}")],
+                }
+            )
+        rows.sort(key=lambda r: (r["event_type"] != "topic", -(r.get("eb05") or 0)))
+        bars = [
+            {"topic": r["label"], "who": who, "eb05": v}
+            for r in rows
+            if r["event_type"] == "topic"
+            for who, v in ((product.brand, r["eb05"]), (f"{product.product_class} mean", r["class_eb05"]))
+            if v is not None
+        ]
+        chart = {
+            "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+            "width": "container",
+            "height": 240,
+            "data": {"values": bars},
+            "mark": "bar",
+            "encoding": {
+                "y": {"field": "topic", "type": "nominal", "title": None},
+                "x": {"field": "eb05", "type": "quantitative", "title": "EB05"},
+                "yOffset": {"field": "who"},
+                "color": {"field": "who", "type": "nominal", "title": None},
+            },
+        }
+        return _page(
+            request,
+            "product.html",
+            user,
+            title=product.brand,
+            product=product,
+            peers=peers,
+            rows=rows[:200],
+            chart=_spec(chart),
         )
 
     def _visible_patients(session: Any, user: UserRow) -> list[tuple[PatientRow, TreatmentRow | None]]:
