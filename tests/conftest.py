@@ -36,11 +36,13 @@ def operational_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = os.environ.get("CGTVIGIL_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("PostgreSQL runs under `make test` (scripts/test.sh sets CGTVIGIL_TEST_POSTGRES_URL)")
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, text
 
     from cgtvigil.store import Base
 
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
+    with engine.begin() as con:
+        con.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     return url

@@ -11,6 +11,7 @@ from cgtvigil.store._cases import (
 from cgtvigil.store._dictionaries import load_products, load_topics
 from cgtvigil.store._faers_store import FaersStore
 from cgtvigil.store._meddra import expand_topics, load_meddra_groups
+from cgtvigil.store._migrate import migrate
 from cgtvigil.store._operational import (
     AlertEventRow,
     AlertRow,
@@ -48,6 +49,7 @@ __all__ = [
     "load_meddra_groups",
     "load_products",
     "load_topics",
+    "migrate",
     "operational_engine",
     "rebuild_cases",
     "session_factory",

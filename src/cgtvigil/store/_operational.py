@@ -2,8 +2,8 @@
 alerts with their history, and device-gateway tokens. SQLite by default, PostgreSQL by URL.
 
 All times are stored as naive UTC (converted on the way in), so SQLite and PostgreSQL compare
-them alike. Schema creation uses ``metadata.create_all`` for now; Alembic migrations come with
-the web application (issue 5), which owns the schema's evolution.
+them alike. The schema evolves by Alembic migrations (``store/migrations``), applied when an
+engine is opened.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ def utc_naive(t: datetime) -> datetime:
 
 
 def operational_engine(url: str) -> Engine:
-    """An engine for ``url`` (e.g. ``sqlite:///cgtvigil.db``) with the schema created."""
+    """An engine for ``url`` (e.g. ``sqlite:///cgtvigil.db``) with the schema migrated to the
+    latest revision (Alembic)."""
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
 
@@ -191,7 +192,9 @@ def operational_engine(url: str) -> Engine:
         def _fk(conn, _record):  # type: ignore[no-untyped-def]
             conn.execute("PRAGMA foreign_keys=ON")
 
-    Base.metadata.create_all(engine)
+    from cgtvigil.store._migrate import migrate  # Alembic's env imports this module
+
+    migrate(engine)
     return engine
 
 
