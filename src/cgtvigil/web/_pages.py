@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -23,6 +23,7 @@ from cgtvigil.errors import CgtVigilError
 from cgtvigil.ingest import CGT_SYMPTOM_ITEMS, read_questionnaire_response
 from cgtvigil.monitoring import ACTIVE, MonitoringRules, acknowledge, evaluate_patient, resolve, store_observations
 from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, UserRow, load_products
+from cgtvigil.web._screen_cache import SORT_KEYS, ScreenCache
 from cgtvigil.web._security import DbSession, csrf_token, current_user, require_csrf, roles
 
 __all__ = ["web_router"]
@@ -45,9 +46,23 @@ def _spec(obj: dict[str, Any]) -> str:
     return json.dumps(obj).replace("'", "&#39;")
 
 
+def _downsample(points: list[tuple[str, datetime, float]], limit: int = 1500) -> list[dict[str, Any]]:
+    """Chart points; above ``limit`` a series is reduced to its hourly maximum (fever shows)."""
+    if len(points) <= limit:
+        return [{"kind": k, "time": t.isoformat(), "value": v} for k, t, v in points]
+    hourly: dict[tuple[str, datetime], float] = {}
+    for k, t, v in points:
+        key = (k, t.replace(minute=0, second=0, microsecond=0))
+        hourly[key] = max(v, hourly.get(key, v))
+    return [
+        {"kind": k, "time": t.isoformat(), "value": v} for (k, t), v in sorted(hourly.items(), key=lambda x: x[0][1])
+    ]
+
+
 def web_router(settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     products = load_products()
+    screens = ScreenCache(settings.screen_result)
     product_names = {p.id: p.brand for p in products.products}
 
     @router.get("/login")
@@ -95,20 +110,22 @@ def web_router(settings: Settings) -> APIRouter:
         sort: str = "eb05",
     ) -> HTMLResponse:
         path = settings.screen_result
-        if not path.exists():
+        table = screens.view(sort if sort in SORT_KEYS else "eb05")
+        if table is None:
             return _page(request, "signals.html", user, title="Signals", rows=[], result_path=path)
-        table = pq.read_table(path)
-        meta = json.loads((table.schema.metadata or {}).get(b"cgtvigil", b"{}"))
+        meta = screens.meta
         topics = meta.get("dictionaries", {}).get("topic_names", {})
         rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
-        if product:
-            table = table.filter(pc.equal(table.column("drug"), product))
-        if level in ("pt", "topic"):
-            table = table.filter(pc.equal(table.column("event_type"), level))
-        if rule in rule_names:
-            table = table.filter(pc.fill_null(table.column(f"sdr_{rule}"), False))
-        if sort in ("eb05", "n", "ic025", "ror_lower", "prr"):
-            table = table.sort_by([(sort, "descending")])
+        mask = None
+        for cond in (
+            pc.equal(table.column("drug"), product) if product else None,
+            pc.equal(table.column("event_type"), level) if level in ("pt", "topic") else None,
+            pc.fill_null(table.column(f"sdr_{rule}"), False) if rule in rule_names else None,
+        ):
+            if cond is not None:
+                mask = cond if mask is None else pc.and_(mask, cond)
+        if mask is not None:
+            table = table.filter(mask)
         rows = table.slice(0, 300).to_pylist()
         brand_to_id = {p.brand: p.id for p in products.products}
         for r in rows:
@@ -139,7 +156,7 @@ def web_router(settings: Settings) -> APIRouter:
                 "tooltip": [{"field": "pair"}, {"field": "n"}, {"field": "eb05", "format": ".2f"}],
             },
         }
-        all_products = sorted(set(pq.read_table(path, columns=["drug"]).column("drug").to_pylist()))
+        all_products = screens.products
         meta_line = (
             f"Spec {meta.get('spec_hash', '')[:12]}, created {meta.get('created_at', '')}, "
             f"rules {meta.get('threshold_rules', {}).get('version', '')}."
@@ -214,16 +231,16 @@ def web_router(settings: Settings) -> APIRouter:
         request: Request, product_id: str, user: Annotated[UserRow, Depends(roles(*SCREEN_READERS))]
     ) -> HTMLResponse:
         product = products.by_id().get(product_id.lower())
-        if product is None or not settings.screen_result.exists():
+        table = screens.view("eb05")
+        if product is None or table is None:
             raise HTTPException(status_code=404, detail="no such product in the screen")
-        table = pq.read_table(settings.screen_result)
-        meta = json.loads((table.schema.metadata or {}).get(b"cgtvigil", b"{}"))
+        meta = screens.meta
         topics = meta.get("dictionaries", {}).get("topic_names", {})
         rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
         peers = [p.brand for p in products.products if p.product_class == product.product_class and p.id != product.id]
-        all_rows = table.to_pylist()
-        present = {r["drug"] for r in all_rows}
+        present = set(screens.products)
         peers = [b for b in peers if b in present]
+        all_rows = table.filter(pc.is_in(table.column("drug"), value_set=pa.array([product.brand, *peers]))).to_pylist()
         class_eb05: dict[tuple[str, str], list[float]] = {}
         for r in all_rows:
             if r["drug"] in peers and r.get("eb05") is not None:
@@ -274,11 +291,21 @@ def web_router(settings: Settings) -> APIRouter:
         )
 
     def _visible_patients(session: Any, user: UserRow) -> list[tuple[PatientRow, TreatmentRow | None]]:
+        """Patients the user may see, with their latest treatment (three queries in all)."""
+        query = select(PatientRow)
+        if user.role == "site_investigator":
+            query = query.where(PatientRow.site == (user.site or ""))
+        elif user.role == "patient":
+            query = query.where(PatientRow.id == (user.patient_id or ""))
+        patients = list(session.scalars(query))
+        treatments: dict[str, list[TreatmentRow]] = {}
+        for t in session.scalars(select(TreatmentRow)):
+            treatments.setdefault(t.patient_id, []).append(t)
         out = []
-        for p in session.scalars(select(PatientRow)):
-            treatments = list(session.scalars(select(TreatmentRow).where(TreatmentRow.patient_id == p.id)))
-            if can_view_patient(user, p, treatments):
-                out.append((p, max(treatments, key=lambda t: t.infusion_date) if treatments else None))
+        for p in patients:
+            mine = treatments.get(p.id, [])
+            if can_view_patient(user, p, mine):
+                out.append((p, max(mine, key=lambda t: t.infusion_date) if mine else None))
         return out
 
     @router.get("/monitoring")
@@ -334,24 +361,24 @@ def web_router(settings: Settings) -> APIRouter:
         user: Annotated[UserRow, Depends(roles(*CARE_TEAM, "patient"))],
     ) -> HTMLResponse:
         patient, treatment = _patient_or_404(session, user, patient_id)
-        since = _now() - timedelta(days=30)
-        obs = session.scalars(
-            select(ObservationRow)
+        since = (_now() - timedelta(days=30)).replace(tzinfo=None)
+        obs = session.execute(
+            select(ObservationRow.kind, ObservationRow.time, ObservationRow.value)
             .where(
                 ObservationRow.patient_id == patient_id,
                 ObservationRow.superseded.is_(False),
-                ObservationRow.time >= since.replace(tzinfo=None),
+                ObservationRow.time >= since,
             )
             .order_by(ObservationRow.time)
         ).all()
         charts = []
-        for kinds, title, y in (
-            (("temperature",), "Temperature (°C)", "value"),
-            (("crs_grade", "icans_grade"), "CRS and ICANS grade", "value"),
-            (("anc", "plt"), "ANC and platelets (10^9/L)", "value"),
-            (("crp",), "CRP (mg/dL)", "value"),
+        for kinds, title in (
+            (("temperature",), "Temperature (°C)"),
+            (("crs_grade", "icans_grade"), "CRS and ICANS grade"),
+            (("anc", "plt"), "ANC and platelets (10^9/L)"),
+            (("crp",), "CRP (mg/dL)"),
         ):
-            values = [{"time": o.time.isoformat(), "value": o.value, "kind": o.kind} for o in obs if o.kind in kinds]
+            values = _downsample([(k, t, v) for k, t, v in obs if k in kinds])
             if values:
                 charts.append(
                     {
@@ -365,7 +392,12 @@ def web_router(settings: Settings) -> APIRouter:
                                 "mark": {"type": "line", "point": len(values) < 60},
                                 "encoding": {
                                     "x": {"field": "time", "type": "temporal"},
-                                    "y": {"field": y, "type": "quantitative", "title": title, "scale": {"zero": False}},
+                                    "y": {
+                                        "field": "value",
+                                        "type": "quantitative",
+                                        "title": title,
+                                        "scale": {"zero": False},
+                                    },
                                     "color": {"field": "kind", "type": "nominal"},
                                 },
                             }
