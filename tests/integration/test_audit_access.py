@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from cgtvigil.access import authenticate, can_view_patient, create_user
 from cgtvigil.audit import append_audit, export_anchor, verify_audit
@@ -102,3 +103,36 @@ def test_users_roles_lockout_and_scope(session) -> None:  # type: ignore[no-unty
     ]
     assert outcomes == ["success"] + ["wrong password"] * 4 + ["wrong password; account locked", "locked", "success"]
     assert verify_audit(session).ok
+
+
+def test_concurrent_appends_keep_one_chain(operational_url: str) -> None:
+    """Eight threads appending 15 entries each, plus a transaction closed without commit:
+    one unbroken chain of 120 entries (the audit lock is held until each transaction ends)."""
+    import threading
+
+    engine = operational_engine(operational_url)
+    sessions = session_factory(engine)
+    abandoned = sessions()
+    append_audit(abandoned, actor="a", action="x", target="t", at=T0)
+    abandoned.close()  # rolled back: releases the chain
+    errors: list[Exception] = []
+
+    def writer(k: int) -> None:
+        try:
+            for i in range(15):
+                with sessions() as s:
+                    append_audit(s, actor=f"user{k}", action="patient.read", target=f"patient:{i}", at=T0)
+                    s.commit()
+        except (SQLAlchemyError, TimeoutError) as exc:  # collected and asserted below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with sessions() as s:
+        report = verify_audit(s)
+    assert report.ok and report.entries == 120
+    engine.dispose()

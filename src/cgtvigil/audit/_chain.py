@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from cgtvigil.store import AuditRow, utc_naive
 
@@ -30,11 +31,40 @@ def _digest(
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
+_CHAIN = threading.RLock()  # one writer of the chain at a time in this process
+_LOCK_SECONDS = 30.0
+_PG_LOCK_KEY = 7_301_922  # advisory lock shared by every process writing the chain (PostgreSQL)
+
+
+def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint or sub-transaction: the outer transaction still holds the chain
+    for _ in range(session.info.pop("audit_locks", 0)):
+        _CHAIN.release()
+
+
+def _serialise(session: Session) -> None:
+    """Hold the chain from the first append until the caller's transaction ends, so that two
+    concurrent transactions cannot both extend the same head. PostgreSQL also takes an
+    advisory transaction lock (several server processes); SQLite deployments run one process."""
+    if not _CHAIN.acquire(timeout=_LOCK_SECONDS):
+        raise TimeoutError("the audit trail is busy; try again")
+    if not session.info.get("audit_listener"):
+        event.listen(session, "after_transaction_end", _on_transaction_end)  # commit, rollback or close
+        session.info["audit_listener"] = True
+    if "audit_locks" not in session.info:
+        session.info["audit_locks"] = 0
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    session.info["audit_locks"] += 1
+
+
 def append_audit(
     session: Session, *, actor: str, action: str, target: str, at: datetime, detail: dict[str, Any] | None = None
 ) -> AuditRow:
-    """Append one entry (caller commits with the change it records)."""
-    last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1).with_for_update()).first()
+    """Append one entry (the caller commits it together with the change it records)."""
+    _serialise(session)
+    last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     entry_id = (last.id + 1) if last else 1
     when = utc_naive(at)

@@ -1,0 +1,185 @@
+"""Web benchmark (issue #5): with a 1M-report screen and 1,000 monitored patients (3 days of
+skin temperature every 2 minutes each, daily labs, open alerts), 20 concurrent users on
+loopback request the signals table, a patient page and the monitoring board; p50/p95 latency
+per page. The server is uvicorn in a second process on an SQLite operational store.
+Writes benchmarks/web_results.json.
+
+Usage: python benchmarks/web.py [--patients 1000] [--users 20] [--rounds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "benchmark password 1"
+
+
+def build(tmp: Path, patients: int, screen_source: Path) -> dict[str, str]:
+    from sqlalchemy import insert
+
+    from cgtvigil.access import create_user
+    from cgtvigil.model import SignalSpec
+    from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient
+    from cgtvigil.screening import screen_long_file, write_result
+    from cgtvigil.store import ObservationRow, load_products, operational_engine, session_factory
+
+    result = tmp / "screen.parquet"
+    write_result(screen_long_file(screen_source, SignalSpec()), result)
+    url = f"sqlite:///{tmp / 'op.db'}"
+    engine = operational_engine(url)
+    products = load_products()
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    rng = np.random.default_rng(1)
+    brands = ["kymriah", "yescarta", "breyanzi", "carvykti", "abecma", "tecartus"]
+    with session_factory(engine)() as s:
+        for i in range(patients):
+            register_patient(
+                s,
+                products,
+                patient=f"B-{i:04d}",
+                site="A" if i % 2 == 0 else "B",
+                product=brands[i % 6],
+                infusion_date=(now - timedelta(days=int(rng.integers(1, 20)))).date(),
+            )
+        s.commit()
+        rows = []
+        minutes = np.arange(0, 3 * 1440, 2)
+        for i in range(patients):
+            temps = 36.7 + rng.normal(0, 0.15, len(minutes))
+            for m, t in zip(minutes, temps, strict=True):
+                rows.append(
+                    {
+                        "patient_id": f"B-{i:04d}",
+                        "kind": "temperature",
+                        "value": float(t),
+                        "unit": "Cel",
+                        "time": now - timedelta(minutes=int(3 * 1440 - m)),
+                        "source": "omh",
+                        "device": "patch",
+                        "location": "",
+                        "received_at": now,
+                        "superseded": False,
+                        "is_correction": False,
+                    }
+                )
+            if len(rows) > 200_000:
+                s.execute(insert(ObservationRow), rows)
+                rows = []
+        if rows:
+            s.execute(insert(ObservationRow), rows)
+        for i in range(0, patients, 3):
+            raise_alert(s, f"B-{i:04d}", "sensor_fever", "high", "temperature >= 38.0 °C", now, MonitoringRules())
+        create_user(s, username="bench.inv", password=PASSWORD, role="site_investigator", at=now, site="A")
+        create_user(
+            s, username="bench.sci", password=PASSWORD, role="safety_scientist", at=now, sponsor_products=tuple(brands)
+        )
+        s.commit()
+    engine.dispose()
+    return {"CGTVIGIL_OPERATIONAL_URL": url, "CGTVIGIL_SCREEN_RESULT": str(result), "CGTVIGIL_SECRET_KEY": "bench"}
+
+
+def user_loop(base: str, user: str, rounds: int, out: dict[str, list[float]], lock: threading.Lock) -> None:
+    with httpx.Client(base_url=base, timeout=60) as c:
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+        c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token})
+        pages = {"signals": "/signals", "monitoring board": "/monitoring", "patient page": "/patients/B-0002"}
+        for _ in range(rounds):
+            for name, path in pages.items():
+                t = time.perf_counter()
+                r = c.get(path)
+                elapsed = time.perf_counter() - t
+                r.raise_for_status()
+                with lock:
+                    out[name].append(elapsed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--screen-source", type=Path, default=HERE / "work" / "long_1000000.parquet")
+    args = parser.parse_args()
+    if not args.screen_source.exists():
+        from cgtvigil.synth import generate_long
+
+        args.screen_source.parent.mkdir(exist_ok=True)
+        generate_long(args.screen_source, 1_000_000, seed=1_000_000)
+    tmp = Path(tempfile.mkdtemp())
+    t0 = time.perf_counter()
+    env = {**os.environ, **build(tmp, args.patients, args.screen_source)}
+    setup = time.perf_counter() - t0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cgtvigil.cli", "monitor", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/api/v1/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        warm = httpx.Client(base_url=base)
+        token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
+        warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
+        warm.get("/signals")  # loads the screen result once, as the first user of a day would
+        out: dict[str, list[float]] = {"signals": [], "monitoring board": [], "patient page": []}
+        lock = threading.Lock()
+        threads = [
+            threading.Thread(
+                target=user_loop, args=(base, "bench.inv" if k % 2 else "bench.sci", args.rounds, out, lock)
+            )
+            for k in range(args.users)
+        ]
+        t1 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    result = {
+        "patients": args.patients,
+        "concurrent_users": args.users,
+        "requests": sum(len(v) for v in out.values()),
+        "setup_seconds": round(setup, 1),
+        "wall_seconds": round(wall, 1),
+        "pages": {
+            k: {
+                "n": len(v),
+                "p50_ms": round(1000 * float(np.percentile(v, 50)), 1),
+                "p95_ms": round(1000 * float(np.percentile(v, 95)), 1),
+            }
+            for k, v in out.items()
+        },
+    }
+    (HERE / "web_results.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
