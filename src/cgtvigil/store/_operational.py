@@ -189,8 +189,11 @@ def operational_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
-        def _fk(conn, _record):  # type: ignore[no-untyped-def]
+        def _pragmas(conn, _record):  # type: ignore[no-untyped-def]
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer (concurrent users)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
 
     from cgtvigil.store._migrate import migrate  # Alembic's env imports this module
 

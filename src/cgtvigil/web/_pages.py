@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from cgtvigil.access import ROLES, authenticate, can_view_patient, create_user
 from cgtvigil.audit import append_audit
@@ -290,59 +290,80 @@ def web_router(settings: Settings) -> APIRouter:
             chart=_spec(chart),
         )
 
-    def _visible_patients(session: Any, user: UserRow) -> list[tuple[PatientRow, TreatmentRow | None]]:
-        """Patients the user may see, with their latest treatment (three queries in all)."""
-        query = select(PatientRow)
-        if user.role == "site_investigator":
-            query = query.where(PatientRow.site == (user.site or ""))
-        elif user.role == "patient":
-            query = query.where(PatientRow.id == (user.patient_id or ""))
-        patients = list(session.scalars(query))
-        treatments: dict[str, list[TreatmentRow]] = {}
-        for t in session.scalars(select(TreatmentRow)):
-            treatments.setdefault(t.patient_id, []).append(t)
-        out = []
-        for p in patients:
-            mine = treatments.get(p.id, [])
-            if can_view_patient(user, p, mine):
-                out.append((p, max(mine, key=lambda t: t.infusion_date) if mine else None))
-        return out
-
     @router.get("/monitoring")
     def board(
-        request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles(*CARE_TEAM))]
+        request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles(*CARE_TEAM))], page: int = 1
     ) -> HTMLResponse:
+        """Patients in their monitoring window, most severe open alert first: one aggregate query
+        scoped to what the user may see, 100 patients a page."""
         today = _now().date()
-        rows = []
-        for p, t in _visible_patients(session, user):
-            day = (today - t.infusion_date).days if t else None
-            if day is None or not 0 <= day <= 30:
-                continue
-            alerts = list(
-                session.scalars(select(AlertRow).where(AlertRow.patient_id == p.id, AlertRow.status.in_(ACTIVE)))
+        latest = (
+            select(TreatmentRow.patient_id, func.max(TreatmentRow.infusion_date).label("day0"))
+            .group_by(TreatmentRow.patient_id)
+            .subquery()
+        )
+        rank = case(*((AlertRow.severity == sev, r) for sev, r in SEVERITY_RANK.items()), else_=9)
+        alerts = (
+            select(AlertRow.patient_id, func.count().label("open"), func.min(rank).label("worst"))
+            .where(AlertRow.status.in_(ACTIVE))
+            .group_by(AlertRow.patient_id)
+            .subquery()
+        )
+        query = (
+            select(
+                PatientRow.id,
+                PatientRow.site,
+                TreatmentRow.product_id,
+                latest.c.day0,
+                func.coalesce(alerts.c.open, 0),
+                alerts.c.worst,
             )
-            worst = min((a.severity for a in alerts), key=lambda s: SEVERITY_RANK.get(s, 9), default=None)
-            rows.append(
-                {
-                    "id": p.id,
-                    "site": p.site,
-                    "product": product_names.get(t.product_id, t.product_id) if t else "",
-                    "day": day,
-                    "open": len(alerts),
-                    "worst": worst,
-                }
+            .join(latest, latest.c.patient_id == PatientRow.id)
+            .join(
+                TreatmentRow, (TreatmentRow.patient_id == PatientRow.id) & (TreatmentRow.infusion_date == latest.c.day0)
             )
-        rows.sort(key=lambda r: (SEVERITY_RANK.get(str(r["worst"] or ""), 9), -int(str(r["open"])), str(r["id"])))
+            .outerjoin(alerts, alerts.c.patient_id == PatientRow.id)
+            .where(latest.c.day0 >= today - timedelta(days=30), latest.c.day0 <= today)
+        )
+        if user.role == "site_investigator":
+            query = query.where(PatientRow.site == (user.site or ""))
+        elif user.role == "safety_scientist":
+            query = query.where(TreatmentRow.product_id.in_(user.sponsor_products or []))
+        query = query.order_by(func.coalesce(alerts.c.worst, 9), func.coalesce(alerts.c.open, 0).desc(), PatientRow.id)
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        page = max(1, page)
+        found = session.execute(query.limit(100).offset(100 * (page - 1))).all()
+        by_rank = {r: sev for sev, r in SEVERITY_RANK.items()}
+        rows = [
+            {
+                "id": pid,
+                "site": site,
+                "product": product_names.get(prod, prod),
+                "day": (today - day0).days,
+                "open": n,
+                "worst": by_rank.get(worst) if worst is not None else None,
+            }
+            for pid, site, prod, day0, n, worst in found
+        ]
         append_audit(
             session,
             actor=user.username,
             action="patient.list",
             target="monitoring-board",
             at=_now(),
-            detail={"patients": len(rows)},
+            detail={"patients": len(rows), "page": page},
         )
         session.commit()
-        return _page(request, "monitoring.html", user, title="Monitoring", patients=rows)
+        return _page(
+            request,
+            "monitoring.html",
+            user,
+            title="Monitoring",
+            patients=rows,
+            page=page,
+            total=total,
+            pages=(total + 99) // 100,
+        )
 
     def _patient_or_404(session: Any, user: UserRow, patient_id: str) -> tuple[PatientRow, TreatmentRow | None]:
         patient = session.get(PatientRow, patient_id)
