@@ -20,6 +20,7 @@ class Settings:
     operational_url: str = "sqlite:///cgtvigil-operational.db"
     screen_result: Path = Path("cgtvigil-output/demo/cgt_screen.parquet")
     secret_key: str = ""  # signs session cookies; empty: a random key per process (log-ins end on restart)
+    forecast_model: Path | None = None  # a model from `cgtvigil forecast fit`, shown on patient pages
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,4 +30,7 @@ class Settings:
             operational_url=os.environ.get("CGTVIGIL_OPERATIONAL_URL", "sqlite:///cgtvigil-operational.db"),
             screen_result=Path(os.environ.get("CGTVIGIL_SCREEN_RESULT", "cgtvigil-output/demo/cgt_screen.parquet")),
             secret_key=os.environ.get("CGTVIGIL_SECRET_KEY", ""),
+            forecast_model=Path(os.environ["CGTVIGIL_FORECAST_MODEL"])
+            if os.environ.get("CGTVIGIL_FORECAST_MODEL")
+            else None,
         )

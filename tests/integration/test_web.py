@@ -183,3 +183,55 @@ def test_admin_creates_users_with_clear_errors(client: TestClient) -> None:
         follow_redirects=False,
     )
     assert ok.status_code == 303 and "inv.b" in client.get("/admin/users").text
+
+
+def test_forecast_probability_on_the_patient_page(screen: tuple[Path, Path], tmp_path: Path) -> None:
+    """A forecaster fitted on SYNTHETIC trajectories is applied to the patient's observations
+    rolled up into days; the page shows its probability."""
+    import joblib
+
+    from cgtvigil.forecasting import DailyTable, ToxicityForecaster
+    from cgtvigil.ingest import IntakeResult
+    from cgtvigil.model import Observation
+    from cgtvigil.monitoring import store_observations
+    from cgtvigil.synth import TrajectoryConfig, simulate_trajectories
+
+    daily, _ = simulate_trajectories(TrajectoryConfig(patients=60, seed=9))
+    table = DailyTable.from_columns({k: daily.column(k).to_numpy(zero_copy_only=False) for k in daily.column_names})
+    model = tmp_path / "icans.joblib"
+    joblib.dump(
+        {"software": "test", "forecaster": ToxicityForecaster(target="icans", min_grade=1, horizon=5).fit(table)}, model
+    )
+    db, result = screen
+    app = create_app(
+        Settings(
+            db=db,
+            screen_result=result,
+            operational_url=f"sqlite:///{tmp_path / 'op.db'}",
+            secret_key="k",
+            forecast_model=model,
+        )
+    )
+    now = datetime.now(UTC)
+    with app.state.sessions() as s:
+        create_user(s, username="inv.user", password=PASSWORD, role="site_investigator", at=now, site="A")
+        register_patient(
+            s,
+            load_products(),
+            patient="P-A1",
+            site="A",
+            product="yescarta",
+            infusion_date=now.date() - timedelta(days=3),
+        )
+        obs = [
+            Observation(patient="P-A1", kind=k, value=v, unit=u, time=now - timedelta(days=d), source="fhir")
+            for d in range(3)
+            for k, v, u in (("temperature", 38.9, "Cel"), ("crp", 9.0, "mg/dL"), ("crs_grade", 2.0, "{grade}"))
+        ]
+        store_observations(s, IntakeResult(obs), now)
+        s.commit()
+    with TestClient(app) as c:
+        login(c, "inv")
+        page = c.get("/patients/P-A1").text
+    assert "probability of ICANS grade ≥ 1" in page and "within 5 days" in page
+    app.state.engine.dispose()

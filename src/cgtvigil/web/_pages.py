@@ -4,7 +4,7 @@ Every route checks the role; patient-level reads and every write go to the audit
 """
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,6 +57,61 @@ def _downsample(points: list[tuple[str, datetime, float]], limit: int = 1500) ->
     return [
         {"kind": k, "time": t.isoformat(), "value": v} for (k, t), v in sorted(hourly.items(), key=lambda x: x[0][1])
     ]
+
+
+# observation kind -> daily-table column (daily maximum), for the forecaster
+_DAILY = {
+    "temperature": "max_temp_c",
+    "crp": "crp_mg_l",
+    "ferritin": "ferritin_ng_ml",
+    "il6": "il6_pg_ml",
+    "pct": "pct_ng_ml",
+    "wbc": "wbc_1e9_l",
+    "crs_grade": "crs_grade",
+    "icans_grade": "icans_grade",
+}
+
+
+def _forecast(
+    model_path: Path | None, patient_id: str, infusion: date | None, obs: list[tuple[str, datetime, float]]
+) -> dict[str, Any] | None:
+    """The forecaster's probability for the patient's latest day, from their observations
+    rolled up into the daily table (daily maxima; CRP converted to mg/L)."""
+    if model_path is None or infusion is None or not model_path.exists():
+        return None
+    import joblib
+    import numpy as np
+
+    from cgtvigil.forecasting import DailyTable, ToxicityForecaster
+
+    saved = joblib.load(model_path)
+    forecaster: ToxicityForecaster = saved["forecaster"]
+    days: dict[int, dict[str, float]] = {}
+    for kind, t, v in obs:
+        col = _DAILY.get(kind)
+        if col is None:
+            continue
+        value = v * 10 if kind == "crp" else v
+        day = (t.date() - infusion).days
+        slot = days.setdefault(day, {})
+        slot[col] = max(value, slot.get(col, value))
+    if not days:
+        return None
+    order = sorted(d for d in days if d >= 0)
+    if not order:
+        return None
+    columns: dict[str, Any] = {"patient_id": [patient_id] * len(order), "day": order}
+    for col in _DAILY.values():
+        columns[col] = [days[d].get(col, np.nan if col not in ("crs_grade", "icans_grade") else 0.0) for d in order]
+    prob = float(forecaster.predict_proba(DailyTable.from_columns(columns))[-1])
+    return {
+        "probability": prob,
+        "target": forecaster.target.upper(),
+        "min_grade": forecaster.min_grade,
+        "horizon": forecaster.horizon,
+        "day": order[-1],
+        "trained_on": forecaster.n_patients_,
+    }
 
 
 def web_router(settings: Settings) -> APIRouter:
@@ -433,6 +488,12 @@ def web_router(settings: Settings) -> APIRouter:
         append_audit(session, actor=user.username, action="patient.read", target=f"patient:{patient_id}", at=_now())
         session.commit()
         day = (_now().date() - treatment.infusion_date).days if treatment else None
+        forecast = _forecast(
+            settings.forecast_model,
+            patient_id,
+            treatment.infusion_date if treatment else None,
+            [(k, t, v) for k, t, v in obs],
+        )
         return _page(
             request,
             "patient.html",
@@ -443,6 +504,7 @@ def web_router(settings: Settings) -> APIRouter:
             product=product_names.get(treatment.product_id, "") if treatment else "",
             alerts=alerts,
             charts=charts,
+            forecast=forecast,
             can_act=user.role in ("site_investigator", "administrator"),
         )
 
