@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from _server import start_server
 
 HERE = Path(__file__).resolve().parent
 
@@ -61,25 +61,9 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cgtvigil.cli", "monitor", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server, base = start_server(env)
     try:
-        client = httpx.Client(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-        for _ in range(100):
-            try:
-                client.get("/api/v1/health")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         rng = np.random.default_rng(7)
         pids = [f"B-{i:04d}" for i in range(args.patients)]
         febrile = set(rng.choice(args.patients, args.patients // 20, replace=False))  # 5 % develop fever

@@ -13,9 +13,6 @@ import argparse
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from _server import start_server
 
 HERE = Path(__file__).resolve().parent
 PASSWORD = "benchmark password 1"
@@ -124,23 +122,8 @@ def main() -> None:
     t0 = time.perf_counter()
     env = {**os.environ, **build(tmp, args.patients, args.screen_source)}
     setup = time.perf_counter() - t0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cgtvigil.cli", "monitor", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(env)
     try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/api/v1/health")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         warm = httpx.Client(base_url=base)
         token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
         warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
