@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.middleware.sessions import SessionMiddleware
 
 from cgtvigil import __version__
+from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
@@ -104,6 +105,15 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
                         "message": a.message,
                     }
                 )
+        append_audit(
+            session,
+            actor=f"gateway:{source.name}",
+            action="observations.ingest",
+            target="observations",
+            at=now,
+            detail={k: v for k, v in summary.to_dict().items() if k != "patients"}
+            | {"patients": len(summary.patients)},
+        )
         session.commit()
         quarantine = [{"location": q.location, "reason": q.reason, "detail": q.detail} for q in result.quarantine]
         return {"gateway": source.name, **summary.to_dict(), "quarantine": quarantine, "alerts": alerts}

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from cgtvigil.audit import append_audit
 from cgtvigil.cli._app import _fail, app, console
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import load_products
+
+
+def _operator() -> str:
+    """Who runs a command, for the audit trail (the operating-system user)."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
 
 monitor_app = typer.Typer(
     help="Patient monitoring: observation files, alerts, gateways, the API server.", no_args_is_help=True
@@ -33,6 +43,14 @@ def gateway_add_cmd(
     try:
         with session_factory(operational_engine(settings.operational_url))() as session:
             token = register_gateway(session, name, site)
+            append_audit(
+                session,
+                actor=_operator(),
+                action="gateway.create",
+                target=f"gateway:{name}",
+                at=datetime.now(UTC),
+                detail={"site": site},
+            )
             session.commit()
     except CgtVigilError as exc:
         _fail(exc)
@@ -82,6 +100,14 @@ def monitor_ingest_cmd(
         now = datetime.now(UTC)
         with session_factory(operational_engine(settings.operational_url))() as session:
             summary = store_observations(session, result, now)
+            append_audit(
+                session,
+                actor=_operator(),
+                action="observations.ingest",
+                target=str(path),
+                at=now,
+                detail={k: v for k, v in summary.to_dict().items() if k != "patients"},
+            )
             products = load_products()
             alerts = [
                 a
@@ -134,6 +160,14 @@ def patient_add_cmd(
                 birth_date=date.fromisoformat(birth_date) if birth_date else None,
                 sex=sex,
                 lot=lot,
+            )
+            append_audit(
+                session,
+                actor=_operator(),
+                action="patient.create",
+                target=f"patient:{patient}",
+                at=datetime.now(UTC),
+                detail={"product": t.product_id, "site": site},
             )
             session.commit()
     except (CgtVigilError, ValueError) as exc:
