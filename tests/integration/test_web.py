@@ -5,6 +5,7 @@ fictitious patients in the operational store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,6 +140,9 @@ def test_signals_page_and_drill_down(client: TestClient) -> None:
     assert "risperidone" in page and "data-vega" in page
     cases = client.get("/signals/cases?drug=risperidone&event=ABNORMAL%20WEIGHT%20GAIN").text
     assert "10979236" in cases  # DEMO17Q2 line 2: caseid 10979236, RISPERDAL, 'Abnormal weight gain'
+    # one quarter of data: IC025 and ROR lower bound for 2017Q2 in the trend chart's data
+    spec = html.unescape(cases)  # the chart spec sits HTML-escaped in a data attribute
+    assert '"quarter": "2017Q2", "statistic": "IC025"' in spec and "ROR lower 95%" in spec
 
 
 def test_csrf_alert_actions_and_audit(client: TestClient) -> None:

@@ -24,7 +24,7 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
 from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
-from cgtvigil.web import web_router
+from cgtvigil.web import error_page, web_router
 
 __all__ = ["create_app"]
 
@@ -64,9 +64,12 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
 
     @app.exception_handler(HTTPException)
     async def http_errors(request: Request, exc: HTTPException) -> Response:
-        if exc.status_code == 401 and not request.url.path.startswith("/api/"):
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 401:
             return RedirectResponse("/login", status_code=303)  # pages send people to the log-in form
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict"}
+        return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
 
     def db(request: Request) -> Iterator[Session]:
         with request.app.state.sessions() as session:

@@ -1,5 +1,5 @@
 """Server-rendered dashboard pages (L5): signals, monitoring, patients, ePRO, administration."""
 
-from cgtvigil.web._pages import web_router
+from cgtvigil.web._pages import error_page, web_router
 
-__all__ = ["web_router"]
+__all__ = ["error_page", "web_router"]

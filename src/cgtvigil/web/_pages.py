@@ -26,7 +26,7 @@ from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, U
 from cgtvigil.web._screen_cache import SORT_KEYS, ScreenCache
 from cgtvigil.web._security import DbSession, csrf_token, current_user, require_csrf, roles
 
-__all__ = ["web_router"]
+__all__ = ["error_page", "web_router"]
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
@@ -40,6 +40,61 @@ def _now() -> datetime:
 
 def _page(request: Request, name: str, user: UserRow | None, **context: Any) -> HTMLResponse:
     return TEMPLATES.TemplateResponse(request, name, {"user": user, "csrf": csrf_token(request), **context})
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+    """An HTML error page for the dashboard routes (the JSON API keeps JSON errors)."""
+    response = TEMPLATES.TemplateResponse(
+        request, "error.html", {"user": None, "csrf": "", "title": title, "status": title, "detail": detail}
+    )
+    response.status_code = status
+    return response
+
+
+def _statistic_by_quarter(db: Path, drug: str, event: str) -> list[dict[str, Any]]:
+    """IC025 and the ROR lower bound of one pair on the data available at the end of each
+    quarter (cumulative, de-duplicated cases, suspect roles, crude expected counts)."""
+    from cgtvigil.signals import ContingencyTables, information_component, ror
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        counts = con.execute(
+            """
+            WITH l AS (
+                SELECT DISTINCT r.primaryid, r.quarter, m.drug, upper(trim(x.pt)) AS event
+                FROM report r JOIN drug g ON g.primaryid = r.primaryid
+                JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname
+                                AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
+                JOIN reac x ON x.primaryid = r.primaryid
+                WHERE NOT r.deleted AND g.role_cod IN ('PS', 'SS')),
+            q AS (SELECT DISTINCT quarter FROM l)
+            SELECT q.quarter,
+                   (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter),
+                   (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter AND l.drug = $1),
+                   (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter AND l.event = $2),
+                   (SELECT count(DISTINCT primaryid) FROM l
+                     WHERE l.quarter <= q.quarter AND l.drug = $1 AND l.event = $2)
+            FROM q ORDER BY q.quarter
+            """,
+            [drug, event.upper()],
+        ).fetchall()
+    finally:
+        con.close()
+    out: list[dict[str, Any]] = []
+    for quarter, total, n_drug, n_event, n in counts:
+        if not n:
+            continue
+        t = ContingencyTables.from_counts([n], [n_drug - n], [n_event - n], [total - n_drug - n_event + n])
+        out.append(
+            {
+                "quarter": quarter,
+                "statistic": "IC025",
+                "value": float(information_component([n], t.expected).lower[0]),
+                "n": n,
+            }
+        )
+        out.append({"quarter": quarter, "statistic": "ROR lower 95%", "value": float(ror(t).lower[0]), "n": n})
+    return out
 
 
 def _spec(obj: dict[str, Any]) -> str:
@@ -259,16 +314,18 @@ def web_router(settings: Settings) -> APIRouter:
             con.close()
         cols = ("caseid", "caseversion", "quarter", "fda_dt", "age_band", "sex", "reporter_country", "drugs", "pts")
         rows = [dict(zip(cols, r, strict=True)) for r in found]
-        by_quarter: dict[str, int] = {}
-        for r in rows:
-            by_quarter[r["quarter"]] = by_quarter.get(r["quarter"], 0) + 1
         trend = {
             "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
             "width": "container",
-            "height": 160,
-            "data": {"values": [{"quarter": q, "cases": n} for q, n in sorted(by_quarter.items())]},
+            "height": 180,
+            "data": {"values": _statistic_by_quarter(settings.db, drug, event)},
             "mark": {"type": "line", "point": True},
-            "encoding": {"x": {"field": "quarter", "type": "ordinal"}, "y": {"field": "cases", "type": "quantitative"}},
+            "encoding": {
+                "x": {"field": "quarter", "type": "ordinal", "title": "data up to quarter"},
+                "y": {"field": "value", "type": "quantitative", "title": "lower bound"},
+                "color": {"field": "statistic", "type": "nominal"},
+                "tooltip": [{"field": "statistic"}, {"field": "value", "format": ".2f"}, {"field": "n"}],
+            },
         }
         return _page(
             request,
