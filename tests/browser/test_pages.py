@@ -103,11 +103,11 @@ def _login(browser, server: str, user: str, viewport=(1200, 900)):  # type: igno
 @pytest.mark.parametrize(
     ("user", "links"),
     [
-        ("scientist", ["Signals", "Monitoring"]),
+        ("scientist", ["Signals", "Monitoring", "Registry"]),
         ("investigator", ["Monitoring"]),
-        ("regulator", ["Signals"]),
+        ("regulator", ["Signals", "Registry"]),
         ("patient", ["My symptoms"]),
-        ("admin", ["Signals", "Monitoring", "Users"]),
+        ("admin", ["Signals", "Monitoring", "Registry", "Users"]),
     ],
 )
 def test_each_role_sees_only_its_pages(browser, server: str, user: str, links: list[str]) -> None:  # type: ignore[no-untyped-def]

@@ -90,6 +90,7 @@ ACCESS = {
     "/signals/cases?drug=risperidone&event=ABNORMAL%20WEIGHT%20GAIN": {"sci", "reg", "adm"},
     "/products/kymriah": {"sci", "reg", "adm"},
     "/monitoring": {"sci", "inv", "adm"},
+    "/registry": {"sci", "reg", "adm"},
     "/patients/P-A1": {"inv", "pat", "adm", "sci"},  # site A, kymriah (the scientist's sponsor product)
     "/patients/P-B1": {"adm"},  # site B, yescarta
     "/epro": {"pat"},
@@ -239,3 +240,10 @@ def test_forecast_probability_on_the_patient_page(screen: tuple[Path, Path], tmp
         page = c.get("/patients/P-A1").text
     assert "probability of ICANS grade ≥ 1" in page and "within 5 days" in page
     app.state.engine.dispose()
+
+
+def test_registry_aggregates_suppress_small_cells(client: TestClient) -> None:
+    """Two registered patients (one per product): every count is below 5, so suppressed."""
+    login(client, "reg")
+    page = client.get("/registry").text
+    assert "Kymriah" in page and "Yescarta" in page and "&lt;5" in page and "P-A1" not in page

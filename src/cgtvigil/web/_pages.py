@@ -22,6 +22,7 @@ from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.ingest import CGT_SYMPTOM_ITEMS, read_questionnaire_response
 from cgtvigil.monitoring import ACTIVE, MonitoringRules, acknowledge, evaluate_patient, resolve, store_observations
+from cgtvigil.privacy import suppress_small_cells
 from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, UserRow, load_products
 from cgtvigil.web._screen_cache import SORT_KEYS, ScreenCache
 from cgtvigil.web._security import DbSession, csrf_token, current_user, require_csrf, roles
@@ -32,6 +33,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
 CARE_TEAM = ("site_investigator", "safety_scientist", "administrator")
 SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
+SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
 
 
 def _now() -> datetime:
@@ -401,6 +403,54 @@ def web_router(settings: Settings) -> APIRouter:
             rows=rows[:200],
             chart=_spec(chart),
         )
+
+    @router.get("/registry")
+    def registry(
+        request: Request,
+        session: DbSession,
+        user: Annotated[UserRow, Depends(roles("regulator_reviewer", "safety_scientist", "administrator"))],
+    ) -> HTMLResponse:
+        """Aggregates only, through the one small-cell suppression path."""
+        treated = {pid: prod for pid, prod in session.execute(select(TreatmentRow.patient_id, TreatmentRow.product_id))}
+        alerted = set(session.scalars(select(AlertRow.patient_id).distinct()))
+        severe: dict[str, set[str]] = {"crs_grade": set(), "icans_grade": set()}
+        for kind, pid in session.execute(
+            select(ObservationRow.kind, ObservationRow.patient_id)
+            .where(
+                ObservationRow.kind.in_(("crs_grade", "icans_grade")),
+                ObservationRow.value >= 3,
+                ObservationRow.superseded.is_(False),
+            )
+            .distinct()
+        ):
+            severe[kind].add(pid)
+        allowed = set(user.sponsor_products or []) if user.role == "safety_scientist" else None
+        counts: dict[str, dict[str, Any]] = {}
+        for pid, prod in treated.items():
+            if allowed is not None and prod not in allowed:
+                continue
+            c = counts.setdefault(
+                prod,
+                {
+                    "product": product_names.get(prod, prod),
+                    "patients": 0,
+                    "alerted": 0,
+                    "severe_crs": 0,
+                    "severe_icans": 0,
+                },
+            )
+            c["patients"] += 1
+            c["alerted"] += pid in alerted
+            c["severe_crs"] += pid in severe["crs_grade"]
+            c["severe_icans"] += pid in severe["icans_grade"]
+        rows = suppress_small_cells(
+            sorted(counts.values(), key=lambda r: r["product"]),
+            ["patients", "alerted", "severe_crs", "severe_icans"],
+            threshold=SMALL_CELL,
+        )
+        append_audit(session, actor=user.username, action="registry.aggregate", target="registry", at=_now())
+        session.commit()
+        return _page(request, "registry.html", user, title="Registry", rows=rows, threshold=SMALL_CELL)
 
     @router.get("/monitoring")
     def board(
