@@ -146,6 +146,19 @@ def test_signals_page_and_drill_down(client: TestClient) -> None:
     assert '"quarter": "2017Q2", "statistic": "IC025"' in spec and "ROR lower 95%" in spec
 
 
+def test_signals_page_is_paged_and_keeps_filters(client: TestClient) -> None:
+    login(client, "sci")
+    first = client.get("/signals?level=pt&sort=n").text
+    total = int(re.search(r"(\d+) rows · page 1 of (\d+)", first).group(1))  # type: ignore[union-attr]
+    assert total > 100  # the DEMO17Q2 screen has more PT pairs than one page holds
+    assert first.count("<tr class=") == 100
+    assert 'href="/signals?product=&amp;level=pt&amp;rule=&amp;sort=n&amp;page=2"' in first
+    last_page = (total + 99) // 100
+    last = client.get(f"/signals?level=pt&sort=n&page={last_page}").text
+    assert last.count("<tr class=") == total - 100 * (last_page - 1)
+    assert "No row matches" in client.get("/signals?product=no-such-product").text
+
+
 def test_csrf_alert_actions_and_audit(client: TestClient) -> None:
     login(client, "inv")
     page = client.get("/patients/P-A1").text

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import duckdb
 import pyarrow as pa
@@ -34,6 +35,7 @@ SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
 CARE_TEAM = ("site_investigator", "safety_scientist", "administrator")
 SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
 SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
+PAGE_ROWS = 100
 
 
 def _now() -> datetime:
@@ -220,11 +222,12 @@ def web_router(settings: Settings) -> APIRouter:
         level: str = "",
         rule: str = "",
         sort: str = "eb05",
+        page: int = 1,
     ) -> HTMLResponse:
         path = settings.screen_result
         table = screens.view(sort if sort in SORT_KEYS else "eb05")
         if table is None:
-            return _page(request, "signals.html", user, title="Signals", rows=[], result_path=path)
+            return _page(request, "signals.html", user, title="Signals", missing=True, result_path=path)
         meta = screens.meta
         topics = meta.get("dictionaries", {}).get("topic_names", {})
         rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
@@ -238,7 +241,9 @@ def web_router(settings: Settings) -> APIRouter:
                 mask = cond if mask is None else pc.and_(mask, cond)
         if mask is not None:
             table = table.filter(mask)
-        rows = table.slice(0, 300).to_pylist()
+        page = max(1, page)
+        total = table.num_rows
+        rows = table.slice(PAGE_ROWS * (page - 1), PAGE_ROWS).to_pylist()
         brand_to_id = {p.brand: p.id for p in products.products}
         for r in rows:
             r["product_id"] = brand_to_id.get(r["drug"])
@@ -282,6 +287,10 @@ def web_router(settings: Settings) -> APIRouter:
             products=all_products,
             rules=rule_names,
             filters={"product": product, "level": level, "rule": rule, "sort": sort},
+            filter_query=urlencode({"product": product, "level": level, "rule": rule, "sort": sort}),
+            page=page,
+            total=total,
+            pages=(total + PAGE_ROWS - 1) // PAGE_ROWS,
             scatter_spec=_spec(scatter),
             meta_line=meta_line,
             result_path=path,
