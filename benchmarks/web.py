@@ -4,7 +4,7 @@ loopback request the signals table, a patient page and the monitoring board; p50
 per page. The server is uvicorn in a second process on an SQLite operational store.
 Writes benchmarks/web_results.json.
 
-Usage: python benchmarks/web.py [--patients 1000] [--users 20] [--rounds 10]
+Usage: python benchmarks/web.py [--patients 1000] [--users 20] [--rounds 10] [--think 0]
 """
 
 from __future__ import annotations
@@ -91,19 +91,32 @@ def build(tmp: Path, patients: int, screen_source: Path) -> dict[str, str]:
     return {"CGTVIGIL_OPERATIONAL_URL": url, "CGTVIGIL_SCREEN_RESULT": str(result), "CGTVIGIL_SECRET_KEY": "bench"}
 
 
-def user_loop(base: str, user: str, rounds: int, out: dict[str, list[float]], lock: threading.Lock) -> None:
+# What each role opens in a round: site investigators may not see the spontaneous-report screen.
+PAGES = {
+    "bench.sci": {"signals": "/signals", "monitoring board": "/monitoring", "patient page": "/patients/B-0002"},
+    "bench.inv": {"monitoring board": "/monitoring", "patient page": "/patients/B-0002"},
+}
+
+
+def user_loop(
+    base: str, user: str, rounds: int, think: float, start: float, out: dict[str, list[float]], lock: threading.Lock
+) -> None:
+    time.sleep(start)  # users do not all arrive in the same millisecond
     with httpx.Client(base_url=base, timeout=60) as c:
         token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
         c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token})
-        pages = {"signals": "/signals", "monitoring board": "/monitoring", "patient page": "/patients/B-0002"}
         for _ in range(rounds):
-            for name, path in pages.items():
+            for name, path in PAGES[user].items():
                 t = time.perf_counter()
                 r = c.get(path)
                 elapsed = time.perf_counter() - t
-                r.raise_for_status()
+                if r.status_code != 200:
+                    with lock:
+                        out["errors"].append(elapsed)
+                    raise SystemExit(f"{user} GET {path}: HTTP {r.status_code}")
                 with lock:
                     out[name].append(elapsed)
+                time.sleep(think)  # a person reads the page before the next click
 
 
 def main() -> None:
@@ -111,6 +124,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--think", type=float, default=0.0, help="seconds each user pauses between pages")
     parser.add_argument("--screen-source", type=Path, default=HERE / "work" / "long_1000000.parquet")
     args = parser.parse_args()
     if not args.screen_source.exists():
@@ -128,11 +142,13 @@ def main() -> None:
         token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
         warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
         warm.get("/signals")  # loads the screen result once, as the first user of a day would
-        out: dict[str, list[float]] = {"signals": [], "monitoring board": [], "patient page": []}
+        out: dict[str, list[float]] = {"signals": [], "monitoring board": [], "patient page": [], "errors": []}
         lock = threading.Lock()
+        starts = np.random.default_rng(5).uniform(0, args.think, args.users)  # all zero without think time
         threads = [
             threading.Thread(
-                target=user_loop, args=(base, "bench.inv" if k % 2 else "bench.sci", args.rounds, out, lock)
+                target=user_loop,
+                args=(base, "bench.inv" if k % 2 else "bench.sci", args.rounds, args.think, starts[k], out, lock),
             )
             for k in range(args.users)
         ]
@@ -145,9 +161,12 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    if out.pop("errors"):
+        raise SystemExit("some requests failed: the latencies would not describe 20 working users")
     result = {
         "patients": args.patients,
         "concurrent_users": args.users,
+        "think_seconds": args.think,
         "requests": sum(len(v) for v in out.values()),
         "setup_seconds": round(setup, 1),
         "wall_seconds": round(wall, 1),
@@ -160,7 +179,8 @@ def main() -> None:
             for k, v in out.items()
         },
     }
-    (HERE / "web_results.json").write_text(json.dumps(result, indent=2))
+    name = "web_results.json" if not args.think else f"web_results_think{args.think:g}.json"
+    (HERE / name).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
 
