@@ -152,6 +152,8 @@ def test_signals_page_is_paged_and_keeps_filters(client: TestClient) -> None:
     total = int(re.search(r"(\d+) rows · page 1 of (\d+)", first).group(1))  # type: ignore[union-attr]
     assert total > 100  # the DEMO17Q2 screen has more PT pairs than one page holds
     assert first.count("<tr class=") == 100
+    # the EB05 plot is not limited to the page: it shows the first 1,000 rows with an EB05
+    assert html.unescape(first).count('"pair": "') > 100
     assert 'href="/signals?product=&amp;level=pt&amp;rule=&amp;sort=n&amp;page=2"' in first
     last_page = (total + 99) // 100
     last = client.get(f"/signals?level=pt&sort=n&page={last_page}").text

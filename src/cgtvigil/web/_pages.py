@@ -36,6 +36,8 @@ CARE_TEAM = ("site_investigator", "safety_scientist", "administrator")
 SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
 SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
 PAGE_ROWS = 100
+SCATTER_ROWS = 1000  # the EB05-versus-n plot shows the first rows of the filtered, sorted screen
+SCATTER_COLUMNS = ("drug", "event", "n", "eb05", "sdr_fda_eb05")
 
 
 def _now() -> datetime:
@@ -258,10 +260,12 @@ def web_router(settings: Settings) -> APIRouter:
                     {
                         "n": r["n"],
                         "eb05": r["eb05"],
-                        "pair": f"{r['drug']} – {r['event_label']}",
-                        "sdr": "fda_eb05" in r["rules"],
+                        "pair": f"{r['drug']} – {topics.get(r['event'], r['event'])}",
+                        "sdr": bool(r.get("sdr_fda_eb05")),
                     }
-                    for r in rows
+                    for r in table.slice(0, SCATTER_ROWS)
+                    .select([c for c in SCATTER_COLUMNS if c in table.column_names])
+                    .to_pylist()
                     if r.get("eb05")
                 ]
             },
@@ -292,6 +296,7 @@ def web_router(settings: Settings) -> APIRouter:
             total=total,
             pages=(total + PAGE_ROWS - 1) // PAGE_ROWS,
             scatter_spec=_spec(scatter),
+            scatter_rows=min(total, SCATTER_ROWS),
             meta_line=meta_line,
             result_path=path,
         )
