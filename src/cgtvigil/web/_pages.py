@@ -3,10 +3,11 @@
 Every route checks the role; patient-level reads and every write go to the audit trail.
 """
 
+import functools
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 import duckdb
@@ -28,6 +29,9 @@ from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, U
 from cgtvigil.web._screen_cache import SORT_KEYS, ScreenCache
 from cgtvigil.web._security import DbSession, csrf_token, current_user, require_csrf, roles
 
+if TYPE_CHECKING:
+    from cgtvigil.forecasting import ToxicityForecaster
+
 __all__ = ["error_page", "web_router"]
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -37,7 +41,7 @@ SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
 SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
 PAGE_ROWS = 100
 SCATTER_ROWS = 1000  # the EB05-versus-n plot shows the first rows of the filtered, sorted screen
-SCATTER_COLUMNS = ("drug", "event", "n", "eb05", "sdr_fda_eb05")
+SCATTER_COLUMNS = ("drug", "event_type", "event", "n", "eb05", "sdr_fda_eb05")
 
 
 def _now() -> datetime:
@@ -133,6 +137,15 @@ _DAILY = {
 }
 
 
+@functools.lru_cache(maxsize=2)
+def _load_forecaster(path: Path, mtime: float) -> "ToxicityForecaster":
+    """The saved forecaster, read once per file version (``mtime`` keys the cache)."""
+    import joblib
+
+    saved: dict[str, Any] = joblib.load(path)
+    return saved["forecaster"]  # type: ignore[no-any-return]
+
+
 def _forecast(
     model_path: Path | None, patient_id: str, infusion: date | None, obs: list[tuple[str, datetime, float]]
 ) -> dict[str, Any] | None:
@@ -140,13 +153,11 @@ def _forecast(
     rolled up into the daily table (daily maxima; CRP converted to mg/L)."""
     if model_path is None or infusion is None or not model_path.exists():
         return None
-    import joblib
     import numpy as np
 
-    from cgtvigil.forecasting import DailyTable, ToxicityForecaster
+    from cgtvigil.forecasting import DailyTable
 
-    saved = joblib.load(model_path)
-    forecaster: ToxicityForecaster = saved["forecaster"]
+    forecaster = _load_forecaster(model_path, model_path.stat().st_mtime)
     days: dict[int, dict[str, float]] = {}
     for kind, t, v in obs:
         col = _DAILY.get(kind)
@@ -180,6 +191,7 @@ def web_router(settings: Settings) -> APIRouter:
     products = load_products()
     screens = ScreenCache(settings.screen_result)
     product_names = {p.id: p.brand for p in products.products}
+    brand_to_id = {p.brand: p.id for p in products.products}
 
     @router.get("/login")
     def login_form(request: Request) -> HTMLResponse:
@@ -231,8 +243,7 @@ def web_router(settings: Settings) -> APIRouter:
         if table is None:
             return _page(request, "signals.html", user, title="Signals", missing=True, result_path=path)
         meta = screens.meta
-        topics = meta.get("dictionaries", {}).get("topic_names", {})
-        rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
+        rule_names = screens.rule_names
         mask = None
         for cond in (
             pc.equal(table.column("drug"), product) if product else None,
@@ -246,11 +257,10 @@ def web_router(settings: Settings) -> APIRouter:
         page = max(1, page)
         total = table.num_rows
         rows = table.slice(PAGE_ROWS * (page - 1), PAGE_ROWS).to_pylist()
-        brand_to_id = {p.brand: p.id for p in products.products}
         for r in rows:
             r["product_id"] = brand_to_id.get(r["drug"])
-            r["rules"] = [n for n in rule_names if r.get(f"sdr_{n}")]
-            r["event_label"] = topics.get(r["event"], r["event"]) if r["event_type"] == "topic" else r["event"]
+            r["rules"] = screens.rules_met(r)
+            r["event_label"] = screens.event_label(r["event_type"], r["event"])
         scatter = {
             "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
             "width": "container",
@@ -260,7 +270,7 @@ def web_router(settings: Settings) -> APIRouter:
                     {
                         "n": r["n"],
                         "eb05": r["eb05"],
-                        "pair": f"{r['drug']} – {topics.get(r['event'], r['event'])}",
+                        "pair": f"{r['drug']} – {screens.event_label(r['event_type'], r['event'])}",
                         "sdr": bool(r.get("sdr_fda_eb05")),
                     }
                     for r in table.slice(0, SCATTER_ROWS)
@@ -362,9 +372,6 @@ def web_router(settings: Settings) -> APIRouter:
         table = screens.view("eb05")
         if product is None or table is None:
             raise HTTPException(status_code=404, detail="no such product in the screen")
-        meta = screens.meta
-        topics = meta.get("dictionaries", {}).get("topic_names", {})
-        rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
         peers = [p.brand for p in products.products if p.product_class == product.product_class and p.id != product.id]
         present = set(screens.products)
         peers = [b for b in peers if b in present]
@@ -381,9 +388,9 @@ def web_router(settings: Settings) -> APIRouter:
             rows.append(
                 {
                     **r,
-                    "label": topics.get(r["event"], r["event"]) if r["event_type"] == "topic" else r["event"],
+                    "label": screens.event_label(r["event_type"], r["event"]),
                     "class_eb05": sum(peer) / len(peer) if peer else None,
-                    "rules": [n for n in rule_names if r.get(f"sdr_{n}")],
+                    "rules": screens.rules_met(r),
                 }
             )
         rows.sort(key=lambda r: (r["event_type"] != "topic", -(r.get("eb05") or 0)))

@@ -25,6 +25,8 @@ class ScreenCache:
         self.table: pa.Table | None = None
         self.meta: dict[str, Any] = {}
         self.products: list[str] = []
+        self.topic_names: dict[str, str] = {}
+        self.rule_names: list[str] = []
 
     def _load(self) -> None:
         stamp = self.path.stat().st_mtime
@@ -34,6 +36,8 @@ class ScreenCache:
         self.meta = json.loads((table.schema.metadata or {}).get(b"cgtvigil", b"{}"))
         self.table = table
         self.products = sorted(pc.unique(table.column("drug")).to_pylist())
+        self.topic_names = self.meta.get("dictionaries", {}).get("topic_names", {})
+        self.rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
         self._sorted = {}
         self._stamp = stamp
 
@@ -49,3 +53,11 @@ class ScreenCache:
                 order = pc.sort_indices(self.table, sort_keys=[(key, "descending")])
                 self._sorted[sort] = self.table.take(order)
             return self._sorted[sort]
+
+    def event_label(self, event_type: str, event: str) -> str:
+        """A safety topic's name, or the PT itself."""
+        return self.topic_names.get(event, event) if event_type == "topic" else event
+
+    def rules_met(self, row: dict[str, Any]) -> list[str]:
+        """The names of the signal rules a screen row meets."""
+        return [n for n in self.rule_names if row.get(f"sdr_{n}")]
