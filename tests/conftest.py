@@ -1,4 +1,5 @@
-"""Shared fixtures: the workspace's real data folder (``../shared/data`` beside the repo)."""
+"""Shared fixtures: the workspace's real data folder (``../shared/data`` beside the repo, or
+wherever CGTVIGIL_SHARED_DATA points for a clone elsewhere)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT.parent / "shared" / "data").resolve()
+SHARED = Path(os.environ.get("CGTVIGIL_SHARED_DATA") or ROOT.parent / "shared" / "data").resolve()
 
 settings.register_profile("ci", max_examples=60, deadline=None)
 settings.register_profile("dev", max_examples=1000, deadline=None)
@@ -18,7 +19,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    assert SHARED.is_dir(), f"the real test data is expected at {SHARED} (the workspace's shared/data)"
+    assert SHARED.is_dir(), (
+        f"the real test data is expected at {SHARED} (the workspace's shared/data); "
+        "for a clone outside the workspace, set CGTVIGIL_SHARED_DATA to that folder"
+    )
     return SHARED
 
 
