@@ -61,35 +61,31 @@ def error_page(request: Request, status: int, title: str, detail: str) -> HTMLRe
     return response
 
 
-def _statistic_by_quarter(db: Path, drug: str, event: str) -> list[dict[str, Any]]:
+def _statistic_by_quarter(con: duckdb.DuckDBPyConnection, drug: str, event: str) -> list[dict[str, Any]]:
     """IC025 and the ROR lower bound of one pair on the data available at the end of each
     quarter (cumulative, de-duplicated cases, suspect roles, crude expected counts)."""
     from cgtvigil.signals import ContingencyTables, information_component, ror
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        counts = con.execute(
-            """
-            WITH l AS (
-                SELECT DISTINCT r.primaryid, r.quarter, m.drug, upper(trim(x.pt)) AS event
-                FROM report r JOIN drug g ON g.primaryid = r.primaryid
-                JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname
-                                AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
-                JOIN reac x ON x.primaryid = r.primaryid
-                WHERE NOT r.deleted AND g.role_cod IN ('PS', 'SS')),
-            q AS (SELECT DISTINCT quarter FROM l)
-            SELECT q.quarter,
-                   (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter),
-                   (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter AND l.drug = $1),
-                   (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter AND l.event = $2),
-                   (SELECT count(DISTINCT primaryid) FROM l
-                     WHERE l.quarter <= q.quarter AND l.drug = $1 AND l.event = $2)
-            FROM q ORDER BY q.quarter
-            """,
-            [drug, event.upper()],
-        ).fetchall()
-    finally:
-        con.close()
+    counts = con.execute(
+        """
+        WITH l AS (
+            SELECT DISTINCT r.primaryid, r.quarter, m.drug, upper(trim(x.pt)) AS event
+            FROM report r JOIN drug g ON g.primaryid = r.primaryid
+            JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname
+                            AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
+            JOIN reac x ON x.primaryid = r.primaryid
+            WHERE NOT r.deleted AND g.role_cod IN ('PS', 'SS')),
+        q AS (SELECT DISTINCT quarter FROM l)
+        SELECT q.quarter,
+               (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter),
+               (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter AND l.drug = $1),
+               (SELECT count(DISTINCT primaryid) FROM l WHERE l.quarter <= q.quarter AND l.event = $2),
+               (SELECT count(DISTINCT primaryid) FROM l
+                 WHERE l.quarter <= q.quarter AND l.drug = $1 AND l.event = $2)
+        FROM q ORDER BY q.quarter
+        """,
+        [drug, event.upper()],
+    ).fetchall()
     out: list[dict[str, Any]] = []
     for quarter, total, n_drug, n_event, n in counts:
         if not n:
@@ -336,6 +332,7 @@ def web_router(settings: Settings) -> APIRouter:
                 """,
                 [drug, event.upper()],
             ).fetchall()
+            by_quarter = _statistic_by_quarter(con, drug, event)
         finally:
             con.close()
         cols = ("caseid", "caseversion", "quarter", "fda_dt", "age_band", "sex", "reporter_country", "drugs", "pts")
@@ -344,7 +341,7 @@ def web_router(settings: Settings) -> APIRouter:
             "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
             "width": "container",
             "height": 180,
-            "data": {"values": _statistic_by_quarter(settings.db, drug, event)},
+            "data": {"values": by_quarter},
             "mark": {"type": "line", "point": True},
             "encoding": {
                 "x": {"field": "quarter", "type": "ordinal", "title": "data up to quarter"},
