@@ -18,11 +18,12 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
-    UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
@@ -74,7 +75,21 @@ class TreatmentRow(Base):
 
 class ObservationRow(Base):
     __tablename__ = "observation"
-    __table_args__ = (UniqueConstraint("patient_id", "kind", "device", "time", "value", name="uq_observation_repeat"),)
+    # At most one current value per slot (patient, kind, device, time): the intake serialises
+    # writers per patient, and a racing writer that still collides gets an IntegrityError that
+    # it retries as a duplicate or a correction (reliability review D7). Superseded values stay.
+    __table_args__ = (
+        Index(
+            "uq_observation_current",
+            "patient_id",
+            "kind",
+            "device",
+            "time",
+            unique=True,
+            sqlite_where=text("NOT superseded"),
+            postgresql_where=text("NOT superseded"),
+        ),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)
