@@ -8,6 +8,8 @@
     │   └── ParseError                    ... with the file and line (or field) at fault
     │       └── ReconciliationError       read != loaded + quarantined
     ├── ConvergenceError                  an optimiser did not converge
+    ├── StoreError                        the analytic store cannot be opened or read
+    │   └── StaleStoreError               ... its case view or drug map predates the loaded files
     └── TerminologyNotConfiguredError     a licensed terminology is needed but absent
 
     CgtVigilWarning (UserWarning)
@@ -27,7 +29,9 @@ __all__ = [
     "IngestError",
     "ParseError",
     "ReconciliationError",
+    "StaleStoreError",
     "StatisticalCaveatWarning",
+    "StoreError",
     "TerminologyNotConfiguredError",
     "ValidationError",
 ]
@@ -77,6 +81,16 @@ class ReconciliationError(ParseError):
 
 class ConvergenceError(CgtVigilError):
     """An optimiser did not converge; the message says what to check next."""
+
+
+class StoreError(CgtVigilError):
+    """The analytic store cannot be opened or read (locked by a writer, missing tables, a
+    database error); the message names the store and says what to do."""
+
+
+class StaleStoreError(StoreError):
+    """The store's derived tables (the case view ``report``, the drug map) were not built from
+    the files now loaded, e.g. after an ingest was interrupted; re-run the ingest."""
 
 
 class TerminologyNotConfiguredError(CgtVigilError):
