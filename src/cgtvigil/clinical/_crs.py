@@ -1,11 +1,22 @@
 """Cytokine release syndrome: ASTCT consensus grading (Lee et al., BBMT 2019) per assessment
 and per episode (domain.md §1.1).
 
+One grading path: :func:`grade_crs` grades one assessment as a series of one, so a single
+assessment and the same assessment first in a series get the same grade.
+
+Masked fever (ASTCT 2019 Table 1 footnote, domain.md §1.1 rule 2): an antipyretic,
+tocilizumab or a corticosteroid switches ``fever_masked`` on from the assessment that records
+it, whether or not an episode is open yet; from then on the fever requirement counts as met
+and the grade is driven by hypotension and hypoxia. A single assessment can say that a masking
+agent was given earlier (``masking_agent_earlier``). Masking ends with the episode.
+
 Episode boundaries are not defined by the consensus. cgtvigil's documented, configurable
 default: an episode starts at the first assessment with grade >= 1 and ends once
 ``quiet_hours`` (24 h) have passed with no fever, no hypotension, no hypoxia and no masking
-agent (antipyretic, tocilizumab, corticosteroid). Within an open episode the first masking
-dose switches ``fever_masked`` on: from then on the fever requirement counts as met.
+agent.
+
+Vasopressor names are normalised with the shipped synonym list (``_vasopressors.py``) before
+agents are counted: noradrenaline, Levophed and norepinephrine are one vasopressor.
 """
 
 from __future__ import annotations
@@ -18,15 +29,16 @@ from pydantic import BaseModel, ConfigDict
 
 from cgtvigil._validation import Problems
 from cgtvigil.clinical._checks import check_time
-from cgtvigil.clinical._result import GradeResult
+from cgtvigil.clinical._result import GradeResult, decided
 from cgtvigil.clinical._units import to_canonical
+from cgtvigil.clinical._vasopressors import VASOPRESSOR_SYNONYMS_VERSION, normalise_vasopressor
 from cgtvigil.model import CRSAssessment, O2Device
 
 __all__ = ["CRS_VERSION", "CRSEpisode", "CRSEpisodeRules", "grade_crs", "grade_crs_series", "hypotension_threshold"]
 
 CRS_VERSION = "ASTCT-CRS-2019"
 FEVER_C = 38.0
-_VASOPRESSIN = ("vasopressin", "pitressin", "argipressin")
+LOW_FLOW_MAX_L_MIN = 6.0
 _LOW_FLOW = {O2Device.LOW_FLOW_NASAL_CANNULA, O2Device.BLOW_BY}
 _HIGH = {O2Device.HIGH_FLOW_NASAL_CANNULA, O2Device.FACEMASK, O2Device.NON_REBREATHER, O2Device.VENTURI}
 _POSITIVE = {O2Device.CPAP, O2Device.BIPAP, O2Device.MECHANICAL_VENTILATION}
@@ -62,112 +74,229 @@ def _validate(assessments: Sequence[CRSAssessment], now: datetime | None) -> lis
     return temps
 
 
-def _components(a: CRSAssessment) -> tuple[int, str, int, str, list[str]]:
-    """(hypotension grade, reason, hypoxia grade, reason, missing)."""
-    missing: list[str] = []
-    pressors = [v for v in a.vasopressors if v.strip()]
-    non_vaso = {v.strip().lower() for v in pressors if not any(k in v.lower() for k in _VASOPRESSIN)}
+def _agents(a: CRSAssessment) -> list[str]:
+    """Masking agents recorded at this assessment."""
+    return [
+        name
+        for name, given in (
+            ("antipyretic", a.antipyretic),
+            ("tocilizumab", a.tocilizumab),
+            ("corticosteroid", a.corticosteroid),
+        )
+        if given
+    ]
+
+
+@dataclass(frozen=True)
+class _Components:
+    hypo: int
+    hypo_why: str
+    hypox: int
+    hypox_why: str
+    missing: tuple[str, ...]
+    notes: tuple[str, ...]
+    inputs: dict[str, object]
+
+
+def _pressors(a: CRSAssessment) -> tuple[int, str, list[str], dict[str, object]]:
+    given = [v.strip() for v in a.vasopressors if v.strip()]
+    names: dict[str, list[str]] = {}
+    notes = []
+    for v in given:
+        inn, known = normalise_vasopressor(v)
+        names.setdefault(inn, []).append(v)
+        if not known:
+            notes.append(
+                f"vasopressor '{v}' is not on the synonym list ({VASOPRESSOR_SYNONYMS_VERSION}): "
+                "counted as its own agent."
+            )
+    inputs: dict[str, object] = {
+        "vasopressors_normalised": sorted(names),
+        "vasopressor_synonyms": VASOPRESSOR_SYNONYMS_VERSION,
+    }
+    if not names:
+        return 0, "", notes, inputs
+
+    def label(inn: str) -> str:
+        spelled = sorted({g for g in names[inn] if g.lower() != inn})
+        return inn + (f" (given as {', '.join(repr(g) for g in spelled)})" if spelled else "")
+
+    non_vaso = sorted(n for n in names if n != "vasopressin")
     if len(non_vaso) >= 2:
-        hypo, hypo_why = 4, f"multiple vasopressors ({', '.join(sorted(non_vaso))}; vasopressin not counted)"
-    elif pressors:
-        hypo, hypo_why = 3, f"one vasopressor ({', '.join(pressors)})"
-    else:
+        why = f"multiple vasopressors ({', '.join(label(n) for n in non_vaso)}; vasopressin not counted)"
+        return 4, why, notes, inputs
+    return 3, f"one vasopressor ({', '.join(label(n) for n in sorted(names))})", notes, inputs
+
+
+def _components(a: CRSAssessment) -> _Components:
+    missing: list[str] = []
+    hypo, hypo_why, notes, inputs = _pressors(a)
+    limit = hypotension_threshold(a.age_years)
+    if a.age_years is not None and limit is not None and a.age_years <= 10:
+        inputs["hypotension_threshold_mmhg"] = limit
+        notes.append(
+            f"paediatric hypotension threshold: SBP < {limit:g} mmHg (70 + 2 x {a.age_years:g} years; "
+            "paediatric CARTOX, Mahadeo 2019)."
+        )
+    elif a.age_years is not None and limit is None:
+        inputs["hypotension_threshold_mmhg"] = None
+    if not hypo:
         hypotensive = a.hypotension
         if hypotensive is None and a.sbp_mmhg is not None:
-            limit = hypotension_threshold(a.age_years)
             if limit is None:
                 missing.append("hypotension finding (no SBP definition under 1 year of age)")
             else:
                 hypotensive = a.sbp_mmhg < limit
+                hypo_why = (
+                    f"hypotension (SBP {decided(a.sbp_mmhg, limit)} mmHg < {limit:g} mmHg) not needing vasopressors"
+                )
+        elif hypotensive:
+            hypo_why = "hypotension (clinician finding) not needing vasopressors"
         if hypotensive is None and not missing:
             missing.append("blood pressure")
-        hypo, hypo_why = (2, "hypotension not needing vasopressors") if hypotensive else (0, "")
+        hypo = 2 if hypotensive else 0
+        hypo_why = hypo_why if hypotensive else ""
     device = a.o2_device
+    flow = a.o2_flow_l_min
+    at = f" at {decided(flow, LOW_FLOW_MAX_L_MIN)} L/min" if flow is not None else ""
     if device is None:
         missing.append("oxygen support")
         hypox, hypox_why = 0, ""
     elif device in _POSITIVE:
-        hypox, hypox_why = 4, f"positive-pressure ventilation ({device.value})"
+        hypox, hypox_why = 4, f"positive-pressure ventilation ({device.value.replace('_', ' ')})"
     elif device == O2Device.HIGH_FLOW_NASAL_CANNULA or (
-        device == O2Device.LOW_FLOW_NASAL_CANNULA and a.o2_flow_l_min is not None and a.o2_flow_l_min > 6
+        device == O2Device.LOW_FLOW_NASAL_CANNULA and flow is not None and flow > LOW_FLOW_MAX_L_MIN
     ):
-        flow = f" at {a.o2_flow_l_min:g} L/min" if a.o2_flow_l_min is not None else ""
-        hypox, hypox_why = 3, f"high-flow nasal cannula (>6 L/min){flow}"
+        hypox, hypox_why = 3, f"high-flow nasal cannula (>6 L/min){at}"
     elif device in _HIGH:
         hypox, hypox_why = 3, f"{device.value.replace('_', ' ')}"
     elif device in _LOW_FLOW:
-        hypox, hypox_why = 2, f"{device.value.replace('_', ' ')} (<=6 L/min)"
+        hypox, hypox_why = 2, f"{device.value.replace('_', ' ')} (<=6 L/min){at}"
     else:
         hypox, hypox_why = 0, ""
-    return hypo, hypo_why, hypox, hypox_why, missing
+    return _Components(hypo, hypo_why, hypox, hypox_why, tuple(missing), tuple(notes), inputs)
 
 
-def _grade_one(a: CRSAssessment, temp_c: float | None, masked: bool) -> GradeResult:
+@dataclass(frozen=True)
+class _Graded:
+    result: GradeResult
+    floor: int  # the grade, or its lower bound when not gradable
+    active: bool  # fever, hypotension, hypoxia or a masking agent: keeps an episode open
+
+
+def _grade_one(a: CRSAssessment, temp_c: float | None, masked_by: str | None) -> _Graded:
+    """Grade one assessment; ``masked_by`` says what masks fever (None: not masked)."""
+    masked = masked_by is not None
     inputs = a.model_dump(mode="json")
     inputs["temperature_c"] = temp_c
     inputs["fever_masked"] = masked
-    if a.death_from_crs:
-        return GradeResult(
-            scheme="CRS",
-            version=CRS_VERSION,
-            grade=5,
-            driver="death from CRS",
-            inputs=inputs,
-            notes=("Grade 5 wording not re-read against the primary source (UNCONFIRMED).",),
-        )
-    hypo, hypo_why, hypox, hypox_why, missing = _components(a)
+    c = _components(a)
+    inputs.update(c.inputs)
+    notes = list(c.notes)
     fever = temp_c is not None and temp_c >= FEVER_C
-    if a.other_cause and not masked:
+    agent = bool(_agents(a))
+    active = (fever and not a.other_cause) or c.hypo > 0 or c.hypox > 0 or agent
+
+    def result(
+        grade: int | None, driver: str = "", *, category: str | None = None, missing: tuple[str, ...] = ()
+    ) -> GradeResult:
         return GradeResult(
             scheme="CRS",
             version=CRS_VERSION,
-            grade=0,
-            inputs=inputs,
-            driver="fever attributed to another cause: not CRS",
-        )
-    if not fever and not masked:
-        if temp_c is None:
-            return GradeResult(
-                scheme="CRS",
-                version=CRS_VERSION,
-                grade=None,
-                inputs=inputs,
-                missing=("temperature (or a masking agent)",),
-            )
-        return GradeResult(
-            scheme="CRS",
-            version=CRS_VERSION,
-            grade=0,
-            inputs=inputs,
-            driver=f"no fever ({temp_c:.1f} °C < {FEVER_C:.1f} °C) and no masking agent",
-        )
-    grade = max(1, hypo, hypox)
-    if grade == 1:
-        driver = f"fever {temp_c:.1f} °C" if fever else "fever masked by antipyretic/anti-cytokine therapy"
-    else:
-        driver = hypo_why if hypo >= hypox else hypox_why
-        if hypo and hypox:
-            driver = f"{driver} (hypotension grade {hypo}, hypoxia grade {hypox}: the worse counts)"
-    if missing and grade < 4:
-        return GradeResult(
-            scheme="CRS",
-            version=CRS_VERSION,
-            grade=None,
-            category=f"at least grade {grade}",
+            grade=grade,
+            category=category,
             driver=driver,
             inputs=inputs,
-            missing=tuple(missing),
+            missing=missing,
+            notes=tuple(notes),
         )
-    return GradeResult(scheme="CRS", version=CRS_VERSION, grade=grade, driver=driver, inputs=inputs)
+
+    if a.death_from_crs:
+        notes.append("Grade 5 wording not re-read against the primary source (UNCONFIRMED).")
+        return _Graded(result(5, "death from CRS"), 5, True)
+    if a.other_cause and not masked:
+        return _Graded(result(0, "fever attributed to another cause: not CRS"), 0, active)
+    if not fever and not masked:
+        if a.fever_earlier:
+            notes.append(
+                "fever was recorded earlier in this episode, but no antipyretic, tocilizumab or corticosteroid has "
+                "been given: fever is still required (ASTCT 2019)."
+            )
+        if temp_c is None:
+            return _Graded(result(None, missing=("temperature (or a masking agent)",)), 0, active)
+        return _Graded(
+            result(0, f"no fever ({decided(temp_c, FEVER_C)} °C < {FEVER_C:.1f} °C) and no masking agent"), 0, active
+        )
+    grade = max(1, c.hypo, c.hypox)
+    if grade == 1:
+        driver = (
+            f"fever {decided(temp_c, FEVER_C)} °C" if fever and temp_c is not None else f"fever masked by {masked_by}"
+        )
+    else:
+        driver = c.hypo_why if c.hypo >= c.hypox else c.hypox_why
+        if c.hypo and c.hypox:
+            driver = f"{driver} (hypotension grade {c.hypo}, hypoxia grade {c.hypox}: the worse counts)"
+        if not fever:
+            driver = f"{driver}; fever masked by {masked_by}"
+    if c.missing and grade < 4:
+        return _Graded(result(None, driver, category=f"at least grade {grade}", missing=c.missing), grade, active)
+    return _Graded(result(grade, driver), grade, active)
+
+
+def _grade_sequence(
+    ordered: Sequence[CRSAssessment],
+    temps: Sequence[float | None],
+    rules: CRSEpisodeRules,
+    *,
+    fever_masked: bool | None = None,
+) -> tuple[list[GradeResult], list[CRSEpisode]]:
+    """The one grading path: assessments in time order, masking and episodes carried along."""
+    results: list[GradeResult] = []
+    episodes: list[CRSEpisode] = []
+    open_start: datetime | None = None
+    masked_by: str | None = None
+    last_active: datetime | None = None
+    members: list[GradeResult] = []
+
+    def close(end: datetime | None) -> None:
+        nonlocal open_start, members
+        if open_start is not None and members:
+            graded = [m for m in members if m.grade is not None]
+            peak = max(graded, key=lambda m: m.grade or 0) if graded else members[0]
+            episodes.append(CRSEpisode(open_start, end, peak.grade or 0, _time(peak), tuple(members)))
+        open_start, members = None, []
+
+    for a, temp in zip(ordered, temps, strict=True):
+        if last_active is not None and (a.time - last_active).total_seconds() / 3600.0 >= rules.quiet_hours:
+            close(last_active + timedelta(hours=rules.quiet_hours) if open_start is not None else None)
+            masked_by, last_active = None, None
+        agents = _agents(a)
+        if agents:
+            masked_by = f"{' and '.join(agents)} at {a.time.isoformat()}"
+        elif a.masking_agent_earlier and masked_by is None:
+            masked_by = "a masking agent given earlier in this episode"
+        now_masked = masked_by
+        if fever_masked is not None:
+            now_masked = (masked_by or "a masking agent given earlier (fever_masked)") if fever_masked else None
+        g = _grade_one(a, temp, now_masked)
+        if open_start is None and g.floor >= 1:
+            open_start = a.time
+        if open_start is not None:
+            members.append(g.result)
+        if g.active or agents or a.masking_agent_earlier:
+            last_active = a.time
+        results.append(g.result)
+    close(None)
+    return results, episodes
 
 
 def grade_crs(
     assessment: CRSAssessment, *, fever_masked: bool | None = None, now: datetime | None = None
 ) -> GradeResult:
-    """ASTCT CRS grade of one assessment.
+    """ASTCT CRS grade of one assessment: the series grader on a series of one.
 
-    ``fever_masked`` defaults to whether this assessment records an antipyretic, tocilizumab
-    or corticosteroid; :func:`grade_crs_series` carries it across an episode.
+    Fever is masked when this assessment records an antipyretic, tocilizumab or a
+    corticosteroid, or ``masking_agent_earlier``; ``fever_masked`` overrides both.
 
     Examples
     --------
@@ -177,13 +306,8 @@ def grade_crs(
     >>> grade_crs(a).grade
     3
     """
-    temp = _validate([assessment], now)[0]
-    masked = (
-        (assessment.antipyretic or assessment.tocilizumab or assessment.corticosteroid)
-        if fever_masked is None
-        else fever_masked
-    )
-    return _grade_one(assessment, temp, masked)
+    temps = _validate([assessment], now)
+    return _grade_sequence([assessment], temps, CRSEpisodeRules(), fever_masked=fever_masked)[0][0]
 
 
 class CRSEpisodeRules(BaseModel):
@@ -213,45 +337,8 @@ def grade_crs_series(
 ) -> tuple[list[GradeResult], list[CRSEpisode]]:
     """Grade assessments in time order (they may arrive in any order) and group them into
     episodes; returns the per-assessment grades and the episodes."""
-    rules = rules or CRSEpisodeRules()
     ordered = sorted(assessments, key=lambda a: a.time)
-    temps = _validate(ordered, now)
-    results: list[GradeResult] = []
-    episodes: list[CRSEpisode] = []
-    open_start: datetime | None = None
-    masked = False
-    last_active: datetime | None = None
-    members: list[GradeResult] = []
-
-    def close(end: datetime | None) -> None:
-        nonlocal open_start, members, masked
-        if open_start is not None and members:
-            graded = [m for m in members if m.grade is not None]
-            peak = max(graded, key=lambda m: m.grade or 0) if graded else members[0]
-            episodes.append(CRSEpisode(open_start, end, peak.grade or 0, _time(peak), tuple(members)))
-        open_start, members, masked = None, [], False
-
-    for a, temp in zip(ordered, temps, strict=True):
-        agent = a.antipyretic or a.tocilizumab or a.corticosteroid
-        if open_start is not None and last_active is not None:
-            if (a.time - last_active).total_seconds() / 3600.0 >= rules.quiet_hours:
-                close(last_active + timedelta(hours=rules.quiet_hours))
-        in_episode = open_start is not None
-        if in_episode and agent:
-            masked = True
-        r = _grade_one(a, temp, masked or (in_episode and agent))
-        hypo, _, hypox, _, _ = _components(a)
-        active = (temp is not None and temp >= FEVER_C and not a.other_cause) or hypo > 0 or hypox > 0 or agent
-        if open_start is None and (r.grade or 0) >= 1:
-            open_start, masked = a.time, agent
-            r = _grade_one(a, temp, agent)
-        if open_start is not None:
-            members.append(r)
-            if active:
-                last_active = a.time
-        results.append(r)
-    close(None)
-    return results, episodes
+    return _grade_sequence(ordered, _validate(ordered, now), rules or CRSEpisodeRules())
 
 
 def _time(r: GradeResult) -> datetime:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["GradeResult"]
+__all__ = ["GradeResult", "decided"]
 
 
 class GradeResult(BaseModel):
@@ -51,3 +51,21 @@ class GradeResult(BaseModel):
         if not self.verified:
             text += " UNVERIFIED: these criteria are not confirmed against their primary source."
         return text
+
+
+def decided(value: float, *cutoffs: float) -> str:
+    """``value`` as text with the precision that decides it: the shortest form (from 6
+    significant digits up) that lies on the same side of every cut-off as the value itself,
+    so that 37.95 is never shown as "38.0" next to a 38.0 cut-off.
+
+    Examples
+    --------
+    >>> decided(37.95, 38.0), decided(37.99999999, 38.0), decided(120.0, 90.0)
+    ('37.95', '37.99999999', '120')
+    """
+    for digits in range(6, 18):
+        text = f"{value:.{digits}g}"
+        shown = float(text)
+        if all((shown < c) == (value < c) and (shown > c) == (value > c) for c in cutoffs):
+            return text
+    return repr(value)

@@ -60,6 +60,16 @@ class CRSAssessment(_Frozen):
     antipyretic: bool = Field(False, description="an antipyretic was given at or before this time")
     tocilizumab: bool = False
     corticosteroid: bool = False
+    masking_agent_earlier: bool = Field(
+        False,
+        description="an antipyretic, tocilizumab or a corticosteroid was given earlier in this CRS episode: fever "
+        "is masked and no longer required (ASTCT 2019 Table 1 footnote); for grading one assessment on its own",
+    )
+    fever_earlier: bool = Field(
+        False,
+        description="fever >= 38.0 °C was recorded earlier in this CRS episode; recorded and explained, it does "
+        "not replace the fever requirement unless a masking agent was given (ASTCT 2019)",
+    )
     other_cause: bool = Field(False, description="the fever is attributable to another cause (e.g. infection)")
     death_from_crs: bool = False
     age_years: float | None = Field(None, description="for the paediatric hypotension rule")
@@ -108,6 +118,8 @@ class ICANSAssessment(_Frozen):
         description="diffuse oedema; decerebrate/decorticate posturing; CN VI palsy; papilloedema; Cushing triad",
     )
     other_cause: bool = Field(False, description="findings explained by another cause (e.g. sedation)")
+    tremor: bool | None = Field(None, description="tremor: graded with CTCAE, does not change the ICANS grade")
+    myoclonus: bool | None = Field(None, description="myoclonus: graded with CTCAE, does not change the ICANS grade")
     intracranial_haemorrhage: bool = False
     death_from_icans: bool = False
     birth_date: date | None = None
