@@ -5,8 +5,9 @@
     CgtVigilError
     ├── ValidationError (ValueError)      bad parameters or input values, all problems listed
     ├── IngestError                       an input file cannot be read as a whole
-    │   └── ParseError                    ... with the file and line (or field) at fault
-    │       └── ReconciliationError       read != loaded + quarantined
+    │   ├── ParseError                    ... with the file and line (or field) at fault
+    │   │   └── ReconciliationError       read != loaded + quarantined
+    │   └── ArchiveError                  a zip or its member is corrupt, encrypted or beyond a limit
     ├── ConvergenceError                  an optimiser did not converge
     ├── StoreError                        the analytic store cannot be opened or read
     │   └── StaleStoreError               ... its case view or drug map predates the loaded files
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ArchiveError",
     "CgtVigilError",
     "CgtVigilWarning",
     "ConvergenceError",
@@ -114,3 +116,9 @@ class StatisticalCaveatWarning(CgtVigilWarning):
 
 class DataQualityWarning(CgtVigilWarning):
     """Input data had a quality issue that was handled (encoding fallback, unknown code, ...)."""
+
+
+class ArchiveError(IngestError):
+    """A zip archive or one of its members cannot be read as a whole: corrupt (bad CRC or
+    deflate data), encrypted, or beyond the decompressed-size or compression-ratio limit; the
+    message names the archive and the member."""
