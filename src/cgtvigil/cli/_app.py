@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from cgtvigil.errors import CgtVigilWarning
 
@@ -44,12 +46,36 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
+MAX_LINE = 500  # characters of one echoed line
+MAX_LINES = 100  # lines of one message
+
+
+def _visible(ch: str) -> str:
+    if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"):
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def plain(text: object) -> Text:
+    """``text`` as a Rich ``Text``: never parsed as markup or emoji codes, control, ESC and
+    format characters shown as escapes (``\\x1b``), each line cut at ``MAX_LINE`` characters
+    and the whole at ``MAX_LINES`` lines. Use it for anything that came from the user or a file."""
+    lines = str(text).split("\n")
+    if len(lines) > MAX_LINES:
+        lines = [*lines[:MAX_LINES], f"... ({len(lines) - MAX_LINES:,} more lines)"]
+    out = []
+    for line in lines:
+        shown = "".join(_visible(ch) for ch in line[:MAX_LINE])
+        out.append(shown + (f"... ({len(line) - MAX_LINE:,} more characters)" if len(line) > MAX_LINE else ""))
+    return Text("\n".join(out))
+
+
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}")
+    err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))
     raise typer.Exit(2) from exc
 
 
 def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
     for w in caught:
         if issubclass(w.category, CgtVigilWarning):
-            err.print(f"[yellow]note:[/] {w.message}")
+            err.print(Text.assemble(("note:", "yellow"), " ", plain(w.message)))

@@ -87,6 +87,22 @@ def _spec(
     min_count: int,
     levels: str,
 ) -> SignalSpec:
+    """The spec from the options; every problem reported at once, each naming its option."""
+    from pydantic import ValidationError as PydanticValidationError
+
+    from cgtvigil._validation import Problems, param_message
+    from cgtvigil.errors import ValidationError
+
+    options = {
+        "methods": "--method",
+        "strata": "--strata",
+        "roles": "--roles",
+        "squash": "--squash",
+        "prior": "--prior",
+        "min_count": "--min-count",
+        "event_levels": "--levels",
+    }
+    problems = Problems()
     values: dict[str, Any] = {
         "methods": tuple(m.strip().lower() for m in method.split(",") if m.strip()),
         "strata": tuple(s.strip() for s in strata.split(",") if s.strip()),
@@ -98,9 +114,28 @@ def _spec(
         "min_count": min_count,
         "event_levels": tuple(x.strip() for x in levels.split(",") if x.strip()),
     }
+    if not values["methods"]:
+        problems.add(param_message("--method", "cgtvigil signals", "one or more of prr, ror, ic, ebgm", method))
     if prior:
-        values["prior"] = tuple(float(x) for x in prior.split(","))
-    return SignalSpec(**values)
+        try:
+            numbers = tuple(float(x) for x in prior.split(","))
+        except ValueError:
+            numbers = ()
+        if len(numbers) != 5 or not all(0 < x < float("inf") for x in numbers[:4]) or not 0 < numbers[4] < 1:
+            expected = "five numbers 'alpha1,beta1,alpha2,beta2,p' (alpha and beta > 0, 0 < p < 1)"
+            problems.add(param_message("--prior", "cgtvigil signals", expected, prior))
+        else:
+            values["prior"] = numbers
+    if not problems:
+        try:
+            return SignalSpec(**values)
+        except PydanticValidationError as exc:
+            for e in exc.errors():
+                text = str(e["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+                expected = text.split(" must be ", 1)[1] if " must be " in text else text
+                option = options.get(str(e["loc"][0]), str(e["loc"][0])) if e["loc"] else "(options)"
+                problems.add(param_message(option, "cgtvigil signals", expected, e["input"]))
+    raise ValidationError(problems.items)
 
 
 def _print_top(result: ScreenResult, top: int) -> None:

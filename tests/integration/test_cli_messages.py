@@ -1,0 +1,82 @@
+"""Error and note texts of the command line: printed as they are (never parsed as Rich markup
+or emoji codes), control bytes escaped, echoed input capped, every option named
+(reliability review 2026-12, D16 and D20)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cgtvigil.cli import app
+from cgtvigil.cli._app import MAX_LINE
+
+runner = CliRunner()
+
+
+def _fails(args: list[str]) -> str:
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output
+    return r.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ingest", "faers", "{p}", "--db", "{tmp}/m.duckdb"],
+        ["signals", "--input", "{p}", "--output", "{tmp}/x.csv"],
+        ["grade", "crs", "--input", "{p}"],
+        ["forecast", "evaluate", "--data", "{p}"],
+    ],
+)
+@pytest.mark.parametrize("name", ["nope[/]x.zip", "nope[bold red]x.zip"])
+def test_paths_with_markup_are_printed_as_given(tmp_path: Path, command: list[str], name: str) -> None:
+    """D16: '[/]' in a path raised MarkupError in every command; '[bold red]' vanished."""
+    args = [a.format(p=tmp_path / name, tmp=tmp_path) for a in command]
+    assert name in _fails(args)
+
+
+def test_file_text_is_not_rendered_and_control_bytes_are_escaped(tmp_path: Path) -> None:
+    """D16: a header 'root:x:0:0' was shown as 'root❌0:0' (emoji code ':x:'); ESC bytes from a
+    junk header reached the terminal raw."""
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"root:x:0:0,\x1b[31mred,bell\x07\n1,2,3\n")
+    out = _fails(["signals", "--input", str(junk), "--output", str(tmp_path / "x.csv")])
+    assert "root:x:0:0" in out and "\u274c" not in out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b[31mred" in out and "bell\\x07" in out
+
+
+def test_echoed_input_is_capped(tmp_path: Path) -> None:
+    """D16: an echoed header is cut at MAX_LINE characters of one line."""
+    wide = tmp_path / "wide.csv"
+    wide.write_text("h" * 20_000 + "\n1\n")
+    out = _fails(["signals", "--input", str(wide), "--output", str(tmp_path / "x.csv")])
+    assert "more characters" in out and "h" * (MAX_LINE + 1) not in out
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--method", "foo", "'--method' parameter of cgtvigil signals must be 'prr', 'ror', 'ic' or 'ebgm'. Got 'foo'"),
+        ("--min-count", "-5", "'--min-count' parameter of cgtvigil signals must be greater than or equal to 1. Got -5"),
+        ("--prior", "abc", "'--prior' parameter of cgtvigil signals must be five numbers"),
+        ("--prior", "1,2,3", "Got '1,2,3'"),
+        ("--levels", "pt,soc", "'--levels' parameter of cgtvigil signals must be 'pt' or 'topic'. Got 'soc'"),
+    ],
+)
+def test_signal_options_are_named_without_pydantic_texts(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    """D20: '--prior abc' gave "could not convert string to float: 'abc'" (no option named);
+    '--method foo' and '--min-count -5' gave pydantic texts with URLs."""
+    counts = tmp_path / "c.csv"
+    counts.write_text("drug,event,a,b,c,d\nX,Y,3,10,20,400\n")
+    out = _fails(
+        ["signals", "--input", str(counts), "--format", "counts", "--output", str(tmp_path / "o.csv"), option, value]
+    )
+    assert expected in " ".join(out.split())
+    assert "pydantic" not in out and "http" not in out and "validation error for" not in out
