@@ -32,17 +32,21 @@ def test_neutrophils_v5_and_v6(value: float, unit: str, v5: int, v6: int) -> Non
     assert grade_ctcae("neutrophil_count_decreased", r, version="6.0").grade == v6
 
 
-@pytest.mark.parametrize(("value", "grade"), [(160, 0), (100, 1), (60, 2), (30, 3), (20, 4)])
-def test_platelets(value: float, grade: int) -> None:
+@pytest.mark.parametrize(
+    ("value", "v5", "v6"), [(160, 0, 0), (100, 1, 1), (60, 2, 2), (30, 3, 3), (20, 4, 3), (9, 4, 4)]
+)
+def test_platelets(value: float, v5: int, v6: int) -> None:
+    """v5: grade 4 < 25; v6 ("Thrombocytopenia"): grade 3 < 50 - 10, grade 4 < 10 x10^9/L
+    (admiral ncictcaev5_uscv.json / ncictcaev6_uscv.json)."""
     r = lab("plt", value, "10^9/L", 150, 400)
-    assert grade_ctcae("platelet_count_decreased", r).grade == grade
-    v6 = grade_ctcae("platelet_count_decreased", r, version="6.0")
-    assert v6.grade == grade and "graded with the v5.0 criteria" in v6.notes[0]
+    assert grade_ctcae("platelet_count_decreased", r).grade == v5
+    six = grade_ctcae("Thrombocytopenia", r, version="6.0")
+    assert six.grade == v6 and six.inputs["ctcae_term"] == "Thrombocytopenia" and not six.notes
 
 
 @pytest.mark.parametrize(
     ("value", "unit", "grade"),
-    [(12.5, "g/dL", 0), (11.0, "g/dL", 1), (90, "g/L", 2), (4.8, "mmol/L", 3)],  # 4.8 mmol/L = 7.7 g/dL
+    [(12.5, "g/dL", 0), (11.0, "g/dL", 1), (90, "g/L", 2), (4.8, "mmol/L", 3)],  # mmol/L column: < 4.9
 )
 def test_anaemia(value: float, unit: str, grade: int) -> None:
     assert grade_ctcae("anemia", LabResult(analyte="hb", value=value, unit=unit)).grade == grade

@@ -233,12 +233,12 @@ NORMAL_LABS = {
         ({}, {"fibrinogen": ("fibrinogen", 149, "mg/dL")}, "hypertriglyceridaemia and/or hypofibrinogenaemia"),
         ({"haemophagocytosis": True}, {}, "haemophagocytosis"),
         ({"low_nk_activity": True}, {}, "low or absent NK activity"),
-        ({}, {"ferritin": ("ferritin", 501, "ng/mL")}, "ferritin > 500 ng/mL"),
+        ({}, {"ferritin": ("ferritin", 500, "ng/mL")}, "ferritin >= 500 ng/mL"),  # Henter 2007: >= 500
         ({}, {"scd25": ("scd25", 2400, "U/mL")}, "soluble CD25 >= 2400 U/mL"),
     ],
 )
 def test_hlh2004_each_criterion(finding: dict, lab: dict, criterion: str) -> None:
-    """Each HLH-2004 criterion alone (PMC8212354 thresholds as in domain.md §1.3)."""
+    """Each HLH-2004 criterion alone (Henter et al. 2007 thresholds; see tests/reference/test_grading_scores.py)."""
     labs = {k: L(*v) for k, v in {**NORMAL_LABS, **lab}.items()}
     r = hlh2004(HLHFindings(**{**NONE_PRESENT, **finding}), labs)
     assert r.value == 1 and r.inputs["criteria"][criterion] is True and r.category == "criteria not met"

@@ -3,8 +3,14 @@
 Every result is graded against the reference range stored with it. Without one, cgtvigil's
 documented default adult range (below, not clinical guidance) is used and the result says so.
 Terms with a "baseline abnormal" branch use the patient's pre-treatment baseline. v6.0
-platelet criteria were not retrieved: platelets under v6.0 use the v5.0 criteria, stated in
-the result.
+platelets ("Thrombocytopenia" in v6.0) use v6.0's own cut-offs (grade 3 <50.0-10.0, grade 4
+<10.0 x10^9/L; NCI text as encoded in pharmaverse/admiral ``ncictcaev6_uscv.json``).
+
+A value is graded in the unit its criterion is written in: haemoglobin in g/dL, g/L or
+mmol/L against CTCAE's own column for that unit (4.9 mmol/L is grade 2, not 4.9 / 0.6206 =
+7.9 g/dL, grade 3); other units are converted (``in_criterion_unit``). Terms are accepted as
+either version spells them ("Thrombocytopenia", "Platelet count decreased",
+"platelet_count_decreased"); the result names the term as the graded version spells it.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from typing import Literal
 
 from cgtvigil._validation import Problems
 from cgtvigil.clinical._checks import check_time
-from cgtvigil.clinical._result import GradeResult
-from cgtvigil.clinical._units import to_canonical
+from cgtvigil.clinical._result import GradeResult, decided
+from cgtvigil.clinical._units import canonical_unit, convert, in_criterion_unit, signif, to_canonical
 from cgtvigil.model import LabResult
 
-__all__ = ["CTCAE_TERMS", "DEFAULT_RANGES", "grade_ctcae"]
+__all__ = ["CTCAE_TERMS", "CTCAE_TERM_NAMES", "DEFAULT_RANGES", "ctcae_term", "grade_ctcae"]
 
 Version = Literal["5.0", "6.0"]
 
@@ -32,6 +38,58 @@ CTCAE_TERMS = {
     "blood_bilirubin_increased": "bilirubin",
     "fibrinogen_decreased": "fibrinogen",
 }
+# each term as each version spells it (admiral ncictcaev5_uscv.json / ncictcaev6_uscv.json TERM)
+CTCAE_TERM_NAMES: dict[str, dict[str, str]] = {
+    "5.0": {
+        "neutrophil_count_decreased": "Neutrophil count decreased",
+        "platelet_count_decreased": "Platelet count decreased",
+        "anemia": "Anemia",
+        "alanine_aminotransferase_increased": "Alanine aminotransferase increased",
+        "aspartate_aminotransferase_increased": "Aspartate aminotransferase increased",
+        "blood_bilirubin_increased": "Blood bilirubin increased",
+        "fibrinogen_decreased": "Fibrinogen decreased",
+    },
+    "6.0": {
+        "neutrophil_count_decreased": "Neutrophil count decreased",
+        "platelet_count_decreased": "Thrombocytopenia",
+        "anemia": "Anemia",
+        "alanine_aminotransferase_increased": "Alanine aminotransferase increased",
+        "aspartate_aminotransferase_increased": "Aspartate aminotransferase increased",
+        "blood_bilirubin_increased": "Blood bilirubin increased",
+        "fibrinogen_decreased": "Fibrinogen decreased",
+    },
+}
+_ALIASES = {
+    "anaemia": "anemia",
+    "alt_increased": "alanine_aminotransferase_increased",
+    "ast_increased": "aspartate_aminotransferase_increased",
+}
+# haemoglobin cut-offs (grade 2 below, grade 3 below) in each unit CTCAE writes them in
+_HB_COLUMNS = {"g/dL": (10.0, 8.0), "g/L": (100.0, 80.0), "mmol/L": (6.2, 4.9)}
+
+
+def _key(name: str) -> str:
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in name.strip().lower()).split())
+
+
+_BY_NAME = {
+    **{_key(n): k for names in CTCAE_TERM_NAMES.values() for k, n in names.items()},
+    **{k: k for k in CTCAE_TERMS},
+    **_ALIASES,
+}
+
+
+def ctcae_term(name: str) -> str | None:
+    """cgtvigil's key for a CTCAE term as either version spells it (None if unknown).
+
+    Examples
+    --------
+    >>> ctcae_term("Thrombocytopenia"), ctcae_term("Platelet count decreased"), ctcae_term("anemia")
+    ('platelet_count_decreased', 'platelet_count_decreased', 'anemia')
+    """
+    return _BY_NAME.get(_key(name))
+
+
 # cgtvigil default adult reference ranges (canonical units), used only when a result has none.
 DEFAULT_RANGES: dict[str, tuple[float, float]] = {
     "anc": (1.8, 7.7),
@@ -45,10 +103,12 @@ DEFAULT_RANGES: dict[str, tuple[float, float]] = {
 
 
 def _by_cutoffs(value: float, cutoffs: list[tuple[int, float]], *, below: bool) -> int:
-    """Highest grade whose cut-off is passed; cutoffs ordered from grade 1 upwards."""
+    """Highest grade whose cut-off is passed; cutoffs ordered from grade 1 upwards. Both sides
+    are compared at 12 significant digits (as admiral's ``signif``)."""
     grade = 0
+    v = signif(value)
     for g, c in cutoffs:
-        if (value < c) if below else (value > c):
+        if (v < signif(c)) if below else (v > signif(c)):
             grade = g
     return grade
 
@@ -74,9 +134,17 @@ def grade_ctcae(
     3
     """
     problems = Problems()
-    if term not in CTCAE_TERMS:
-        problems.add(f"unknown CTCAE term '{term}'; expected one of {', '.join(CTCAE_TERMS)}.")
+    given_term = term
+    key = ctcae_term(term)
+    if key is None:
+        spelled = sorted({n for names in CTCAE_TERM_NAMES.values() for n in names.values()})
+        problems.add(
+            f"unknown CTCAE term '{term}'; expected one of {', '.join(CTCAE_TERMS)} (or as CTCAE spells "
+            f"them: {', '.join(spelled)})."
+        )
         problems.raise_if_any()
+    assert key is not None
+    term = key
     analyte = CTCAE_TERMS[term]
     if version not in ("5.0", "6.0"):
         problems.add(f"The 'version' parameter of grade_ctcae must be '5.0' or '6.0'. Got {version!r}.")
@@ -110,23 +178,62 @@ def grade_ctcae(
     uln = hi if hi is not None else default_hi
     label = f"CTCAE-{version}"
     inputs = {
+        "term": term,
+        "term_as_given": given_term,
         "value": value,
         "lln": lln,
         "uln": uln,
         "baseline": base,
-        "canonical_unit": _unit(analyte),
+        "canonical_unit": canonical_unit(analyte),
         "time": result.time.isoformat() if result.time else None,
     }
-    grade, driver = _grade(term, value, lln, uln, base, version, notes, transfusion_indicated, life_threatening)
+    if term == "anemia":
+        grade, driver = _anaemia(result, lo, default_lo, transfusion_indicated, life_threatening, inputs)
+    else:
+        grade, driver = _grade(term, value, lln, uln, base, version, notes)
+    name = CTCAE_TERM_NAMES.get(version, CTCAE_TERM_NAMES["5.0"])[term]
     return GradeResult(
-        scheme=f"CTCAE {term}", version=label, grade=grade, driver=driver, inputs=inputs, notes=tuple(notes)
+        scheme=f"CTCAE {term}",
+        version=label,
+        grade=grade,
+        driver=driver,
+        inputs={**inputs, "ctcae_term": name},
+        notes=tuple(notes),
     )
 
 
-def _unit(analyte: str) -> str:
-    from cgtvigil.clinical._units import canonical_unit
+def _anaemia(
+    result: LabResult,
+    lo: float | None,
+    default_lo: float,
+    transfusion: bool,
+    life: bool,
+    inputs: dict[str, object],
+) -> tuple[int, str]:
+    """Anaemia on CTCAE's own column for the result's unit (g/dL, g/L or mmol/L)."""
+    v, unit = in_criterion_unit("hb", result.value, result.unit, tuple(_HB_COLUMNS))
+    if lo is not None and unit == result.unit.strip():
+        lln = float(result.ref_low) if result.ref_low is not None else lo
+    else:
+        lln = signif(convert("hb", lo if lo is not None else default_lo, "g/dL", unit))
+    g2, g3 = _HB_COLUMNS[unit]
+    inputs.update({"graded_value": v, "graded_unit": unit, "graded_lln": lln})
+    g = _by_cutoffs(v, [(1, lln), (2, g2), (3, g3)], below=True)
+    bands = {0: f">= LLN {lln:g}", 1: f"<LLN {lln:g} - {g2:g}", 2: f"<{g2:g} - {g3:g}", 3: f"<{g3:g}"}
+    why = f"haemoglobin {decided(v, lln, g2, g3)} {unit} ({bands[g]} {unit}, CTCAE's {unit} column)"
+    if transfusion and g < 3:
+        g, why = 3, "transfusion indicated"
+    if life:
+        g, why = 4, "life-threatening; urgent intervention indicated"
+    return g, why
 
-    return canonical_unit(analyte)
+
+def _band(g: int, cut: list[tuple[int, float]]) -> str:
+    """The CTCAE band text of grade ``g`` for "below" cut-offs ordered from grade 1."""
+    if g == 0:
+        return f">= {cut[0][1]:g}"
+    c = dict(cut)
+    return f"<{c[g]:g}" + (f" - {c[g + 1]:g}" if g + 1 in c else "")
 
 
 def _grade(
@@ -137,28 +244,19 @@ def _grade(
     base: float | None,
     version: str,
     notes: list[str],
-    transfusion: bool,
-    life: bool,
 ) -> tuple[int, str]:
-    if term == "neutrophil_count_decreased":
-        if version == "6.0":
-            g = _by_cutoffs(v, [(1, 1.5), (2, 1.0), (3, 0.5), (4, 0.1)], below=True)
+    if term in ("neutrophil_count_decreased", "platelet_count_decreased"):
+        if term == "neutrophil_count_decreased":
+            first = [(1, 1.5)] if version == "6.0" else [(1, lln), (2, 1.5)]
+            rest = [(2, 1.0), (3, 0.5), (4, 0.1)] if version == "6.0" else [(3, 1.0), (4, 0.5)]
+            what = "ANC"
         else:
-            g = _by_cutoffs(v, [(1, lln), (2, 1.5), (3, 1.0), (4, 0.5)], below=True)
-        return g, f"ANC {v:g} x10^9/L"
-    if term == "platelet_count_decreased":
-        if version == "6.0":
-            notes.append("CTCAE v6.0 platelet criteria not retrieved: graded with the v5.0 criteria (UNCONFIRMED).")
-        g = _by_cutoffs(v, [(1, lln), (2, 75.0), (3, 50.0), (4, 25.0)], below=True)
-        return g, f"platelets {v:g} x10^9/L"
-    if term == "anemia":
-        g = _by_cutoffs(v, [(1, lln), (2, 10.0), (3, 8.0)], below=True)
-        why = f"haemoglobin {v:g} g/dL"
-        if transfusion and g < 3:
-            g, why = 3, "transfusion indicated"
-        if life:
-            g, why = 4, "life-threatening; urgent intervention indicated"
-        return g, why
+            first = [(1, lln)]
+            rest = [(2, 75.0), (3, 50.0), (4, 10.0)] if version == "6.0" else [(2, 75.0), (3, 50.0), (4, 25.0)]
+            what = "platelets"
+        cut = first + rest
+        g = _by_cutoffs(v, cut, below=True)
+        return g, f"{what} {decided(v, *(c for _, c in cut))} x10^9/L ({_band(g, cut)} x10^9/L)"
     if term in (
         "alanine_aminotransferase_increased",
         "aspartate_aminotransferase_increased",

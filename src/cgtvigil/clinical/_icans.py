@@ -1,8 +1,9 @@
 """ICANS: ASTCT consensus grading (Lee et al., BBMT 2019) with the ICE score for adults and
 children >= 12, and the CAPD branch for children < 12 or developmental delay (domain.md §1.2).
 
-Tremor and myoclonus are graded with CTCAE and do not affect the ICANS grade (they are not
-inputs here); intracranial haemorrhage is excluded from ICANS and only noted.
+Tremor and myoclonus are graded with CTCAE and do not affect the ICANS grade (ASTCT 2019):
+they are recorded when given and the result says that they did not change the grade;
+intracranial haemorrhage is excluded from ICANS and only noted.
 
 The grade is the worst domain. A missing domain that could still raise the grade makes the
 result "not gradable" with the lower bound in ``category`` ("at least grade 2") and the
@@ -118,6 +119,9 @@ def grade_icans(assessment: ICANSAssessment, *, now: datetime | None = None) -> 
     notes = []
     if a.intracranial_haemorrhage:
         notes.append("intracranial haemorrhage is excluded from ICANS and graded with CTCAE.")
+    for finding, present in (("tremor", a.tremor), ("myoclonus", a.myoclonus)):
+        if present:
+            notes.append(f"{finding} recorded: graded with CTCAE, it does not change the ICANS grade (ASTCT 2019).")
     if a.death_from_icans:
         return GradeResult(
             scheme="ICANS", version=ICANS_VERSION, grade=5, driver="death from ICANS", inputs=inputs, notes=tuple(notes)
