@@ -74,13 +74,16 @@ def test_incomplete_follow_up_is_a_lower_bound() -> None:
 def test_interpolation_is_configurable() -> None:
     """<=500 on days 5-10 and 16-20; in between only days 11 and 15 are measured (2000/uL).
     Interpolating the 3-day gap gives a stable 5-day recovery: two runs, the longest 6 days ->
-    grade 1. Without interpolation only 2 measured days are above 500: not a stable recovery,
-    so the runs join into days 5-20 (16 days) -> grade 3."""
+    grade 1. Without interpolation days 12-14 are unknown: taken as recovered the longest run
+    is 6 days (grade 1), taken as neutropenic the runs join into days 5-20 (16 days, grade 3),
+    so the grade is "at least grade 1" with days 12-14 listed, not an assumed grade 3."""
     days = [d for d in range(0, 41) if d not in (12, 13, 14)]
     s = series(lambda d: 300 if 5 <= d <= 10 or 16 <= d <= 20 else 2000, days)
     assert grade_icaht(s, D0)[0].grade == 1
     strict = grade_icaht(s, D0, rules=ICAHTRules(max_gap_days=0))[0]
-    assert strict.grade == 3 and strict.inputs["longest_run_le500_days"] == 16
+    assert strict.grade is None and strict.category == "at least grade 1"
+    assert strict.inputs["longest_run_le500_days"] == 6 and strict.inputs["longest_run_le500_days_max"] == 16
+    assert strict.missing == ("ANC values on days 12-14 (not measured; gaps longer than 0 days are not interpolated)",)
 
 
 @pytest.mark.parametrize(("nadir", "grade"), [(1600, 0), (1400, 1), (900, 2), (400, 3), (80, 4)])

@@ -11,6 +11,19 @@ Operational rules (from the reference implementation cited in domain.md):
 - the longest run counts; the series is censored at ``censor_day`` (progression, next line of
   therapy, death, last follow-up).
 
+Early ICAHT counts runs that start on days 0-30, but recovery is checked on every value up to
+censoring: the series is never cut at day 30, so neutropenia on days 1-28 with recovery from
+day 29 is a 28-day run (grade 3), and a run is measured to its end even after day 30.
+
+Days without a value (not measured and not interpolated: before the first value, in a gap
+longer than ``max_gap_days``, after the last value) are unknown, never assumed neutropenic or
+recovered. The grade is computed twice, with every unknown day taken as recovered (the lowest
+possible grade) and as neutropenic (the highest); when the two agree that is the grade,
+otherwise the result is not gradable, says "at least grade N" and lists the unknown days. A
+sparse series (values on days 2, 12 and 30 only) is therefore "at least grade 1", never a
+default grade 4. After ``censor`` there are no days; without ``censor`` follow-up is taken to go
+on, so a run still open at the last value has an unknown end.
+
 Choices where the consensus is silent (documented, tested):
 - a run that starts on day 0-3 and never recovers before censoring is grade 4;
 - a run that starts later and is still open at censoring (death during neutropenia after day
@@ -160,66 +173,103 @@ def grade_icaht(
     return _early(values, censor_day, rules), _late(values, censor_day, rules)
 
 
+def _days_text(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _grade_from(n500: int, n100: int, never: bool) -> tuple[int, str]:
+    if n500 > 30 or n100 >= 14 or never:
+        if n500 > 30:
+            return 4, f"ANC <=500 for {_days_text(n500)}"
+        if n100 >= 14:
+            return 4, f"ANC <=100 for {_days_text(n100)}"
+        return 4, "ANC <=500 from day <=3 without recovery"
+    if n500 >= 14 or n100 >= 7:
+        return 3, (f"ANC <=500 for {_days_text(n500)}" if n500 >= 14 else f"ANC <=100 for {_days_text(n100)}")
+    if n500 >= 7:
+        return 2, f"ANC <=500 for {_days_text(n500)}"
+    if n500 >= 1:
+        return 1, f"ANC <=500 for {_days_text(n500)}"
+    return 0, "ANC never <=500/uL on days 0-30"
+
+
+def _blocks(days: list[int]) -> str:
+    """'3-11, 13-29' for a sorted list of days."""
+    out: list[str] = []
+    for _, group in itertools.groupby(enumerate(days), key=lambda x: x[1] - x[0]):
+        g = [d for _, d in group]
+        out.append(f"{g[0]}-{g[-1]}" if len(g) > 1 else f"{g[0]}")
+    return ", ".join(out)
+
+
 def _early(values: dict[int, float], censor_day: int | None, rules: ICAHTRules) -> GradeResult:
-    window = {d: v for d, v in values.items() if 0 <= d <= 30}
-    if not window:
+    known = {d: v for d, v in values.items() if d >= 0}
+    if not any(d <= 30 for d in known):
         return GradeResult(
             scheme="ICAHT early", version=ICAHT_VERSION, grade=None, missing=("ANC values on days 0-30",)
         )
-    last = max(window)
-    r500 = _runs(window, 0, 30, 0.5, rules.recovery_days)
-    r100 = _runs(window, 0, 30, 0.1, rules.recovery_days)
+    last = max(known)
+    # without censoring, follow-up goes on: leave room for a run to exceed 30 days and recover
+    horizon = censor_day if censor_day is not None else max(last, 30) + 31 + rules.recovery_days
+    unknown = [d for d in range(0, horizon + 1) if d not in known]
 
-    def length(run: tuple[int, int, bool]) -> int:
-        return run[1] - run[0] + 1
+    def bound(fill: float) -> tuple[int, str, int, int, bool]:
+        filled = {d: known.get(d, fill) for d in range(0, horizon + 1)}
+        r500 = [r for r in _runs(filled, 0, horizon, 0.5, rules.recovery_days) if r[0] <= 30]
+        r100 = [r for r in _runs(filled, 0, horizon, 0.1, rules.recovery_days) if r[0] <= 30]
+        long500 = max(r500, key=lambda r: r[1] - r[0], default=None)
+        n500 = long500[1] - long500[0] + 1 if long500 else 0
+        n100 = max((r[1] - r[0] + 1 for r in r100), default=0)
+        open_run = long500 is not None and not long500[2]
+        never = open_run and long500 is not None and long500[0] <= 3 and censor_day is not None
+        grade, why = _grade_from(n500, n100, never)
+        return grade, why, n500, n100, open_run
 
-    long500 = max(r500, key=length, default=None)
-    long100 = max(r100, key=length, default=None)
-    n500 = length(long500) if long500 else 0
-    n100 = length(long100) if long100 else 0
+    low, why, n500, n100, open_run = bound(math.inf)  # unknown days recovered: the lowest grade
+    high, _, n500_max, n100_max, _ = bound(0.0)  # unknown days neutropenic: the highest grade
     notes: list[str] = []
-    never = long500 is not None and not long500[2] and long500[0] <= 3
-    open_run = long500 is not None and not long500[2]
     inputs = {
         "longest_run_le500_days": n500,
         "longest_run_le100_days": n100,
+        "longest_run_le500_days_max": n500_max,
+        "longest_run_le100_days_max": n100_max,
         "last_day_observed": last,
         "censor_day": censor_day,
+        "unknown_days": _blocks([d for d in unknown if d <= max(last, 30)]),
         "rules": rules.model_dump(),
     }
-    if open_run:
-        notes.append(f"neutropenia still present on the last observed day ({last}); duration censored.")
-    if n500 > 30 or n100 >= 14 or never:
-        why = (
-            "ANC <=500 from day <=3 without recovery"
-            if never and n500 <= 30 and n100 < 14
-            else f"ANC <=500 for {n500} days"
-            if n500 > 30
-            else f"ANC <=100 for {n100} days"
-        )
-        grade = 4
-    elif n500 >= 14 or n100 >= 7:
-        grade, why = 3, (f"ANC <=500 for {n500} days" if n500 >= 14 else f"ANC <=100 for {n100} days")
-    elif n500 >= 7:
-        grade, why = 2, f"ANC <=500 for {n500} days"
-    elif n500 >= 1:
-        grade, why = 1, f"ANC <=500 for {n500} days"
-    else:
-        grade, why = 0, "ANC never <=500/uL on days 0-30"
-    if last < 30 and censor_day is None and grade < 4:
-        notes.append(f"ANC observed only to day {last}: the grade may rise with later values.")
+    if open_run and censor_day is not None:
+        notes.append(f"neutropenia still present at censoring (day {censor_day}); duration censored.")
+    if low == high:
         return GradeResult(
-            scheme="ICAHT early",
-            version=ICAHT_VERSION,
-            grade=None,
-            category=f"at least grade {grade}",
-            driver=why,
-            inputs=inputs,
-            missing=(f"ANC values on days {last + 1}-30",),
-            notes=tuple(notes),
+            scheme="ICAHT early", version=ICAHT_VERSION, grade=low, driver=why, inputs=inputs, notes=tuple(notes)
         )
+    missing = []
+    inner = [d for d in unknown if d <= min(last, 30)]
+    if inner:
+        missing.append(
+            f"ANC values on days {_blocks(inner)} (not measured; gaps longer than {rules.max_gap_days} days are not "
+            "interpolated)"
+        )
+    if last < 30:
+        missing.append(f"ANC values on days {last + 1}-30")
+    elif (censor_day is None or censor_day > last) and not all(
+        known.get(d, 0.0) > 0.5 for d in range(last - rules.recovery_days + 1, last + 1)
+    ):
+        missing.append(
+            f"ANC values after day {last} (recovery is {rules.recovery_days} consecutive days > 500/uL; "
+            "or give the censoring date)"
+        )
+    notes.append(f"the unknown days allow grades {low} to {high}.")
     return GradeResult(
-        scheme="ICAHT early", version=ICAHT_VERSION, grade=grade, driver=why, inputs=inputs, notes=tuple(notes)
+        scheme="ICAHT early",
+        version=ICAHT_VERSION,
+        grade=None,
+        category=f"at least grade {low}",
+        driver=why,
+        inputs=inputs,
+        missing=tuple(missing),
+        notes=tuple(notes),
     )
 
 
