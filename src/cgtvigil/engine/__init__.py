@@ -1,6 +1,6 @@
 """The analytic engine (L2): counting written once against an interface."""
 
-from cgtvigil.engine._base import PAIR_COUNT_COLUMNS, CountingEngine
+from cgtvigil.engine._base import PAIR_COUNT_COLUMNS, ROW_COUNT_KEYS, CountingEngine
 from cgtvigil.engine._duckdb import DuckDBEngine
 
-__all__ = ["PAIR_COUNT_COLUMNS", "CountingEngine", "DuckDBEngine"]
+__all__ = ["PAIR_COUNT_COLUMNS", "ROW_COUNT_KEYS", "CountingEngine", "DuckDBEngine"]

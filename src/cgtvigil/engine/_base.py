@@ -14,9 +14,13 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-__all__ = ["PAIR_COUNT_COLUMNS", "CountingEngine"]
+__all__ = ["PAIR_COUNT_COLUMNS", "ROW_COUNT_KEYS", "CountingEngine"]
 
 PAIR_COUNT_COLUMNS = ("drug", "event", "n", "n_drug", "n_event", "n_total")
+# rows: all rows; complete: rows with a report id, a drug and an event (the rows counted);
+# blank_*: rows whose field is empty or blank; stray_quote: rows whose drug or event starts
+# with a double quote (an unbalanced quote the CSV reader took as text).
+ROW_COUNT_KEYS = ("rows", "complete", "blank_report_id", "blank_drug", "blank_event", "stray_quote")
 
 
 @runtime_checkable
@@ -31,4 +35,8 @@ class CountingEngine(Protocol):
 
     def count_pairs(self, relation: str, *, strata: tuple[str, ...] = ()) -> pa.Table:
         """Distinct-report counts per observed pair (columns PAIR_COUNT_COLUMNS [+ e_strat])."""
+        ...
+
+    def count_rows(self, relation: str) -> dict[str, int]:
+        """Rows of a relation and how many ``count_pairs`` leaves out (keys ROW_COUNT_KEYS)."""
         ...

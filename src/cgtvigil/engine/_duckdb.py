@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import itertools
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cgtvigil.engine._base import ROW_COUNT_KEYS
 from cgtvigil.errors import ParseError
 
 __all__ = ["DuckDBEngine"]
@@ -20,6 +23,24 @@ _ALIASES = {"report_id": ("report_id", "id"), "drug": ("drug", "var1"), "event":
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _blank_to_null(expr: str) -> str:
+    return f"CASE WHEN trim({expr}) = '' THEN NULL ELSE {expr} END"
+
+
+def _repeated_header_names(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """Names given to more than one column in the header line of a CSV file (DuckDB renames
+    the repeats to ``name_1``, ... and would silently use the first)."""
+    delim = con.execute(f"SELECT Delimiter FROM sniff_csv('{path.as_posix()}')").fetchall()[0][0]
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as fh:
+        line = fh.readline(1 << 20)
+    names = next(csv.reader([line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n")], delimiter=delim), [])
+    seen: dict[str, int] = {}
+    for n in names:
+        seen[n.strip().lower()] = seen.get(n.strip().lower(), 0) + 1
+    return [n for n, k in seen.items() if k > 1]
 
 
 def _lookup(keys: pa.ChunkedArray, table_keys: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
@@ -77,11 +98,20 @@ class DuckDBEngine:
             raise ParseError(
                 f"missing {', '.join(problems)}; the file has columns {', '.join(columns)}", file=str(path), line=1
             )
+        if suffix != ".parquet":
+            used = {c.lower() for c in chosen.values()} | {s.lower() for s in strata}
+            repeated = [n for n in _repeated_header_names(self.con, path) if n in used]
+            if repeated:
+                raise ParseError(
+                    f"the header names the column(s) {', '.join(repeated)} more than once; "
+                    "keep one column of each name",
+                    file=str(path),
+                    line=1,
+                )
         select = ", ".join(
             [
-                f"{_q(chosen['report_id'])} AS report_id",
-                f"CAST({_q(chosen['drug'])} AS VARCHAR) AS drug",
-                f"CAST({_q(chosen['event'])} AS VARCHAR) AS event",
+                f"{_blank_to_null(f'CAST({_q(chosen[role])} AS VARCHAR)')} AS {role}"
+                for role in ("report_id", "drug", "event")
             ]
             + [f"CAST({_q(lower[s.lower()])} AS VARCHAR) AS {_q(s)}" for s in strata]
         )
@@ -93,6 +123,18 @@ class DuckDBEngine:
         name = f"_rel{next(self._ids)}"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
         return name
+
+    def count_rows(self, relation: str) -> dict[str, int]:
+        rel = _q(relation) if not relation.startswith("_rel") else relation
+        row = self.con.execute(
+            f"""SELECT count(*),
+                       count(*) FILTER (WHERE report_id IS NOT NULL AND drug IS NOT NULL AND event IS NOT NULL),
+                       count(*) FILTER (WHERE report_id IS NULL), count(*) FILTER (WHERE drug IS NULL),
+                       count(*) FILTER (WHERE event IS NULL),
+                       count(*) FILTER (WHERE starts_with(drug, '"') OR starts_with(event, '"'))
+                FROM {rel}"""
+        ).fetchall()[0]
+        return {k: int(v) for k, v in zip(ROW_COUNT_KEYS, row, strict=True)}
 
     def count_pairs(self, relation: str, *, strata: tuple[str, ...] = ()) -> pa.Table:
         con = self.con

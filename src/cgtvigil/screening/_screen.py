@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,13 +20,13 @@ import pyarrow.compute as pc
 
 from cgtvigil import __version__
 from cgtvigil.engine import CountingEngine, DuckDBEngine
-from cgtvigil.errors import ParseError, ValidationError
+from cgtvigil.errors import DataQualityWarning, ParseError, StoreError, ValidationError
 from cgtvigil.model import ProductDictionary, SignalSpec, TopicSet, spec_hash
 from cgtvigil.screening._scoring import rank, score_pairs
 from cgtvigil.signals import RULES_VERSION, THRESHOLD_RULES
-from cgtvigil.store import FaersStore, analysis_relation_sql, write_pt_topics
+from cgtvigil.store import FaersStore, analysis_relation_sql, check_derived_tables, loaded_snapshot, write_pt_topics
 
-__all__ = ["ScreenResult", "screen_counts_file", "screen_long_file", "screen_store"]
+__all__ = ["ScreenResult", "open_screen_store", "screen_counts_file", "screen_long_file", "screen_store"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -95,6 +97,32 @@ def _finish(tables: list[pa.Table], meta: dict[str, Any]) -> ScreenResult:
     return ScreenResult(table.select(names), meta)
 
 
+def open_screen_store(path: Path) -> FaersStore:
+    """Open a FAERS store read-only for screening.
+
+    Raises :class:`~cgtvigil.errors.StoreError` with one message when the file is missing,
+    is not a DuckDB database, or is locked by a writer (DuckDB's lock is per process, so a
+    running ingest blocks readers of other processes).
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a store file" if path.is_dir() else "no such store"
+        raise StoreError(f"{path}: {what}; run `cgtvigil ingest faers ... --db {path}` first.")
+    try:
+        return FaersStore(path, read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            holder = re.search(r"\(PID (\d+)\)", str(exc))
+            who = f"process {holder.group(1)}" if holder else "another process"
+            raise StoreError(
+                f"{path}: the store is locked by {who}, which has it open for writing (an ingest?); "
+                "wait until it finishes, then run the screen again."
+            ) from exc
+        raise StoreError(f"{path}: the store cannot be opened: {exc}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"{path}: the store cannot be opened: {exc}") from exc
+
+
 def screen_store(
     store: FaersStore,
     spec: SignalSpec,
@@ -105,22 +133,45 @@ def screen_store(
     progress: Progress | None = None,
 ) -> ScreenResult:
     """Screen the de-duplicated FAERS store: every CGT product (or every drug) against PTs
-    and CGT safety topics. The prior is fitted on all pairs of the database."""
+    and CGT safety topics. The prior is fitted on all pairs of the database.
+
+    Refuses (:class:`~cgtvigil.errors.StaleStoreError`) a store whose case view or drug map
+    was not built from the files now loaded; a database error becomes one
+    :class:`~cgtvigil.errors.StoreError`."""
+    try:
+        check_derived_tables(store)
+        return _screen_store(store, spec, products, topics, exclude_probable_duplicates, progress)
+    except duckdb.Error as exc:
+        raise StoreError(f"{store.path}: the screen failed while reading the store: {exc}") from exc
+
+
+def _screen_store(
+    store: FaersStore,
+    spec: SignalSpec,
+    products: ProductDictionary,
+    topics: TopicSet,
+    exclude_probable_duplicates: bool,
+    progress: Progress | None,
+) -> ScreenResult:
     meta = _base_metadata(spec)
-    snapshot = store.query(
-        "SELECT count(*) AS files, max(imported_at) AS last_import, "
-        "string_agg(sha256, ',' ORDER BY sha256) AS shas FROM source_file"
-    ).to_pylist()[0]
+    last_import = store.con.execute("SELECT max(imported_at) FROM source_file").fetchall()[0][0]
     meta["data"] = {
         "source": "faers_store",
         "path": str(store.path),
-        "files": snapshot["files"],
-        "last_import": str(snapshot["last_import"]),
-        "snapshot_sha256": hashlib.sha256((snapshot["shas"] or "").encode()).hexdigest(),
+        **loaded_snapshot(store),
+        "last_import": str(last_import),
         "quarters": [
             r["quarter"] for r in store.query("SELECT DISTINCT quarter FROM source_file ORDER BY 1").to_pylist()
         ],
     }
+    mapped_with = store.con.execute("SELECT value FROM meta WHERE key = 'product_dictionary_version'").fetchall()
+    if mapped_with and mapped_with[0][0] != products.version:
+        note = (
+            f"The store's drug names were mapped with product dictionary {mapped_with[0][0]}, this screen uses "
+            f"{products.version}: re-run the ingest to map them with the current dictionary."
+        )
+        meta["notes"].append(note)
+        warnings.warn(note, DataQualityWarning, stacklevel=3)
     meta["dictionaries"] = {
         "products": products.version,
         "topics": topics.version,
@@ -160,8 +211,10 @@ def _attrition(store: FaersStore, spec: SignalSpec, exclude_duplicates: bool) ->
                    (SELECT count(*) FROM report WHERE NOT deleted) AS not_deleted,
                    (SELECT count(*) FROM report WHERE NOT deleted AND NOT probable_duplicate) AS not_duplicate,
                    (SELECT count(DISTINCT r.primaryid) FROM report r
-                      JOIN drug g ON g.primaryid = r.primaryid AND upper(trim(g.role_cod)) IN ({roles})
-                      JOIN reac x ON x.primaryid = r.primaryid AND nullif(trim(x.pt), '') IS NOT NULL
+                      JOIN drug g ON g.primaryid = r.primaryid AND g.quarter = r.quarter
+                                 AND upper(trim(g.role_cod)) IN ({roles})
+                      JOIN reac x ON x.primaryid = r.primaryid AND x.quarter = r.quarter
+                                 AND nullif(trim(x.pt), '') IS NOT NULL
                      WHERE NOT r.deleted {"AND NOT r.probable_duplicate" if exclude_duplicates else ""}) AS analysed"""
     ).to_pylist()[0]
     steps = [
@@ -182,27 +235,119 @@ def screen_long_file(
     path: Path, spec: SignalSpec, *, engine: CountingEngine | None = None, progress: Progress | None = None
 ) -> ScreenResult:
     """Screen every (drug, event) pair of a long-format file (one row per report, drug and
-    event; the openEBGM layout ``id, var1, var2, strat...`` is accepted)."""
+    event; the openEBGM layout ``id, var1, var2, strat...`` is accepted).
+
+    Rows with a blank report id, drug or event are left out; how many is recorded in the
+    attrition of the metadata and raised as a :class:`~cgtvigil.errors.DataQualityWarning`."""
     path = Path(path)
     engine = engine or DuckDBEngine()
     meta = _base_metadata(spec)
     meta["data"] = {"source": "long_file", "path": str(path), "sha256": _file_sha256(path)}
-    relation = engine.relation_from_file(path, strata=spec.strata)
-    table = _score_level(engine, relation, spec, "pt", meta, progress=progress)
+    try:
+        relation = engine.relation_from_file(path, strata=spec.strata)
+        rows = engine.count_rows(relation)
+        meta["attrition"] = [_long_attrition(rows)]
+        _warn_long_rows(path, rows, meta)
+        table = _score_level(engine, relation, spec, "pt", meta, progress=progress)
+    except duckdb.Error as exc:
+        raise ParseError(f"cannot be read as a long-format table: {exc}", file=str(path)) from exc
     if progress:
         progress("done", 2, 2)
     return _finish([table], meta)
 
 
-def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:
-    """Score a table of 2x2 counts (``drug, event, a, b, c, d`` per row; CSV or Parquet)."""
-    path = Path(path)
-    con = duckdb.connect()
-    reader = "read_parquet" if path.suffix.lower() == ".parquet" else "read_csv"
+def _long_attrition(rows: dict[str, int]) -> dict[str, Any]:
+    blanks = [f"{rows[f'blank_{k}']:,} with a blank {k.replace('_', ' ')}" for k in ("report_id", "drug", "event")]
+    return {
+        "step": "rows with a report id, a drug and an event",
+        "reports_in": rows["rows"],
+        "reports_out": rows["complete"],
+        "reason": "rows left out: " + "; ".join(blanks) + " (a row may have several)",
+        "unit": "rows",
+    }
+
+
+def _warn_long_rows(path: Path, rows: dict[str, int], meta: dict[str, Any]) -> None:
+    dropped = rows["rows"] - rows["complete"]
+    notes = []
+    if dropped and rows["complete"]:
+        notes.append(f"{path}: {dropped:,} of {rows['rows']:,} rows left out, {_long_attrition(rows)['reason'][15:]}.")
+    if rows["stray_quote"]:
+        notes.append(
+            f"{path}: {rows['stray_quote']:,} rows have a drug or event that starts with a double quote; the file "
+            "may hold an unbalanced quote, which the reader took as part of the name."
+        )
+    for note in notes:
+        meta["notes"].append(note)
+        warnings.warn(note, DataQualityWarning, stacklevel=3)
+
+
+MAX_EXACT_COUNT = 2**53  # the largest integer a float64 holds exactly (the statistics run in float64)
+_WHOLE = r"^\s*\+?(\d+)(\.0*)?\s*$"
+_MAX_LISTED = 20
+
+
+def _sql_path(path: Path) -> str:
+    return "'" + path.as_posix().replace("'", "''") + "'"
+
+
+def _read_counts(path: Path) -> tuple[pa.Table, Callable[[int], str]]:
+    """The counts file as a table (CSV cells as text) and how to name its i-th data row."""
+    if not path.is_file():
+        raise ParseError("no such file; expected a counts CSV or Parquet file", file=str(path))
+    parquet = path.suffix.lower() == ".parquet"
+    source = (
+        f"read_parquet({_sql_path(path)})"
+        if parquet
+        else f"read_csv({_sql_path(path)}, header = true, all_varchar = true)"
+    )
     try:
-        raw = con.sql(f"SELECT * FROM {reader}('{path.as_posix()}')").to_arrow_table()
+        raw = duckdb.connect().sql(f"SELECT * FROM {source}").to_arrow_table()
     except duckdb.Error as exc:
         raise ParseError(f"cannot be read as a table: {exc}", file=str(path)) from exc
+    # A CSV row is named by its line (header on line 1, one line per row); a Parquet row by its number.
+    return raw, (lambda i: f"{path}, row {i + 1}") if parquet else (lambda i: f"{path}, line {i + 2}")
+
+
+def _exact_counts(column: pa.ChunkedArray, name: str, where: Callable[[int], str], problems: list[str]) -> np.ndarray:
+    """Whole numbers 0..2^53 read exactly from text (or any Parquet type); a problem per bad cell."""
+    text = pc.cast(column, pa.string())
+    whole = pc.fill_null(pc.match_substring_regex(text, _WHOLE), False).to_numpy(zero_copy_only=False)
+    digits = pc.utf8_ltrim(pc.replace_substring_regex(pc.fill_null(text, ""), _WHOLE, r"\1"), characters="0")
+    digits = pc.if_else(whole, digits, "0")
+    long = pc.greater(pc.utf8_length(digits), 16).to_numpy(zero_copy_only=False)
+    values = pc.cast(pc.if_else(pc.or_(pc.equal(digits, ""), long), "0", digits), pa.int64()).to_numpy(
+        zero_copy_only=False
+    )
+    beyond = long | (values > MAX_EXACT_COUNT)
+    shown = text.to_pylist()
+    for i in np.flatnonzero(~whole):
+        value = "blank" if shown[i] is None or not shown[i].strip() else repr(shown[i])
+        problems.append(f"{where(int(i))}, column '{name}': {value} is not a count (a whole number >= 0).")
+    for i in np.flatnonzero(beyond):
+        problems.append(
+            f"{where(int(i))}, column '{name}': {shown[i]} is above 2^53 = {MAX_EXACT_COUNT:,}, "
+            "the largest count the statistics hold exactly."
+        )
+    return np.where(beyond, 0, values)
+
+
+def _names(column: pa.ChunkedArray, name: str, where: Callable[[int], str], problems: list[str]) -> pa.Array:
+    values = pc.cast(column, pa.string()).combine_chunks()
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True).to_numpy(zero_copy_only=False)
+    problems.extend(f"{where(int(i))}, column '{name}': blank." for i in np.flatnonzero(blank))
+    return values
+
+
+def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:
+    """Score a table of 2x2 counts (``drug, event, a, b, c, d`` per row; CSV or Parquet).
+
+    Counts are read exactly: a cell that is not a whole number in 0..2^53 (a fraction, a
+    sign, text, a blank) is refused, and so is a (drug, event) pair given on two rows, with
+    every offending row named. Rows whose margins disagree (one drug with two values of
+    a+b, two database sizes a+b+c+d) are scored as given, with a DataQualityWarning."""
+    path = Path(path)
+    raw, where = _read_counts(path)
     lower = {c.lower(): c for c in raw.column_names}
     missing = [c for c in ("drug", "a", "b", "c", "d") if c not in lower]
     if missing:
@@ -211,23 +356,60 @@ def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:
             file=str(path),
             line=1,
         )
-    a = raw.column(lower["a"]).to_numpy(zero_copy_only=False).astype(np.float64)
-    b, c, d = (raw.column(lower[k]).to_numpy(zero_copy_only=False).astype(np.float64) for k in "bcd")
-    event = raw.column(lower["event"]) if "event" in lower else pa.array(["event"] * raw.num_rows)
-    counts = pa.table(
-        {
-            "drug": pa.array(raw.column(lower["drug"]).to_pylist(), pa.string()),
-            "event": pa.array([str(x) for x in event.to_pylist()], pa.string()),
-            "n": a,
-            "n_drug": a + b,
-            "n_event": a + c,
-            "n_total": a + b + c + d,
-        }
+    if raw.num_rows == 0:
+        raise ParseError("has a header but no rows; give one row of a, b, c, d per (drug, event) pair", file=str(path))
+    problems: list[str] = []
+    drug = _names(raw.column(lower["drug"]), lower["drug"], where, problems)
+    event = (
+        _names(raw.column(lower["event"]), lower["event"], where, problems)
+        if "event" in lower
+        else pa.array(["event"] * raw.num_rows, pa.string())
     )
+    a, b, c, d = (_exact_counts(raw.column(lower[k]), lower[k], where, problems) for k in "abcd")
+    total = a + b + c + d  # each <= 2^53, so the int64 sum is exact
+    problems.extend(
+        f"{where(int(i))}: a+b+c+d = {int(total[i]):,} is above 2^53 = {MAX_EXACT_COUNT:,}."
+        for i in np.flatnonzero(total > MAX_EXACT_COUNT)
+    )
+    rows = pa.table({"drug": drug, "event": event, "i": pa.array(np.arange(raw.num_rows))})
+    repeats = rows.group_by(["drug", "event"]).aggregate([("i", "list")])
+    for r in repeats.filter(pc.greater(pc.list_value_length(repeats.column("i_list")), 1)).to_pylist():
+        lines = ", ".join(where(i).rsplit(", ", 1)[1] for i in r["i_list"])
+        problems.append(f"{path}: the pair ({r['drug']!r}, {r['event']!r}) is given on {lines}; give each pair once.")
+    if problems:
+        shown = problems[:_MAX_LISTED]
+        if len(problems) > _MAX_LISTED:
+            shown.append(f"... and {len(problems) - _MAX_LISTED:,} more problems in {path}.")
+        raise ValidationError(shown)
+    counts = pa.table({"drug": drug, "event": event, "n": a, "n_drug": a + b, "n_event": a + c, "n_total": total})
     meta = _base_metadata(spec)
     meta["data"] = {"source": "counts_file", "path": str(path), "sha256": _file_sha256(path)}
+    _warn_margins(path, counts, meta)
     table, prior = score_pairs(counts, spec)
     if prior is not None:
         meta["priors"]["pt"] = prior.to_dict()
     table = table.append_column("event_type", pa.array(["pt"] * table.num_rows, pa.string()))
     return _finish([table], meta)
+
+
+def _warn_margins(path: Path, counts: pa.Table, meta: dict[str, Any]) -> None:
+    """Warn when the rows do not describe one database (the prior and ranking assume one)."""
+    found = []
+    for key, margin, what in (
+        ("drug", "n_drug", "drugs with rows giving different a+b"),
+        ("event", "n_event", "events with rows giving different a+c"),
+    ):
+        g = counts.group_by(key).aggregate([(margin, "count_distinct")])
+        k = pc.sum(pc.greater(g.column(f"{margin}_count_distinct"), 1)).as_py() or 0
+        if k:
+            found.append(f"{k:,} {what}")
+    totals = len(pc.unique(counts.column("n_total")))
+    if totals > 1:
+        found.append(f"{totals:,} different database sizes a+b+c+d")
+    if found:
+        note = (
+            f"{path}: the margins disagree ({'; '.join(found)}). Each row is scored on its own 2x2 table, "
+            "but the EBGM prior and the ranking assume the rows come from one database."
+        )
+        meta["notes"].append(note)
+        warnings.warn(note, DataQualityWarning, stacklevel=3)

@@ -3,16 +3,88 @@
 ``report`` holds one row per case: the latest version (highest ``caseversion``; for legacy
 AERS, which has version 0, the latest FDA date and then the highest ISR; ties go to the most
 recent quarter, then the last line). FDA-deleted cases stay in storage with ``deleted``.
+
+A case's drugs and reactions are the rows of its chosen version: same ``primaryid`` *and*
+same ``quarter`` (a primaryid loaded in two quarters must not pool both copies' rows).
+
+The derived tables (``report``, ``drug_map``) record in ``meta`` the snapshot of the loaded
+files they were built from; :func:`check_derived_tables` refuses a store where they do not
+match ``source_file`` (an ingest that stopped before it rebuilt them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pyarrow as pa
 
-from cgtvigil.errors import ValidationError
+from cgtvigil.errors import StaleStoreError, StoreError, ValidationError
 from cgtvigil.store._faers_store import FaersStore
 
-__all__ = ["AGE_BANDS", "analysis_relation_sql", "case_counts", "rebuild_cases", "write_drug_map", "write_pt_topics"]
+__all__ = [
+    "AGE_BANDS",
+    "analysis_relation_sql",
+    "case_counts",
+    "check_derived_tables",
+    "loaded_snapshot",
+    "rebuild_cases",
+    "write_drug_map",
+    "write_pt_topics",
+]
+
+_CASES_KEY = "cases_snapshot"
+_DRUG_MAP_KEY = "drug_map_snapshot"
+_STORE_TABLES = ("meta", "source_file", "demo", "drug", "reac", "deleted_case")
+
+
+def loaded_snapshot(store: FaersStore) -> dict[str, object]:
+    """The snapshot of the loaded files: their number and the SHA-256 of their sorted
+    content hashes (the ``snapshot_sha256`` of a screen's metadata)."""
+    shas = sorted(r[0] or "" for r in store.con.execute("SELECT sha256 FROM source_file").fetchall())
+    return {"files": len(shas), "snapshot_sha256": hashlib.sha256(",".join(shas).encode()).hexdigest()}
+
+
+def _mark(store: FaersStore, key: str) -> None:
+    store.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, json.dumps(loaded_snapshot(store))])
+
+
+def _unmark(store: FaersStore, key: str) -> None:
+    store.execute("DELETE FROM meta WHERE key = ?", [key])
+
+
+def check_derived_tables(store: FaersStore) -> None:
+    """Refuse a store whose case view or drug map was not built from the files now loaded.
+
+    Raises :class:`~cgtvigil.errors.StoreError` when the file is not a FAERS store and
+    :class:`~cgtvigil.errors.StaleStoreError` when ``report`` or ``drug_map`` is missing or
+    predates the loaded files (re-running the same ingest rebuilds both).
+    """
+    present = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    lacking = [t for t in _STORE_TABLES if t not in present]
+    if lacking:
+        raise StoreError(
+            f"{store.path}: not a cgtvigil FAERS store (no table {', '.join(lacking)}); "
+            f"load it with `cgtvigil ingest faers ... --db {store.path}`."
+        )
+    rerun = f"re-run `cgtvigil ingest faers ... --db {store.path}` with the same files to rebuild it"
+    now = loaded_snapshot(store)
+    marks = dict(
+        store.con.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", [_CASES_KEY, _DRUG_MAP_KEY]).fetchall()
+    )
+    for table, key, what in (("report", _CASES_KEY, "case view"), ("drug_map", _DRUG_MAP_KEY, "drug map")):
+        if table not in present:
+            raise StaleStoreError(
+                f"{store.path}: the store has no {what} (table '{table}'): an ingest did not finish; {rerun}."
+            )
+        built = json.loads(marks[key]) if key in marks else None
+        if built != now:
+            since = f"built from {built['files']} loaded files" if built else "not marked as built"
+            raise StaleStoreError(
+                f"{store.path}: the {what} is stale ({since}, {now['files']} loaded now: an ingest did not "
+                f"finish); {rerun}."
+            )
+
 
 AGE_BANDS = ("0-17", "18-64", "65+", "unknown")
 
@@ -23,7 +95,11 @@ CASE upper(trim(age_cod))
 
 
 def rebuild_cases(store: FaersStore, *, flag_duplicates: bool = False) -> dict[str, int]:
-    """(Re)build the ``report`` table from every loaded DEMO row; return case counts."""
+    """(Re)build the ``report`` table from every loaded DEMO row; return case counts.
+
+    The snapshot marker is removed first and written last, so a run stopped in between
+    leaves a store that :func:`check_derived_tables` refuses."""
+    _unmark(store, _CASES_KEY)
     store.execute(
         f"""
         CREATE OR REPLACE TABLE report AS
@@ -59,6 +135,7 @@ def rebuild_cases(store: FaersStore, *, flag_duplicates: bool = False) -> dict[s
     )
     if flag_duplicates:
         _flag_probable_duplicates(store)
+    _mark(store, _CASES_KEY)
     return case_counts(store)
 
 
@@ -71,9 +148,10 @@ def _flag_probable_duplicates(store: FaersStore) -> None:
             WITH keyed AS (
                 SELECT r.caseid, r.event_dt, r.age, r.sex, r.reporter_country,
                   (SELECT string_agg(DISTINCT upper(trim(g.drugname)), '|' ORDER BY upper(trim(g.drugname)))
-                     FROM drug g WHERE g.primaryid = r.primaryid AND g.role_cod IN ('PS', 'SS')) AS drugs,
+                     FROM drug g WHERE g.primaryid = r.primaryid AND g.quarter = r.quarter
+                       AND g.role_cod IN ('PS', 'SS')) AS drugs,
                   (SELECT string_agg(DISTINCT upper(trim(x.pt)), '|' ORDER BY upper(trim(x.pt)))
-                     FROM reac x WHERE x.primaryid = r.primaryid) AS pts
+                     FROM reac x WHERE x.primaryid = r.primaryid AND x.quarter = r.quarter) AS pts
                 FROM report r WHERE NOT r.deleted
                   AND nullif(trim(r.event_dt), '') IS NOT NULL AND r.age_years IS NOT NULL
                   AND r.sex <> 'UNK' AND nullif(trim(r.reporter_country), '') IS NOT NULL),
@@ -101,12 +179,16 @@ def case_counts(store: FaersStore) -> dict[str, int]:
 
 
 def write_drug_map(store: FaersStore, mapping: pa.Table) -> None:
-    """Replace the drug-name map: (drugname, prod_ai) -> drug label, product_id, method."""
+    """Replace the drug-name map: (drugname, prod_ai) -> drug label, product_id, method.
+
+    ``mapping`` must cover the drug names now loaded; the map is marked with that snapshot."""
+    _unmark(store, _DRUG_MAP_KEY)
     store.con.register("_map", mapping)
     try:
         store.execute("CREATE OR REPLACE TABLE drug_map AS SELECT * FROM _map")
     finally:
         store.con.unregister("_map")
+    _mark(store, _DRUG_MAP_KEY)
 
 
 def write_pt_topics(store: FaersStore, rows: list[tuple[str, str]]) -> None:
@@ -136,9 +218,9 @@ def analysis_relation_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_
         SELECT r.primaryid AS report_id, m.drug AS drug, {event} AS event,
                r.age_band, r.sex, r.report_year, m.product_id
         FROM report r
-        JOIN drug g ON g.primaryid = r.primaryid
+        JOIN drug g ON g.primaryid = r.primaryid AND g.quarter = r.quarter
         JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
-        JOIN reac x ON x.primaryid = r.primaryid
+        JOIN reac x ON x.primaryid = r.primaryid AND x.quarter = r.quarter
         {topic_join}
         WHERE NOT r.deleted {dup} AND upper(trim(g.role_cod)) IN ({roles_sql})
           AND nullif(trim(x.pt), '') IS NOT NULL"""
