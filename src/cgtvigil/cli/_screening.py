@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, dictionary_app, ingest_app
+from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, dictionary_app, ingest_app, plain
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.model import SignalSpec
@@ -17,7 +17,10 @@ from cgtvigil.reports import write_signal_report
 from cgtvigil.screening import (
     ImportReport,
     ScreenResult,
+    check_result_path,
+    check_writable,
     ingest_faers,
+    open_screen_store,
     read_result,
     screen_counts_file,
     screen_long_file,
@@ -149,8 +152,14 @@ def _print_top(result: ScreenResult, top: int) -> None:
     for c in cols:
         table.add_column(c, justify="left" if c in ("drug", "event", "event_type") else "right")
     for row in t.slice(0, top).to_pylist():
-        table.add_row(*[f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols])
+        table.add_row(*[f"{row[c]:.3g}" if isinstance(row[c], float) else plain(row[c]) for c in cols])
     console.print(table)
+    for step in result.metadata.get("attrition", []):
+        if step["reports_out"] < step["reports_in"]:
+            unit = step.get("unit", "reports")
+            console.print(
+                plain(f"{step['step']}: {step['reports_in']:,} -> {step['reports_out']:,} {unit} ({step['reason']})")
+            )
 
 
 @app.command("signals")
@@ -204,15 +213,16 @@ def signals_cmd(
     if (db is None) == (input is None):
         _fail(CgtVigilError("give exactly one of --db (the FAERS store) or --input (a long or counts file)."))
     try:
+        check_result_path(output)  # unwritable outputs are refused before the work starts
+        if html:
+            check_writable(html, "The HTML report")
         if strata is None:
             strata = "age_band,sex,report_year" if db is not None else ""
         spec = _spec(method, strata, roles, all_drugs, squash, prior, yates, ic_approx, min_count, levels)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CgtVigilWarning)
             if db is not None:
-                if not db.exists():
-                    raise CgtVigilError(f"{db}: no such store; run 'cgtvigil ingest faers ... --db {db}' first.")
-                with FaersStore(db) as store, _progress("screen") as progress:
+                with open_screen_store(db) as store, _progress("screen") as progress:
                     topic_set = expand_topics(load_topics(extra=topics), meddra)
                     result = screen_store(store, spec, load_products(), topic_set, progress=progress)
             elif format == "long":
@@ -231,7 +241,10 @@ def signals_cmd(
     _print_top(result, top)
     console.print(f"Results: {written[0]} (metadata: {written[1]})")
     if html:
-        write_signal_report(html, result.table, result.metadata)
+        try:
+            write_signal_report(html, result.table, result.metadata)
+        except OSError as exc:
+            _fail(exc)
         console.print(f"HTML report: {html}")
 
 
@@ -243,10 +256,11 @@ def report_cmd(
 ) -> None:
     """Write the HTML signal report of a stored screen result."""
     try:
+        check_writable(output, "The HTML report")
         result = read_result(results)
+        write_signal_report(output, result.table, result.metadata, title=title)
     except (CgtVigilError, OSError, ValueError) as exc:
         _fail(exc)
-    write_signal_report(output, result.table, result.metadata, title=title)
     console.print(f"HTML report: {output}")
 
 

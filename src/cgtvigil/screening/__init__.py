@@ -1,16 +1,25 @@
 """The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics."""
 
 from cgtvigil.screening._ingest import FileReport, ImportReport, ingest_faers, refresh_drug_map
-from cgtvigil.screening._output import read_result, sidecar_path, write_result
+from cgtvigil.screening._output import check_result_path, check_writable, read_result, sidecar_path, write_result
 from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
-from cgtvigil.screening._screen import ScreenResult, screen_counts_file, screen_long_file, screen_store
+from cgtvigil.screening._screen import (
+    ScreenResult,
+    open_screen_store,
+    screen_counts_file,
+    screen_long_file,
+    screen_store,
+)
 
 __all__ = [
     "FileReport",
     "ImportReport",
     "PriorReport",
     "ScreenResult",
+    "check_result_path",
+    "check_writable",
     "ingest_faers",
+    "open_screen_store",
     "rank",
     "read_result",
     "refresh_drug_map",

@@ -70,10 +70,10 @@ def _statistic_by_quarter(con: duckdb.DuckDBPyConnection, drug: str, event: str)
         """
         WITH l AS (
             SELECT DISTINCT r.primaryid, r.quarter, m.drug, upper(trim(x.pt)) AS event
-            FROM report r JOIN drug g ON g.primaryid = r.primaryid
+            FROM report r JOIN drug g ON g.primaryid = r.primaryid AND g.quarter = r.quarter
             JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname
                             AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
-            JOIN reac x ON x.primaryid = r.primaryid
+            JOIN reac x ON x.primaryid = r.primaryid AND x.quarter = r.quarter
             WHERE NOT r.deleted AND g.role_cod IN ('PS', 'SS')),
         q AS (SELECT DISTINCT quarter FROM l)
         SELECT q.quarter,
@@ -320,14 +320,16 @@ def web_router(settings: Settings) -> APIRouter:
                 SELECT r.caseid, r.caseversion, r.quarter, r.fda_dt, r.age_band, r.sex, r.reporter_country,
                        (SELECT string_agg(DISTINCT m2.drug, '; ') FROM drug g2 JOIN drug_map m2
                           ON m2.drugname IS NOT DISTINCT FROM g2.drugname AND m2.prod_ai IS NOT DISTINCT FROM g2.prod_ai
-                         WHERE g2.primaryid = r.primaryid AND g2.role_cod IN ('PS', 'SS')) AS drugs,
-                       (SELECT string_agg(DISTINCT x2.pt, '; ') FROM reac x2 WHERE x2.primaryid = r.primaryid) AS pts
+                         WHERE g2.primaryid = r.primaryid AND g2.quarter = r.quarter
+                           AND g2.role_cod IN ('PS', 'SS')) AS drugs,
+                       (SELECT string_agg(DISTINCT x2.pt, '; ') FROM reac x2
+                         WHERE x2.primaryid = r.primaryid AND x2.quarter = r.quarter) AS pts
                 FROM report r
-                WHERE NOT r.deleted AND r.primaryid IN (
-                    SELECT g.primaryid FROM drug g JOIN drug_map m
+                WHERE NOT r.deleted AND (r.primaryid, r.quarter) IN (
+                    SELECT g.primaryid, g.quarter FROM drug g JOIN drug_map m
                       ON m.drugname IS NOT DISTINCT FROM g.drugname AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
                      WHERE m.drug = ? AND g.role_cod IN ('PS', 'SS'))
-                  AND r.primaryid IN (SELECT primaryid FROM reac WHERE upper(trim(pt)) = ?)
+                  AND (r.primaryid, r.quarter) IN (SELECT primaryid, quarter FROM reac WHERE upper(trim(pt)) = ?)
                 ORDER BY r.quarter, r.caseid LIMIT 500
                 """,
                 [drug, event.upper()],
