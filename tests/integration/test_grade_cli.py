@@ -81,3 +81,29 @@ def test_future_values_are_rejected(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["grade", "ctcae", "--input", str(future)])
     assert result.exit_code == 2 and "is in the future" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b'[{"time":"2026-01-02T08:00","temperature":38.9,"sbp_mmhg":118,"o2_device":"none","n":"\xff"}]',
+            "line 1: not UTF-8 text (byte 0xff",
+        ),
+        (b'[{"time":"2026-01-02T08:00","temperature":' + b"9" * 5000 + b"}]", "more than 4,300 digits"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["non-utf8", "5000-digit-integer", "nested-100000"],
+)
+def test_hostile_input_gives_one_message_naming_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    """Reliability review D18: each of these raised a traceback; now one message, exit 2."""
+    path = tmp_path / "g.json"
+    path.write_bytes(content)
+    result = runner.invoke(app, ["grade", "crs", "--input", str(path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a clean exit, no traceback
+    text = " ".join(result.output.split())
+    assert message in text and "g.json" in text and "Traceback" not in text
+    csv_path = tmp_path / "labs.csv"
+    csv_path.write_bytes(b"analyte,value,unit\nhb,\xff9,g/dL\n")
+    bad_csv = runner.invoke(app, ["grade", "ctcae", "--term", "anemia", "--input", str(csv_path)])
+    assert bad_csv.exit_code == 2 and "line 2: not UTF-8" in " ".join(bad_csv.output.split())

@@ -16,14 +16,40 @@ from cgtvigil.clinical import REQUESTS, grade_request, request_schema
 from cgtvigil.errors import CgtVigilError
 
 
+def _read_text(path: Path) -> str:
+    """The input as text: UTF-8 (a BOM is allowed), or one message naming the file."""
+    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CgtVigilError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8."
+        ) from exc
+
+
+def _read_json(path: Path, text: str) -> Any:
+    """Parse JSON, turning every way the parser can refuse (syntax, an integer too long to
+    convert, nesting too deep for the parser) into one message naming the file."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CgtVigilError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}).") from exc
+    except ValueError as exc:  # int() digit limit: "Exceeds the limit (4300 digits) ..."
+        limit = sys.get_int_max_str_digits()
+        raise CgtVigilError(
+            f"{path}: a number in the JSON has more than {limit:,} digits; no input needs one."
+        ) from exc
+    except RecursionError as exc:
+        raise CgtVigilError(f"{path}: the JSON is nested too deeply to read.") from exc
+
+
 def _read_grade_input(path: Path, scheme: str, options: dict[str, Any]) -> Any:
     """A JSON payload as is; a CSV file as rows (one assessment or one lab result per row)."""
-    text = sys.stdin.read() if str(path) == "-" else path.read_text("utf-8")
+    text = _read_text(path)
     if path.suffix.lower() != ".csv":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CgtVigilError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}).") from exc
+        return _read_json(path, text)
     rows = [{k: v for k, v in r.items() if v not in ("", None)} for r in csv.DictReader(io.StringIO(text))]
     if scheme in ("crs", "icans"):
         for r in rows:
@@ -76,7 +102,9 @@ def grade_cmd(
     options = {"term": term, "ctcae_version": ctcae_version, "infusion": infusion, "censor": censor, "name": name}
     try:
         results = grade_request(scheme, _read_grade_input(input, scheme, options))
-    except (CgtVigilError, OSError) as exc:
+    except CgtVigilError as exc:
+        _fail(exc if str(exc).startswith(str(input)) else CgtVigilError(f"{input}: {exc}"))
+    except OSError as exc:
         _fail(exc)
     if as_json:
         console.print_json(json.dumps([r.model_dump(mode="json") for r in results]))
