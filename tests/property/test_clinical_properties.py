@@ -110,3 +110,29 @@ def test_episode_peak_is_the_maximum_of_its_assessments(rows: list[dict], gaps: 
     _, episodes = grade_crs_series(list(reversed(assessments)))
     for ep in episodes:
         assert ep.peak_grade == max(r.grade or 0 for r in ep.assessments)
+
+
+@given(
+    crs_inputs,
+    st.sampled_from(["antipyretic", "tocilizumab", "corticosteroid", "masking_agent_earlier", None]),
+    st.booleans(),
+)
+def test_one_grading_path_for_one_assessment_and_a_series(d: dict, agent: str | None, no_temp: bool) -> None:
+    """ASTCT 2019 masked fever (issue 8): an assessment graded alone and as the first (or only)
+    assessment of a series gets the same result, whatever masks fever."""
+    a = _crs(d).model_copy(update={"tocilizumab": False, **({agent: True} if agent else {})})
+    if no_temp:
+        a = a.model_copy(update={"temperature": None})
+    alone = grade_crs(a)
+    assert grade_crs_series([a])[0][0] == alone
+    later = CRSAssessment(time=T0 + timedelta(hours=1), temperature=36.8, sbp_mmhg=120, o2_device="none")
+    assert grade_crs_series([later, a])[0][0] == alone
+
+
+@given(
+    st.lists(st.sampled_from(["norepinephrine", "noradrenaline", "Levophed", "vasopressin", "argipressin"]), min_size=1)
+)
+def test_names_of_one_drug_never_make_multiple_vasopressors(names: list[str]) -> None:
+    """ASTCT 2019 Table 1: norepinephrine under any name plus vasopressin is one vasopressor (3)."""
+    a = CRSAssessment(time=T0, temperature=38.5, sbp_mmhg=80, vasopressors=tuple(names), o2_device="none")
+    assert grade_crs(a).grade == 3

@@ -8,7 +8,7 @@ from cgtvigil.clinical._crs import (
     grade_crs_series,
     hypotension_threshold,
 )
-from cgtvigil.clinical._ctcae import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae
+from cgtvigil.clinical._ctcae import CTCAE_TERM_NAMES, CTCAE_TERMS, DEFAULT_RANGES, ctcae_term, grade_ctcae
 from cgtvigil.clinical._hlh import HLHFindings, hlh2004, hscore
 from cgtvigil.clinical._icaht import ICAHT_VERSION, ICAHTRules, daily_minimum, grade_icaht, grade_t_icaht
 from cgtvigil.clinical._icans import (
@@ -22,21 +22,35 @@ from cgtvigil.clinical._icans import (
 )
 from cgtvigil.clinical._iec_hs import IEC_HS_SCREEN_VERSION, iec_hs_screen
 from cgtvigil.clinical._requests import REQUESTS, grade_request, request_schema
-from cgtvigil.clinical._result import GradeResult
+from cgtvigil.clinical._result import GradeResult, decided
 from cgtvigil.clinical._scores import car_hematotox, easix, m_easix, simplified_easix
-from cgtvigil.clinical._units import ANALYTES, Analyte, canonical_unit, convert, lab_values, to_canonical
+from cgtvigil.clinical._units import (
+    ANALYTES,
+    Analyte,
+    canonical_unit,
+    convert,
+    in_criterion_unit,
+    lab_values,
+    same_unit,
+    signif,
+    to_canonical,
+)
+from cgtvigil.clinical._vasopressors import VASOPRESSOR_SYNONYMS, VASOPRESSOR_SYNONYMS_VERSION, normalise_vasopressor
 
 __all__ = [
     "ANALYTES",
     "CAPD_ANSWERS",
     "CRS_VERSION",
     "CTCAE_TERMS",
+    "CTCAE_TERM_NAMES",
     "DEFAULT_RANGES",
     "ICAHT_VERSION",
     "ICANS_VERSION",
     "ICE_ITEMS",
     "IEC_HS_SCREEN_VERSION",
     "REQUESTS",
+    "VASOPRESSOR_SYNONYMS",
+    "VASOPRESSOR_SYNONYMS_VERSION",
     "Analyte",
     "CRSEpisode",
     "CRSEpisodeRules",
@@ -48,7 +62,9 @@ __all__ = [
     "capd_total",
     "car_hematotox",
     "convert",
+    "ctcae_term",
     "daily_minimum",
+    "decided",
     "easix",
     "grade_crs",
     "grade_crs_series",
@@ -61,9 +77,13 @@ __all__ = [
     "hscore",
     "hypotension_threshold",
     "iec_hs_screen",
+    "in_criterion_unit",
     "lab_values",
     "m_easix",
+    "normalise_vasopressor",
     "request_schema",
+    "same_unit",
+    "signif",
     "simplified_easix",
     "to_canonical",
     "uses_capd",
