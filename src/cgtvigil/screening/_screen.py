@@ -256,13 +256,17 @@ def screen_long_file(
     return _finish([table], meta)
 
 
-def _long_attrition(rows: dict[str, int]) -> dict[str, Any]:
+def _blank_fields(rows: dict[str, int]) -> str:
     blanks = [f"{rows[f'blank_{k}']:,} with a blank {k.replace('_', ' ')}" for k in ("report_id", "drug", "event")]
+    return "; ".join(blanks) + " (a row may have several)"
+
+
+def _long_attrition(rows: dict[str, int]) -> dict[str, Any]:
     return {
         "step": "rows with a report id, a drug and an event",
         "reports_in": rows["rows"],
         "reports_out": rows["complete"],
-        "reason": "rows left out: " + "; ".join(blanks) + " (a row may have several)",
+        "reason": f"rows left out: {_blank_fields(rows)}",
         "unit": "rows",
     }
 
@@ -271,7 +275,7 @@ def _warn_long_rows(path: Path, rows: dict[str, int], meta: dict[str, Any]) -> N
     dropped = rows["rows"] - rows["complete"]
     notes = []
     if dropped and rows["complete"]:
-        notes.append(f"{path}: {dropped:,} of {rows['rows']:,} rows left out, {_long_attrition(rows)['reason'][15:]}.")
+        notes.append(f"{path}: {dropped:,} of {rows['rows']:,} rows left out, {_blank_fields(rows)}.")
     if rows["stray_quote"]:
         notes.append(
             f"{path}: {rows['stray_quote']:,} rows have a drug or event that starts with a double quote; the file "
