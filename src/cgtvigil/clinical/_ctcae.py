@@ -230,10 +230,13 @@ def _anaemia(
 
 def _band(g: int, cut: list[tuple[int, float]]) -> str:
     """The CTCAE band text of grade ``g`` for "below" cut-offs ordered from grade 1."""
+    def text(x: float) -> str:  # as CTCAE writes count cut-offs: "<1.5 - 1.0", "<75.0 - 50.0"
+        return f"{x:.1f}" if round(x, 1) == x else f"{x:g}"
+
     if g == 0:
-        return f">= {cut[0][1]:g}"
+        return f">= {text(cut[0][1])}"
     c = dict(cut)
-    return f"<{c[g]:g}" + (f" - {c[g + 1]:g}" if g + 1 in c else "")
+    return f"<{text(c[g])}" + (f" - {text(c[g + 1])}" if g + 1 in c else "")
 
 
 def _grade(
