@@ -130,3 +130,16 @@ def test_default_range_is_stated_and_bad_input_is_listed() -> None:
     assert len(info.value.problems) == 2  # wrong analyte; unknown unit
     with pytest.raises(ValidationError, match="unknown CTCAE term"):
         grade_ctcae("lymphocyte_count_decreased", LabResult(analyte="anc", value=1, unit="10^9/L"))
+
+
+def test_explanations_show_the_deciding_precision() -> None:
+    """ALT 120.1 with ULN 40 is 3.0025 x ULN: > 3.0 -> grade 2 (admiral ncictcaev5_uscv.json),
+    shown as more than 3.0, never as "3.00 x ULN"; a 24.6% fall is not shown as "25%"."""
+    alt = grade_ctcae("alanine_aminotransferase_increased", lab("alt", 120.1, "U/L", 0, 40))
+    assert alt.grade == 2 and "3.002 x ULN" in alt.driver
+    fib = grade_ctcae(
+        "fibrinogen_decreased",
+        lab("fibrinogen", 135.7, "mg/dL", 200, 400),
+        baseline=LabResult(analyte="fibrinogen", value=180, unit="mg/dL"),
+    )
+    assert fib.grade == 1 and "24.61% fall" in fib.driver

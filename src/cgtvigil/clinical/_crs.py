@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from cgtvigil._validation import Problems
 from cgtvigil.clinical._checks import check_time
 from cgtvigil.clinical._result import GradeResult, decided
-from cgtvigil.clinical._units import to_canonical
+from cgtvigil.clinical._units import signif, to_canonical
 from cgtvigil.clinical._vasopressors import VASOPRESSOR_SYNONYMS_VERSION, normalise_vasopressor
 from cgtvigil.model import CRSAssessment, O2Device
 
@@ -62,6 +62,7 @@ def _validate(assessments: Sequence[CRSAssessment], now: datetime | None) -> lis
         t = None
         if a.temperature is not None:
             t = to_canonical("temperature", a.temperature, a.temperature_unit, problems, where)
+            t = None if t is None else signif(t)  # 100.4 °F is 38.0 °C, not 37.99999999999999
         if a.sbp_mmhg is not None:
             to_canonical("sbp", a.sbp_mmhg, "mmHg", problems, where)
         if a.o2_flow_l_min is not None and not 0 <= a.o2_flow_l_min <= 80:

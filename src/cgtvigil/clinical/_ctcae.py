@@ -230,6 +230,7 @@ def _anaemia(
 
 def _band(g: int, cut: list[tuple[int, float]]) -> str:
     """The CTCAE band text of grade ``g`` for "below" cut-offs ordered from grade 1."""
+
     def text(x: float) -> str:  # as CTCAE writes count cut-offs: "<1.5 - 1.0", "<75.0 - 50.0"
         return f"{x:.1f}" if round(x, 1) == x else f"{x:g}"
 
@@ -272,9 +273,9 @@ def _grade(
         if not abnormal:
             cut = [(1, 1.0), (2, 3.0), (3, 5.0), (4, 20.0)] if liver else [(1, 1.0), (2, 1.5), (3, 3.0), (4, 10.0)]
             g = _by_cutoffs(v / uln, cut, below=False)
-            return g, f"{v:g} = {v / uln:.2f} x ULN (baseline normal)"
+            return g, f"{v:g} = {decided(v / uln, *(c for _, c in cut))} x ULN (baseline normal)"
         assert base is not None
-        ratio = v / base
+        ratio = signif(v / base)
         if version == "6.0":
             cut = [(1, 1.0), (2, 1.5), (3, 2.0), (4, 4.0)] if liver else [(1, 1.0), (2, 1.5), (3, 2.5), (4, 10.0)]
             g = 1 if ratio >= 1.0 else 0
@@ -287,13 +288,14 @@ def _grade(
             for gg, c in cut[1:]:
                 if ratio > c:
                     g = gg
-        return g, f"{v:g} = {ratio:.2f} x baseline (baseline {base:g} > ULN)"
+        return g, f"{v:g} = {decided(ratio, *(c for _, c in cut))} x baseline (baseline {base:g} > ULN)"
     # fibrinogen decreased
     if v < 50.0:
         return 4, f"fibrinogen {v:g} mg/dL (< 50 mg/dL absolute)"
     if base is not None and base < lln:
-        fall = (base - v) / base
+        fall = signif((base - v) / base)
         g = 0 if fall <= 0 else 1 if fall < 0.25 else 2 if fall < 0.5 else 3 if fall < 0.75 else 4
-        return g, f"fibrinogen {v:g} mg/dL, a {100 * max(fall, 0):.0f}% fall from an abnormal baseline {base:g}"
+        shown = decided(100 * max(fall, 0.0), 0.0, 25.0, 50.0, 75.0)
+        return g, f"fibrinogen {v:g} mg/dL, a {shown}% fall from an abnormal baseline {base:g}"
     g = _by_cutoffs(v / lln, [(1, 1.0), (2, 0.75), (3, 0.5), (4, 0.25)], below=True)
-    return g, f"fibrinogen {v:g} mg/dL = {v / lln:.2f} x LLN"
+    return g, f"fibrinogen {v:g} mg/dL = {decided(v / lln, 1.0, 0.75, 0.5, 0.25)} x LLN"

@@ -54,7 +54,7 @@ class GradeResult(BaseModel):
 
 
 def decided(value: float, *cutoffs: float) -> str:
-    """``value`` as text with the precision that decides it: the shortest form (from 6
+    """``value`` as text with the precision that decides it: the shortest form (from 4
     significant digits up) that lies on the same side of every cut-off as the value itself,
     so that 37.95 is never shown as "38.0" next to a 38.0 cut-off.
 
@@ -63,7 +63,7 @@ def decided(value: float, *cutoffs: float) -> str:
     >>> decided(37.95, 38.0), decided(37.99999999, 38.0), decided(120.0, 90.0)
     ('37.95', '37.99999999', '120')
     """
-    for digits in range(6, 18):
+    for digits in range(4, 18):
         text = f"{value:.{digits}g}"
         shown = float(text)
         if all((shown < c) == (value < c) and (shown > c) == (value > c) for c in cutoffs):
