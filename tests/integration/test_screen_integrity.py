@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -142,6 +143,22 @@ def test_a_case_view_older_than_the_loaded_files_is_refused(tmp_path: Path, faer
     assert "the case view is stale (built from 7 loaded files, 14 loaded now" in out
     with open_screen_store(tmp_path / "a.duckdb") as store, pytest.raises(StaleStoreError):
         screen_store(store, SignalSpec(), load_products(), load_topics())
+
+
+def test_a_drug_map_made_with_another_product_dictionary_is_noted(two_quarters: Path, tmp_path: Path) -> None:
+    """The drug map can also be stale against the shipped product dictionary (a newer
+    cgtvigil): the screen runs, and says so on screen and in its metadata."""
+    db = tmp_path / "old.duckdb"
+    shutil.copy(two_quarters, db)
+    with FaersStore(db) as store:
+        store.execute("UPDATE meta SET value = 'products-0.0' WHERE key = 'product_dictionary_version'")
+    spec = SignalSpec(strata=(), event_levels=("pt",), methods=("prr",))
+    with open_screen_store(db) as store, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = screen_store(store, spec, load_products(), load_topics())
+    notes = [str(w.message) for w in caught if issubclass(w.category, DataQualityWarning)]
+    assert len(notes) == 1 and "mapped with product dictionary products-0.0" in notes[0]
+    assert notes[0] in result.metadata["notes"]
 
 
 # -- D13: read-only, and one message under a writer's lock ----------------------------------------
