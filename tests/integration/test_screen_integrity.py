@@ -346,3 +346,12 @@ def test_report_command_gives_one_message(tmp_path: Path) -> None:
     assert "not a result file" in _fails(["report", str(tmp_path / "o.json"), "--output", str(tmp_path / "r.html")])
     _ok(["report", str(tmp_path / "o.csv"), "--output", str(tmp_path / "r.html")])
     assert os.path.getsize(tmp_path / "r.html") > 0
+
+
+def test_a_quote_in_a_file_name_is_part_of_the_name(tmp_path: Path) -> None:
+    """The file name is an SQL string literal inside the reader: a quote must not end it."""
+    counts = _counts(tmp_path, "drug,event,a,b,c,d\nX,Y,3,10,20,400\n", "o'brien counts.csv")
+    long = tmp_path / "o'brien long.csv"
+    long.write_text("id,drug,event\n1,A,E\n2,B,E\n3,A,F\n")
+    for path, fmt in ((counts, "counts"), (long, "long")):
+        _ok(["signals", "--input", str(path), "--format", fmt, "--method", "prr", "--output", str(tmp_path / "o.csv")])

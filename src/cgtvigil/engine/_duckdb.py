@@ -25,6 +25,11 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(path: Path) -> str:
+    """A path as an SQL string literal (a quote in a file name must not end the string)."""
+    return "'" + path.as_posix().replace("'", "''") + "'"
+
+
 def _blank_to_null(expr: str) -> str:
     return f"CASE WHEN trim({expr}) = '' THEN NULL ELSE {expr} END"
 
@@ -32,7 +37,7 @@ def _blank_to_null(expr: str) -> str:
 def _repeated_header_names(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     """Names given to more than one column in the header line of a CSV file (DuckDB renames
     the repeats to ``name_1``, ... and would silently use the first)."""
-    delim = con.execute(f"SELECT Delimiter FROM sniff_csv('{path.as_posix()}')").fetchall()[0][0]
+    delim = con.execute(f"SELECT Delimiter FROM sniff_csv({_literal(path)})").fetchall()[0][0]
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as fh:
         line = fh.readline(1 << 20)
@@ -73,9 +78,9 @@ class DuckDBEngine:
             raise ParseError("no such file; expected a long-format CSV or Parquet file", file=str(path))
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            source = f"read_parquet('{path.as_posix()}')"
+            source = f"read_parquet({_literal(path)})"
         elif suffix in (".csv", ".txt", ".gz"):
-            source = f"read_csv('{path.as_posix()}', header = true, all_varchar = true)"
+            source = f"read_csv({_literal(path)}, header = true, all_varchar = true)"
         else:
             raise ParseError(f"unknown file type '{suffix}'; expected .csv or .parquet", file=str(path))
         try:
