@@ -324,15 +324,19 @@ def _exact_counts(column: pa.ChunkedArray, name: str, where: Callable[[int], str
         zero_copy_only=False
     )
     beyond = long | (values > MAX_EXACT_COUNT)
-    shown = text.to_pylist()
-    for i in np.flatnonzero(~whole):
-        value = "blank" if shown[i] is None or not shown[i].strip() else repr(shown[i])
-        problems.append(f"{where(int(i))}, column '{name}': {value} is not a count (a whole number >= 0).")
-    for i in np.flatnonzero(beyond):
-        problems.append(
-            f"{where(int(i))}, column '{name}': {shown[i]} is above 2^53 = {MAX_EXACT_COUNT:,}, "
-            "the largest count the statistics hold exactly."
-        )
+    for rows, says in (
+        (
+            np.flatnonzero(~whole),
+            lambda v: f"{'blank' if v is None or not v.strip() else repr(v)} is not a count (a whole number >= 0)",
+        ),
+        (
+            np.flatnonzero(beyond),
+            lambda v: f"{v} is above 2^53 = {MAX_EXACT_COUNT:,}, the largest count the statistics hold exactly",
+        ),
+    ):
+        # every bad cell counts; only the ones that can be listed are read back
+        cells = text.take(pa.array(rows[:_MAX_LISTED])).to_pylist() + [None] * (len(rows) - _MAX_LISTED)
+        problems.extend(f"{where(int(r))}, column '{name}': {says(v)}." for r, v in zip(rows, cells, strict=True))
     return np.where(beyond, 0, values)
 
 
