@@ -4,23 +4,75 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from cgtvigil.errors import CgtVigilError
+
 __all__ = ["Settings"]
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _minutes(name: str, default: float) -> timedelta:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise CgtVigilError(f"{name} must be a number of minutes. Got {raw!r}.") from None
+    if not 0 < value <= 7 * 24 * 60:
+        raise CgtVigilError(f"{name} must be between 0 and 10080 minutes (a week). Got {raw!r}.")
+    return timedelta(minutes=value)
+
+
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise CgtVigilError(f"{name} must be a positive whole number. Got {raw!r}.")
+    return int(raw)
+
+
+def _audit_key() -> str:
+    """CGTVIGIL_AUDIT_KEY_FILE (a file readable by the service only) or CGTVIGIL_AUDIT_KEY."""
+    path = os.environ.get("CGTVIGIL_AUDIT_KEY_FILE", "")
+    if path:
+        try:
+            key = Path(path).read_text("utf-8").strip()
+        except OSError as exc:
+            raise CgtVigilError(f"CGTVIGIL_AUDIT_KEY_FILE={path}: cannot read the audit key ({exc}).") from exc
+        if len(key) < 32:
+            raise CgtVigilError(f"CGTVIGIL_AUDIT_KEY_FILE={path}: the key must have at least 32 characters.")
+        return key
+    return os.environ.get("CGTVIGIL_AUDIT_KEY", "")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where cgtvigil keeps its files. Environment: CGTVIGIL_DB, CGTVIGIL_OUTPUT,
-    CGTVIGIL_OPERATIONAL_URL (SQLAlchemy URL of the operational store), CGTVIGIL_SCREEN_RESULT
-    (the screen shown on the signals page), CGTVIGIL_SECRET_KEY (session signing key)."""
+    """Where cgtvigil keeps its files and how it is deployed. Environment: CGTVIGIL_DB,
+    CGTVIGIL_OUTPUT, CGTVIGIL_OPERATIONAL_URL (SQLAlchemy URL of the operational store),
+    CGTVIGIL_SCREEN_RESULT (the screen shown on the signals page), CGTVIGIL_SECRET_KEY (session
+    signing key, the same for every server process; required to serve), CGTVIGIL_BEHIND_TLS
+    (1: the users reach the server over HTTPS, so cookies are Secure and HSTS is sent),
+    CGTVIGIL_SESSION_IDLE_MINUTES (default 30), CGTVIGIL_SESSION_LIFETIME_MINUTES (default
+    720), CGTVIGIL_AUDIT_KEY_FILE or CGTVIGIL_AUDIT_KEY (the key of the audit chain and row
+    seals, kept outside the database), CGTVIGIL_PUBLIC_URL (the address users open, for the
+    links printed by `cgtvigil users`)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
     operational_url: str = "sqlite:///cgtvigil-operational.db"
     screen_result: Path = Path("cgtvigil-output/demo/cgt_screen.parquet")
-    secret_key: str = ""  # signs session cookies; empty: a random key per process (log-ins end on restart)
+    secret_key: str = ""  # signs session cookies; required by create_app
     forecast_model: Path | None = None  # a model from `cgtvigil forecast fit`, shown on patient pages
+    behind_tls: bool = False
+    session_idle: timedelta = timedelta(minutes=30)
+    session_lifetime: timedelta = timedelta(hours=12)
+    audit_key: str = ""  # empty: the audit chain is plain SHA-256 (demo, tests)
+    public_url: str = ""
+    max_request_bytes: int = 8 * 1024 * 1024  # request bodies above this are refused before parsing
+    max_batch_elements: int = 10_000  # data points (or resources) in one ingest request
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,4 +85,11 @@ class Settings:
             forecast_model=Path(os.environ["CGTVIGIL_FORECAST_MODEL"])
             if os.environ.get("CGTVIGIL_FORECAST_MODEL")
             else None,
+            behind_tls=os.environ.get("CGTVIGIL_BEHIND_TLS", "").strip().lower() in _TRUE,
+            session_idle=_minutes("CGTVIGIL_SESSION_IDLE_MINUTES", 30),
+            session_lifetime=_minutes("CGTVIGIL_SESSION_LIFETIME_MINUTES", 720),
+            audit_key=_audit_key(),
+            public_url=os.environ.get("CGTVIGIL_PUBLIC_URL", "").rstrip("/"),
+            max_request_bytes=_count("CGTVIGIL_MAX_REQUEST_BYTES", 8 * 1024 * 1024),
+            max_batch_elements=_count("CGTVIGIL_MAX_BATCH_ELEMENTS", 10_000),
         )

@@ -1,5 +1,5 @@
-"""Audit chain verification (edited, deleted, truncated entries) and users, roles, lock-out
-and scope, on SQLite and PostgreSQL."""
+"""Audit chain verification (edited, deleted, truncated entries) and users, roles, log-in
+throttling and scope, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_edit_delete_and_truncation_are_detected(session) -> None:  # type: igno
     session.execute(delete(AuditRow).where(AuditRow.id == 4))
     session.commit()
     problems = verify_audit(session, anchor).problems
-    assert "entry 2: its content does not match its hash (edited)" in problems
+    assert "entry 2: its content does not match its hash (edited, or another audit key)" in problems
     assert (
         "entries 4-4 are missing (deleted)" in problems
         and "entry 5: its link to the previous entry is broken" in problems
@@ -63,13 +63,17 @@ def test_edit_delete_and_truncation_are_detected(session) -> None:  # type: igno
     truncated = verify_audit(session, anchor)
     assert not truncated.ok and "the anchored head entry 6 is missing (truncated)" in truncated.problems
     # entries 4-6 are now the lost tail: only the anchor reveals them
-    assert verify_audit(session).problems == ["entry 2: its content does not match its hash (edited)"]
+    assert verify_audit(session).problems == [
+        "entry 2: its content does not match its hash (edited, or another audit key)"
+    ]
 
 
-def test_users_roles_lockout_and_scope(session) -> None:  # type: ignore[no-untyped-def]
+def test_users_roles_throttling_and_scope(session) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationError) as info:
         create_user(session, username="X", password="short", role="superuser", at=T0)
     assert len(info.value.problems) == 3
+    session.add_all([PatientRow(id="P-1", site="A"), PatientRow(id="P-2", site="B")])
+    session.flush()
     sci = create_user(
         session,
         username="sci.kite",
@@ -85,23 +89,23 @@ def test_users_roles_lockout_and_scope(session) -> None:  # type: ignore[no-unty
     pat = create_user(
         session, username="pt.001", password="correct horse battery", role="patient", at=T0, patient_id="P-1"
     )
-    session.add_all([PatientRow(id="P-1", site="A"), PatientRow(id="P-2", site="B")])
-    session.flush()
     t1 = [TreatmentRow(patient_id="P-1", product_id="kymriah", infusion_date=date(2026, 1, 1))]
     t2 = [TreatmentRow(patient_id="P-2", product_id="yescarta", infusion_date=date(2026, 1, 1))]
     p1, p2 = session.get(PatientRow, "P-1"), session.get(PatientRow, "P-2")
     assert [can_view_patient(u, p1, t1) for u in (sci, inv, reg, pat)] == [False, True, False, True]
     assert [can_view_patient(u, p2, t2) for u in (sci, inv, reg, pat)] == [True, False, False, False]
-    assert authenticate(session, "inv.a", "correct horse battery", T0) is inv
+    assert authenticate(session, "inv.a", "correct horse battery", T0).user is inv
     for k in range(5):
-        assert authenticate(session, "inv.a", "wrong", T0 + timedelta(seconds=k)) is None
-    assert authenticate(session, "inv.a", "correct horse battery", T0 + timedelta(minutes=1)) is None  # locked
-    assert authenticate(session, "inv.a", "correct horse battery", T0 + timedelta(minutes=16)) is inv
+        assert authenticate(session, "inv.a", "wrong", T0 + timedelta(seconds=k)).user is None
+    # the fifth failure delays the next attempt by 2 s: even the right password waits, then works
+    slowed = authenticate(session, "inv.a", "correct horse battery", T0 + timedelta(seconds=5))
+    assert (slowed.user, slowed.outcome, slowed.wait_seconds) == (None, "throttled", 1)
+    assert authenticate(session, "inv.a", "correct horse battery", T0 + timedelta(seconds=7)).user is inv
     session.commit()
-    outcomes = [
-        r.detail["outcome"] for r in session.query(AuditRow).filter(AuditRow.action == "login").order_by(AuditRow.id)
-    ]
-    assert outcomes == ["success"] + ["wrong password"] * 4 + ["wrong password; account locked", "locked", "success"]
+    rows = session.query(AuditRow).filter(AuditRow.action == "login").order_by(AuditRow.id).all()
+    assert [r.detail["outcome"] for r in rows] == ["success"] + ["wrong password"] * 5 + ["throttled", "success"]
+    # a failure is never written with the targeted user as its actor
+    assert [r.actor for r in rows] == ["inv.a"] + ["anonymous"] * 6 + ["inv.a"]
     assert verify_audit(session).ok
 
 

@@ -40,7 +40,7 @@ def screen(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -> tup
     db = tmp / "faers.duckdb"
     with FaersStore(db) as store:
         ingest_faers([faers_samples / "faers_ascii_2017q2.zip"], store, load_products())
-        with pytest.warns(StatisticalCaveatWarning, match="zero cell"):  # a 100-report sample has many
+        with pytest.warns(StatisticalCaveatWarning):  # a 100-report sample has many zero cells
             result = screen_store(store, SignalSpec(products_only=False, strata=()), load_products(), load_topics())
     out = tmp / "screen.parquet"
     write_result(result, out)
@@ -53,8 +53,6 @@ def client(screen: tuple[Path, Path], operational_url: str):  # type: ignore[no-
     app = create_app(Settings(db=db, screen_result=result, operational_url=operational_url, secret_key="test-key"))
     now = datetime.now(UTC)
     with app.state.sessions() as s:
-        for name, (role, extra) in ROLES.items():
-            create_user(s, username=f"{name}.user", password=PASSWORD, role=role, at=now, **extra)
         products = load_products()
         register_patient(
             s, products, patient="P-A1", site="A", product="kymriah", infusion_date=now.date() - timedelta(days=3)
@@ -62,6 +60,8 @@ def client(screen: tuple[Path, Path], operational_url: str):  # type: ignore[no-
         register_patient(
             s, products, patient="P-B1", site="B", product="yescarta", infusion_date=now.date() - timedelta(days=5)
         )
+        for name, (role, extra) in ROLES.items():
+            create_user(s, username=f"{name}.user", password=PASSWORD, role=role, at=now, **extra)
         alert, _ = raise_alert(s, "P-A1", "sensor_fever", "high", "temperature >= 38.0 °C", now, MonitoringRules())
         s.commit()
         app.state.alert_id = alert.id
@@ -175,7 +175,9 @@ def test_csrf_alert_actions_and_audit(client: TestClient) -> None:
         assert verify_audit(s).ok
 
 
-def test_patient_epro_and_lockout(client: TestClient) -> None:
+def test_patient_epro_then_throttled_log_in_and_admin_unlock(client: TestClient) -> None:
+    """Five anonymous wrong passwords slow the account down (no lock-out); the administrator's
+    unlock on the Users page clears it at once."""
     login(client, "pat")
     form = client.get("/epro").text
     r = client.post("/epro", data={"csrf": _csrf(form), "cgt_confusion": "1"})
@@ -183,26 +185,57 @@ def test_patient_epro_and_lockout(client: TestClient) -> None:
     client.post("/logout", data={"csrf": _csrf(r.text)})
     token = _csrf(client.get("/login").text)
     for _ in range(5):
-        client.post("/login", data={"username": "inv.user", "password": "nope", "csrf": token})
-    locked = client.post(
+        wrong = client.post("/login", data={"username": "inv.user", "password": "nope", "csrf": token})
+        assert "Wrong user name or password." in wrong.text
+    slowed = client.post(
         "/login", data={"username": "inv.user", "password": PASSWORD, "csrf": token}, follow_redirects=False
     )
-    assert locked.status_code == 200 and "locked" in locked.text
+    assert slowed.status_code == 200 and "Too many failed log-ins" in slowed.text
+    login(client, "adm")
+    page = client.get("/admin/users").text
+    assert "log-ins slowed until" in page
+    done = client.post("/admin/users/inv.user/unlock", data={"csrf": _csrf(page)})
+    assert "Failed log-ins of inv.user cleared." in done.text and "log-ins slowed until" not in done.text
+    client.post("/logout", data={"csrf": _csrf(done.text)})
+    login(client, "inv")
 
 
 def test_admin_creates_users_with_clear_errors(client: TestClient) -> None:
+    """The administrator never types a password: a new user gets a one-time code; the
+    account's scope is checked against the registry (review M9)."""
     login(client, "adm")
     page = client.get("/admin/users").text
     bad = client.post(
-        "/admin/users", data={"csrf": _csrf(page), "username": "X", "role": "site_investigator", "password": "short"}
+        "/admin/users", data={"csrf": _csrf(page), "username": "X", "role": "site_investigator", "site": "b"}
     )
-    assert "3 problems" in bad.text
+    assert bad.status_code == 400 and "2 problems" in bad.text and "did you mean &#39;B&#39;?" in bad.text
+    assert 'name="site" value="b"' in bad.text  # what was typed is kept
     ok = client.post(
-        "/admin/users",
-        data={"csrf": _csrf(page), "username": "inv.b", "role": "site_investigator", "password": PASSWORD, "site": "B"},
+        "/admin/users", data={"csrf": _csrf(page), "username": "inv.b", "role": "site_investigator", "site": "B"}
+    )
+    assert ok.status_code == 200 and "User inv.b created." in ok.text
+    code = re.search(r'<code id="code">([^<]+)</code>', ok.text).group(1)  # type: ignore[union-attr]
+    client.post("/logout", data={"csrf": _csrf(ok.text)})
+    setup = client.get(f"/account/setup?user=inv.b&code={code}").text
+    done = client.post(
+        "/account/setup",
+        data={"csrf": _csrf(setup), "username": "inv.b", "code": code, "new": PASSWORD, "repeat": PASSWORD},
         follow_redirects=False,
     )
-    assert ok.status_code == 303 and "inv.b" in client.get("/admin/users").text
+    assert (done.status_code, done.headers["location"]) == (303, "/login?done=1")
+    again = client.post(
+        "/account/setup",
+        data={
+            "csrf": _csrf(client.get("/account/setup").text),
+            "username": "inv.b",
+            "code": code,
+            "new": PASSWORD + "!",
+            "repeat": PASSWORD + "!",
+        },
+    )
+    assert again.status_code == 400 and "wrong, used or expired" in again.text  # one-time
+    login(client, "inv")  # the fixture's site-A investigator
+    assert client.get("/monitoring").status_code == 200
 
 
 def test_forecast_probability_on_the_patient_page(screen: tuple[Path, Path], tmp_path: Path) -> None:
@@ -234,7 +267,6 @@ def test_forecast_probability_on_the_patient_page(screen: tuple[Path, Path], tmp
     )
     now = datetime.now(UTC)
     with app.state.sessions() as s:
-        create_user(s, username="inv.user", password=PASSWORD, role="site_investigator", at=now, site="A")
         register_patient(
             s,
             load_products(),
@@ -243,6 +275,7 @@ def test_forecast_probability_on_the_patient_page(screen: tuple[Path, Path], tmp
             product="yescarta",
             infusion_date=now.date() - timedelta(days=3),
         )
+        create_user(s, username="inv.user", password=PASSWORD, role="site_investigator", at=now, site="A")
         obs = [
             Observation(patient="P-A1", kind=k, value=v, unit=u, time=now - timedelta(days=d), source="fhir")
             for d in range(3)

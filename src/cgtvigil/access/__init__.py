@@ -1,5 +1,37 @@
-"""Users, roles and scope (L3)."""
+"""Users, roles, scope, passwords, log-in throttling and server-side sessions (L3)."""
 
-from cgtvigil.access._users import LOCKOUT_AFTER, LOCKOUT_MINUTES, ROLES, authenticate, can_view_patient, create_user
+from cgtvigil.access._login import LoginResult, ThrottlePolicy, authenticate, clear_throttle, unlock_user
+from cgtvigil.access._passwords import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    SETUP_CODE_VALID,
+    change_password,
+    issue_setup_code,
+    set_password_with_code,
+)
+from cgtvigil.access._sessions import SessionPolicy, end_session, open_session, revoke_sessions, session_user
+from cgtvigil.access._users import ROLES, can_view_patient, create_user, deactivate_user, update_user
 
-__all__ = ["LOCKOUT_AFTER", "LOCKOUT_MINUTES", "ROLES", "authenticate", "can_view_patient", "create_user"]
+__all__ = [
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "ROLES",
+    "SETUP_CODE_VALID",
+    "LoginResult",
+    "SessionPolicy",
+    "ThrottlePolicy",
+    "authenticate",
+    "can_view_patient",
+    "change_password",
+    "clear_throttle",
+    "create_user",
+    "deactivate_user",
+    "end_session",
+    "issue_setup_code",
+    "open_session",
+    "revoke_sessions",
+    "session_user",
+    "set_password_with_code",
+    "unlock_user",
+    "update_user",
+]

@@ -4,7 +4,6 @@
 the routes defined inside the factory at run time.)
 """
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -15,7 +14,6 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Re
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
-from starlette.middleware.sessions import SessionMiddleware
 
 from cgtvigil import __version__
 from cgtvigil.audit import append_audit
@@ -24,7 +22,7 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
 from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
-from cgtvigil.web import error_page, web_router
+from cgtvigil.web import error_page, install_security, web_router
 
 __all__ = ["create_app"]
 
@@ -51,14 +49,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     )
     app.state.sessions = sessions
     app.state.engine = engine
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.secret_key or secrets.token_urlsafe(32),
-        session_cookie="cgtvigil_session",
-        same_site="lax",
-        https_only=False,
-        max_age=8 * 3600,
-    )
+    install_security(app, settings)  # server-side sessions, headers, audit of denied access
     static = Path(__file__).resolve().parents[1] / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 

@@ -1,11 +1,12 @@
-"""The tamper-evident audit trail: every entry carries the SHA-256 of its predecessor's hash
-and its own content, so editing, deleting or truncating entries breaks the chain. The head
-(id, hash, count) can be exported as an anchor and kept elsewhere; verification against an
-anchor also detects a truncated tail."""
+"""The tamper-evident audit trail: every entry carries the digest of its predecessor's digest
+and its own content, so editing, deleting or truncating entries breaks the chain. With the
+audit key (kept outside the database) the digest is HMAC-SHA256, so a chain recomputed after
+an edit does not verify without the key. The head (id, hash, count) can be exported as an
+anchor and kept elsewhere; verification against an anchor also detects a truncated tail.
+Verification also checks the seals of the security-relevant tables (``_seals``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
+from cgtvigil.audit._keys import audit_keyed, digest, request_context, typed_text
+from cgtvigil.audit._seals import check_seals
 from cgtvigil.store import AuditRow, utc_naive
 
 __all__ = ["GENESIS", "AuditAnchor", "VerifyReport", "append_audit", "export_anchor", "verify_audit"]
@@ -28,7 +31,7 @@ def _digest(
     body = json.dumps(
         [entry_id, at.isoformat(), actor, action, target, detail], sort_keys=True, separators=(",", ":"), default=str
     )
-    return hashlib.sha256((prev + body).encode()).hexdigest()
+    return digest(prev + body)
 
 
 _CHAIN = threading.RLock()  # one writer of the chain at a time in this process
@@ -59,16 +62,31 @@ def _serialise(session: Session) -> None:
     session.info["audit_locks"] += 1
 
 
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return typed_text(value, 512)
+    if isinstance(value, dict):
+        return {typed_text(k, 64): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
+
+
 def append_audit(
     session: Session, *, actor: str, action: str, target: str, at: datetime, detail: dict[str, Any] | None = None
 ) -> AuditRow:
-    """Append one entry (the caller commits it together with the change it records)."""
+    """Append one entry (the caller commits it together with the change it records).
+
+    Text is stored safely whatever its origin: actor and action at most 64 characters, the
+    target 256, each text in ``detail`` 512, control characters escaped. Within an
+    ``audit_context`` the client address and user agent are recorded too."""
     _serialise(session)
     last = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     entry_id = (last.id + 1) if last else 1
     when = utc_naive(at)
-    detail = detail or {}
+    actor, action, target = typed_text(actor, 64), typed_text(action, 64), typed_text(target, 256)
+    detail = _safe(request_context() | (detail or {}))
     row = AuditRow(
         id=entry_id,
         at=when,
@@ -105,11 +123,12 @@ class VerifyReport:
     ok: bool
     entries: int
     problems: list[str] = field(default_factory=list)
+    keyed: bool = False  # verified with the audit key (HMAC); False: plain SHA-256
 
 
 def verify_audit(session: Session, anchor: AuditAnchor | None = None) -> VerifyReport:
-    """Recompute the chain; report every edited, missing or re-linked entry, and against an
-    anchor a truncated or rewritten head."""
+    """Recompute the chain; report every edited, missing or re-linked entry, against an anchor
+    a truncated or rewritten head, and every security-relevant row whose seal does not match."""
     problems: list[str] = []
     prev, expected_id, n = GENESIS, 1, 0
     seen: dict[int, str] = {}
@@ -120,7 +139,7 @@ def verify_audit(session: Session, anchor: AuditAnchor | None = None) -> VerifyR
         if row.prev_hash != prev:
             problems.append(f"entry {row.id}: its link to the previous entry is broken")
         if _digest(row.prev_hash, row.id, row.at, row.actor, row.action, row.target, row.detail) != row.hash:
-            problems.append(f"entry {row.id}: its content does not match its hash (edited)")
+            problems.append(f"entry {row.id}: its content does not match its hash (edited, or another audit key)")
         prev, expected_id = row.hash, row.id + 1
         seen[row.id] = row.hash
     if anchor is not None:
@@ -130,4 +149,5 @@ def verify_audit(session: Session, anchor: AuditAnchor | None = None) -> VerifyR
             problems.append(f"the anchored head entry {anchor.head_id} has another hash than the anchor (rewritten)")
         if n < anchor.count:
             problems.append(f"{anchor.count - n} entries fewer than when the anchor was taken")
-    return VerifyReport(not problems, n, problems)
+    problems.extend(check_seals(session))
+    return VerifyReport(not problems, n, problems, audit_keyed())

@@ -6,7 +6,16 @@ from typing import Annotated
 import typer
 
 from cgtvigil import __version__
-from cgtvigil.cli import _audit, _demo, _forecast, _grading, _monitor, _screening, _synth  # noqa: F401  (registers commands)
+from cgtvigil.cli import (  # noqa: F401  (registers commands)
+    _audit,
+    _demo,
+    _forecast,
+    _grading,
+    _monitor,
+    _screening,
+    _synth,
+    _users,
+)
 from cgtvigil.cli._app import app, console, err
 
 __all__ = ["app", "main"]
@@ -17,6 +26,7 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
     if version:
         console.print(f"cgtvigil {__version__}")
         raise typer.Exit()
+    _users.use_settings_audit_key()  # every command writes and checks the audit trail with the deployment's key
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from cgtvigil.audit import AuditAnchor, export_anchor, verify_audit
 from cgtvigil.cli._app import _fail, app, console
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
-from cgtvigil.store import operational_engine, session_factory
+from cgtvigil.store import existing_operational_engine, session_factory
 
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
@@ -21,8 +21,13 @@ def anchor_cmd(
     output: Annotated[Path, typer.Option(help="JSON file for the anchor (keep it outside this system).")],
 ) -> None:
     """Export the head of the chain (id, hash, count) as an anchor."""
-    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+    try:
+        engine = existing_operational_engine(Settings.from_env().operational_url)
+    except CgtVigilError as exc:
+        _fail(exc)
+    with session_factory(engine)() as session:
         anchor = export_anchor(session)
+    engine.dispose()
     output.write_text(json.dumps(anchor.to_dict(), indent=2), "utf-8")
     console.print(f"Anchor at entry {anchor.head_id} ({anchor.count} entries): {output}")
 
@@ -36,11 +41,23 @@ def verify_cmd(
         saved = AuditAnchor(**json.loads(anchor.read_text("utf-8"))) if anchor else None
     except (OSError, ValueError, TypeError) as exc:
         _fail(CgtVigilError(f"{anchor}: not an anchor file ({exc})."))
-    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+    try:
+        engine = existing_operational_engine(Settings.from_env().operational_url)  # never creates one
+    except CgtVigilError as exc:
+        _fail(exc)
+    with session_factory(engine)() as session:
         report = verify_audit(session, saved)
+    engine.dispose()
+    if not report.keyed:
+        console.print(
+            "[yellow]note:[/] no audit key (CGTVIGIL_AUDIT_KEY_FILE): the chain and seals are plain SHA-256, "
+            "which anyone with write access to the database could recompute."
+        )
     if report.ok:
         console.print(
-            f"[green]Audit trail intact[/]: {report.entries} entries" + (" (anchor matches)" if saved else "")
+            f"[green]Audit trail intact[/]: {report.entries} entries, security-relevant rows sealed"
+            + (" (anchor matches)" if saved else "")
+            + ("; keyed" if report.keyed else "")
         )
         return
     for p in report.problems:

@@ -291,3 +291,28 @@ def serve_cmd(
     from cgtvigil.api import create_app
 
     uvicorn.run(create_app(Settings.from_env()), host=host, port=port)
+
+
+@monitor_app.command("gateway-revoke")
+def gateway_revoke_cmd(name: Annotated[str, typer.Argument(help="Gateway name.")]) -> None:
+    """Revoke a device gateway's token at once (its requests get 401 from now on)."""
+    from cgtvigil.store import GatewayRow, operational_engine, session_factory
+
+    try:
+        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+            row = session.get(GatewayRow, name) if len(name) <= 64 else None
+            if row is None or not row.active:
+                raise CgtVigilError(f"There is no active gateway named {name!r}.")
+            row.active = False
+            append_audit(
+                session,
+                actor=_operator(),
+                action="gateway.revoke",
+                target=f"gateway:{name}",
+                at=datetime.now(UTC),
+                detail={"site": row.site},
+            )
+            session.commit()
+    except CgtVigilError as exc:
+        _fail(exc)
+    console.print(f"Gateway '{name}' revoked.")

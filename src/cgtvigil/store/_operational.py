@@ -9,6 +9,7 @@ engine is opened.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -29,17 +30,22 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 __all__ = [
+    "SEALED_TABLES",
+    "AccountTokenRow",
     "AlertEventRow",
     "AlertRow",
     "AuditRow",
     "Base",
     "GatewayRow",
+    "LoginThrottleRow",
     "ObservationRow",
     "PatientRow",
     "PlanRecordRow",
     "QuarantineRow",
+    "SessionRow",
     "TreatmentRow",
     "UserRow",
+    "existing_operational_engine",
     "operational_engine",
     "session_factory",
     "utc_naive",
@@ -58,6 +64,7 @@ class PatientRow(Base):
     birth_date_precision: Mapped[str] = mapped_column(String(8), default="day")  # day | month | year
     sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
     jurisdiction: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)  # audit: keyed digest of the row
     treatments: Mapped[list[TreatmentRow]] = relationship(back_populates="patient")
 
 
@@ -70,6 +77,7 @@ class TreatmentRow(Base):
     infusion_date: Mapped[date] = mapped_column(Date)
     lymphodepletion_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     baseline_labs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
     patient: Mapped[PatientRow] = relationship(back_populates="treatments")
 
 
@@ -130,6 +138,7 @@ class AlertRow(Base):
     count: Mapped[int] = mapped_column(Integer, default=1)
     acknowledge_by: Mapped[datetime] = mapped_column(DateTime)
     rules_version: Mapped[str] = mapped_column(String(64))
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
     events: Mapped[list[AlertEventRow]] = relationship(back_populates="alert", order_by="AlertEventRow.id")
 
 
@@ -141,6 +150,7 @@ class AlertEventRow(Base):
     by: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime)
     note: Mapped[str] = mapped_column(String(512), default="")
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
     alert: Mapped[AlertRow] = relationship(back_populates="events")
 
 
@@ -165,9 +175,49 @@ class UserRow(Base):
     site: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sponsor_products: Mapped[list[str]] = mapped_column(JSON, default=list)
     patient_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # None: not set yet
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SessionRow(Base):
+    """A log-in session kept on the server; the browser's cookie carries only its random id
+    (stored here as a SHA-256), so log-out, a password change or a deactivation ends it."""
+
+    __tablename__ = "web_session"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("app_user.username"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # absolute lifetime
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_why: Mapped[str] = mapped_column(String(32), default="")
+    client: Mapped[str] = mapped_column(String(64), default="")
+    agent: Mapped[str] = mapped_column(String(256), default="")
+
+
+class LoginThrottleRow(Base):
+    """Failed log-ins per client address or per account name, with the time before the next
+    attempt is considered (growing delays, never a lock the owner cannot wait out)."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # "address:<ip>" | "account:<name>"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure: Mapped[datetime] = mapped_column(DateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AccountTokenRow(Base):
+    """A one-time code with which a user sets their own password (new account or reset);
+    stored only as a SHA-256, valid once and until it expires."""
+
+    __tablename__ = "account_token"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(ForeignKey("app_user.username"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class AuditRow(Base):
@@ -190,6 +240,12 @@ class GatewayRow(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     site: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+# Security-relevant tables whose every row carries a keyed seal written by the application
+# (cgtvigil.audit), so that an edit behind the application's back shows in `audit verify`.
+SEALED_TABLES = ("app_user", "gateway", "patient", "treatment", "alert", "alert_event")
 
 
 def utc_naive(t: datetime) -> datetime:
@@ -213,6 +269,54 @@ def operational_engine(url: str) -> Engine:
     from cgtvigil.store._migrate import migrate  # Alembic's env imports this module
 
     migrate(engine)
+    return engine
+
+
+def existing_operational_engine(url: str) -> Engine:
+    """An engine for an operational store that must exist already and is at the latest
+    revision; nothing is created or migrated (for checks such as ``audit verify``).
+
+    Raises ``CgtVigilError`` naming the URL when the database or its schema is missing."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from cgtvigil.errors import CgtVigilError
+    from cgtvigil.store._migrate import _config
+
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise CgtVigilError(f"{url!r} is not a database URL ({exc}).") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise CgtVigilError(f"{shown}: no such database file (check CGTVIGIL_OPERATIONAL_URL).")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as con:
+            tables = set(inspect(con).get_table_names())
+            version = (
+                con.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+                if "alembic_version" in tables
+                else None
+            )
+    except OperationalError as exc:
+        engine.dispose()
+        raise CgtVigilError(f"{shown}: cannot open the database ({exc.orig}).") from exc
+    if "audit_log" not in tables:
+        engine.dispose()
+        raise CgtVigilError(f"{shown}: not a cgtvigil operational store (no audit_log table).")
+    if version != head:
+        engine.dispose()
+        raise CgtVigilError(
+            f"{shown}: the schema is at revision {version}, not {head}; "
+            "open it once with the current cgtvigil (any command that writes) to migrate it."
+        )
     return engine
 
 

@@ -13,12 +13,11 @@ from urllib.parse import urlencode
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import case, func, select
 
-from cgtvigil.access import ROLES, authenticate, can_view_patient, create_user
+from cgtvigil.access import can_view_patient
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
@@ -26,6 +25,8 @@ from cgtvigil.ingest import CGT_SYMPTOM_ITEMS, read_questionnaire_response
 from cgtvigil.monitoring import ACTIVE, MonitoringRules, acknowledge, evaluate_patient, resolve, store_observations
 from cgtvigil.privacy import suppress_small_cells
 from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, UserRow, load_products
+from cgtvigil.web._accounts import accounts_router
+from cgtvigil.web._render import TEMPLATES
 from cgtvigil.web._screen_cache import SORT_KEYS, ScreenCache
 from cgtvigil.web._security import DbSession, csrf_token, current_user, require_csrf, roles
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["error_page", "web_router"]
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
 CARE_TEAM = ("site_investigator", "safety_scientist", "administrator")
 SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
@@ -189,32 +189,7 @@ def web_router(settings: Settings) -> APIRouter:
     product_names = {p.id: p.brand for p in products.products}
     brand_to_id = {p.brand: p.id for p in products.products}
 
-    @router.get("/login")
-    def login_form(request: Request) -> HTMLResponse:
-        return _page(request, "login.html", None, title="Log in")
-
-    @router.post("/login", dependencies=[Depends(require_csrf)])
-    def login(
-        request: Request, session: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()]
-    ) -> Response:
-        user = authenticate(session, username.strip(), password, _now())
-        session.commit()
-        if user is None:
-            return _page(
-                request,
-                "login.html",
-                None,
-                title="Log in",
-                error="Wrong user name or password, or the account is locked for 15 minutes after 5 failures.",
-            )
-        request.session.clear()
-        request.session["user"] = user.username
-        return RedirectResponse("/", status_code=303)
-
-    @router.post("/logout", dependencies=[Depends(require_csrf)])
-    def logout(request: Request) -> Response:
-        request.session.clear()
-        return RedirectResponse("/login", status_code=303)
+    router.routes.extend(accounts_router(settings).routes)  # log-in, log-out, passwords, user administration
 
     @router.get("/")
     def home(request: Request, user: Annotated[UserRow | None, Depends(current_user)]) -> Response:
@@ -716,42 +691,5 @@ def web_router(settings: Settings) -> APIRouter:
             done=True,
             alerted=bool(alerts),
         )
-
-    @router.get("/admin/users")
-    def users(
-        request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles("administrator"))]
-    ) -> HTMLResponse:
-        rows = session.scalars(select(UserRow).order_by(UserRow.username)).all()
-        return _page(request, "admin_users.html", user, title="Users", users=rows, roles=ROLES)
-
-    @router.post("/admin/users", dependencies=[Depends(require_csrf)])
-    def add_user(
-        request: Request,
-        session: DbSession,
-        user: Annotated[UserRow, Depends(roles("administrator"))],
-        username: Annotated[str, Form()],
-        role: Annotated[str, Form()],
-        password: Annotated[str, Form()],
-        site: Annotated[str, Form()] = "",
-        products: Annotated[str, Form()] = "",
-        patient_id: Annotated[str, Form()] = "",
-    ) -> Response:
-        try:
-            create_user(
-                session,
-                username=username.strip(),
-                password=password,
-                role=role,
-                at=_now(),
-                actor=user.username,
-                site=site.strip() or None,
-                sponsor_products=tuple(p.strip() for p in products.split(",") if p.strip()),
-                patient_id=patient_id.strip() or None,
-            )
-        except CgtVigilError as exc:
-            rows = session.scalars(select(UserRow).order_by(UserRow.username)).all()
-            return _page(request, "admin_users.html", user, title="Users", users=rows, roles=ROLES, error=str(exc))
-        session.commit()
-        return RedirectResponse("/admin/users", status_code=303)
 
     return router

@@ -1,19 +1,69 @@
-"""Sessions, CSRF tokens and role checks for the web pages.
+"""Sessions, CSRF tokens, role checks, security headers and the audit of denied access.
 
-Sessions are signed cookies (Starlette's SessionMiddleware, itsdangerous); every form carries
-the session's CSRF token and every POST is checked against it.
+- The browser's cookie is signed (Starlette's SessionMiddleware) and holds only the CSRF
+  token and the id of a session kept on the server (``cgtvigil.access`` sessions): log-out,
+  a password change or a deactivation ends it, with an idle timeout and an absolute lifetime.
+  The cookie is ``Secure`` when the deployment is behind TLS; the signing key is required.
+- Every response carries a Content-Security-Policy without inline script, frame-ancestors
+  'none', nosniff and a Referrer-Policy; HSTS behind TLS; ``Cache-Control: no-store`` on
+  everything but static files (pages and API answers carry patient data).
+- A logged-in user's 403 or 404 on a route is written to the audit trail, and every audit
+  entry made while serving a request records the client address and user agent.
 """
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
 
+from cgtvigil.access import SessionPolicy, end_session, open_session, session_user
+from cgtvigil.audit import append_audit, audit_context, typed_text, use_audit_key
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import UserRow
 
-__all__ = ["csrf_token", "current_user", "require_csrf", "roles"]
+__all__ = [
+    "CSP",
+    "DbSession",
+    "client_address",
+    "csrf_token",
+    "current_user",
+    "install_security",
+    "log_in",
+    "log_out",
+    "require_csrf",
+    "roles",
+]
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script
+# (issue 10 item 10 serves them locally); they keep a policy of their own meanwhile.
+_DOCS_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; font-src https://fonts.gstatic.com; "
+    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
+)
+_DOCS = ("/docs", "/redoc")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a reverse proxy, run uvicorn with
+    --proxy-headers and --forwarded-allow-ips so that this is the browser's address)."""
+    return request.client.host if request.client else ""
 
 
 def csrf_token(request: Request) -> str:
@@ -31,12 +81,41 @@ def require_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
 
 
 def current_user(request: Request) -> UserRow | None:
-    name = request.session.get("user")
-    if not name:
+    """The user of the request's live server-side session, else None."""
+    token = request.session.get("sid")
+    if not token:
         return None
     with request.app.state.sessions() as session:
-        user = session.get(UserRow, name)
-        return user if user is not None and user.active else None
+        user = session_user(session, str(token), _now(), request.app.state.session_policy)
+        session.commit()  # the last use (idle timeout) or the end of an expired session
+    if user is None:
+        request.session.pop("sid", None)
+        return None
+    request.state.user = user.username  # for the audit of denied access
+    return user
+
+
+def log_in(request: Request, session: Session, user: UserRow) -> None:
+    """A new server-side session (and a new CSRF token) for ``user``; the caller commits."""
+    request.session.clear()
+    request.session["sid"] = open_session(
+        session,
+        user,
+        _now(),
+        request.app.state.session_policy,
+        client=client_address(request),
+        agent=request.headers.get("user-agent", ""),
+    )
+
+
+def log_out(request: Request, session: Session) -> str | None:
+    """End the request's session on the server and in the cookie; its user name (audited)."""
+    token = request.session.get("sid")
+    name = end_session(session, str(token), _now()) if token else None
+    if name:
+        append_audit(session, actor=name, action="logout", target=f"user:{name}", at=_now())
+    request.session.clear()
+    return name
 
 
 def roles(*allowed: str) -> Callable[..., UserRow]:
@@ -59,3 +138,58 @@ def db(request: Request) -> Any:
 
 
 DbSession = Annotated[Session, Depends(db)]
+
+
+def _audit_denied(app: FastAPI, username: str, method: str, path: str, status: int) -> None:
+    with app.state.sessions() as session:
+        append_audit(
+            session,
+            actor=username,
+            action="access.denied",
+            target=typed_text(f"{method} {path}", 256),
+            at=_now(),
+            detail={"status": status},
+        )
+        session.commit()
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Sessions, headers and the audit of denied access for ``app`` (required: a secret key)."""
+    use_audit_key(settings.audit_key)
+    if not settings.secret_key:
+        raise CgtVigilError(
+            "CGTVIGIL_SECRET_KEY is not set: it signs the session cookies and must be the same for every "
+            "server process (generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+        )
+    app.state.session_policy = SessionPolicy(idle=settings.session_idle, lifetime=settings.session_lifetime)
+    tls = settings.behind_tls
+
+    @app.middleware("http")
+    async def security(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        with audit_context(client=client_address(request), agent=request.headers.get("user-agent", "")):
+            response = await call_next(request)
+        path = request.url.path
+        headers = response.headers
+        headers["Content-Security-Policy"] = _DOCS_CSP if path in _DOCS else CSP
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["X-Frame-Options"] = "DENY"
+        if tls:
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not path.startswith("/static/"):
+            headers["Cache-Control"] = "no-store"
+        user = getattr(request.state, "user", None)
+        if user and response.status_code in (403, 404):
+            with audit_context(client=client_address(request), agent=request.headers.get("user-agent", "")):
+                await run_in_threadpool(_audit_denied, app, user, request.method, path, response.status_code)
+        return response
+
+    # added last, so it runs first: the signed cookie is decoded before the security middleware
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="cgtvigil_session",
+        same_site="lax",
+        https_only=tls,
+        max_age=int(settings.session_lifetime.total_seconds()),
+    )
