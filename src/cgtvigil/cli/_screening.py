@@ -174,8 +174,9 @@ def signals_cmd(
     format: Annotated[
         str,
         typer.Option(
-            help="Input layout: 'long' (report id, drug, event; openEBGM id,var1,var2) "
-            "or 'counts' (drug, event, a, b, c, d)."
+            help="Input layout: 'long' (report id, drug, event; openEBGM id,var1,var2; rows with a blank "
+            "field are left out and counted) or 'counts' (drug, event, a, b, c, d: whole numbers up to 2^53, "
+            "each pair on one row)."
         ),
     ] = "long",
     strata: Annotated[
