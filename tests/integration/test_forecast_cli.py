@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
+import joblib
+import pytest
 from typer.testing import CliRunner
 
 from cgtvigil.cli import app
@@ -19,37 +22,225 @@ def _ok(args: list[str]) -> str:
     return r.stdout  # progress bars go to standard error
 
 
-def test_synth_evaluate_fit_predict_with_mapped_columns_and_units(tmp_path: Path) -> None:
-    _ok(["synth", "trajectories", str(tmp_path / "t"), "--patients", "80", "--seed", "5"])
-    daily = tmp_path / "t" / "daily.csv"
-    # A centre's own layout: other column names, CRP in mg/dL.
-    renamed = tmp_path / "centre.csv"
-    with daily.open() as src, renamed.open("w", newline="") as dst:
-        reader = csv.DictReader(src)
-        names = {"patient_id": "pid", "day": "day_rel", "crp_mg_l": "crp"}
-        writer = csv.DictWriter(dst, [names.get(c, c) for c in reader.fieldnames or []])
+def _fails(args: list[str]) -> str:
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    return " ".join(r.output.split())
+
+
+def _rewrite(
+    src: Path,
+    dst: Path,
+    names: dict[str, str] | None = None,
+    edit: Callable[[list[dict[str, str]]], None] | None = None,
+    keep: list[str] | None = None,
+) -> Path:
+    """Copy a daily CSV with the columns in ``keep`` (default all), renamed and rows edited."""
+    names = names or {}
+    with src.open() as fh:
+        reader = csv.DictReader(fh)
+        fields = [c for c in reader.fieldnames or [] if keep is None or c in keep]
+        rows = list(reader)
+    if edit:
+        edit(rows)
+    with dst.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, [names.get(c, c) for c in fields])
         writer.writeheader()
-        for row in reader:
-            row["crp_mg_l"] = str(float(row["crp_mg_l"]) / 10)  # mg/L -> mg/dL
-            writer.writerow({names.get(k, k): v for k, v in row.items()})
-    args = ["--data", str(renamed), "--map", "patient_id=pid,day=day_rel,crp_mg_l=crp", "--unit", "crp_mg_l=mg/dL"]
+        for row in rows:
+            writer.writerow({names.get(k, k): row[k] for k in fields})
+    return dst
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim")
+    _ok(["synth", "trajectories", str(out), "--patients", "30", "--seed", "5"])
+    return out / "daily.csv"
+
+
+def test_synth_evaluate_fit_predict_with_mapped_columns_and_units(daily: Path, tmp_path: Path) -> None:
+    def to_mg_dl(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            row["crp_mg_l"] = str(float(row["crp_mg_l"]) / 10)  # a centre's CRP in mg/dL
+
+    renamed = _rewrite(
+        daily, tmp_path / "centre.csv", {"patient_id": "pid", "day": "day_rel", "crp_mg_l": "crp"}, to_mg_dl
+    )
+    # --map repeated and comma-separated pairs together (issue 8 §3: before, the last --map won)
+    args = [
+        "--data",
+        str(renamed),
+        "--map",
+        "patient_id=pid",
+        "--map",
+        "day=day_rel,crp_mg_l=crp",
+        "--unit",
+        "crp_mg_l=mg/dL",
+    ]
     common = ["--target", "icans", "--model", "logistic", "--json"]
     mapped = json.loads(_ok(["forecast", "evaluate", *args, *common]))
     direct = json.loads(_ok(["forecast", "evaluate", "--data", str(daily), *common]))
-    assert set(mapped) >= {"auroc", "auprc", "n_patients", "n_patient_days"}
-    assert mapped["n_patients"] == direct["n_patients"] == 80
+    assert set(mapped) >= {"auroc", "auprc", "n_patients", "n_patient_days", "inputs", "features", "ignored_columns"}
+    assert mapped["n_patients"] == direct["n_patients"] == 30
     assert abs(mapped["auroc"] - direct["auroc"]) < 1e-6  # same data after mapping and unit conversion
+    assert mapped["inputs"] == direct["inputs"] and "crp_mg_l" in mapped["inputs"] and mapped["ignored_columns"] == []
     model = tmp_path / "m.joblib"
-    _ok(["forecast", "fit", *args, "--output", str(model), "--target", "crs", "--min-grade", "2"])
-    out = tmp_path / "p.csv"
-    _ok(["forecast", "predict", "--model", str(model), *args, "--output", str(out)])
-    with out.open() as fh:
+    out = _ok(["forecast", "fit", *args, "--output", str(model), "--target", "crs", "--min-grade", "2"])
+    assert "Inputs used: day, max_temp_c, crp_mg_l" in " ".join(out.split())
+    saved = joblib.load(model)
+    assert saved["inputs"] == mapped["inputs"] and saved["feature_names"][:2] == ["day", "max_temp_c"]
+    pred = tmp_path / "p.csv"
+    _ok(["forecast", "predict", "--model", str(model), *args, "--output", str(pred)])
+    with pred.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 80 * 22 and 0 <= float(rows[0]["probability"]) <= 1
+    assert len(rows) == 30 * 22 and 0 <= float(rows[0]["probability"]) <= 1
 
 
-def test_clear_error_for_missing_columns(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.csv"
-    bad.write_text("pid,day\nA,0\n")
-    r = runner.invoke(app, ["forecast", "evaluate", "--data", str(bad)])
-    assert r.exit_code == 2 and "missing required column(s) patient_id, crs_grade, icans_grade" in r.output
+def test_only_id_day_and_target_grade_are_needed(daily: Path, tmp_path: Path) -> None:
+    """Issue 8 §3: a table of patient_id, day and icans_grade is enough (before: 'missing
+    required column(s) crs_grade'); the output says which inputs were used and which columns
+    of the file were not read."""
+    small = _rewrite(
+        daily,
+        tmp_path / "small.csv",
+        {"il6_pg_ml": "IL6"},
+        keep=["patient_id", "day", "il6_pg_ml", "icans_grade"],
+    )
+    result = json.loads(_ok(["forecast", "evaluate", "--data", str(small), "--model", "logistic", "--json"]))
+    assert result["inputs"] == ["day", "icans_grade"] and result["ignored_columns"] == ["IL6"]
+    text = " ".join(_ok(["forecast", "evaluate", "--data", str(small), "--model", "logistic"]).split())
+    assert "Inputs used: day, icans_grade." in text
+    assert (
+        "Not in the table: crs_grade, max_temp_c" in text
+        and "File columns not read (map them with --map): IL6." in text
+    )
+    out = _fails(["forecast", "evaluate", "--data", str(small), "--target", "crs"])
+    assert (
+        "missing required column(s) crs_grade (map them with --map canonical=column). "
+        "The file has: patient_id, day, IL6, icans_grade."
+    ) in out
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        (
+            ["--map", "crp=crp_mg_l"],
+            "The '--map' parameter of cgtvigil forecast must be canonical=value pairs naming one of patient_id, "
+            "day, crs_grade, icans_grade, max_temp_c, crp_mg_l, ferritin_ng_ml, il6_pg_ml, pct_ng_ml, wbc_1e9_l. "
+            "Got 'crp=crp_mg_l'.",
+        ),
+        (["--map", "day=day", "--map", "day=d2"], "The '--map' option gives 'day' twice: 'day' and 'd2'."),
+        (["--map", "patient_id"], "Got 'patient_id'."),
+        (
+            ["--unit", "crp=mg/dL"],
+            "The '--unit' parameter of cgtvigil forecast must be canonical=value pairs naming one of "
+            "max_temp_c, crp_mg_l,",
+        ),
+        (
+            ["--unit", "crp_mg_l=furlong"],
+            "The '--unit' parameter of cgtvigil forecast must be one of mg/dL, mg/L for crp_mg_l. Got 'furlong'.",
+        ),
+        (["--unit", "crp_mg_l=mg/dL", "--unit", "crp_mg_l=mg/L"], "The '--unit' option gives 'crp_mg_l' twice"),
+    ],
+)
+def test_unknown_or_repeated_map_and_unit_are_errors(daily: Path, option: list[str], expected: str) -> None:
+    """Issue 8 §3: a --map to an unknown canonical name dropped the column silently (a real
+    cohort's AUROC went from 0.92 to 0.71); --unit the same; a repeated flag kept the last."""
+    assert expected in _fails(["forecast", "evaluate", "--data", str(daily), *option])
+
+
+def test_options_are_checked(daily: Path) -> None:
+    """Reliability review D17: --target foo ran the ICANS model and printed 'FOO grade >= 1';
+    --model foo, --horizon -3/0/100000, --min-grade 9 and --loo-max-patients -1 exited 0."""
+    out = _fails(
+        [
+            "forecast",
+            "evaluate",
+            "--data",
+            str(daily),
+            "--target",
+            "foo",
+            "--model",
+            "foo",
+            "--horizon",
+            "-3",
+            "--min-grade",
+            "9",
+        ]
+    )
+    assert out.startswith("error: 4 problems:") and "Got 'foo'" in out and "Got 9." in out and "Got -3." in out
+    for option in (["--horizon", "0"], ["--horizon", "100000"], ["--loo-max-patients", "-1"]):
+        assert "parameter of" in _fails(["forecast", "evaluate", "--data", str(daily), *option])
+    assert "Got 'sepsis'" in _fails(
+        ["forecast", "fit", "--data", str(daily), "--output", "x.joblib", "--target", "sepsis"]
+    )
+
+
+def test_bad_values_are_listed_with_their_lines(daily: Path, tmp_path: Path) -> None:
+    """Reliability review D17: NaN/inf CRP and temperature, 1e308 CRP, negative and fractional
+    days, grades 7 and -1 and duplicate patient-days were all used silently (negative days
+    took AUROC from 0.854 to 0.974)."""
+
+    def spoil(rows: list[dict[str, str]]) -> None:
+        rows[0]["crp_mg_l"], rows[1]["crp_mg_l"], rows[2]["max_temp_c"] = "NaN", "inf", "nan"
+        rows[3]["crp_mg_l"], rows[4]["day"], rows[5]["day"] = "1e308", "-1", "2.5"
+        rows[6]["crs_grade"], rows[7]["icans_grade"], rows[8]["crp_mg_l"] = "7", "-1", "ten"
+        rows[31]["day"] = rows[30]["day"]
+
+    out = _fails(["forecast", "evaluate", "--data", str(_rewrite(daily, tmp_path / "bad.csv", edit=spoil))])
+    assert out.startswith("error: 9 problems:"), out
+    for expected in (
+        "column 'max_temp_c' holds NaN on line 4: leave the cell blank (or NA)",
+        "column 'crp_mg_l' holds NaN on line 2",
+        "column 'crp_mg_l' must hold numbers: line 10. Got 'ten'.",
+        "column 'crp_mg_l' (mg/L) must hold plausible values, 0 to 1500 mg/L: line 5. Got 1e+308.",
+        "column 'crp_mg_l' must hold finite numbers (blank: not measured): line 3. Got inf.",
+        "column 'day' must hold whole days from 0 (infusion) to 10,000: lines 6, 7. Got -1, 2.5.",
+        "column 'crs_grade' must hold whole grades 0-4 (blank: not assessed): line 8. Got 7.",
+        "column 'icans_grade' must hold whole grades 0-4 (blank: not assessed): line 9. Got -1.",
+        "one row per patient and day: a (patient_id, day) already on an earlier line comes again on line 33",
+    ):
+        assert f"bad.csv: {expected}" in out, expected
+
+
+def test_unusable_files_get_a_message_saying_what_to_check(daily: Path, tmp_path: Path) -> None:
+    """Reliability review D20: header only, every day an event, non-UTF-8 and one patient gave
+    'zero-size array to reduction operation maximum', 'Found array with 0 sample(s)', "'ascii'
+    codec can't decode" and sklearn's LeaveOneGroupOut text."""
+    header = tmp_path / "header.csv"
+    header.write_text("patient_id,day,crs_grade,icans_grade\n")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"patient_id,day,icans_grade\nP\xe9,0,0\nB,1,0\n")
+
+    def all_events(rows: list[dict[str, str]]) -> None:
+        for row in rows:
+            row["icans_grade"] = "1"
+
+    def one_patient(rows: list[dict[str, str]]) -> None:
+        rows[:] = [r for r in rows if r["patient_id"] == rows[0]["patient_id"]]
+        for r in rows:
+            r["icans_grade"] = "1" if int(r["day"]) >= 8 else "0"
+
+    cases = {
+        header: "header.csv: no data rows below the header; expected one row per patient and day.",
+        latin: "latin.csv: column 'patient_id' is not UTF-8 text on line 2. Save the file as UTF-8.",
+        _rewrite(daily, tmp_path / "all.csv", edit=all_events): (
+            "none of the 660 patient-days can be scored for ICANS grade >= 1 within 5 days: "
+            "every day is at or after an onset"
+        ),
+        _rewrite(daily, tmp_path / "one.csv", edit=one_patient): (
+            "cross-validation by patient needs at least 2 patients with scorable days; the table has 1 "
+            "('SYN-0000'). Check the patient_id column."
+        ),
+    }
+    for path, expected in cases.items():
+        out = _fails(["forecast", "evaluate", "--data", str(path)])
+        assert expected in out, out
+        assert "array" not in out and "codec" not in out and "Traceback" not in out
+    model = tmp_path / "not-a-model.joblib"
+    model.write_text("x")
+    assert "not a model file written by 'cgtvigil forecast fit'" in _fails(
+        ["forecast", "predict", "--model", str(model), "--data", str(daily), "--output", str(tmp_path / "p.csv")]
+    )

@@ -6,6 +6,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -70,7 +71,7 @@ def plain(text: object) -> Text:
     return Text("\n".join(out))
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))
     raise typer.Exit(2) from exc
 

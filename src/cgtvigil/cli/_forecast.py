@@ -2,89 +2,288 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import typer
 from rich.table import Table
 
 from cgtvigil import __version__
-from cgtvigil.cli._app import _fail, _progress, app, console
-from cgtvigil.errors import CgtVigilError
-from cgtvigil.forecasting import REQUIRED_COLUMNS, DailyTable, ToxicityForecaster, evaluate_forecaster
+from cgtvigil._validation import Problems, param_message
+from cgtvigil.cli._app import _fail, _progress, app, console, plain
+from cgtvigil.errors import CgtVigilError, ValidationError
+from cgtvigil.forecasting import (
+    CANONICAL_COLUMNS,
+    FEATURE_SOURCES,
+    GRADE_COLUMNS,
+    REQUIRED_COLUMNS,
+    DailyTable,
+    ToxicityForecaster,
+    evaluate_forecaster,
+    where_rows,
+)
 
 forecast_app = typer.Typer(help="Forecast CRS/ICANS onset from a daily patient table.", no_args_is_help=True)
 app.add_typer(forecast_app, name="forecast")
 
-# canonical daily column -> (clinical analyte, unit of the canonical column)
-_FORECAST_UNITS = {
-    "max_temp_c": ("temperature", "Cel"),
-    "crp_mg_l": ("crp", "mg/L"),
-    "ferritin_ng_ml": ("ferritin", "ng/mL"),
-    "il6_pg_ml": ("il6", "pg/mL"),
-    "pct_ng_ml": ("pct", "ng/mL"),
-    "wbc_1e9_l": ("wbc", "10^9/L"),
+# canonical feature column -> clinical analyte (units and plausibility limits from cgtvigil.clinical)
+_ANALYTE = {
+    "max_temp_c": "temperature",
+    "crp_mg_l": "crp",
+    "ferritin_ng_ml": "ferritin",
+    "il6_pg_ml": "il6",
+    "pct_ng_ml": "pct",
+    "wbc_1e9_l": "wbc",
 }
+_NULLS = ["", "NA"]  # cells read as "not measured"
+_MAX_HEADER = 1_000_000  # bytes of the header line
+_MAP_HELP = (
+    "canonical=column, repeatable or comma-separated (e.g. --map patient_id=pid --map day=day_rel). "
+    f"Canonical names: {', '.join(CANONICAL_COLUMNS)}."
+)
+_UNIT_HELP = (
+    "Unit of a feature column, canonical=unit, repeatable or comma-separated (e.g. --unit crp_mg_l=mg/dL). "
+    f"Default units: {', '.join(f'{k} {u}' for k, u in FEATURE_SOURCES.items())}."
+)
+MapOption = Annotated[list[str] | None, typer.Option("--map", help=_MAP_HELP)]
+UnitOption = Annotated[list[str] | None, typer.Option("--unit", help=_UNIT_HELP)]
 
 
-def _pairs(text: str, option: str) -> dict[str, str]:
-    out = {}
-    for item in (x.strip() for x in text.split(",") if x.strip()):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CgtVigilError(f"The '{option}' option takes name=value pairs separated by commas. Got {item!r}.")
-        out[key.strip()] = value.strip()
+def _names(names: Sequence[str], limit: int = 30) -> str:
+    shown = ", ".join(repr(n)[1:-1][:60] for n in names[:limit])
+    return shown + (f" (and {len(names) - limit:,} more)" if len(names) > limit else "")
+
+
+def _pairs(values: Sequence[str] | None, option: str, allowed: Sequence[str], problems: Problems) -> dict[str, str]:
+    """canonical=value pairs of a repeatable option whose values may hold comma-separated pairs."""
+    out: dict[str, str] = {}
+    expected = f"canonical=value pairs naming one of {', '.join(allowed)}"
+    for text in values or ():
+        for item in (x.strip() for x in text.split(",") if x.strip()):
+            key, sep, value = (s.strip() for s in item.partition("="))
+            if not sep or not key or not value or key not in allowed:
+                problems.add(param_message(option, "cgtvigil forecast", expected, item))
+            elif out.get(key, value) != value:
+                problems.add(f"The '{option}' option gives '{key}' twice: {out[key]!r} and {value!r}.")
+            else:
+                out[key] = value
     return out
 
 
-def _read_daily(path: Path, mapping: str, units: str) -> DailyTable:
-    """Read a daily CSV/Parquet table, rename mapped columns to canonical names, convert units."""
-    import numpy as np
+def _read_table(path: Path) -> tuple[pa.Table, str, int]:
+    """The file as an Arrow table (a CSV with every column as bytes, parsed below), the word
+    for its rows and the number of its first data row."""
     import pyarrow.parquet as pq
 
-    from cgtvigil.clinical import convert
-
-    table = pq.read_table(path) if path.suffix.lower() == ".parquet" else pacsv.read_csv(path)
-    names = _pairs(mapping, "--map")
-    cols = {canon: table.column(src) for canon, src in names.items() if src in table.column_names}
-    missing_src = [f"{canon}={src}" for canon, src in names.items() if src not in table.column_names]
-    for name in table.column_names:
-        if name not in names.values() and name not in cols:
-            cols[name] = table.column(name)
-    lacking = [c for c in REQUIRED_COLUMNS if c not in cols]
-    if missing_src or lacking:
-        raise CgtVigilError(
-            f"{path}: "
-            + "; ".join(
-                ([f"mapped column(s) not in the file: {', '.join(missing_src)}"] if missing_src else [])
-                + (
-                    [f"missing required column(s) {', '.join(lacking)} (map them with --map canonical=column)"]
-                    if lacking
-                    else []
-                )
-            )
-            + f". The file has: {', '.join(table.column_names)}."
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pq.read_table(path), "row", 1
+        with path.open("rb") as fh:
+            line = fh.readline(_MAX_HEADER + 1)
+        if len(line) > _MAX_HEADER:
+            raise CgtVigilError(f"{path}, line 1: the header is longer than {_MAX_HEADER:,} bytes; is this a table?")
+        header = next(csv.reader([line.decode("utf-8-sig")]), None)
+        if not header:
+            raise CgtVigilError(f"{path}: the file is empty; expected a header line and one row per patient and day.")
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.binary()),
+                null_values=_NULLS,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
         )
-    data: dict[str, Any] = {k: v.to_numpy(zero_copy_only=False) for k, v in cols.items()}
-    for canon, unit in _pairs(units, "--unit").items():
-        if canon not in _FORECAST_UNITS or canon not in data:
-            raise CgtVigilError(f"--unit {canon}={unit}: '{canon}' is not a feature column of this table.")
-        analyte, target = _FORECAST_UNITS[canon]
-        data[canon] = np.array([convert(analyte, float(v), unit, target) if v == v else v for v in data[canon]])
-    return DailyTable.from_columns(data)
+        return table, "line", 2
+    except UnicodeDecodeError as exc:
+        raise CgtVigilError(
+            f"{path}, line 1: the header is not UTF-8 text ({exc.reason}). Save the file as UTF-8."
+        ) from exc
+    except (csv.Error, pa.ArrowInvalid) as exc:
+        raise CgtVigilError(f"{path}: cannot be read as a {path.suffix.lstrip('.') or 'CSV'} table ({exc}).") from exc
+
+
+def _texts(col: pa.ChunkedArray, name: str, rows: Any, problems: Problems) -> list[str | None] | None:
+    """Text cells (None for blank), with the rows that are not UTF-8 named."""
+    if pa.types.is_binary(col.type):
+        out: list[str | None] = []
+        bad = []
+        for i, b in enumerate(col.to_pylist()):
+            try:
+                out.append(None if b is None else b.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append(None)
+                bad.append(i)
+        if bad:
+            problems.add(f"column '{name}' is not UTF-8 text on {rows(bad)}. Save the file as UTF-8.")
+            return None
+        return out
+    return [None if v is None else str(v) for v in col.to_pylist()]
+
+
+def _float(text: str | None) -> float | None:
+    """A number written as text (NaN for a blank cell), None if it is not one."""
+    if text is None:
+        return float("nan")
+    try:
+        return float(text) if "_" not in text else None  # Python reads '1_000'; a table does not
+    except ValueError:
+        return None
+
+
+def _numbers(col: pa.ChunkedArray, name: str, rows: Any, problems: Problems) -> Any:
+    """Float values (NaN for blank), with unreadable cells and written NaNs named."""
+    if pa.types.is_boolean(col.type) or not (
+        pa.types.is_integer(col.type)
+        or pa.types.is_floating(col.type)
+        or pa.types.is_decimal(col.type)
+        or pa.types.is_binary(col.type)
+        or pa.types.is_string(col.type)
+        or pa.types.is_large_string(col.type)
+        or pa.types.is_null(col.type)
+    ):
+        problems.add(f"column '{name}' must hold numbers. Got a column of type {col.type}.")
+        return None
+    if pa.types.is_null(col.type):
+        return np.full(len(col), np.nan)
+    if pa.types.is_binary(col.type) or pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        try:
+            col = pc.cast(pc.utf8_trim_whitespace(pc.cast(col, pa.string())), pa.float64())
+        except pa.ArrowInvalid:
+            texts = _texts(col, name, rows, problems)
+            if texts is None:
+                return None
+            parsed = [_float(t) for t in texts]
+            bad = [i for i, v in enumerate(parsed) if v is None]
+            if bad:  # named here, then left blank so that the other checks still run
+                shown = ", ".join(repr(texts[i])[:40] for i in bad[:5])
+                problems.add(f"column '{name}' must hold numbers: {rows(bad)}. Got {shown}.")
+            col = pa.chunked_array([pa.array(parsed, pa.float64())])
+    values = pc.cast(col, pa.float64())
+    written_nan = np.flatnonzero(pc.fill_null(pc.is_nan(values), False).to_numpy(zero_copy_only=False))
+    if len(written_nan):
+        problems.add(
+            f"column '{name}' holds NaN on {rows(written_nan)}: leave the cell blank (or NA) for a value not measured."
+        )
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _to_canonical(values: Any, canon: str, unit: str, rows: Any, problems: Problems) -> Any:
+    """Convert a feature column from ``unit`` to its canonical unit, naming the rows whose
+    values are outside the analyte's plausible range (cgtvigil.clinical limits)."""
+    from cgtvigil.clinical import ANALYTES
+
+    spec = ANALYTES[_ANALYTE[canon]]
+    if unit not in spec.units:
+        problems.add(param_message("--unit", "cgtvigil forecast", f"one of {', '.join(spec.units)} for {canon}", unit))
+        return None
+    clinical = spec.units[unit][0](values)
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(clinical) & ~((clinical >= spec.low) & (clinical <= spec.high))
+    if bad.any():
+        low, high = (spec.units[unit][1](x) for x in (spec.low, spec.high))
+        got = ", ".join(f"{v:g}" for v in values[bad][:5])
+        problems.add(
+            f"column '{canon}' ({unit}) must hold plausible values, {low:g} to {high:g} {unit}: "
+            f"{rows(np.flatnonzero(bad))}. Got {got}."
+        )
+    return spec.units[FEATURE_SOURCES[canon]][1](clinical)
+
+
+def _read_daily(
+    path: Path, maps: Sequence[str] | None, units: Sequence[str] | None, need: Sequence[str]
+) -> tuple[DailyTable, list[str]]:
+    """The daily table of a CSV/Parquet file (mapped columns renamed to canonical names, units
+    converted, every problem of the options and the file in one message), and the file's
+    columns that are not used."""
+    problems = Problems()
+    mapping = _pairs(maps, "--map", CANONICAL_COLUMNS, problems)
+    unit_of = _pairs(units, "--unit", tuple(FEATURE_SOURCES), problems)
+    problems.raise_if_any()
+    table, label, first = _read_table(path)
+    names = table.column_names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        problems.add(f"column name(s) used twice in the header: {_names(twice)}")
+    missing_src = [f"{c}={s}" for c, s in mapping.items() if s not in names]
+    if missing_src:
+        problems.add(f"mapped column(s) not in the file: {_names(missing_src)}")
+    sources = dict(mapping)
+    for name in names:
+        if name in CANONICAL_COLUMNS and name not in sources and name not in mapping.values():
+            sources[name] = name
+    lacking = [c for c in need if c not in sources]
+    if lacking:
+        problems.add(f"missing required column(s) {', '.join(lacking)} (map them with --map canonical=column).")
+    for canon, unit in unit_of.items():
+        if canon not in sources:
+            problems.add(f"--unit {canon}={unit}: the table has no '{canon}' column")
+    if problems:
+        problems.items[-1] = f"{problems.items[-1].rstrip('.')}. The file has: {_names(names)}."
+    elif table.num_rows == 0:
+        problems.add("no data rows below the header; expected one row per patient and day.")
+    if problems:
+        raise ValidationError([f"{path}: {p}" for p in problems.items])
+
+    def rows(index: Any) -> str:
+        return where_rows(np.asarray(index, dtype=np.intp), label, first)
+
+    data: dict[str, Any] = {}
+    for canon, src in sources.items():
+        col = table.column(src)
+        if canon == "patient_id":
+            data[canon] = _texts(col, canon, rows, problems)
+            continue
+        values = _numbers(col, canon, rows, problems)
+        if values is not None and canon in FEATURE_SOURCES:
+            values = _to_canonical(values, canon, unit_of.get(canon, FEATURE_SOURCES[canon]), rows, problems)
+        data[canon] = values
+    daily = None
+    if all(v is not None for v in data.values()):
+        try:
+            daily = DailyTable.from_columns(data, row_label=label, first_row=first)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    if problems or daily is None:
+        raise ValidationError([f"{path}: {p}" for p in problems.items])
+    used = set(sources.values())
+    return daily, [n for n in names if n not in used]
+
+
+def _need(target: str) -> tuple[str, ...]:
+    return (*REQUIRED_COLUMNS, GRADE_COLUMNS[target]) if target in GRADE_COLUMNS else REQUIRED_COLUMNS
+
+
+def _print_inputs(inputs: Sequence[str], table: DailyTable, ignored: Sequence[str], unused_reason: str) -> None:
+    """Which columns the model uses, which it does not and why."""
+    unused = [c for c in table.columns if c not in inputs and c not in REQUIRED_COLUMNS]
+    absent = [c for c in CANONICAL_COLUMNS if c not in table.columns]
+    text = f"Inputs used: {', '.join(inputs)}."
+    if unused:
+        text += f" Not used ({unused_reason}): {', '.join(unused)}."
+    if absent:
+        text += f" Not in the table: {', '.join(absent)}."
+    if ignored:
+        text += f" File columns not read (map them with --map): {_names(ignored)}."
+    console.print(plain(text))
 
 
 @forecast_app.command("evaluate")
 def forecast_evaluate_cmd(
     data: Annotated[Path, typer.Option(help="Daily table (CSV or Parquet): one row per patient and day.")],
     target: Annotated[str, typer.Option(help="crs or icans.")] = "icans",
-    min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome.")] = 1,
-    horizon: Annotated[int, typer.Option(help="Days ahead.")] = 5,
+    min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome (1-4).")] = 1,
+    horizon: Annotated[int, typer.Option(help="Days ahead (1-30).")] = 5,
     model: Annotated[str, typer.Option(help="boosting or logistic.")] = "boosting",
-    map: Annotated[str, typer.Option("--map", help="canonical=column pairs, e.g. patient_id=pid,day=day_rel.")] = "",
-    unit: Annotated[str, typer.Option("--unit", help="Units of feature columns, e.g. crp_mg_l=mg/dL.")] = "",
+    map: MapOption = None,
+    unit: UnitOption = None,
     loo_max_patients: Annotated[
         int, typer.Option(help="Leave-one-patient-out up to this cohort size; grouped 10-fold above.")
     ] = 60,
@@ -92,14 +291,16 @@ def forecast_evaluate_cmd(
 ) -> None:
     """Cross-validated AUROC, AUPRC and calibration of the forecaster on your own cohort."""
     try:
-        table = _read_daily(data, map, unit)
         forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
+        forecaster.check_params()
+        table, ignored = _read_daily(data, map, unit, _need(target))
         with _progress("cross-validating") as progress:
             progress("fitting folds", 0, 1)
             result = evaluate_forecaster(table, forecaster, loo_max_patients=loo_max_patients)
             progress("done", 1, 1)
-    except (CgtVigilError, OSError, ValueError) as exc:
+    except (CgtVigilError, OSError) as exc:
         _fail(exc)
+    result["ignored_columns"] = ignored
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -108,6 +309,7 @@ def forecast_evaluate_cmd(
         f"({result['model']}, {result['cross_validation']}): {result['n_patients']} patients, "
         f"{result['n_patient_days']} patient-days, {result['n_events']} onsets."
     )
+    _print_inputs(result["inputs"], table, ignored, "no values")
     if result["auroc"] is None:
         console.print("Not enough events in the cross-validation to compute AUROC/AUPRC.")
         return
@@ -127,23 +329,33 @@ def forecast_fit_cmd(
     data: Annotated[Path, typer.Option(help="Daily table (CSV or Parquet).")],
     output: Annotated[Path, typer.Option(help="Model file to write (.joblib).")],
     target: Annotated[str, typer.Option(help="crs or icans.")] = "icans",
-    min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome.")] = 1,
-    horizon: Annotated[int, typer.Option(help="Days ahead.")] = 5,
+    min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome (1-4).")] = 1,
+    horizon: Annotated[int, typer.Option(help="Days ahead (1-30).")] = 5,
     model: Annotated[str, typer.Option(help="boosting or logistic.")] = "boosting",
-    map: Annotated[str, typer.Option("--map", help="canonical=column pairs.")] = "",
-    unit: Annotated[str, typer.Option("--unit", help="Units of feature columns.")] = "",
+    map: MapOption = None,
+    unit: UnitOption = None,
 ) -> None:
     """Fit the forecaster on a cohort and save it (load only model files you trust)."""
     import joblib
 
     try:
-        table = _read_daily(data, map, unit)
         forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
+        forecaster.check_params()
+        table, ignored = _read_daily(data, map, unit, _need(target))
         forecaster.fit(table)
-    except (CgtVigilError, OSError, ValueError) as exc:
+        saved = {
+            "software": __version__,
+            "forecaster": forecaster,
+            "inputs": forecaster.inputs_,
+            "feature_names": forecaster.feature_names_,
+        }
+        joblib.dump(saved, output)
+    except (CgtVigilError, OSError) as exc:
         _fail(exc)
-    joblib.dump({"software": __version__, "forecaster": forecaster}, output)
-    console.print(f"Model ({forecaster.n_patients_} patients, {forecaster.n_patient_days_} patient-days): {output}")
+    console.print(
+        plain(f"Model ({forecaster.n_patients_} patients, {forecaster.n_patient_days_} patient-days): {output}")
+    )
+    _print_inputs(forecaster.inputs_, table, ignored, "no values")
 
 
 @forecast_app.command("predict")
@@ -151,22 +363,33 @@ def forecast_predict_cmd(
     model: Annotated[Path, typer.Option(help="Model file written by 'cgtvigil forecast fit'.")],
     data: Annotated[Path, typer.Option(help="Daily table (CSV or Parquet).")],
     output: Annotated[Path, typer.Option(help="CSV of patient_id, day, probability.")],
-    map: Annotated[str, typer.Option("--map", help="canonical=column pairs.")] = "",
-    unit: Annotated[str, typer.Option("--unit", help="Units of feature columns.")] = "",
+    map: MapOption = None,
+    unit: UnitOption = None,
 ) -> None:
     """Predict onset probabilities for every patient-day."""
+    import pickle
+
     import joblib
-    import pyarrow as pa
 
     try:
-        saved = joblib.load(model)
-        forecaster: ToxicityForecaster = saved["forecaster"]
-        table = _read_daily(data, map, unit)
+        try:
+            saved = joblib.load(model)
+        except (pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, ImportError) as exc:
+            raise CgtVigilError(f"{model}: not a model file written by 'cgtvigil forecast fit'.") from exc
+        forecaster = saved.get("forecaster") if isinstance(saved, dict) else None
+        if not isinstance(forecaster, ToxicityForecaster) or not hasattr(forecaster, "estimator_"):
+            raise CgtVigilError(f"{model}: not a model file written by 'cgtvigil forecast fit'.")
+        table, ignored = _read_daily(
+            data, map, unit, (*REQUIRED_COLUMNS, *(c for c in forecaster.inputs_ if c not in REQUIRED_COLUMNS))
+        )
         prob = forecaster.predict_proba(table)
-    except (CgtVigilError, OSError, ValueError, KeyError) as exc:
+        pacsv.write_csv(pa.table({"patient_id": table.patient_id, "day": table.day, "probability": prob}), output)
+    except (CgtVigilError, OSError) as exc:
         _fail(exc)
-    pacsv.write_csv(pa.table({"patient_id": table.patient_id, "day": table.day, "probability": prob}), output)
     console.print(
-        f"{len(prob):,} predictions of {forecaster.target.upper()} grade >= {forecaster.min_grade} within "
-        f"{forecaster.horizon} days: {output}"
+        plain(
+            f"{len(prob):,} predictions of {forecaster.target.upper()} grade >= {forecaster.min_grade} within "
+            f"{forecaster.horizon} days: {output}"
+        )
     )
+    _print_inputs(forecaster.inputs_, table, ignored, "not in the model")

@@ -1,15 +1,33 @@
 """Forecasting severe CRS/ICANS from the daily patient table (L1: computation only)."""
 
-from cgtvigil.forecasting._daily import FEATURE_SOURCES, REQUIRED_COLUMNS, DailyTable, build_features, onset_labels
+from cgtvigil.forecasting._daily import (
+    CANONICAL_COLUMNS,
+    FEATURE_SOURCES,
+    GRADE_COLUMNS,
+    MAX_DAY,
+    MAX_ID,
+    REQUIRED_COLUMNS,
+    DailyTable,
+    build_features,
+    feature_inputs,
+    onset_labels,
+    where_rows,
+)
 from cgtvigil.forecasting._evaluate import evaluate_forecaster
 from cgtvigil.forecasting._model import ToxicityForecaster
 
 __all__ = [
+    "CANONICAL_COLUMNS",
     "FEATURE_SOURCES",
+    "GRADE_COLUMNS",
+    "MAX_DAY",
+    "MAX_ID",
     "REQUIRED_COLUMNS",
     "DailyTable",
     "ToxicityForecaster",
     "build_features",
     "evaluate_forecaster",
+    "feature_inputs",
     "onset_labels",
+    "where_rows",
 ]

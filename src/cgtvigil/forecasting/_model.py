@@ -6,9 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
-from cgtvigil._validation import Problems, check_in
-from cgtvigil.forecasting._daily import DailyTable, FloatArray, build_features, onset_labels
+from cgtvigil._validation import Problems, check_in, param_message
+from cgtvigil.forecasting._daily import (
+    GRADE_COLUMNS,
+    DailyTable,
+    FloatArray,
+    build_features,
+    feature_inputs,
+    onset_labels,
+)
 
 __all__ = ["ToxicityForecaster"]
 
@@ -29,9 +37,14 @@ class ToxicityForecaster:
         standardised logistic regression with median imputation.
     random_state : int
 
+    Only ``patient_id``, ``day`` and the target's grade column are needed; every other column
+    of the daily table with at least one value (the other grade, labs, vital signs) is used.
+
     Attributes
     ----------
     feature_names_ : list of str
+    inputs_ : list of str
+        The canonical columns the features come from (a table to predict on needs them).
     estimator_ : the fitted scikit-learn estimator
     n_patients_, n_patient_days_ : int
     """
@@ -46,14 +59,18 @@ class ToxicityForecaster:
     n_patients_: int = field(init=False, repr=False)
     n_patient_days_: int = field(init=False, repr=False)
 
-    def _validate(self) -> None:
+    def check_params(self) -> None:
+        """Raise a ``ValidationError`` listing every setting out of its range."""
         problems = Problems()
-        check_in(self.target, "target", "ToxicityForecaster", ("crs", "icans"), problems)
-        check_in(self.model, "model", "ToxicityForecaster", ("boosting", "logistic"), problems)
-        if not 1 <= self.min_grade <= 4:
-            problems.add(f"The 'min_grade' parameter of ToxicityForecaster must be 1-4. Got {self.min_grade!r}.")
-        if not 1 <= self.horizon <= 30:
-            problems.add(f"The 'horizon' parameter of ToxicityForecaster must be 1-30 days. Got {self.horizon!r}.")
+        owner = "ToxicityForecaster"
+        check_in(self.target, "target", owner, tuple(GRADE_COLUMNS), problems)
+        check_in(self.model, "model", owner, ("boosting", "logistic"), problems)
+        for name, low, high, unit in (("min_grade", 1, 4, ""), ("horizon", 1, 30, " days")):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                problems.add(param_message(name, owner, f"an integer from {low} to {high}{unit}", value))
+        if not isinstance(self.random_state, int) or isinstance(self.random_state, bool):
+            problems.add(param_message("random_state", owner, "an integer", self.random_state))
         problems.raise_if_any()
 
     def _estimator(self) -> Any:
@@ -74,24 +91,58 @@ class ToxicityForecaster:
 
         return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000))
 
-    def design(self, table: DailyTable) -> tuple[FloatArray, FloatArray, np.ndarray]:
-        """(features, labels, scored mask) for a daily table."""
-        x, self.feature_names_ = build_features(table)
-        scored, y = onset_labels(table, self.target, self.min_grade, self.horizon)
-        return x, y, scored
+    @property
+    def inputs_(self) -> list[str]:
+        return feature_inputs(self.feature_names_)
 
-    def fit(self, table: DailyTable) -> ToxicityForecaster:
-        self._validate()
-        x, y, scored = self.design(table)
-        if scored.sum() == 0 or len(np.unique(y[scored])) < 2:
+    def require_target(self, table: DailyTable) -> None:
+        """Raise a ``ValidationError`` if the table lacks the target's grade column."""
+        column = GRADE_COLUMNS[self.target]
+        if column not in table.values:
             problems = Problems()
             problems.add(
-                f"The data hold {int(scored.sum())} scorable patient-days with "
-                f"{int(y[scored].sum())} onsets of {self.target} grade >= {self.min_grade} within {self.horizon} days: "
-                "both outcomes are needed to fit. Check the grade columns and the horizon."
+                f"the daily table has no '{column}' column, which target '{self.target}' needs "
+                f"(it has {', '.join(table.columns)})."
             )
             problems.raise_if_any()
+
+    def design(self, table: DailyTable) -> tuple[FloatArray, list[str], FloatArray, npt.NDArray[np.bool_]]:
+        """(features, feature names, labels, scored mask) for a daily table."""
+        self.require_target(table)
+        x, names = build_features(table)
+        scored, y = onset_labels(table, self.target, self.min_grade, self.horizon)
+        return x, names, y, scored
+
+    def outcome_problem(self, table: DailyTable, y: FloatArray, scored: npt.NDArray[np.bool_]) -> str | None:
+        """Why the scorable patient-days cannot train or test a model (None if they can)."""
+        what = f"{self.target.upper()} grade >= {self.min_grade} within {self.horizon} days"
+        if len(table) == 0:
+            return "the daily table has no rows. Check that the file holds data below its header."
+        n, events = int(scored.sum()), int(y[scored].sum())
+        if n == 0:
+            return (
+                f"none of the {len(table):,} patient-days can be scored for {what}: every day is at or after an "
+                "onset, or too close to the patient's last day to know the outcome. Check the grade column "
+                "(is the onset on each patient's first day?), that the table starts before onset (day 0 = "
+                "infusion), the minimum grade and the horizon."
+            )
+        if events in (0, n):
+            return (
+                f"the {n:,} scorable patient-days hold {events:,} onsets of {what}: both outcomes are needed. "
+                "Check the grade columns, the minimum grade and the horizon."
+            )
+        return None
+
+    def fit(self, table: DailyTable) -> ToxicityForecaster:
+        self.check_params()
+        x, names, y, scored = self.design(table)
+        problem = self.outcome_problem(table, y, scored)
+        if problem:
+            problems = Problems()
+            problems.add(problem)
+            problems.raise_if_any()
         self.estimator_ = self._estimator().fit(x[scored], y[scored])
+        self.feature_names_ = names
         self.n_patients_ = len(np.unique(table.patient_id[scored]))
         self.n_patient_days_ = int(scored.sum())
         return self
@@ -99,6 +150,10 @@ class ToxicityForecaster:
     def predict_proba(self, table: DailyTable) -> FloatArray:
         """Probability of onset within the horizon for every row (also rows that would not be
         scored, e.g. after onset; the caller decides what to show)."""
-        x, _ = build_features(table)
+        if not hasattr(self, "estimator_"):
+            problems = Problems()
+            problems.add("This ToxicityForecaster is not fitted yet; call fit() first.")
+            problems.raise_if_any()
+        x, _ = build_features(table, self.inputs_)
         p: FloatArray = self.estimator_.predict_proba(x)[:, 1]
         return p
