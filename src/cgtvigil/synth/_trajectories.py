@@ -115,6 +115,7 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
             -np.maximum(d - icans_onset[i] - icans_len[i], 0) / 3
         )
         crp = 3 + 40 * inflam * rise + 15 * neuro * np.exp(z[i]) + rng.lognormal(0, 0.3, days.size) * 2
+        crp = np.minimum(crp, 500.0)  # mg/L, about the highest reported in severe CRS (was up to 22,000)
         il6 = 5 + 120 * inflam * rise * _sigmoid((crs_onset[i] + 1 - d) * 1.2) + 80 * neuro * np.exp(z[i])
         il6 = il6 * rng.lognormal(0, 0.35, days.size)
         ferritin = (
