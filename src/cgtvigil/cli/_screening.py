@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, dictionary_app, ingest_app, plain
+from cgtvigil.cli._app import (
+    _fail,
+    _progress,
+    _show_warnings,
+    app,
+    console,
+    dictionary_app,
+    err,
+    ingest_app,
+    plain,
+)
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.model import SignalSpec
@@ -35,8 +48,23 @@ def _print_import(report: ImportReport) -> None:
     for col in ("quarter", "file", "read", "loaded", "quarantined", "status"):
         table.add_column(col, justify="right" if col in ("read", "loaded", "quarantined") else "left")
     for f in report.files:
-        table.add_row(f.quarter, f.member, f"{f.read:,}", f"{f.loaded:,}", f"{f.quarantined:,}", f.status)
+        table.add_row(f.quarter, plain(f.member), f"{f.read:,}", f"{f.loaded:,}", f"{f.quarantined:,}", f.status)
     console.print(table)
+    for f in report.files:
+        if f.status == "empty":
+            err.print(
+                Text.assemble(
+                    ("warning:", "bold yellow"),
+                    " ",
+                    plain(f"{f.file}:{f.member}: a zero-byte file (truncated download?); its table is empty."),
+                )
+            )
+        notes = {k: v for k, v in f.warnings.items() if k != "EMPTY_FILE"}
+        if notes:
+            listed = ", ".join(f"{k} {v:,}" for k, v in sorted(notes.items()))
+            err.print(Text.assemble(("note:", "yellow"), " ", plain(f"{f.quarter} {f.member}: {listed}")))
+    for ig in report.ignored:
+        err.print(Text.assemble(("note:", "yellow"), " ", plain(f"{ig.file}: {ig.member}: {ig.reason}")))
     c = report.cases
     console.print(
         f"Cases: {c.get('cases', 0):,} loaded, {c.get('cases_after_dedup', 0):,} after de-duplication "
@@ -65,17 +93,40 @@ def ingest_faers_cmd(
         ),
     ] = False,
 ) -> None:
-    """Load FAERS quarters: every line is loaded or quarantined, cases are de-duplicated."""
+    """Load FAERS quarters: every line is loaded or quarantined, cases are de-duplicated.
+
+    Each quarter is loaded completely or not at all; after a failure or a crash, run the same
+    command again to complete the load."""
     settings = Settings.from_env()
+    # Fault injection for the tests (tests/faults): SIGKILL this process after the named step
+    # (e.g. "member:drug", "2024Q2:member:drug", "2024Q2:committed", "dedup", "drugmap").
+    fault = os.environ.get("CGTVIGIL_FAULT_AFTER")
+
+    def checkpoint(step: str) -> None:
+        if fault and (step == fault or step.endswith(":" + fault)):
+            os.kill(os.getpid(), signal.SIGKILL)
+
     try:
+        if report_json is not None:
+            check_writable(report_json, "The import report")
         with FaersStore(db or settings.db) as store, _progress("ingest") as progress:
-            report = ingest_faers(paths, store, load_products(), flag_duplicates=flag_duplicates, progress=progress)
+            report = ingest_faers(
+                paths,
+                store,
+                load_products(),
+                flag_duplicates=flag_duplicates,
+                progress=progress,
+                checkpoint=checkpoint if fault else None,
+            )
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     _print_import(report)
     if report_json:
-        report_json.write_text(report.to_json(), "utf-8")
-        console.print(f"Import report: {report_json}")
+        try:
+            report_json.write_text(report.to_json(), "utf-8")
+        except OSError as exc:
+            _fail(exc)
+        console.print(Text.assemble("Import report: ", plain(report_json)))
 
 
 def _spec(

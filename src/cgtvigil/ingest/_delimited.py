@@ -4,22 +4,42 @@ Every physical data line ends up in exactly one of: a loaded record (possibly a 
 repaired by joining lines split by an embedded line break) or a quarantine entry with a
 reason. Decoding is per line: strict UTF-8, else cp1252, else Latin-1 (which decodes any
 byte), so no byte is ever lost.
+
+Hostile input costs bounded time and memory: a physical line longer than ``max_line_bytes``
+is quarantined (``LINE_TOO_LONG``, its first bytes kept) without being held in memory, a
+repair joins at most ``max_record_lines`` physical lines (so the repair is linear in the
+number of lines), and the header line may not exceed ``MAX_HEADER_BYTES``. A file whose
+line breaks are a lone CR (old Mac style) is read with CR as the line break.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cgtvigil.errors import ParseError
+
 __all__ = ["DelimitedBatch", "DelimitedReader", "LineStats", "QuarantineRow"]
 
 CHUNK_BYTES = 16 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # one physical line (FAERS lines are well under 10 kB)
+MAX_RECORD_LINES = 32  # physical lines one repaired record may join
+MAX_HEADER_BYTES = 64 * 1024
+RAW_KEPT = 1024  # bytes of an over-long line kept in its quarantine row
+_EOL = re.compile(rb"\r\n|\n|\r")
+
+
+class Readable(Protocol):
+    """What the reader needs of a stream: ``read(n)`` returning bytes (b"" at the end)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,17 @@ class DelimitedBatch:
     raw: pa.StringArray
     quarantine: list[QuarantineRow]
 
+    @classmethod
+    def of_quarantine(cls, rows: list[QuarantineRow]) -> DelimitedBatch:
+        """A batch with no records, only quarantined lines."""
+        return cls(
+            pa.array([], pa.list_(pa.string())),
+            pa.array([], pa.int64()),
+            pa.array([], pa.int32()),
+            pa.array([], pa.string()),
+            rows,
+        )
+
 
 def _decode_line(data: bytes, stats: LineStats) -> str:
     for encoding in ("utf-8", "cp1252", "latin-1"):
@@ -65,55 +96,123 @@ class DelimitedReader:
     """Read header and records of one '$'-delimited member.
 
     ``header`` is the list of header names (BOM removed, trailing empty name dropped);
-    iterate :meth:`batches` for the records.
+    iterate :meth:`batches` for the records. ``empty`` is true for a zero-byte stream (then
+    ``header`` is empty and there are no records). ``name`` names the file in errors.
     """
 
     def __init__(
-        self, stream: BinaryIO, *, on_warning: Callable[[str], None] | None = None, chunk_bytes: int = CHUNK_BYTES
+        self,
+        stream: Readable,
+        *,
+        name: str = "<stream>",
+        on_warning: Callable[[str], None] | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_record_lines: int = MAX_RECORD_LINES,
     ) -> None:
         self._stream = stream
+        self._name = name
         self._chunk_bytes = chunk_bytes
+        self._max_line = max_line_bytes
+        self._max_join = max(1, max_record_lines)
         self.stats = LineStats()
         self._warn = on_warning or (lambda _msg: None)
+        self._cr_only = False
+        self.empty = False
         first = self._read_header()
         if first.startswith("\ufeff"):
             first = first[1:]
-        names = first.rstrip("\r").split("$")
+        names = first.split("$") if first or not self.empty else []
         if len(names) > 1 and names[-1].strip() == "":
             names = names[:-1]
         self.header = names
         self.n = len(names)
 
     def _read_header(self) -> str:
+        """Read the first line (up to LF, CRLF or a lone CR) within MAX_HEADER_BYTES."""
         buf = b""
-        self._pending = b""
+        eof = False
         while True:
+            m = _EOL.search(buf)
+            # A CR at the very end may be the first half of a CRLF: read on to decide.
+            if m and (m.end() < len(buf) or eof or m.group() != b"\r"):
+                break
+            if eof:
+                break
+            if len(buf) > MAX_HEADER_BYTES:
+                raise ParseError(
+                    f"the header line is longer than {MAX_HEADER_BYTES:,} bytes (no line break in the first "
+                    f"{len(buf):,} bytes); this is not a '$'-delimited FAERS file",
+                    file=self._name,
+                    line=1,
+                )
             piece = self._stream.read(65536)
-            if not piece:
-                break
-            cut = piece.find(b"\n")
-            if cut >= 0:
-                buf += piece[:cut]
-                self._pending = piece[cut + 1 :]
-                break
-            buf += piece
-        return _decode_line(buf, LineStats())
+            if piece:
+                buf += piece
+            else:
+                eof = True
+        if not buf:
+            self.empty = True
+        if m is None:
+            self._pending = b""
+            head = buf
+        else:
+            self._pending = buf[m.end() :]
+            head = buf[: m.start()]
+            if m.group() == b"\r":
+                self._cr_only = True
+                self._warn("CR_LINE_ENDINGS: the file's line breaks are a lone CR; they were read as line breaks")
+        return _decode_line(head, LineStats())
 
-    def _chunks(self) -> Iterator[bytes]:
-        rest = self._pending
+    def _pieces(self) -> Iterator[bytes]:
+        """The bytes after the header, with lone CRs turned into LF for a CR-only file."""
+        pending, self._pending = self._pending, b""
+        held = b""
         while True:
-            piece = self._stream.read(self._chunk_bytes)
+            piece = pending or self._stream.read(self._chunk_bytes)
+            pending = b""
             if not piece:
-                if rest:
-                    yield rest if rest.endswith(b"\n") else rest + b"\n"
+                if held:
+                    yield b"\n"
                 return
-            data = rest + piece
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
+            if not self._cr_only:
+                yield piece
                 continue
-            yield data[: cut + 1]
-            rest = data[cut + 1 :]
+            piece = held + piece
+            held = b""
+            if piece.endswith(b"\r"):  # may be the first half of a CRLF
+                held, piece = b"\r", piece[:-1]
+            yield piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+    def _chunks(self) -> Iterator[bytes | _LongLine]:
+        """Chunks of whole lines (each ending in LF), and over-long lines as ``_LongLine``
+        (skipped to their end without being kept)."""
+        rest = b""
+        long: _LongLine | None = None
+        for piece in self._pieces():
+            if long is not None:
+                cut = piece.find(b"\n")
+                if cut < 0:
+                    long.size += len(piece)
+                    continue
+                long.size += cut
+                yield long
+                long = None
+                piece = piece[cut + 1 :]
+            data = rest + piece if rest else piece
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                yield data[: cut + 1]
+                rest = data[cut + 1 :]
+            else:
+                rest = data
+            if len(rest) > self._max_line:
+                long = _LongLine(rest[:RAW_KEPT], len(rest))
+                rest = b""
+        if long is not None:
+            yield long
+        elif rest:
+            yield rest + b"\n"
 
     def _decode_chunk(self, data: bytes) -> list[str]:
         body = data[:-1]  # drop the final newline: the last element is then the last line
@@ -129,12 +228,28 @@ class DelimitedReader:
         self.stats.encodings["utf-8"] += len(lines)
         return lines
 
+    def _too_long(self, line: int, raw: bytes | str, size: int) -> QuarantineRow:
+        kept = raw if isinstance(raw, str) else _decode_line(raw, LineStats())
+        return QuarantineRow(
+            line, 1, "LINE_TOO_LONG", f"{kept[:RAW_KEPT]}... [{size:,} bytes; only the first {RAW_KEPT:,} kept]"
+        )
+
     def batches(self) -> Iterator[DelimitedBatch]:
         n = self.n
+        if self.empty:
+            return
         line_no = 2  # physical line number of the first data line (the header is line 1)
         carry: list[str] = []
         carry_start = 0
         for chunk in self._chunks():
+            if isinstance(chunk, _LongLine):
+                if carry:  # a record cannot continue across an over-long line
+                    yield self._split(carry, carry_start, n, final=True)[0]
+                    carry = []
+                self.stats.read += 1
+                yield DelimitedBatch.of_quarantine([self._too_long(line_no, chunk.head, chunk.size)])
+                line_no += 1
+                continue
             lines = self._decode_chunk(chunk)
             start = line_no
             line_no += len(lines)
@@ -154,8 +269,15 @@ class DelimitedReader:
 
     def _split(self, lines: list[str], start: int, n: int, *, final: bool) -> tuple[DelimitedBatch, int | None]:
         """Split lines into records; returns the batch and the index of a trailing incomplete
-        record to carry into the next chunk (None when there is none)."""
+        record to carry into the next chunk (None when there is none).
+
+        A line with too few fields is joined with the following short lines while the field
+        count stays <= n, over at most ``max_record_lines`` lines, so each line is looked at a
+        bounded number of times; a carried tail is shorter than that bound too."""
         arr = pa.array(lines, type=pa.string())
+        lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
+        too_long = lengths > self._max_line
+        blank = (lengths == 0) | pc.equal(arr, "\r").to_numpy(zero_copy_only=False)
         parts = pc.split_pattern(arr, "$")
         counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
         good = counts == n
@@ -164,6 +286,10 @@ class DelimitedReader:
             idx = plus_one.nonzero()[0]
             last = pc.list_element(parts.take(pa.array(idx)), n).to_numpy(zero_copy_only=False)
             good[idx[(last == "") | (last == "\r")]] = True
+        good &= ~too_long
+        # Fields a line can add to a record it continues; cs bounds what a join can reach.
+        gain = np.where((counts < n) & ~too_long & ~blank, counts - 1, 0)
+        cs = np.concatenate([[0], np.cumsum(gain)])
         quarantine: list[QuarantineRow] = []
         repaired_text: list[str] = []
         repaired_line: list[int] = []
@@ -172,24 +298,33 @@ class DelimitedReader:
         pending: int | None = None
         i_bad = 0
         total = len(lines)
+        max_join = self._max_join
         while i_bad < len(bad):
             i = int(bad[i_bad])
             i_bad += 1
             f = int(counts[i])
             text = lines[i]
-            if text in ("", "\r"):
+            if too_long[i]:
+                quarantine.append(self._too_long(start + i, text, len(text.encode("utf-8"))))
+                continue
+            if blank[i]:
                 quarantine.append(QuarantineRow(start + i, 1, "BLANK_LINE", text))
                 continue
             if f > n:
                 quarantine.append(QuarantineRow(start + i, 1, "TOO_MANY_FIELDS", text))
                 continue
             # f < n: join with following short lines while the field count stays <= n.
+            limit = min(total, i + max_join)
+            if (i + max_join <= total or final) and f + cs[limit] - cs[i + 1] < n:
+                quarantine.append(QuarantineRow(start + i, 1, "TOO_FEW_FIELDS", text))
+                continue  # even joining the whole window cannot complete it
             acc, j = f, i
-            while acc < n and j + 1 < total and counts[j + 1] < n and lines[j + 1] not in ("", "\r"):
-                if acc + int(counts[j + 1]) - 1 > n:
+            while acc < n and j + 1 < limit:
+                k = j + 1
+                if counts[k] >= n or too_long[k] or blank[k] or acc + int(counts[k]) - 1 > n:
                     break
-                acc += int(counts[j + 1]) - 1
-                j += 1
+                acc += int(counts[k]) - 1
+                j = k
             if acc == n:
                 repaired_text.append("\n".join(lines[i : j + 1]))
                 repaired_line.append(start + i)
@@ -197,14 +332,13 @@ class DelimitedReader:
                 while i_bad < len(bad) and bad[i_bad] <= j:
                     i_bad += 1
                 continue
-            if j + 1 == total and not final:
+            if j + 1 == total and j + 1 - i < max_join and not final:
                 pending = i  # may continue in the next chunk
                 break
             quarantine.append(QuarantineRow(start + i, 1, "TOO_FEW_FIELDS", text))
         good_idx = good.nonzero()[0]
         if pending is not None:
             good_idx = good_idx[good_idx < pending]
-            quarantine = [q for q in quarantine if q.line < start + pending]
         if repaired_text:
             self._warn(f"LINE_REPAIRED: {len(repaired_text)} records split by embedded line breaks were joined")
         sel = pa.array(good_idx, type=pa.int64())
@@ -214,3 +348,9 @@ class DelimitedReader:
         nl = pa.array(np.concatenate([np.ones(len(good_idx), np.int32), np.asarray(repaired_n, np.int32)]))
         self.stats.repaired_records += len(repaired_text)
         return DelimitedBatch(fields, first, nl, raw, quarantine), pending
+
+
+@dataclass
+class _LongLine:
+    head: bytes
+    size: int

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cgtvigil.model import FAERS_COLUMNS as CANONICAL
 from cgtvigil.model import FAERS_TABLES as TABLES
 
-__all__ = ["ALIASES", "CANONICAL", "KNOWN_CODES", "REQUIRED", "TABLES", "canonical_name"]
+__all__ = ["ALIASES", "CANONICAL", "KNOWN_CODES", "REQUIRED", "TABLES", "canonical_name", "max_header_fields"]
 
 # Alias -> canonical, per table (legacy AERS and quarter-specific spellings).
 ALIASES: dict[str, dict[str, str]] = {
@@ -40,3 +40,10 @@ def canonical_name(table: str, header: str) -> str:
     """Canonical column name of a raw header field (trimmed, lower-cased, alias-resolved)."""
     name = header.strip().lower()
     return ALIASES[table].get(name, name)
+
+
+def max_header_fields(table: str) -> int:
+    """The most header fields accepted for ``table``: twice its canonical columns plus a few
+    re-saved extras (``v23``). A header beyond that is not a FAERS layout (e.g. a file whose
+    line breaks were not recognised, read as one giant header)."""
+    return 2 * len(CANONICAL[table]) + 8

@@ -1,6 +1,13 @@
 """The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics."""
 
-from cgtvigil.screening._ingest import FileReport, ImportReport, ingest_faers, refresh_drug_map
+from cgtvigil.screening._ingest import (
+    Checkpoint,
+    FileReport,
+    IgnoredReport,
+    ImportReport,
+    ingest_faers,
+    refresh_drug_map,
+)
 from cgtvigil.screening._output import check_result_path, check_writable, read_result, sidecar_path, write_result
 from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
 from cgtvigil.screening._screen import (
@@ -12,7 +19,9 @@ from cgtvigil.screening._screen import (
 )
 
 __all__ = [
+    "Checkpoint",
     "FileReport",
+    "IgnoredReport",
     "ImportReport",
     "PriorReport",
     "ScreenResult",

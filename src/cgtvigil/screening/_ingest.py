@@ -1,5 +1,14 @@
 """The FAERS ingest workflow: quarters -> store, with reconciliation, de-duplication and
-drug-name mapping. Prints nothing; progress goes to an optional callback."""
+drug-name mapping. Prints nothing; progress goes to an optional callback.
+
+A quarter is loaded completely or not at all (review D1, D21): the header of every member is
+checked before anything is written, then all its members are written in one transaction,
+and a zip's SHA-256 is recorded as loaded in that same transaction, after its last member.
+A run stopped at any point (a kill, a full disk, a damaged member) therefore leaves each
+quarter either complete or absent, and running the same command again completes the load.
+Within a quarter, a member whose content (SHA-256) is already stored for that quarter is not
+stored twice (a folder re-run after the zip, or the reverse).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +24,10 @@ from cgtvigil.ingest import (
     DrugNormaliser,
     FaersMember,
     FaersQuarter,
+    IngestLimits,
     MemberResult,
+    QuarantineRow,
+    check_member,
     open_quarter,
     read_deleted,
     read_member,
@@ -23,9 +35,14 @@ from cgtvigil.ingest import (
 from cgtvigil.model import ProductDictionary
 from cgtvigil.store import FaersStore, rebuild_cases, write_drug_map
 
-__all__ = ["FileReport", "ImportReport", "ingest_faers", "refresh_drug_map"]
+__all__ = ["Checkpoint", "FileReport", "IgnoredReport", "ImportReport", "ingest_faers", "refresh_drug_map"]
 
 Progress = Callable[[str, int, int], None]
+Checkpoint = Callable[[str], None]
+"""Called with the name of each step as it completes: ``<quarter>:member:<table>`` (its rows
+are written, the quarter is not yet committed), ``<quarter>:committed``, ``dedup`` (before the
+case view is rebuilt), ``drugmap`` (before the drug map is rebuilt) and ``done``. The CLI
+uses it for fault injection (``CGTVIGIL_FAULT_AFTER``)."""
 
 
 @dataclass
@@ -38,15 +55,26 @@ class FileReport:
     read: int
     loaded: int
     quarantined: int
-    status: str  # "loaded" or "skipped (already loaded)"
+    status: str  # "loaded", "empty" (a zero-byte file), "skipped (already loaded)", "skipped (archive already loaded)"
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
     encodings: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
+class IgnoredReport:
+    """A file or zip member that was not read (not a FAERS data file, a dangling link, a link
+    that leaves the input folder)."""
+
+    file: str
+    member: str
+    reason: str
+
+
+@dataclass
 class ImportReport:
     files: list[FileReport] = field(default_factory=list)
+    ignored: list[IgnoredReport] = field(default_factory=list)
     cases: dict[str, int] = field(default_factory=dict)
     drug_mapping: dict[str, int] = field(default_factory=dict)
     importer_version: str = __version__
@@ -62,15 +90,12 @@ def _reconcile(res: MemberResult, where: str) -> None:
     if res.stats.read != res.loaded + res.quarantined:
         raise ReconciliationError(
             f"import counts do not balance: read {res.stats.read} != loaded {res.loaded} + "
-            f"quarantined {res.quarantined}. Nothing from this file was kept; please report this file.",
+            f"quarantined {res.quarantined}. Nothing from this quarter was kept; please report this file.",
             file=where,
         )
 
 
 def _file_report(quarter: FaersQuarter, res: MemberResult, status: str) -> FileReport:
-    reasons: dict[str, int] = {}
-    for q in res.quarantine:
-        reasons[q.reason] = reasons.get(q.reason, 0) + q.n_lines
     return FileReport(
         file=str(quarter.source),
         member=res.name,
@@ -81,50 +106,81 @@ def _file_report(quarter: FaersQuarter, res: MemberResult, status: str) -> FileR
         loaded=res.loaded,
         quarantined=res.quarantined,
         status=status,
-        quarantine_reasons=reasons,
+        quarantine_reasons=dict(res.quarantine_reasons),
         warnings=dict(res.warnings),
         encodings=dict(res.stats.encodings),
     )
 
 
-def _load_member(store: FaersStore, quarter: FaersQuarter, member: FaersMember) -> FileReport:
-    """Parse one member into the store in one transaction; reconcile its counts; a member
-    whose content (SHA-256) is already stored is rolled back and reported as skipped."""
+def _rows(quarantine: list[QuarantineRow]) -> list[tuple[int, int, str, str]]:
+    return [(q.line, q.n_lines, q.reason, q.raw) for q in quarantine]
+
+
+def _load_member(store: FaersStore, quarter: FaersQuarter, member: FaersMember, limits: IngestLimits) -> FileReport:
+    """Write one member inside the quarter's open transaction: its rows and quarantined lines
+    batch by batch, then its counts (reconciled). A member whose content is already stored
+    for this quarter has its rows removed again and is reported as skipped."""
     res = MemberResult(member.table, member.name)
     file_id = store.new_file_id()
+    if member.table == "deleted":
+        caseids, quarantine = read_deleted(quarter, member, res)
+        store.add_deleted(file_id, caseids)
+        store.append_quarantine(file_id, _rows(quarantine))
+    else:
+        for batch in read_member(quarter, member, res, limits):
+            if batch.rows is not None:
+                store.append(member.table, batch.rows, file_id=file_id, quarter=quarter.quarter, legacy=quarter.legacy)
+            store.append_quarantine(file_id, _rows(batch.quarantine))
+    _reconcile(res, f"{quarter.source}:{member.name}")
+    if store.member_loaded(res.sha256, quarter.quarter):
+        store.discard_file(file_id, member.table)
+        return _file_report(quarter, res, "skipped (already loaded)")
+    store.record_file(
+        file_id=file_id,
+        container=str(quarter.source),
+        container_sha256=quarter.container_sha256,
+        member=member.name,
+        table_name=member.table,
+        quarter=quarter.quarter,
+        legacy=quarter.legacy,
+        sha256=res.sha256,
+        read=res.stats.read,
+        loaded=res.loaded,
+        quarantined=res.quarantined,
+        encodings=json.dumps(dict(res.stats.encodings)),
+        warnings=json.dumps(dict(res.warnings)),
+        importer_version=__version__,
+    )
+    return _file_report(quarter, res, "empty" if res.empty else "loaded")
+
+
+def _load_quarter(
+    store: FaersStore,
+    quarter: FaersQuarter,
+    limits: IngestLimits,
+    after_member: Callable[[FileReport], None],
+) -> list[FileReport]:
+    """Check every member's header, then write all members in one transaction."""
+    for member in quarter.members:
+        check_member(quarter, member, limits)
+    entries: list[FileReport] = []
     store.begin()
     try:
-        if member.table == "deleted":
-            store.add_deleted(file_id, read_deleted(member, res))
-        else:
-            for batch in read_member(quarter, member, res):
-                store.append(member.table, batch, file_id=file_id, quarter=quarter.quarter, legacy=quarter.legacy)
-        _reconcile(res, f"{quarter.source}:{member.name}")
-        if store.member_loaded(res.sha256):
-            store.rollback()
-            return _file_report(quarter, res, "skipped (already loaded)")
-        store.append_quarantine(file_id, [(q.line, q.n_lines, q.reason, q.raw) for q in res.quarantine])
-        store.record_file(
-            file_id=file_id,
-            container=str(quarter.source),
-            container_sha256=quarter.container_sha256,
-            member=member.name,
-            table_name=member.table,
-            quarter=quarter.quarter,
-            legacy=quarter.legacy,
-            sha256=res.sha256,
-            read=res.stats.read,
-            loaded=res.loaded,
-            quarantined=res.quarantined,
-            encodings=json.dumps(dict(res.stats.encodings)),
-            warnings=json.dumps(dict(res.warnings)),
-            importer_version=__version__,
-        )
+        for member in quarter.members:
+            entries.append(_load_member(store, quarter, member, limits))
+            after_member(entries[-1])
+        if quarter.container_sha256 is not None:
+            store.record_container(
+                sha256=quarter.container_sha256,
+                container=str(quarter.source),
+                quarter=quarter.quarter,
+                members=len(quarter.members),
+            )
         store.commit()
     except BaseException:
         store.rollback()
         raise
-    return _file_report(quarter, res, "loaded")
+    return entries
 
 
 def ingest_faers(
@@ -134,28 +190,42 @@ def ingest_faers(
     *,
     flag_duplicates: bool = False,
     progress: Progress | None = None,
+    checkpoint: Checkpoint | None = None,
+    limits: IngestLimits | None = None,
 ) -> ImportReport:
-    """Load FAERS/AERS quarters into ``store``; each member file is one transaction. An
-    archive whose SHA-256 is already stored is skipped as a whole."""
+    """Load FAERS/AERS quarters into ``store``, each quarter in one transaction; then rebuild
+    the case view and the drug map. A zip whose every member was committed before is skipped
+    as a whole. ``limits`` bounds what hostile input may cost (sizes, ratios, line lengths)."""
+    limits = limits or IngestLimits()
+    step = checkpoint or (lambda _name: None)
     report = ImportReport()
-    quarters = sorted((open_quarter(Path(p)) for p in paths), key=lambda q: q.quarter)
+    quarters = sorted((open_quarter(Path(p), limits) for p in paths), key=lambda q: q.quarter)
     total = sum(len(q.members) for q in quarters)
+
+    def after_member(entry: FileReport) -> None:
+        report.files.append(entry)
+        if progress:
+            progress(f"{entry.quarter} {entry.table}", len(report.files), total)
+        step(f"{entry.quarter}:member:{entry.table}")
+
     for quarter in quarters:
-        loaded = quarter.container_sha256 is not None and store.container_loaded(quarter.container_sha256)
-        for member in quarter.members:
-            if loaded:
-                entry = _file_report(
-                    quarter, MemberResult(member.table, member.name), "skipped (archive already loaded)"
-                )
-            else:
-                entry = _load_member(store, quarter, member)
-            report.files.append(entry)
-            if progress:
-                progress(f"{quarter.quarter} {member.table}", len(report.files), total)
+        report.ignored.extend(IgnoredReport(str(quarter.source), e.name, e.reason) for e in quarter.ignored)
+        if quarter.container_sha256 is not None and store.container_loaded(quarter.container_sha256):
+            for member in quarter.members:
+                res = MemberResult(member.table, member.name)
+                report.files.append(_file_report(quarter, res, "skipped (archive already loaded)"))
+                if progress:
+                    progress(f"{quarter.quarter} {member.table}", len(report.files), total)
+            continue
+        _load_quarter(store, quarter, limits, after_member)
+        step(f"{quarter.quarter}:committed")
     if progress:
         progress("de-duplicating cases", total, total)
+    step("dedup")
     report.cases = rebuild_cases(store, flag_duplicates=flag_duplicates)
+    step("drugmap")
     report.drug_mapping = refresh_drug_map(store, products)
+    step("done")
     return report
 
 

@@ -3,12 +3,16 @@ the quarantine, the de-duplicated case view and the drug-name map (architecture.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from cgtvigil.errors import StoreError
 from cgtvigil.model import FAERS_COLUMNS
 
 __all__ = ["FaersStore"]
@@ -27,7 +31,10 @@ def _ddl() -> str:
             importer_version VARCHAR, imported_at TIMESTAMP DEFAULT current_timestamp);
         CREATE TABLE IF NOT EXISTS quarantine (
             file_id INTEGER, line BIGINT, n_lines INTEGER, reason VARCHAR, raw VARCHAR);
-        CREATE TABLE IF NOT EXISTS deleted_case (caseid VARCHAR, file_id INTEGER);"""
+        CREATE TABLE IF NOT EXISTS deleted_case (caseid VARCHAR, file_id INTEGER);
+        CREATE TABLE IF NOT EXISTS loaded_container (
+            sha256 VARCHAR PRIMARY KEY, container VARCHAR, quarter VARCHAR, members INTEGER,
+            imported_at TIMESTAMP DEFAULT current_timestamp);"""
     ]
     for table, columns in FAERS_COLUMNS.items():
         cols = ", ".join(f"{c} VARCHAR" for c in columns)
@@ -38,23 +45,68 @@ def _ddl() -> str:
     return "\n".join(parts)
 
 
+def _explain(path: Path, exc: duckdb.Error | OSError) -> str:
+    """One message for an operating-system error on the store file, with what to do."""
+    text = str(exc)
+    low = text.lower()
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if "lock" in low:
+        holder = re.search(r"\(PID (\d+)\)", text)
+        who = f"process {holder.group(1)}" if holder else "another process"
+        return (
+            f"{path}: the store is locked by {who}, which has it open for writing (an ingest?); "
+            "wait until it finishes, then try again."
+        )
+    if "read-only" in low:
+        hint = "the file system is read-only; give a --db path on a writable disk"
+    elif "no space" in low or "disk is full" in low or "disk full" in low:
+        hint = "the disk is full; free space (or give a --db path elsewhere) and re-run the same command"
+    elif "permission" in low:
+        hint = "permission denied; give a --db path you may write"
+    else:
+        hint = "check the path and the disk, then re-run the same command"
+    return f"{path}: the store cannot be used: {first} ({hint})."
+
+
+# DuckDB errors that come from the file system, the lock or a transaction aborted by one of
+# them; anything else is a programming error and propagates unchanged.
+_STORE_ERRORS = (duckdb.IOException, duckdb.TransactionException, duckdb.OutOfMemoryException)
+
+
 class FaersStore:
     """Read and write the FAERS tables of one DuckDB file.
 
     Open it with ``read_only=True`` for analysis while no ingest runs (DuckDB allows one
-    writer).
+    writer). File-system problems (a lock held by another process, a read-only disk, a folder
+    given as the file, a full disk) raise :class:`~cgtvigil.errors.StoreError` naming the file.
     """
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
-        self.con.execute("SET enable_progress_bar = false")  # library code never prints
-        self.con.execute("SET preserve_insertion_order = false")  # rows carry their line numbers
-        if not read_only:
-            self.con.execute(_ddl())
-            self.con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path}: is a folder; give the store's file path, e.g. {self.path / 'faers.duckdb'}."
+            )
+        try:
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except (*_STORE_ERRORS, OSError) as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
+        with self.guard():
+            self.con.execute("SET enable_progress_bar = false")  # library code never prints
+            self.con.execute("SET preserve_insertion_order = false")  # rows carry their line numbers
+            if not read_only:
+                self.con.execute(_ddl())
+                self.con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn DuckDB's file-system and aborted-transaction errors into :class:`StoreError`."""
+        try:
+            yield
+        except _STORE_ERRORS as exc:
+            raise StoreError(_explain(self.path, exc)) from exc
 
     def close(self) -> None:
         self.con.close()
@@ -67,31 +119,60 @@ class FaersStore:
 
     # -- files and provenance -------------------------------------------------------------
     def container_loaded(self, sha256: str) -> bool:
-        return bool(
-            self.con.execute("SELECT count(*) FROM source_file WHERE container_sha256 = ?", [sha256]).fetchall()[0][0]
-        )
+        """True when every member of the archive with this SHA-256 was committed (the
+        container row is written in the same transaction as its last member)."""
+        with self.guard():
+            rows = self.con.execute("SELECT count(*) FROM loaded_container WHERE sha256 = ?", [sha256]).fetchall()
+        return bool(rows[0][0])
 
-    def member_loaded(self, sha256: str) -> bool:
-        return bool(self.con.execute("SELECT count(*) FROM source_file WHERE sha256 = ?", [sha256]).fetchall()[0][0])
+    def record_container(self, *, sha256: str, container: str, quarter: str, members: int) -> None:
+        with self.guard():
+            self.con.execute(
+                "INSERT OR REPLACE INTO loaded_container (sha256, container, quarter, members) VALUES (?, ?, ?, ?)",
+                [sha256, container, quarter, members],
+            )
+
+    def member_loaded(self, sha256: str, quarter: str) -> bool:
+        """True when a member with this content is already stored for this quarter."""
+        with self.guard():
+            rows = self.con.execute(
+                "SELECT count(*) FROM source_file WHERE sha256 = ? AND quarter = ?", [sha256, quarter]
+            ).fetchall()
+        return bool(rows[0][0])
+
+    def discard_file(self, file_id: int, table: str) -> None:
+        """Remove what the current transaction appended for ``file_id`` (a member found to be
+        loaded already once its content hash was known)."""
+        with self.guard():
+            self.con.execute(
+                f"DELETE FROM {'deleted_case' if table == 'deleted' else table} WHERE file_id = ?", [file_id]
+            )
+            self.con.execute("DELETE FROM quarantine WHERE file_id = ?", [file_id])
 
     def new_file_id(self) -> int:
-        return int(self.con.execute("SELECT nextval('file_seq')").fetchall()[0][0])
+        with self.guard():
+            return int(self.con.execute("SELECT nextval('file_seq')").fetchall()[0][0])
 
     def record_file(self, **values: Any) -> None:
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        self.con.execute(f"INSERT INTO source_file ({cols}) VALUES ({marks})", list(values.values()))
+        with self.guard():
+            self.con.execute(f"INSERT INTO source_file ({cols}) VALUES ({marks})", list(values.values()))
+
+    def _insert(self, table: str, batch: pa.Table) -> None:
+        # On failure the view stays registered (unregistering in an aborted transaction would
+        # raise and hide the cause); the next call replaces it.
+        with self.guard():
+            self.con.register("_batch", batch)
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+            self.con.unregister("_batch")
 
     def append(self, table: str, batch: pa.Table, *, file_id: int, quarter: str, legacy: bool) -> None:
         n = batch.num_rows
         batch = batch.append_column("file_id", pa.array([file_id] * n, pa.int32()))
         batch = batch.append_column("quarter", pa.array([quarter] * n, pa.string()))
         batch = batch.append_column("legacy", pa.array([legacy] * n, pa.bool_()))
-        self.con.register("_batch", batch)
-        try:
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
-        finally:
-            self.con.unregister("_batch")
+        self._insert(table, batch)
 
     def append_quarantine(self, file_id: int, rows: list[tuple[int, int, str, str]]) -> None:
         if not rows:
@@ -105,33 +186,31 @@ class FaersStore:
                 "raw": pa.array([r[3] for r in rows], pa.string()),
             }
         )
-        self.con.register("_q", batch)
-        try:
-            self.con.execute("INSERT INTO quarantine BY NAME SELECT * FROM _q")
-        finally:
-            self.con.unregister("_q")
+        self._insert("quarantine", batch)
 
     def add_deleted(self, file_id: int, caseids: list[str]) -> None:
         if caseids:
-            self.con.register(
-                "_d", pa.table({"caseid": caseids, "file_id": pa.array([file_id] * len(caseids), pa.int32())})
+            self._insert(
+                "deleted_case", pa.table({"caseid": caseids, "file_id": pa.array([file_id] * len(caseids), pa.int32())})
             )
-            try:
-                self.con.execute("INSERT INTO deleted_case BY NAME SELECT * FROM _d")
-            finally:
-                self.con.unregister("_d")
 
     def begin(self) -> None:
-        self.con.execute("BEGIN TRANSACTION")
+        with self.guard():
+            self.con.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
-        self.con.execute("COMMIT")
+        with self.guard():
+            self.con.execute("COMMIT")
 
     def rollback(self) -> None:
-        self.con.execute("ROLLBACK")
+        """Roll back the open transaction (also one that a failed statement aborted)."""
+        with self.guard():
+            self.con.execute("ROLLBACK")
 
     def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
-        return self.con.sql(sql, params=params or None).to_arrow_table()
+        with self.guard():
+            return self.con.sql(sql, params=params or None).to_arrow_table()
 
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
-        self.con.execute(sql, params or [])
+        with self.guard():
+            self.con.execute(sql, params or [])
