@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cgtvigil.cli import app
-from cgtvigil.cli._app import MAX_LINE
+from cgtvigil.cli._app import MAX_LINE, _progress
 
 runner = CliRunner()
 
@@ -80,3 +80,20 @@ def test_signal_options_are_named_without_pydantic_texts(
     )
     assert expected in " ".join(out.split())
     assert "pydantic" not in out and "http" not in out and "validation error for" not in out
+
+
+def test_progress_labels_are_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    """D16: progress labels name files (FAERS members); '[/]' in one raised MarkupError."""
+    with _progress("ingest") as update:
+        update("member a[/]b:x:\x1b", 1, 2)
+    out = capsys.readouterr().err
+    assert "member a[/]b:x:\\x1b" in out and "\u274c" not in out
+
+
+def test_synth_and_forecast_print_paths_as_given(tmp_path: Path) -> None:
+    """D16: the output folder of 'synth trajectories' was printed as markup after the files
+    were written ('[/]' raised MarkupError, exit 1)."""
+    out = tmp_path / "sim[/]x"
+    r = runner.invoke(app, ["synth", "trajectories", str(out), "--patients", "3", "--days", "3"])
+    assert r.exit_code == 0, r.output
+    assert str(out / "daily.csv") in r.stdout

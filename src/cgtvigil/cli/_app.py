@@ -32,7 +32,7 @@ app.add_typer(dictionary_app, name="dictionary")
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # labels name files: never markup
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -42,7 +42,7 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
         task = bar.add_task(description, total=None)
 
         def update(label: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{description}: {label}", completed=done, total=total)
+            bar.update(task, description=plain(f"{description}: {label}").plain, completed=done, total=total)
 
         yield update
 

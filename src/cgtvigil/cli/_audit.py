@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cgtvigil.audit import AuditAnchor, export_anchor, verify_audit
-from cgtvigil.cli._app import _fail, app, console
+from cgtvigil.cli._app import _fail, app, console, plain
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import existing_operational_engine, session_factory
@@ -28,8 +28,11 @@ def anchor_cmd(
     with session_factory(engine)() as session:
         anchor = export_anchor(session)
     engine.dispose()
-    output.write_text(json.dumps(anchor.to_dict(), indent=2), "utf-8")
-    console.print(f"Anchor at entry {anchor.head_id} ({anchor.count} entries): {output}")
+    try:
+        output.write_text(json.dumps(anchor.to_dict(), indent=2), "utf-8")
+    except OSError as exc:
+        _fail(exc)
+    console.print(plain(f"Anchor at entry {anchor.head_id} ({anchor.count} entries): {output}"))
 
 
 @audit_app.command("verify")
@@ -61,5 +64,5 @@ def verify_cmd(
         )
         return
     for p in report.problems:
-        console.print(f"[red]{p}[/]")
+        console.print(plain(p), style="red")
     raise typer.Exit(1)

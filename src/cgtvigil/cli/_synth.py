@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cgtvigil.cli._app import _progress, console, synth_app
+from cgtvigil.cli._app import _progress, console, plain, synth_app
 from cgtvigil.store import load_products
 from cgtvigil.synth import (
     SYNTHETIC_NOTICE,
@@ -37,8 +37,10 @@ def synth_faers_cmd(
     with _progress("synthesise") as progress:
         result = generate_faers(out_dir, load_products(), cfg, progress=progress)
     console.print(
-        f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports in {len(result.zips)} zips under {out_dir}; "
-        f"manifest {result.manifest}"
+        plain(
+            f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports in {len(result.zips)} zips under {out_dir}; "
+            f"manifest {result.manifest}"
+        )
     )
 
 
@@ -50,7 +52,7 @@ def synth_long_cmd(
 ) -> None:
     """SYNTHETIC long-format data (id, var1, var2, strat1, strat2) for scale tests."""
     rows = generate_long(output, reports, seed=seed)
-    console.print(f"{SYNTHETIC_NOTICE}\n{rows:,} rows for {reports:,} reports in {output}")
+    console.print(plain(f"{SYNTHETIC_NOTICE}\n{rows:,} rows for {reports:,} reports in {output}"))
 
 
 @synth_app.command("trajectories")
@@ -63,4 +65,4 @@ def synth_trajectories_cmd(
 ) -> None:
     """SYNTHETIC post-infusion trajectories: CRS/ICANS grades, labs, temperature."""
     paths = write_trajectories(out_dir, TrajectoryConfig(patients=patients, days=days, seed=seed), wearables=wearables)
-    console.print(f"{SYNTHETIC_NOTICE}\n" + "\n".join(str(p) for p in paths))
+    console.print(plain(f"{SYNTHETIC_NOTICE}\n" + "\n".join(str(p) for p in paths)))
