@@ -97,3 +97,37 @@ def test_synth_and_forecast_print_paths_as_given(tmp_path: Path) -> None:
     r = runner.invoke(app, ["synth", "trajectories", str(out), "--patients", "3", "--days", "3"])
     assert r.exit_code == 0, r.output
     assert str(out / "daily.csv") in r.stdout
+
+
+def test_synth_quarters_repeat_and_are_checked(tmp_path: Path) -> None:
+    """Option audit (issue 8 §3): '--quarters 2024Q1 --quarters 2024Q2' kept only the last;
+    '2024Q9' wrote faers_ascii_2024q9.zip and 'abc' raised ValueError; --patients 0 raised
+    "need at least one array to concatenate"."""
+    out = tmp_path / "sf"
+    args = [
+        "synth",
+        "faers",
+        str(out),
+        "--reports-per-quarter",
+        "5",
+        "--quarters",
+        "2024Q1",
+        "--quarters",
+        "2024q2,2024Q3",
+    ]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.glob("*.zip")) == [f"faers_ascii_2024q{q}.zip" for q in (1, 2, 3)]
+    text = _fails(["synth", "faers", str(tmp_path / "bad"), "--quarters", "2024Q9,abc", "--reports-per-quarter", "0"])
+    assert (
+        "The '--quarters' parameter of cgtvigil synth faers must be quarters such as 2024Q1 (Q1-Q4). Got '2024Q9'."
+        in text
+    )
+    assert (
+        "Got 'ABC'." in text
+        and "'--reports-per-quarter' parameter of cgtvigil synth faers must be an integer >= 1" in text
+    )
+    assert not (tmp_path / "bad").exists()
+    text = _fails(["synth", "trajectories", str(tmp_path / "t"), "--patients", "0", "--days", "0"])
+    assert "'--patients' parameter of cgtvigil synth trajectories must be an integer >= 1. Got 0." in text
+    assert "'--days' parameter" in text

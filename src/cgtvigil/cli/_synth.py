@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from cgtvigil.cli._app import _progress, console, plain, synth_app
+from cgtvigil._validation import Problems, param_message
+from cgtvigil.cli._app import _fail, _progress, console, plain, synth_app
+from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import load_products
 from cgtvigil.synth import (
     SYNTHETIC_NOTICE,
@@ -18,24 +21,41 @@ from cgtvigil.synth import (
     write_trajectories,
 )
 
+_QUARTER = re.compile(r"\d{4}Q[1-4]")
+
+
+def _at_least(command: str, problems: Problems, **options: tuple[int, int]) -> None:
+    """Each option (name -> (value, lowest allowed)) must be an integer >= its lowest value."""
+    for name, (value, low) in options.items():
+        if value < low:
+            problems.add(param_message(f"--{name.replace('_', '-')}", command, f"an integer >= {low}", value))
+
 
 @synth_app.command("faers")
 def synth_faers_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Folder for the synthetic quarterly zips.")],
     reports_per_quarter: Annotated[int, typer.Option(help="Reports per quarter.")] = 20_000,
     quarters: Annotated[
-        str, typer.Option(help="Comma-separated quarters, e.g. 2024Q1,2024Q2.")
-    ] = "2024Q1,2024Q2,2024Q3,2024Q4",
+        list[str] | None,
+        typer.Option(help="Quarters, repeatable or comma-separated, e.g. --quarters 2024Q1,2024Q2 --quarters 2024Q3."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20261125,
 ) -> None:
-    """SYNTHETIC FAERS quarters with CAR-T products calibrated on dated openFDA counts."""
-    cfg = SynthConfig(
-        reports_per_quarter=reports_per_quarter,
-        quarters=tuple(q.strip().upper() for q in quarters.split(",")),
-        seed=seed,
-    )
-    with _progress("synthesise") as progress:
-        result = generate_faers(out_dir, load_products(), cfg, progress=progress)
+    """SYNTHETIC FAERS quarters with CAR-T products calibrated on dated openFDA counts
+    (default 2024Q1 to 2024Q4)."""
+    problems = Problems()
+    _at_least("cgtvigil synth faers", problems, reports_per_quarter=(reports_per_quarter, 1))
+    given = [q.strip().upper() for text in quarters or ("2024Q1,2024Q2,2024Q3,2024Q4",) for q in text.split(",")]
+    for q in given:
+        if not _QUARTER.fullmatch(q):
+            problems.add(param_message("--quarters", "cgtvigil synth faers", "quarters such as 2024Q1 (Q1-Q4)", q))
+    try:
+        problems.raise_if_any()
+        cfg = SynthConfig(reports_per_quarter=reports_per_quarter, quarters=tuple(dict.fromkeys(given)), seed=seed)
+        with _progress("synthesise") as progress:
+            result = generate_faers(out_dir, load_products(), cfg, progress=progress)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
     console.print(
         plain(
             f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports in {len(result.zips)} zips under {out_dir}; "
@@ -51,7 +71,13 @@ def synth_long_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
 ) -> None:
     """SYNTHETIC long-format data (id, var1, var2, strat1, strat2) for scale tests."""
-    rows = generate_long(output, reports, seed=seed)
+    problems = Problems()
+    _at_least("cgtvigil synth long", problems, reports=(reports, 1))
+    try:
+        problems.raise_if_any()
+        rows = generate_long(output, reports, seed=seed)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
     console.print(plain(f"{SYNTHETIC_NOTICE}\n{rows:,} rows for {reports:,} reports in {output}"))
 
 
@@ -64,5 +90,12 @@ def synth_trajectories_cmd(
     wearables: Annotated[bool, typer.Option(help="Also write a 2-minute wearable temperature stream.")] = False,
 ) -> None:
     """SYNTHETIC post-infusion trajectories: CRS/ICANS grades, labs, temperature."""
-    paths = write_trajectories(out_dir, TrajectoryConfig(patients=patients, days=days, seed=seed), wearables=wearables)
+    problems = Problems()
+    _at_least("cgtvigil synth trajectories", problems, patients=(patients, 1), days=(days, 1))
+    try:
+        problems.raise_if_any()
+        cfg = TrajectoryConfig(patients=patients, days=days, seed=seed)
+        paths = write_trajectories(out_dir, cfg, wearables=wearables)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
     console.print(plain(f"{SYNTHETIC_NOTICE}\n" + "\n".join(str(p) for p in paths)))
