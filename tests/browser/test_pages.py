@@ -18,13 +18,16 @@ import uvicorn
 from cgtvigil.access import create_user
 from cgtvigil.api import create_app
 from cgtvigil.config import Settings
-from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient
+from cgtvigil.ingest import IntakeResult
+from cgtvigil.model import Observation
+from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient, store_observations
 from cgtvigil.store import load_products
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 PASSWORD = "correct horse battery staple"
+CONSOLE_ERRORS: list[str] = []  # every page's console errors, CSP violations among them
 USERS = {
     "scientist": ("safety_scientist", {"sponsor_products": ("kymriah",)}),
     "investigator": ("site_investigator", {"site": "A"}),
@@ -45,8 +48,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     now = datetime.now(UTC)
     with app.state.sessions() as s:
-        for name, (role, extra) in USERS.items():
-            create_user(s, username=name, password=PASSWORD, role=role, at=now, **extra)  # type: ignore[arg-type]
         register_patient(
             s,
             load_products(),
@@ -55,6 +56,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             product="kymriah",
             infusion_date=now.date() - timedelta(days=2),
         )
+        for name, (role, extra) in USERS.items():
+            create_user(s, username=name, password=PASSWORD, role=role, at=now, **extra)  # type: ignore[arg-type]
+        temperatures = [
+            Observation(
+                patient="P-A1",
+                kind="temperature",
+                value=37.0 + h / 10,
+                unit="Cel",
+                time=now - timedelta(hours=h),
+                source="omh",
+            )
+            for h in range(12)
+        ]
+        store_observations(s, IntakeResult(temperatures), now)
         raise_alert(s, "P-A1", "sensor_fever", "high", "temperature >= 38.0 °C: 38.7", now, MonitoringRules())
         s.commit()
     with socket.socket() as sock:
@@ -93,6 +108,8 @@ def browser():  # type: ignore[no-untyped-def]
 def _login(browser, server: str, user: str, viewport=(1200, 900)):  # type: ignore[no-untyped-def]
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = ctx.new_page()
+    page.on("console", lambda m: m.type == "error" and CONSOLE_ERRORS.append(f"{user}: {m.text}"))
+    page.on("pageerror", lambda e: CONSOLE_ERRORS.append(f"{user}: {e}"))
     page.goto(f"{server}/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
@@ -103,11 +120,11 @@ def _login(browser, server: str, user: str, viewport=(1200, 900)):  # type: igno
 @pytest.mark.parametrize(
     ("user", "links"),
     [
-        ("scientist", ["Signals", "Monitoring", "Registry"]),
-        ("investigator", ["Monitoring"]),
-        ("regulator", ["Signals", "Registry"]),
-        ("patient", ["My symptoms"]),
-        ("admin", ["Signals", "Monitoring", "Registry", "Users"]),
+        ("scientist", ["Signals", "Monitoring", "Registry", "Password"]),
+        ("investigator", ["Monitoring", "Password"]),
+        ("regulator", ["Signals", "Registry", "Password"]),
+        ("patient", ["My symptoms", "Password"]),
+        ("admin", ["Signals", "Monitoring", "Registry", "Users", "Password"]),
     ],
 )
 def test_each_role_sees_only_its_pages(browser, server: str, user: str, links: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -141,3 +158,34 @@ def test_patient_submits_epro_on_a_phone(browser, server: str) -> None:  # type:
     assert "have been alerted" in page.locator("[role=status]").inner_text()
     page.screenshot(path=str(SHOTS / "epro-phone.png"), full_page=True)
     ctx.close()
+
+
+def test_log_out_ends_the_session_for_a_saved_cookie(browser, server: str) -> None:  # type: ignore[no-untyped-def]
+    """Security review M1: a cookie saved before log-out no longer reads patient pages."""
+    ctx, page = _login(browser, server, "investigator")
+    saved = ctx.cookies()
+    page.goto(f"{server}/patients/P-A1")
+    assert "Patient P-A1" in page.content()
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(re.compile(r".*/login$"))
+    ctx.close()
+    thief = browser.new_context()
+    thief.add_cookies(saved)
+    stolen = thief.new_page()
+    stolen.goto(f"{server}/patients/P-A1")
+    assert stolen.url.endswith("/login") and "Patient P-A1" not in stolen.content()
+    thief.close()
+
+
+def test_pages_pass_the_content_security_policy(browser, server: str) -> None:  # type: ignore[no-untyped-def]
+    """Every page under the strict policy (no inline script, no eval): the chart is drawn and
+    no page logged an error (a CSP violation is a console error)."""
+    ctx, page = _login(browser, server, "admin")
+    for path in ("/", "/monitoring", "/registry", "/admin/users", "/account/password", "/signals"):
+        page.goto(f"{server}{path}")
+    page.goto(f"{server}/patients/P-A1")
+    page.wait_for_selector(".chart svg", timeout=10_000)
+    assert "script-src 'self';" in ctx.request.get(f"{server}/").headers["content-security-policy"]
+    ctx.close()
+    # HTTP errors the tests provoke (a 403 page, a missing favicon) are not script errors
+    assert [e for e in CONSOLE_ERRORS if "Failed to load resource" not in e] == []
