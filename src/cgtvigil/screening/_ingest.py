@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cgtvigil import __version__
-from cgtvigil.errors import ReconciliationError
+from cgtvigil.errors import ReconciliationError, StoreError
 from cgtvigil.ingest import (
     DrugNormaliser,
     FaersMember,
@@ -177,8 +177,11 @@ def _load_quarter(
                 members=len(quarter.members),
             )
         store.commit()
-    except BaseException:
-        store.rollback()
+    except BaseException as exc:
+        try:
+            store.rollback()
+        except StoreError as also:  # keep the cause; say that the rollback failed too
+            exc.add_note(f"The rollback failed as well: {also}")
         raise
     return entries
 

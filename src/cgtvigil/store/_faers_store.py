@@ -203,9 +203,13 @@ class FaersStore:
             self.con.execute("COMMIT")
 
     def rollback(self) -> None:
-        """Roll back the open transaction (also one that a failed statement aborted)."""
-        with self.guard():
+        """Roll back the open transaction (also one that a failed statement aborted); a no-op
+        when DuckDB has already rolled it back (a COMMIT that failed, e.g. on a full disk)."""
+        try:
             self.con.execute("ROLLBACK")
+        except duckdb.TransactionException as exc:
+            if "no transaction is active" not in str(exc):
+                raise StoreError(_explain(self.path, exc)) from exc
 
     def query(self, sql: str, params: list[Any] | None = None) -> pa.Table:
         with self.guard():
