@@ -35,6 +35,9 @@ class SignalSpec(BaseModel):
         "auto", description="data squashing for the prior fit; 'auto' squashes above squash_above pairs"
     )
     squash_above: int = 50_000
+    n_star: int = Field(
+        1, ge=1, description="smallest count N in the prior fit; each component is truncated there (openEBGM N_star)"
+    )
     prior: tuple[float, float, float, float, float] | None = Field(
         None, description="fixed (alpha1, beta1, alpha2, beta2, p); None fits it by maximum likelihood"
     )

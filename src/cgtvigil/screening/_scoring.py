@@ -65,22 +65,24 @@ def _distinct(n: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def _fit_prior(n: np.ndarray, e: np.ndarray, w: np.ndarray, spec: SignalSpec) -> PriorReport:
-    """Fit (or take from the spec) the MGPS prior on weighted distinct (n, e) points."""
-    keep = (n >= 1) & (e > 0)
+    """Fit (or take from the spec) the MGPS prior on weighted distinct (n, e) points with
+    n >= N* (openEBGM's likelihood: each component truncated at N*)."""
+    keep = (n >= spec.n_star) & (e > 0)
     nn, ee, ww = n[keep], e[keep], w[keep]
     n_pairs = int(ww.sum())
     if spec.prior is not None:
         prior = GammaMixturePrior(*spec.prior)
-        ll = prior_log_likelihood(prior, nn, ee, ww)
-        return PriorReport(prior, False, ll, {"source": "given in spec"}, False, n_pairs)
+        ll = prior_log_likelihood(prior, nn, ee, ww, n_star=spec.n_star)
+        return PriorReport(prior, False, ll, {"source": "given in spec", "n_star": spec.n_star}, False, n_pairs)
     use_squash = spec.squash == "on" or (spec.squash == "auto" and len(nn) > spec.squash_above)
+    fitter = GammaMixturePriorFitter(n_star=spec.n_star)
     if use_squash:
         reps = ww.astype(np.int64)
         s = squash(np.repeat(nn, reps), np.repeat(ee, reps))
-        fitter = GammaMixturePriorFitter().fit(s.n, s.e, s.weight)
+        fitter.fit(s.n, s.e, s.weight)
     else:
-        fitter = GammaMixturePriorFitter().fit(nn, ee, ww)
-    ll = prior_log_likelihood(fitter.prior_, nn, ee, ww)
+        fitter.fit(nn, ee, ww)
+    ll = prior_log_likelihood(fitter.prior_, nn, ee, ww, n_star=spec.n_star)
     return PriorReport(fitter.prior_, True, ll, fitter.convergence_, use_squash, n_pairs)
 
 

@@ -1,29 +1,35 @@
-"""Multi-item gamma Poisson shrinker (DuMouchel, Am Stat 1999).
+"""Multi-item gamma Poisson shrinker (DuMouchel, Am Stat 1999; DuMouchel & Pregibon, KDD 2001).
 
 The prior of the relative reporting rate lambda is a two-component gamma mixture
-``p * Gamma(alpha1, beta1) + (1 - p) * Gamma(alpha2, beta2)`` (shape, rate). Given an
-expected count E, the count N is a mixture of negative binomials; pairs with N = 0 are not
-observed, so the likelihood is truncated at N* = 1 (as openEBGM's ``autoHyper`` with
-``zeroes = FALSE``). The posterior of lambda given N and E is again a gamma mixture, from
-which EBGM = exp(E[ln lambda]) and its quantiles (EB05, EB95) follow.
+``P * Gamma(alpha1, beta1) + (1 - P) * Gamma(alpha2, beta2)`` (shape, rate). Given an expected
+count E, each component makes the count N negative binomial (size alpha, prob beta/(beta+E)).
+Pairs with N < N* are not observed (N* = 1: pairs never reported), so each component is
+truncated at N* on its own, as in openEBGM's ``negLL`` / ``negLLsquash`` (FDA CFSAN):
+
+    L(N) = P f1(N) / (1 - F1(N* - 1)) + (1 - P) f2(N) / (1 - F2(N* - 1)).
+
+The posterior of lambda given N and E is again a gamma mixture, from which EBGM =
+exp(E[ln lambda]) and its quantiles (EB05, EB95) follow.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy.special import digamma, expit, gammainc, gammaincinv, gammaln, logit, ndtri
+from scipy.special import betainc, digamma, expit, gammainc, gammaincinv, gammaln, logit, ndtri
 
 from cgtvigil._validation import Problems, check_interval
-from cgtvigil.errors import ConvergenceError, ValidationError
+from cgtvigil.errors import ConvergenceError, StatisticalCaveatWarning, ValidationError
 from cgtvigil.signals._table import FloatArray, as_float_array, result_to_arrow
 
 __all__ = ["EBGMResult", "GammaMixturePrior", "GammaMixturePriorFitter", "ebgm", "prior_log_likelihood"]
 
-# openEBGM vignette starting points (alpha1, beta1, alpha2, beta2, p), plus DuMouchel's.
+# openEBGM's vignette starting points (alpha1, beta1, alpha2, beta2, P), then one more with a
+# small P: component 1 is the diffuse one (small shape), as openEBGM's starts label it.
 DEFAULT_STARTS: tuple[tuple[float, float, float, float, float], ...] = (
     (0.2, 0.1, 2.0, 4.0, 1 / 3),
     (0.1, 0.1, 10.0, 10.0, 0.2),
@@ -32,11 +38,15 @@ DEFAULT_STARTS: tuple[tuple[float, float, float, float, float], ...] = (
     (0.2, 0.2, 5.0, 5.0, 0.4),
     (0.2, 0.02, 2.0, 4.0, 0.1),
 )
+# autoHyper's defaults: a fit is accepted when it is this close to another start's optimum
+# (absolute, per parameter) and every parameter lies inside (0, PARAM_LIMIT) and 0 < P < 1.
+CLOSE_TOLERANCE: tuple[float, float, float, float, float] = (0.05, 0.05, 0.2, 0.2, 0.025)
+PARAM_LIMIT = 100.0
 
 
 @dataclass(frozen=True)
 class GammaMixturePrior:
-    """Hyperparameters of the two-component gamma mixture prior (shape, rate)."""
+    """Hyperparameters of the two-component gamma mixture prior (shape, rate; P weighs component 1)."""
 
     alpha1: float
     beta1: float
@@ -71,17 +81,33 @@ def _unique_n(n: FloatArray) -> tuple[FloatArray, np.ndarray[Any, np.dtype[np.in
     return values, inverse
 
 
+def _check_n_star(n_star: Any, where: str, problems: Problems) -> None:
+    if isinstance(n_star, bool) or not isinstance(n_star, int | np.integer) or n_star < 1:
+        problems.add(f"The 'n_star' parameter of {where} must be an integer >= 1. Got {n_star!r}.")
+
+
 def prior_log_likelihood(
-    prior: GammaMixturePrior, n: Any, e: Any, weights: Any = None, *, truncated: bool = True
+    prior: GammaMixturePrior, n: Any, e: Any, weights: Any = None, *, truncated: bool = True, n_star: int = 1
 ) -> float:
-    """Log-likelihood of observed (N, E) pairs under a prior (zero-truncated at N* = 1)."""
+    """Log-likelihood of weighted (N, E) points under a prior: openEBGM's ``negLLsquash``
+    (each component truncated at ``n_star``; ``truncated=False``: ``negLLzeroSquash``), negated.
+
+    Examples
+    --------
+    >>> prior = GammaMixturePrior(0.2, 0.1, 2.0, 4.0, 1 / 3)
+    >>> round(prior_log_likelihood(prior, [1, 2, 5], [0.5, 1.0, 2.0]), 6)
+    -5.460794
+    """
     problems = Problems()
     nn = as_float_array(n, "n", "prior_log_likelihood", problems)
     ee = as_float_array(e, "e", "prior_log_likelihood", problems)
     w = np.ones_like(nn) if weights is None else as_float_array(weights, "weights", "prior_log_likelihood", problems)
+    _check_n_star(n_star, "prior_log_likelihood", problems)
+    if truncated and len(nn) and (nn < n_star).any():
+        problems.add(f"With truncation at n_star = {n_star} every count N must be >= {n_star}. Got a smaller one.")
     problems.raise_if_any()
     theta = np.array([prior.alpha1, prior.beta1, prior.alpha2, prior.beta2, prior.p])
-    return -_negll_and_grad(theta, _Points.build(nn, ee, w), truncated, with_grad=False)[0]
+    return -_negll_and_grad(theta, _Points.build(nn, ee, w), n_star if truncated else 0, with_grad=False)[0]
 
 
 @dataclass(frozen=True)
@@ -102,90 +128,146 @@ class _Points:
         return cls(n, e, w, un, inv, np.log(e), gammaln(n + 1.0))
 
 
+def _component(
+    a: float, b: float, pts: _Points, n_star: int, with_grad: bool
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One component's log truncated pmf g = log f(N) - log(1 - F(N* - 1)) and its partial
+    derivatives in alpha and beta (n_star = 0: no truncation)."""
+    n, e, un, inv = pts.n, pts.e, pts.un, pts.inv
+    lb = np.log(b + e)
+    z_a = np.log(b) - lb  # d/dalpha of log f(0) = alpha * log(beta / (beta + E))
+    z = a * z_a
+    g = gammaln(a + un)[inv] - gammaln(a) - pts.gl_n1 + z + n * (pts.log_e - lb)
+    if n_star == 1:  # 1 - F(0) = 1 - (beta / (beta + E))^alpha, exactly also when E is tiny
+        log_surv = np.log(-np.expm1(z))
+    elif n_star > 1:  # P(N >= N*) = I_{E/(beta+E)}(N*, alpha)
+        log_surv = np.log(betainc(float(n_star), a, e / (b + e)))
+    if n_star:
+        g = g - log_surv
+    if not with_grad:
+        return g, g, g
+    g_a = digamma(a + un)[inv] - digamma(a) + z_a
+    g_b = a / b - (a + n) / (b + e)
+    if n_star:
+        # d log(1 - F) = -dF / (1 - F), F(N* - 1) = sum over k < N* of f(k).
+        k = np.arange(n_star, dtype=np.float64)[:, None]
+        log_fk = gammaln(a + k) - gammaln(a) - gammaln(k + 1.0) + z + k * (pts.log_e - lb)
+        ratio = np.exp(log_fk - log_surv)  # f(k) / (1 - F)
+        g_a = g_a + (ratio * (digamma(a + k) - digamma(a) + z_a)).sum(axis=0)
+        g_b = g_b + (ratio * (a / b - (a + k) / (b + e))).sum(axis=0)
+    return g, g_a, g_b
+
+
 def _negll_and_grad(
-    theta: FloatArray, pts: _Points, truncated: bool, *, with_grad: bool = True
+    theta: FloatArray, pts: _Points, n_star: int, *, with_grad: bool = True
 ) -> tuple[float, FloatArray]:
-    """Negative log-likelihood in natural parameters and its gradient."""
+    """Negative log-likelihood in natural parameters (openEBGM's) and its gradient."""
     a1, b1, a2, b2, p = (float(x) for x in theta)
-    n, e, w, un, inv = pts.n, pts.e, pts.w, pts.un, pts.inv
-    lb1, lb2 = np.log(b1 + e), np.log(b2 + e)
-    z1 = a1 * (np.log(b1) - lb1)  # log P(N = 0) of component 1
-    z2 = a2 * (np.log(b2) - lb2)
-    l1 = gammaln(a1 + un)[inv] - gammaln(a1) - pts.gl_n1 + z1 + n * (pts.log_e - lb1)
-    l2 = gammaln(a2 + un)[inv] - gammaln(a2) - pts.gl_n1 + z2 + n * (pts.log_e - lb2)
-    m1 = np.log(p) + l1
-    m2 = np.log1p(-p) + l2
+    g1, g1_a, g1_b = _component(a1, b1, pts, n_star, with_grad)
+    g2, g2_a, g2_b = _component(a2, b2, pts, n_star, with_grad)
+    m1 = np.log(p) + g1
+    m2 = np.log1p(-p) + g2
     mx = np.maximum(m1, m2)
     log_mix = mx + np.log(np.exp(m1 - mx) + np.exp(m2 - mx))
-    ll = log_mix
-    if truncated:
-        e1, e2 = np.exp(z1), np.exp(z2)
-        f0 = p * e1 + (1 - p) * e2
-        ll = ll - np.log1p(-f0)
-    value = -float((w * ll).sum())
+    value = -float((pts.w * log_mix).sum())
     if not with_grad:
         return value, np.empty(0)
     q = np.exp(m1 - log_mix)  # posterior weight of component 1
     r = 1.0 - q
-    dz1_a, dz2_a = np.log(b1) - lb1, np.log(b2) - lb2
-    d_a1 = q * (digamma(a1 + un)[inv] - digamma(a1) + dz1_a)
-    d_b1 = q * (a1 / b1 - (a1 + n) / (b1 + e))
-    d_a2 = r * (digamma(a2 + un)[inv] - digamma(a2) + dz2_a)
-    d_b2 = r * (a2 / b2 - (a2 + n) / (b2 + e))
-    d_p = np.exp(l1 - log_mix) - np.exp(l2 - log_mix)
-    if truncated:
-        g0 = 1.0 / (1.0 - f0)
-        d_a1 = d_a1 + g0 * p * e1 * dz1_a
-        d_b1 = d_b1 + g0 * p * e1 * (a1 / b1 - a1 / (b1 + e))
-        d_a2 = d_a2 + g0 * (1 - p) * e2 * dz2_a
-        d_b2 = d_b2 + g0 * (1 - p) * e2 * (a2 / b2 - a2 / (b2 + e))
-        d_p = d_p + g0 * (e1 - e2)
-    grad: FloatArray = -(np.stack([d_a1, d_b1, d_a2, d_b2, d_p]) * w).sum(axis=1)
+    d_p = np.exp(g1 - log_mix) - np.exp(g2 - log_mix)
+    grad: FloatArray = -(np.stack([q * g1_a, q * g1_b, r * g2_a, r * g2_b, d_p]) * pts.w).sum(axis=1)
     return value, grad
+
+
+def _natural(x: FloatArray) -> FloatArray:
+    """Optimiser coordinates (log shapes and rates, logit P) to natural parameters, labelled
+    as openEBGM's starts are: component 1 the diffuse one (alpha1 <= alpha2)."""
+    theta = np.concatenate([np.exp(x[:4]), [expit(x[4])]])
+    if theta[0] > theta[2]:
+        theta = np.array([theta[2], theta[3], theta[0], theta[1], 1.0 - theta[4]])
+    return theta
+
+
+def _in_bounds(theta: FloatArray) -> bool:
+    return bool(np.all(theta[:4] > 0) and np.all(theta[:4] < PARAM_LIMIT) and 0.0 < theta[4] < 1.0)
 
 
 @dataclass
 class GammaMixturePriorFitter:
-    """Fit the MGPS gamma-mixture prior by maximum likelihood.
+    """Fit the MGPS gamma-mixture prior by maximum likelihood, as openEBGM's ``autoHyper``.
 
-    The optimiser (L-BFGS-B with analytic gradients, on log-shapes, log-rates and logit p)
-    starts from several points and keeps the best converged fit.
+    The likelihood is openEBGM's (each component truncated at ``n_star``). Every start is
+    optimised (L-BFGS-B with analytic gradients, on log shapes, log rates and logit P) and
+    reported. As in ``autoHyper``, the accepted fit is the best converged solution with every
+    parameter in (0, 100) and 0 < P < 1, and it should lie within ``close_tolerance`` of at least
+    one other start's solution; when it does not (or no solution is in bounds) the fit is still
+    returned, with a :class:`StatisticalCaveatWarning` and ``convergence_["consistent"] = False``.
 
     Parameters
     ----------
-    starts : sequence of (alpha1, beta1, alpha2, beta2, p)
-        Starting points; the default is openEBGM's vignette set plus DuMouchel's.
+    starts : sequence of (alpha1, beta1, alpha2, beta2, P)
+        Starting points; the default is openEBGM's vignette set plus one with a small P.
     truncated : bool
-        Use the likelihood truncated at N* = 1 (pairs with N = 0 are not observed).
+        Truncate each component at ``n_star`` (pairs with N < N* are not observed). False fits
+        the untruncated likelihood (openEBGM's ``zeroes = TRUE``; N = 0 pairs included).
+    n_star : int
+        The smallest count used in the fit (openEBGM's ``N_star``).
     max_iter : int
         Iteration limit of each optimisation.
-    agreeing_starts : int
-        Stop once this many starts reach the same optimum (relative 1e-7).
+    close_tolerance : (float, float, float, float, float)
+        Absolute closeness per parameter (autoHyper's ``tol``).
 
     Attributes
     ----------
     prior_ : GammaMixturePrior
     log_likelihood_ : float
     convergence_ : dict
-        Optimiser report: message, iterations, successful starts, all start values.
+        Optimiser report: every start with its optimum, the accepted start, how many others
+        are close to it and whether the fit is consistent.
 
     Examples
     --------
+    Pairs drawn from 10% diffuse (Gamma(0.5, 0.25)) and 90% background (Gamma(8, 8)) rates;
+    only pairs with N >= 1 are observed:
+
     >>> rng = np.random.default_rng(0)
-    >>> e = rng.gamma(1.0, 1.0, 2000)
-    >>> n = rng.poisson(e * rng.gamma(2.0, 0.5, 2000)) + 1
-    >>> fitter = GammaMixturePriorFitter().fit(n, e)
-    >>> fitter.prior_.p > 0
-    True
+    >>> lam = np.where(rng.random(20000) < 0.1, rng.gamma(0.5, 4.0, 20000), rng.gamma(8.0, 1 / 8, 20000))
+    >>> e = rng.gamma(1.0, 2.0, 20000)
+    >>> n = rng.poisson(lam * e)
+    >>> fitter = GammaMixturePriorFitter().fit(n[n >= 1], e[n >= 1])
+    >>> round(fitter.prior_.p, 2), fitter.convergence_["consistent"]
+    (0.09, True)
     """
 
     starts: tuple[tuple[float, float, float, float, float], ...] = DEFAULT_STARTS
     truncated: bool = True
+    n_star: int = 1
     max_iter: int = 500
-    agreeing_starts: int = 2
+    close_tolerance: tuple[float, float, float, float, float] = CLOSE_TOLERANCE
     prior_: GammaMixturePrior = field(init=False, repr=False)
     log_likelihood_: float = field(init=False, repr=False)
     convergence_: dict[str, Any] = field(init=False, repr=False)
+
+    def _validate(self, nn: FloatArray, ee: FloatArray, w: FloatArray, problems: Problems) -> None:
+        _check_n_star(self.n_star, "GammaMixturePriorFitter", problems)
+        if not self.starts:
+            problems.add("The 'starts' parameter of GammaMixturePriorFitter needs at least one start. Got none.")
+        for start in self.starts:
+            if len(start) != 5 or not all(np.isfinite(v) and v > 0 for v in start) or not start[4] < 1:
+                problems.add(
+                    "Each start of GammaMixturePriorFitter must be (alpha1, beta1, alpha2, beta2, P) with positive "
+                    f"values and P < 1. Got {start!r}."
+                )
+        if len(nn) == 0:
+            problems.add("GammaMixturePriorFitter.fit needs at least one (N, E) pair. Got none.")
+        elif len(nn) != len(ee) or len(nn) != len(w):
+            problems.add(f"n, e and weights must have the same length. Got {len(nn)}, {len(ee)}, {len(w)}.")
+        elif (ee <= 0).any():
+            problems.add("Every expected count E must be positive. Got a value <= 0.")
+        if self.truncated and len(nn) and (nn < self.n_star).any():
+            problems.add(
+                f"With truncated=True every observed count N must be >= n_star = {self.n_star}. Got a smaller one."
+            )
 
     def fit(self, n: Any, e: Any, weights: Any = None) -> GammaMixturePriorFitter:
         problems = Problems()
@@ -196,30 +278,23 @@ class GammaMixturePriorFitter:
             if weights is None
             else as_float_array(weights, "weights", "GammaMixturePriorFitter.fit", problems)
         )
-        if len(nn) == 0:
-            problems.add("GammaMixturePriorFitter.fit needs at least one (N, E) pair. Got none.")
-        elif len(nn) != len(ee) or len(nn) != len(w):
-            problems.add(f"n, e and weights must have the same length. Got {len(nn)}, {len(ee)}, {len(w)}.")
-        elif (ee <= 0).any():
-            problems.add("Every expected count E must be positive. Got a value <= 0.")
-        if self.truncated and len(nn) and (nn < 1).any():
-            problems.add("With truncated=True every observed count N must be >= 1. Got a 0.")
+        self._validate(nn, ee, w, problems)
         problems.raise_if_any()
         from scipy.optimize import minimize  # imported here: it costs 0.3 s at start-up
 
         pts = _Points.build(nn, ee, w)
+        n_star = self.n_star if self.truncated else 0
 
         def objective(x: FloatArray) -> tuple[float, FloatArray]:
             theta = np.concatenate([np.exp(x[:4]), [expit(x[4])]])
-            value, grad = _negll_and_grad(theta, pts, self.truncated)
-            chain = np.concatenate([theta[:4], [theta[4] * (1 - theta[4])]])
-            if not np.isfinite(value):
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+                value, grad = _negll_and_grad(theta, pts, n_star)
+            if not (np.isfinite(value) and np.isfinite(grad).all()):
                 return 1e300, np.zeros(5)
-            return value, grad * chain
+            return value, grad * np.concatenate([theta[:4], [theta[4] * (1 - theta[4])]])
 
-        best: tuple[float, FloatArray] | None = None
-        agreed = 0
-        reports = []
+        reports: list[dict[str, Any]] = []
+        solutions: list[FloatArray] = []
         for start in self.starts:
             x0 = np.concatenate([np.log(start[:4]), [logit(start[4])]])
             res = minimize(
@@ -228,59 +303,75 @@ class GammaMixturePriorFitter:
                 jac=True,
                 method="L-BFGS-B",
                 bounds=[(-12, 12)] * 4 + [(-15, 15)],
-                options={"maxiter": self.max_iter, "gtol": 1e-8, "ftol": 1e-13},
+                options={"maxiter": self.max_iter, "gtol": 1e-9, "ftol": 1e-15},
             )
             # L-BFGS-B may stop on a line-search failure at a stationary point; accept that
             # when the gradient is negligible against the objective.
             grad_max = float(np.abs(res.jac).max()) if res.jac is not None else float("inf")
-            ok = bool(np.isfinite(res.fun)) and (bool(res.success) or grad_max <= 1e-3 * max(1.0, abs(float(res.fun))))
-            at_bound = bool(np.any(np.abs(res.x[:4]) >= 12 - 1e-6))
+            converged = bool(res.fun < 1e300) and (
+                bool(res.success) or grad_max <= 1e-3 * max(1.0, abs(float(res.fun)))
+            )
+            theta = _natural(res.x)
+            solutions.append(theta)
             reports.append(
                 {
                     "start": list(start),
-                    "success": bool(res.success),
-                    "accepted": ok,
-                    "at_bound": at_bound,
+                    "estimate": dict(zip(("alpha1", "beta1", "alpha2", "beta2", "p"), map(float, theta), strict=True)),
                     "neg_log_likelihood": float(res.fun),
+                    "converged": converged,
+                    "in_bounds": _in_bounds(theta),
                     "max_gradient": grad_max,
                     "iterations": int(res.nit),
                     "message": str(res.message),
                 }
             )
-            if ok:
-                if best is not None and abs(res.fun - best[0]) <= 1e-7 * max(1.0, abs(best[0])):
-                    agreed += 1
-                elif best is None or res.fun < best[0]:
-                    best, agreed = (float(res.fun), res.x), 1
-            if agreed >= self.agreeing_starts:
-                break  # the same optimum was reached from independent starts
-        if best is None:
+        usable = [i for i, r in enumerate(reports) if r["converged"] and r["in_bounds"]]
+        pool = usable or [i for i, r in enumerate(reports) if r["converged"]]
+        if not pool:
             raise ConvergenceError(
                 "The gamma-mixture prior fit did not converge from any starting point. "
                 "Check that the counts are not degenerate (very few pairs, all N equal), try "
                 "data squashing off, or pass other starts."
             )
-        x = best[1]
-        theta = np.concatenate([np.exp(x[:4]), [expit(x[4])]])
-        # Order the components so that component 1 has the smaller prior mean.
-        if theta[0] / theta[1] > theta[2] / theta[3]:
-            theta = np.array([theta[2], theta[3], theta[0], theta[1], 1 - theta[4]])
+        best = min(pool, key=lambda i: reports[i]["neg_log_likelihood"])
+        tol = np.asarray(self.close_tolerance)
+        close = [
+            i for i in range(len(reports)) if i != best and bool(np.all(np.abs(solutions[i] - solutions[best]) < tol))
+        ]
+        consistent = bool(usable) and len(close) >= 1
+        if not consistent:
+            why = (
+                "no start reached a solution with every parameter in (0, 100) and 0 < P < 1"
+                if not usable
+                else "no other start reached a solution close to the best one"
+            )
+            warnings.warn(
+                f"The gamma-mixture prior fit is not consistent across starts: {why} (see the convergence "
+                "report). Check the fit before relying on EBGM; try other starts or data squashing.",
+                StatisticalCaveatWarning,
+                stacklevel=2,
+            )
         try:
-            self.prior_ = GammaMixturePrior(*(float(v) for v in theta))
-        except ValidationError as exc:  # a boundary solution: p at 0 or 1
+            self.prior_ = GammaMixturePrior(*(float(v) for v in solutions[best]))
+        except ValidationError as exc:  # a boundary solution: P at 0 or 1
             raise ConvergenceError(
                 f"The fitted prior lies on the boundary ({exc}); the data do not support two "
                 "components. Check the count distribution."
             ) from exc
-        self.log_likelihood_ = -best[0]
+        self.log_likelihood_ = -float(reports[best]["neg_log_likelihood"])
         self.convergence_ = {
             "optimizer": "L-BFGS-B",
+            "likelihood": f"openEBGM negLLsquash, N* = {self.n_star}" if self.truncated else "openEBGM negLLzeroSquash",
             "n_points": len(nn),
             "total_weight": float(w.sum()),
             "truncated": self.truncated,
+            "n_star": self.n_star,
             "n_starts_tried": len(reports),
-            "n_converged": sum(r["accepted"] for r in reports),
-            "at_bound": bool(np.any(np.abs(x[:4]) >= 12 - 1e-6)),
+            "n_converged": sum(r["converged"] for r in reports),
+            "accepted_start": best,
+            "num_close": len(close),
+            "consistent": consistent,
+            "close_tolerance": list(self.close_tolerance),
             "starts": reports,
         }
         return self
