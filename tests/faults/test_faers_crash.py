@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,8 +63,6 @@ def test_a_failed_member_leaves_nothing_and_the_rerun_loads_all(
     Q2 (not even its first members), so no partial quarter is screened."""
     db = tmp_path / "k.duckdb"
     assert run_forked(synth_quarters, db, step="2024Q2:member:indi") == -9
-    import duckdb
-
     con = duckdb.connect(str(db), read_only=True)
     quarters = con.execute("SELECT DISTINCT quarter FROM source_file").fetchall()
     demo_q2 = con.execute("SELECT count(*) FROM demo WHERE quarter = '2024Q2'").fetchone()
@@ -101,3 +100,23 @@ def test_any_interleaving_of_crashes_and_reruns_ends_in_the_clean_store(
                 run_forked(paths, db, delay=fault)
         assert run_forked(synth_quarters, db) == 0
         assert store_differences(clean_store, db) == {}
+
+
+def test_a_store_left_partial_by_the_old_importer_is_completed(
+    tmp_path: Path, synth_quarters: list[Path], clean_store: Path
+) -> None:
+    """The state D1 left behind in existing stores: of Q2 only DEMO committed, its
+    ``source_file`` row carrying the zip's hash (which the old importer took for "archive
+    loaded"). The archive is recorded as loaded only in ``loaded_container`` now, so the
+    re-run reads the zip again, skips DEMO by its content hash and loads the rest."""
+    db = tmp_path / "old.duckdb"
+    ingest(synth_quarters, db)
+    con = duckdb.connect(str(db))
+    lost = "SELECT file_id FROM source_file WHERE quarter = '2024Q2' AND table_name <> 'demo'"
+    for table in ("drug", "reac", "outc", "rpsr", "ther", "indi", "deleted_case", "quarantine"):
+        con.execute(f"DELETE FROM {table} WHERE file_id IN ({lost})")
+    con.execute(f"DELETE FROM source_file WHERE file_id IN ({lost})")
+    con.execute("DELETE FROM loaded_container WHERE quarter = '2024Q2'")
+    con.close()
+    assert run_forked(synth_quarters[1:], db) == 0
+    assert store_differences(clean_store, db) == {}
