@@ -3,15 +3,12 @@ re-run (reliability review 2026-12, D14, matrix row 1.7): the screen must refuse
 view or drug map, and the same ingest run again must repair the store to equal a clean one.
 
 Real FDA samples from ``shared/data/faers``: 2017Q2 (FAERS, 100 reports) is loaded first, the
-legacy AERS 2004Q1 quarter (100 reports) is added by the killed run. The kill is made by a
-wrapper that replaces the named store function, wherever the CLI's modules imported it, with
-one that sends SIGKILL to its own process (the review's ``killafter.py``)."""
+legacy AERS 2004Q1 quarter (100 reports) is added by the killed run: the real ``cgtvigil``
+command, made to SIGKILL itself by ``CGTVIGIL_FAULT_AFTER`` right before the case view
+(``dedup``) or the drug map (``drugmap``) is rebuilt."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -23,26 +20,11 @@ from cgtvigil.errors import StaleStoreError
 from cgtvigil.model import SignalSpec
 from cgtvigil.screening import ingest_faers, screen_store
 from cgtvigil.store import FaersStore, load_products, load_topics
+from faults.conftest import cli
+
+pytestmark = pytest.mark.faults
 
 runner = CliRunner()
-
-KILL_AT_START_OF = """
-import os, signal, sys
-import cgtvigil.cli
-import cgtvigil.store._cases as cases
-
-name = sys.argv[1]
-original = getattr(cases, name)
-
-def killed(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)
-
-for module in list(sys.modules.values()):
-    if getattr(module, name, None) is original:
-        setattr(module, name, killed)
-sys.argv = ["cgtvigil", *sys.argv[2:]]
-cgtvigil.cli.main()
-"""
 
 
 def _pairs(db: Path) -> dict[tuple[str, str, str], int]:
@@ -62,21 +44,16 @@ def clean(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -> dict
     return _pairs(db)
 
 
-@pytest.mark.parametrize(("function", "what"), [("rebuild_cases", "case view"), ("write_drug_map", "drug map")])
+@pytest.mark.parametrize(("step", "what"), [("dedup", "case view"), ("drugmap", "drug map")])
 def test_a_kill_before_the_derived_tables_are_rebuilt_is_refused_then_repaired(
-    tmp_path: Path, faers_samples: Path, clean: dict[tuple[str, str, str], int], function: str, what: str
+    tmp_path: Path, faers_samples: Path, clean: dict[tuple[str, str, str], int], step: str, what: str
 ) -> None:
     db = tmp_path / "k.duckdb"
     with FaersStore(db) as store:
         ingest_faers([faers_samples / "faers_2017q2"], store, load_products())
     added = faers_samples / "aers_ascii_2004q1.zip"
-    run = subprocess.run(
-        [sys.executable, "-c", KILL_AT_START_OF, function, "ingest", "faers", str(added), "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == -signal.SIGKILL, run.stdout + run.stderr
+    run = cli("ingest", "faers", added, "--db", db, env={"CGTVIGIL_FAULT_AFTER": step})
+    assert run.returncode == -9, run.stdout + run.stderr
     with FaersStore(db, read_only=True) as store:  # the quarter itself committed before the kill
         assert store.query("SELECT count(*) AS n FROM demo").to_pylist()[0]["n"] == 200
     r = runner.invoke(app, ["signals", "--db", str(db), "--output", str(tmp_path / "stale.csv")])

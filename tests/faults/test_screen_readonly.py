@@ -20,6 +20,8 @@ from cgtvigil.cli import app
 from cgtvigil.screening import ingest_faers
 from cgtvigil.store import FaersStore, load_products
 
+pytestmark = pytest.mark.faults
+
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
