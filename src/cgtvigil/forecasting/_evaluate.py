@@ -59,7 +59,7 @@ def evaluate_forecaster(
     _check(forecaster, loo_max_patients, folds)
     x, names, y, scored = forecaster.design(table)
     problems = Problems()
-    problem = forecaster.outcome_problem(table, y, scored)
+    problem = forecaster._outcome_problem(table, y, scored)
     groups = table.patient_id[scored]
     xs, ys = x[scored], y[scored]
     n_patients = len(np.unique(groups))

@@ -95,7 +95,7 @@ class ToxicityForecaster:
     def inputs_(self) -> list[str]:
         return feature_inputs(self.feature_names_)
 
-    def require_target(self, table: DailyTable) -> None:
+    def _require_target(self, table: DailyTable) -> None:
         """Raise a ``ValidationError`` if the table lacks the target's grade column."""
         column = GRADE_COLUMNS[self.target]
         if column not in table.values:
@@ -108,12 +108,12 @@ class ToxicityForecaster:
 
     def design(self, table: DailyTable) -> tuple[FloatArray, list[str], FloatArray, npt.NDArray[np.bool_]]:
         """(features, feature names, labels, scored mask) for a daily table."""
-        self.require_target(table)
+        self._require_target(table)
         x, names = build_features(table)
         scored, y = onset_labels(table, self.target, self.min_grade, self.horizon)
         return x, names, y, scored
 
-    def outcome_problem(self, table: DailyTable, y: FloatArray, scored: npt.NDArray[np.bool_]) -> str | None:
+    def _outcome_problem(self, table: DailyTable, y: FloatArray, scored: npt.NDArray[np.bool_]) -> str | None:
         """Why the scorable patient-days cannot train or test a model (None if they can)."""
         what = f"{self.target.upper()} grade >= {self.min_grade} within {self.horizon} days"
         if len(table) == 0:
@@ -136,7 +136,7 @@ class ToxicityForecaster:
     def fit(self, table: DailyTable) -> ToxicityForecaster:
         self.check_params()
         x, names, y, scored = self.design(table)
-        problem = self.outcome_problem(table, y, scored)
+        problem = self._outcome_problem(table, y, scored)
         if problem:
             problems = Problems()
             problems.add(problem)
