@@ -20,6 +20,8 @@ def test_gateway_ingest_and_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     r = runner.invoke(app, ["monitor", "gateway-add", "hub-1", "--site", "site-A"])
     assert r.exit_code == 0 and "Token" in r.stdout
     assert runner.invoke(app, ["monitor", "gateway-add", "hub-1", "--site", "site-A"]).exit_code == 2
+    patient = ["monitor", "patient-add", "P-7", "--site", "site-A", "--product", "kymriah", "--infusion-date"]
+    assert runner.invoke(app, [*patient, datetime.now(UTC).date().isoformat()]).exit_code == 0
     now = datetime.now(UTC).replace(microsecond=0)
     qr = {
         "resourceType": "QuestionnaireResponse",

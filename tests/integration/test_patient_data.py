@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from cgtvigil.errors import ValidationError
-from cgtvigil.ingest import read_fhir_bundle, read_omh, read_questionnaire_response, read_wearable_csv
+from cgtvigil.ingest import (
+    read_assessments,
+    read_fhir_bundle,
+    read_omh,
+    read_questionnaire_response,
+    read_wearable_csv,
+)
 
 
 def omh(
@@ -186,3 +192,110 @@ def test_epro_questionnaire_response(shared: Path) -> None:
     ]
     assert [q.reason for q in r.quarantine] == ["IMPLAUSIBLE_VALUE", "UNKNOWN_CODE"]
     assert read_questionnaire_response({**qr, "status": "in-progress"}).quarantine[0].reason == "INVALID"
+
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _temp(when: object, value: object = 38.0, user: object = "P-001", device: object = "patch-42") -> dict:
+    point = omh("body-temperature", "4.0", {"body_temperature": {"value": value, "unit": "C"}}, user="P-001")
+    point["body"]["effective_time_frame"]["date_time"] = when
+    point["header"]["user_id"] = user
+    point["header"]["acquisition_provenance"]["source_name"] = device
+    return point
+
+
+def test_extreme_and_future_times_are_quarantined_per_element() -> None:
+    """Reliability review D9 (§1.3 rows 3.10, 3.11) and security review M7: the times that gave
+    HTTP 500 or were stored silently, each quarantined with its reason; the valid point stays."""
+    times = {
+        "2026-12-01T11:00:00+00:00": None,
+        "2026-12-01T12:09:00+00:00": None,  # within the clock-skew allowance
+        "0001-01-01T00:00:00+00:00": "IMPLAUSIBLE_TIME",
+        "0001-01-01T00:00:00+14:00": "IMPLAUSIBLE_TIME",  # overflows when converted to UTC
+        "9999-12-31T23:00:00-12:00": "IMPLAUSIBLE_TIME",  # overflows the other way
+        "9999-12-31T23:59:59Z": "FUTURE_TIME",
+        "0001-01-02T00:00:00+00:00": "IMPLAUSIBLE_TIME",
+        "1899-12-31T23:59:00+00:00": "IMPLAUSIBLE_TIME",
+        "2031-01-01T00:00:00Z": "FUTURE_TIME",
+        "2026-12-01T12:11:00+00:00": "FUTURE_TIME",  # beyond the 10-minute allowance
+        20261201: "INVALID",
+        "x" * 10_000: "INVALID",
+    }
+    r = read_omh([_temp(t) for t in times], now=NOW)
+    assert len(r.observations) == 2
+    assert [q.reason for q in r.quarantine] == [v for v in times.values() if v]
+    assert all(len(q.detail) <= 1000 and len(q.raw) <= 4000 for q in r.quarantine)
+    crs = [{"time": t, "temperature": 38.5} for t in ("0001-01-01T00:00:00+14:00", "2031-01-01T00:00:00Z")]
+    graded = read_assessments({"patient": "P-001", "crs": crs}, now=NOW)
+    assert [q.reason for q in graded.quarantine] == ["IMPLAUSIBLE_TIME", "FUTURE_TIME"] and not graded.observations
+
+
+WRONG_SHAPES = [
+    ("fhir", {"resourceType": "Bundle", "entry": [1]}),
+    ("fhir", {"resourceType": "Bundle", "entry": [[1]]}),
+    ("fhir", {"resourceType": "Bundle", "entry": "abc"}),
+    ("fhir", {"resourceType": "Bundle", "entry": [{"resource": "abc"}]}),
+    ("fhir", {"a": 1}),
+    ("fhir", "abc"),
+    ("epro", {"resourceType": "QuestionnaireResponse", "status": "completed", "item": [5]}),
+    (
+        "epro",
+        {"status": "completed", "subject": {"reference": "Patient/P-1"}, "item": [{"linkId": "x", "answer": [3]}]},
+    ),
+    ("epro", {"status": "completed", "subject": "P-0001", "item": []}),
+    ("epro", {"status": "completed", "subject": {"reference": 5}, "item": []}),
+    ("assessment", {"patient": "P-0001", "crs": 5}),
+    ("assessment", {"patient": "P-0001", "icans": "abc"}),
+    ("assessment", [1, 2]),
+    ("omh", [1, [2], "x", None, {"header": [], "body": {}}, {"header": {"schema_id": "x"}, "body": {}}]),
+    ("omh", [{"header": {"schema_id": {"name": "heart-rate", "version": 2}}, "body": {"effective_time_frame": []}}]),
+    ("omh", [{**_temp("2026-12-01T11:00:00Z"), "body": {"body_temperature": [], "effective_time_frame": {}}}]),
+]
+
+
+@pytest.mark.parametrize(("fmt", "payload"), WRONG_SHAPES)
+def test_structurally_wrong_json_is_quarantined_as_invalid(fmt: str, payload: object) -> None:
+    """Reliability review D10 (§1.3 row 3.23): each of these raised AttributeError or TypeError."""
+    readers = {
+        "fhir": read_fhir_bundle,
+        "epro": read_questionnaire_response,
+        "assessment": read_assessments,
+        "omh": read_omh,
+    }
+    r = readers[fmt](payload, now=NOW)  # type: ignore[operator]
+    assert not r.observations and r.quarantine and {q.reason for q in r.quarantine} == {"INVALID"}
+
+
+def test_booleans_ids_and_device_names_are_checked() -> None:
+    """Reliability review D11 (a JSON boolean stored as 1 bpm) and D6 (ids and device names
+    stored whatever they were: 10,000 characters, a NUL, a number, a list)."""
+    hr = omh("heart-rate", "2.0", {"heart_rate": {"value": True, "unit": "beats/min"}}, when="2026-12-01T11:00:00Z")
+    points = [
+        hr,
+        _temp("2026-12-01T11:00:00Z", user="P" * 10_000),
+        _temp("2026-12-01T11:00:00Z", user="P-0001\u0000x"),
+        _temp("2026-12-01T11:00:00Z", user=123),
+        _temp("2026-12-01T11:00:00Z", user=["a"]),
+        _temp("2026-12-01T11:00:00Z", device="d" * 65),
+        _temp("2026-12-01T11:00:00Z", device={"name": "x"}),
+        _temp("2026-12-01T11:00:00Z", value=10**400),
+        _temp("2026-12-01T11:00:00Z", device="d" * 64),  # the longest name that fits
+    ]
+    r = read_omh(points, now=NOW)
+    assert [q.reason for q in r.quarantine] == ["INVALID"] * 7 + ["IMPLAUSIBLE_VALUE"]
+    assert "boolean" in r.quarantine[0].detail and "pseudonym" in r.quarantine[1].detail
+    assert "\x00" not in r.quarantine[2].detail + r.quarantine[2].raw
+    assert [o.device for o in r.observations] == ["d" * 64]
+    ids = read_assessments({"patient": ["a"], "crs": [{"time": "2026-12-01T11:00:00Z", "temperature": 39}]}, now=NOW)
+    assert [q.reason for q in ids.quarantine] == ["INVALID"] and "pseudonym" in ids.quarantine[0].detail
+    qr = {
+        "status": "completed",
+        "authored": "2026-12-01T11:00:00Z",
+        "subject": {"reference": "Patient/P-004"},
+        "item": [
+            {"linkId": "cgt_fever", "answer": [{"valueBoolean": "yes"}]},
+            {"linkId": "cgt_seizure", "answer": [{"valueInteger": True}]},
+        ],
+    }
+    assert [q.reason for q in read_questionnaire_response(qr, now=NOW).quarantine] == ["INVALID", "INVALID"]

@@ -4,16 +4,19 @@
 the routes defined inside the factory at run time.)
 """
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil import __version__
 from cgtvigil.audit import append_audit
@@ -27,6 +30,60 @@ from cgtvigil.web import error_page, install_security, web_router
 __all__ = ["create_app"]
 
 EVALUATION_WINDOW = timedelta(hours=24)
+
+
+class _BodyTooLarge(Exception):
+    """Raised into the application when a request body passes the limit (answered with 413)."""
+
+
+class _BodyLimit:
+    """Refuse request bodies above ``limit`` bytes before anything parses them: at once when
+    Content-Length says so, else (a chunked body) as soon as the bytes read pass the limit,
+    whatever the application then does with the interrupted read (reliability review D4;
+    security review M4)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int = 413) -> None:
+        detail = f"the request body is larger than {self.limit:,} bytes" if status == 413 else "invalid Content-Length"
+        await JSONResponse({"detail": detail}, status_code=status, headers={"Connection": "close"})(
+            scope, receive, send
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await self._refuse(scope, receive, send, 413 if length.isdigit() else 400)
+            return
+        seen, refused, started = 0, False, False
+
+        async def limited() -> Message:
+            nonlocal seen, refused
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:  # the 413 below replaces whatever the application answers
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, guarded)
+        except* _BodyTooLarge:  # our own signal, possibly inside a middleware's task group
+            pass
+        if refused and not started:
+            await self._refuse(scope, receive, send)
 
 
 def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> FastAPI:
@@ -50,6 +107,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     app.state.sessions = sessions
     app.state.engine = engine
     install_security(app, settings)  # server-side sessions, headers, audit of denied access
+    app.add_middleware(_BodyLimit, limit=settings.max_request_bytes)  # outermost: before any parsing
     static = Path(__file__).resolve().parents[1] / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -79,42 +137,65 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
             )
         return row
 
+    async def gateway_json(request: Request, _: Annotated[GatewayRow, Depends(gateway)]) -> Any:
+        """The JSON body, read only after the token is accepted (its size is capped by
+        :class:`_BodyLimit`)."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json" and not kind.endswith("+json"):
+            raise HTTPException(status_code=415, detail=f"expected Content-Type application/json, got {kind!r}")
+        body = await request.body()
+        try:
+            return json.loads(body)
+        except RecursionError as exc:
+            raise HTTPException(status_code=400, detail="the JSON body is nested too deeply") from exc
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
+            raise HTTPException(status_code=422, detail=f"the body is not valid JSON: {exc}") from exc
+
+    def _cap(n: int, what: str) -> None:
+        if n > settings.max_batch_elements:
+            raise HTTPException(
+                status_code=413,
+                detail=f"the request holds {n:,} {what}; at most {settings.max_batch_elements:,} are accepted"
+                " in one request (send several)",
+            )
+
+    def _count(value: Any) -> int:
+        return len(value) if isinstance(value, list) else 1
+
     router = APIRouter(prefix="/api/v1/ingest", tags=["ingestion"])
 
-    def _ingest(session: Session, result: IntakeResult, source: GatewayRow) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        summary = store_observations(session, result, now)
-        alerts = []
-        for patient in sorted(summary.patients):
-            # late observations re-evaluate the window they fall in
-            since = min(summary.earliest[patient], utc_naive(now)) - EVALUATION_WINDOW
-            for a in evaluate_patient(session, patient, rule_set, since=since, now=now, products=products):
-                alerts.append(
-                    {
-                        "id": a.id,
-                        "patient": a.patient_id,
-                        "rule": a.rule,
-                        "severity": a.severity,
-                        "status": a.status,
-                        "message": a.message,
-                    }
-                )
-        append_audit(
-            session,
-            actor=f"gateway:{source.name}",
-            action="observations.ingest",
-            target="observations",
-            at=now,
-            detail={k: v for k, v in summary.to_dict().items() if k != "patients"}
-            | {"patients": len(summary.patients)},
-        )
-        session.commit()
-        quarantine = [{"location": q.location, "reason": q.reason, "detail": q.detail} for q in result.quarantine]
-        return {"gateway": source.name, **summary.to_dict(), "quarantine": quarantine, "alerts": alerts}
+    def _ingest(session: Session, result: IntakeResult, source: GatewayRow, now: datetime) -> dict[str, Any]:
+        try:
+            summary = store_observations(session, result, now, site=source.site)
+            raised = 0
+            for patient in sorted(summary.patients):
+                # late observations re-evaluate the window they fall in
+                since = min(summary.earliest[patient], utc_naive(now)) - EVALUATION_WINDOW
+                raised += len(evaluate_patient(session, patient, rule_set, since=since, now=now, products=products))
+            append_audit(
+                session,
+                actor=f"gateway:{source.name}",
+                action="observations.ingest",
+                target="observations",
+                at=now,
+                detail=summary.to_dict() | {"refused_patients": sorted(summary.refused_patients)[:100]},
+            )
+            session.commit()
+        except OperationalError as exc:  # the store is locked or unreachable: nothing was stored
+            session.rollback()
+            raise HTTPException(
+                status_code=503,
+                detail="the store is busy; nothing was stored, send again",
+                headers={"Retry-After": "5"},
+            ) from exc
+        # The reply carries only what this gateway sent: counts, its own patients, and every
+        # element that was not stored (no alert texts, nothing of other patients).
+        quarantine = [{"location": q.location, "reason": q.reason, "detail": q.detail} for q in summary.quarantine]
+        return {"gateway": source.name, **summary.to_dict(), "quarantine": quarantine, "alerts_raised": raised}
 
     @router.post("/omh", summary="Open mHealth data points (a list, or {'points': [...]})")
     def ingest_omh(
-        payload: Annotated[Any, Body()],
+        payload: Annotated[Any, Depends(gateway_json)],
         session: Annotated[Session, Depends(db)],
         source: Annotated[GatewayRow, Depends(gateway)],
         source_timezone: str | None = None,
@@ -122,35 +203,44 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         points = payload.get("points") if isinstance(payload, dict) else payload
         if not isinstance(points, list):
             raise HTTPException(status_code=422, detail="expected a list of OMH data points or {'points': [...]}")
+        _cap(len(points), "data points")
+        now = datetime.now(UTC)
         try:
-            result = read_omh(points, source_timezone=source_timezone, where="body")
+            result = read_omh(points, source_timezone=source_timezone, where="body", now=now)
         except ValidationError as exc:
             raise HTTPException(status_code=422, detail=exc.problems) from exc
-        return _ingest(session, result, source)
+        return _ingest(session, result, source, now)
 
     @router.post("/fhir", summary="A FHIR R4 Bundle of Observations and QuestionnaireResponses")
     def ingest_fhir(
-        payload: Annotated[dict[str, Any], Body()],
+        payload: Annotated[Any, Depends(gateway_json)],
         session: Annotated[Session, Depends(db)],
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
-        return _ingest(session, read_fhir_bundle(payload, where="body"), source)
+        _cap(_count(payload.get("entry")) if isinstance(payload, dict) else 1, "bundle entries")
+        now = datetime.now(UTC)
+        return _ingest(session, read_fhir_bundle(payload, where="body", now=now), source, now)
 
     @router.post("/epro", summary="One FHIR QuestionnaireResponse (ePRO)")
     def ingest_epro(
-        payload: Annotated[dict[str, Any], Body()],
+        payload: Annotated[Any, Depends(gateway_json)],
         session: Annotated[Session, Depends(db)],
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
-        return _ingest(session, read_questionnaire_response(payload, where="body"), source)
+        _cap(_count(payload.get("item")) if isinstance(payload, dict) else 1, "items")
+        now = datetime.now(UTC)
+        return _ingest(session, read_questionnaire_response(payload, where="body", now=now), source, now)
 
     @router.post("/assessment", summary="Clinician CRS/ICANS assessments: {'patient', 'crs': [...], 'icans': [...]}")
     def ingest_assessment(
-        payload: Annotated[dict[str, Any], Body()],
+        payload: Annotated[Any, Depends(gateway_json)],
         session: Annotated[Session, Depends(db)],
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
-        return _ingest(session, read_assessments(payload, where="body"), source)
+        if isinstance(payload, dict):
+            _cap(_count(payload.get("crs")) + _count(payload.get("icans")), "assessments")
+        now = datetime.now(UTC)
+        return _ingest(session, read_assessments(payload, where="body", now=now), source, now)
 
     app.include_router(router)
     app.include_router(web_router(settings))

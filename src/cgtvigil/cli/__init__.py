@@ -13,6 +13,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _grading,
     _monitor,
     _screening,
+    _serve,
     _synth,
     _users,
 )

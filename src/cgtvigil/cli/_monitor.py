@@ -67,8 +67,9 @@ def monitor_ingest_cmd(
         str | None, typer.Option(help="IANA time zone for timestamps without an offset.")
     ] = None,
 ) -> None:
-    """Load an observation file into the operational store and evaluate the patients in it."""
-    from datetime import UTC, datetime, timedelta
+    """Load an observation file into the operational store and evaluate the patients in it
+    (registered patients only; every element that is not stored is listed with its reason)."""
+    from datetime import timedelta
 
     from cgtvigil.ingest import (
         read_assessments,
@@ -81,33 +82,27 @@ def monitor_ingest_cmd(
     from cgtvigil.store import operational_engine, session_factory
 
     settings = Settings.from_env()
+    now = datetime.now(UTC)
     try:
         if format == "csv":
-            result = read_wearable_csv(path, source_timezone=source_timezone)
+            result = read_wearable_csv(path, source_timezone=source_timezone, now=now)
         else:
             payload = json.loads(path.read_text("utf-8"))
             readers = {
-                "assessment": lambda p: read_assessments(p, where=str(path)),
-                "omh": lambda p: read_omh(p, source_timezone=source_timezone, where=str(path)),
-                "fhir": lambda p: read_fhir_bundle(p, where=str(path)),
-                "epro": lambda p: read_questionnaire_response(p, where=str(path)),
+                "assessment": lambda p: read_assessments(p, where=str(path), now=now),
+                "omh": lambda p: read_omh(
+                    p if isinstance(p, list) else [p], source_timezone=source_timezone, where=str(path), now=now
+                ),
+                "fhir": lambda p: read_fhir_bundle(p, where=str(path), now=now),
+                "epro": lambda p: read_questionnaire_response(p, where=str(path), now=now),
             }
             if format not in readers:
                 raise CgtVigilError(
                     f"The '--format' option must be omh, fhir, epro, assessment or csv. Got {format!r}."
                 )
             result = readers[format](payload)
-        now = datetime.now(UTC)
         with session_factory(operational_engine(settings.operational_url))() as session:
             summary = store_observations(session, result, now)
-            append_audit(
-                session,
-                actor=_operator(),
-                action="observations.ingest",
-                target=str(path),
-                at=now,
-                detail={k: v for k, v in summary.to_dict().items() if k != "patients"},
-            )
             products = load_products()
             alerts = [
                 a
@@ -121,14 +116,24 @@ def monitor_ingest_cmd(
                     products=products,
                 )
             ]
+            append_audit(
+                session,
+                actor=_operator(),
+                action="observations.ingest",
+                target=str(path)[:256],
+                at=now,
+                detail=summary.to_dict() | {"refused_patients": sorted(summary.refused_patients)[:100]},
+            )
             session.commit()
+    except RecursionError:
+        _fail(CgtVigilError(f"{path}: the JSON is nested too deeply to read"))
     except (CgtVigilError, OSError, ValueError) as exc:
         _fail(exc)
     console.print(summary.to_dict())
-    for q in result.quarantine:
-        console.print(f"[yellow]quarantined[/] {q.location}: {q.reason} — {q.detail}")
+    for q in summary.quarantine:
+        console.print(f"quarantined {q.location}: {q.reason} — {q.detail}", markup=False, highlight=False)
     for a in alerts:
-        console.print(f"[red]alert[/] #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}")
+        console.print(f"alert #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}", markup=False)
 
 
 @monitor_app.command("patient-add")
@@ -150,7 +155,7 @@ def patient_add_cmd(
     settings = Settings.from_env()
     try:
         with session_factory(operational_engine(settings.operational_url))() as session:
-            t = register_patient(
+            registration = register_patient(
                 session,
                 load_products(),
                 patient=patient,
@@ -161,18 +166,32 @@ def patient_add_cmd(
                 sex=sex,
                 lot=lot,
             )
-            append_audit(
-                session,
-                actor=_operator(),
-                action="patient.create",
-                target=f"patient:{patient}",
-                at=datetime.now(UTC),
-                detail={"product": t.product_id, "site": site},
-            )
+            if registration.changed:
+                append_audit(
+                    session,
+                    actor=_operator(),
+                    action="patient.create" if registration.patient_created else "patient.update",
+                    target=f"patient:{patient}",
+                    at=datetime.now(UTC),
+                    detail=registration.audit_detail(),
+                )
             session.commit()
     except (CgtVigilError, ValueError) as exc:
         _fail(exc)
-    console.print(f"Patient {patient}: {t.product_id}, day 0 = {t.infusion_date}.")
+    t = registration.treatment
+    if not registration.changed:
+        console.print(
+            f"Patient {patient} is registered with {t.product_id}, day 0 = {t.infusion_date}; nothing changed."
+        )
+    elif registration.patient_created:
+        console.print(f"Patient {patient}: {t.product_id}, day 0 = {t.infusion_date}.")
+    else:
+        what = (
+            ["a treatment " + t.product_id + ", day 0 = " + str(t.infusion_date)]
+            if registration.treatment_added
+            else []
+        ) + [f"{k} {v}" for k, v in registration.filled.items()]
+        console.print(f"Patient {patient} (registered): added {'; '.join(what)}.")
 
 
 @monitor_app.command("plan")
@@ -280,17 +299,15 @@ def monitor_alerts_cmd(
     console.print(table)
 
 
-@monitor_app.command("serve")
+@monitor_app.command("serve", hidden=True)
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
 ) -> None:
-    """Run the HTTP API (ingestion endpoints; OpenAPI docs at /docs)."""
-    import uvicorn
+    """The same as `cgtvigil serve` (kept for scripts written before it existed)."""
+    from cgtvigil.cli._serve import serve
 
-    from cgtvigil.api import create_app
-
-    uvicorn.run(create_app(Settings.from_env()), host=host, port=port)
+    serve(host=host, port=port, workers=1)
 
 
 @monitor_app.command("gateway-revoke")

@@ -5,7 +5,12 @@ bundles (R4B models of ``fhir.resources``) and ePRO QuestionnaireResponses.
 Every input element becomes an observation or a :class:`QuarantinedInput` with a reason:
 IMPLAUSIBLE_VALUE (outside hard limits: 60 °C, SpO2 > 100 %, a negative count), UNKNOWN_UNIT,
 UNKNOWN_CODE, UNKNOWN_SCHEMA, NO_TIMEZONE (a timestamp without offset and no declared source
-time zone), INVALID (structure). Extreme but possible values (41 °C) are kept.
+time zone), IMPLAUSIBLE_TIME (before 1900, or outside the calendar once converted to UTC),
+FUTURE_TIME (later than the reader's ``now`` plus :data:`CLOCK_SKEW`), INVALID (structure: a
+wrong JSON type anywhere, a boolean where a number belongs, a patient id that is not a
+pseudonym, an over-long device name). Extreme but possible values (41 °C) are kept. Quarantine
+texts are bounded (:data:`MAX_RAW_CHARS`), so one hostile element cannot make a batch fail to
+store.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,14 +32,30 @@ from cgtvigil.model import Observation, QuarantinedInput
 
 __all__ = [
     "CGT_SYMPTOM_ITEMS",
+    "CLOCK_SKEW",
+    "EARLIEST_TIME",
     "LOINC_CODES",
+    "MAX_NAME_LENGTH",
     "IntakeResult",
+    "pseudonym_problem",
     "read_assessments",
     "read_fhir_bundle",
     "read_omh",
     "read_questionnaire_response",
     "read_wearable_csv",
+    "time_problem",
 ]
+
+# Hard limits applied to every element before it reaches the store (reliability review D4, D6,
+# D9): ids follow the pseudonym rule of the patient registry; names fit the store's columns.
+_PSEUDONYM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{1,63}$")
+MAX_NAME_LENGTH = 64  # device names (String(64) in the store)
+MAX_RAW_CHARS = 4000  # the raw element kept in the quarantine
+_MAX_DETAIL_CHARS = 1000
+_MAX_LOCATION_CHARS = 256
+_MAX_TIME_CHARS = 64
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)  # no CGT observation is older
+CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the receiver a device clock may run
 
 # LOINC code -> kind. Versioned data; the vital-sign codes follow the FHIR vitals profile as
 # commonly published and are UNCONFIRMED against the profile text in formats.md §4.2.
@@ -106,31 +127,130 @@ def _zone(tz: str | None) -> ZoneInfo | None:
         ) from exc
 
 
-def _parse_time(text: Any, zone: ZoneInfo | None) -> datetime | str:
-    """An aware datetime, or the reason it is not one."""
+def _clip(text: str, limit: int) -> str:
+    """``text`` without NUL characters (PostgreSQL refuses them) and at most ``limit`` long."""
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= limit else f"{text[: limit - 40]}... ({len(text):,} characters in all)"
+
+
+def _show(value: Any) -> str:
+    return _clip(repr(value), 80)
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "an object"
+    return names.get(type(value), type(value).__name__)
+
+
+class _ShapeError(ValueError):
+    """An element whose JSON structure is not the one expected (quarantined as INVALID)."""
+
+
+def _obj(value: Any, what: str, *, optional: bool = False) -> Mapping[str, Any]:
+    if value is None and optional:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _ShapeError(f"{what} must be an object, got {_json_type(value)}")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _ShapeError(f"{what} must be a list, got {_json_type(value)}")
+    return value
+
+
+def _text(value: Any, what: str, *, optional: bool = False) -> str:
+    if value is None and optional:
+        return ""
+    if not isinstance(value, str):
+        raise _ShapeError(f"{what} must be a string, got {_json_type(value)}")
+    return value
+
+
+def pseudonym_problem(value: Any) -> str | None:
+    """Why ``value`` is not a pseudonymous patient id (2-64 letters, digits or ``_.:-``,
+    starting with a letter or digit), or None when it is one.
+
+    Examples
+    --------
+    >>> pseudonym_problem("P-0001") is None
+    True
+    >>> pseudonym_problem("Jane Doe")
+    "The patient id must be a pseudonym of 2-64 letters, digits or _.:- characters. Got 'Jane Doe'."
+    """
+    if isinstance(value, str) and _PSEUDONYM.match(value):
+        return None
+    return f"The patient id must be a pseudonym of 2-64 letters, digits or _.:- characters. Got {_show(value)}."
+
+
+def time_problem(
+    t: datetime, *, now: datetime | None = None, not_before: datetime = EARLIEST_TIME
+) -> tuple[str, str] | None:
+    """(reason, detail) when an aware time is not plausible for an observation, else None:
+    IMPLAUSIBLE_TIME before ``not_before`` (1900, or the patient's birth) or when it cannot be
+    expressed in UTC (year 1 at +14:00); FUTURE_TIME after ``now`` + :data:`CLOCK_SKEW`.
+    Checked before any arithmetic on the time (reliability review D9)."""
     try:
-        t = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        utc = t.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return "IMPLAUSIBLE_TIME", f"{t.isoformat()} is outside the calendar once converted to UTC"
+    if utc < not_before:
+        return "IMPLAUSIBLE_TIME", f"{t.isoformat()} is before {not_before.date().isoformat()}"
+    if now is not None and utc > now + CLOCK_SKEW:
+        return (
+            "FUTURE_TIME",
+            f"{t.isoformat()} is in the future (received {now.astimezone(UTC).isoformat(timespec='seconds')};"
+            f" allowed clock skew {int(CLOCK_SKEW.total_seconds() // 60)} min)",
+        )
+    return None
+
+
+def _parse_time(text: Any, zone: ZoneInfo | None, now: datetime) -> datetime | str:
+    """An aware, plausible datetime, or the reason it is not one."""
+    if not isinstance(text, str):
+        return f"INVALID: the time must be an ISO 8601 / RFC 3339 string, got {_json_type(text)}"
+    if len(text) > _MAX_TIME_CHARS:
+        return f"INVALID: {_show(text)} is not an ISO 8601 / RFC 3339 date-time"
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        return f"INVALID: '{text}' is not an ISO 8601 / RFC 3339 date-time"
+        return f"INVALID: {_show(text)} is not an ISO 8601 / RFC 3339 date-time"
     if t.tzinfo is None:
         if zone is None:
-            return f"NO_TIMEZONE: '{text}' has no UTC offset and no source time zone was declared"
+            return f"NO_TIMEZONE: {_show(text)} has no UTC offset and no source time zone was declared"
         t = t.replace(tzinfo=zone)
+    problem = time_problem(t, now=now)
+    if problem is not None:
+        return f"{problem[0]}: {problem[1]}"
     return t
 
 
 class _Builder:
     """Collects observations and quarantine entries with one validation path."""
 
-    def __init__(self, source: str, patient: str | None = None) -> None:
+    def __init__(self, source: str, patient: Any = None, *, now: datetime | None = None) -> None:
         self.source = source
         self.patient = patient
+        self.now = now or datetime.now(UTC)
         self.result = IntakeResult()
 
     def reject(self, location: str, reason: str, detail: str, raw: Any = "") -> None:
         text = raw if isinstance(raw, str) else json.dumps(raw, default=str)
         self.result.quarantine.append(
-            QuarantinedInput(source=self.source, location=location, reason=reason, detail=detail, raw=text)
+            QuarantinedInput(
+                source=self.source,
+                location=_clip(location, _MAX_LOCATION_CHARS),
+                reason=reason,
+                detail=_clip(detail, _MAX_DETAIL_CHARS),
+                raw=_clip(text, MAX_RAW_CHARS),
+            )
         )
 
     def add(
@@ -148,19 +268,42 @@ class _Builder:
         ref: tuple[float | None, float | None] = (None, None),
         extra: dict[str, Any] | None = None,
     ) -> None:
-        who = patient or self.patient
-        if not who:
+        who = patient if patient is not None else self.patient
+        if who is None or who == "":
             self.reject(location, "INVALID", "no patient reference", raw)
             return
-        when = _parse_time(time, zone)
+        problem = pseudonym_problem(who)
+        if problem is not None:
+            self.reject(location, "INVALID", problem, raw)
+            return
+        if device is not None and (
+            not isinstance(device, str) or len(device) > MAX_NAME_LENGTH or not device.isprintable()
+        ):
+            self.reject(
+                location,
+                "INVALID",
+                f"the device name must be printable text of at most {MAX_NAME_LENGTH} characters. Got {_show(device)}.",
+                raw,
+            )
+            return
+        if not isinstance(unit, str):
+            self.reject(location, "INVALID", f"the unit must be a string, got {_json_type(unit)}", raw)
+            return
+        when = _parse_time(time, zone, self.now)
         if isinstance(when, str):
             reason, _, detail = when.partition(": ")
             self.reject(location, reason, detail, raw)
             return
+        if isinstance(value, bool):  # float(True) == 1.0: a JSON boolean is not a measurement (D11)
+            self.reject(location, "INVALID", f"value {value!r} is a boolean, not a number", raw)
+            return
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.reject(location, "INVALID", f"value {value!r} is not a number", raw)
+            self.reject(location, "INVALID", f"value {_show(value)} is not a number", raw)
+            return
+        except OverflowError:  # an integer beyond the float range
+            self.reject(location, "IMPLAUSIBLE_VALUE", f"value {_show(value)} is beyond any measurement", raw)
             return
         canonical: float | None
         if kind.startswith(("pro_ctcae:", "symptom:")) or kind in ("crs_grade", "icans_grade", "masking_agent"):
@@ -195,65 +338,70 @@ class _Builder:
 
 
 def read_omh(
-    points: Iterable[Mapping[str, Any]],
+    points: Iterable[Any],
     *,
     patient: str | None = None,
     source_timezone: str | None = None,
     where: str = "omh",
+    now: datetime | None = None,
 ) -> IntakeResult:
     """Open mHealth data points (body-temperature, heart-rate, oxygen-saturation,
-    blood-pressure); the patient comes from ``header.user_id`` or ``patient``."""
+    blood-pressure); the patient comes from ``header.user_id`` or ``patient``. A point of the
+    wrong JSON shape is quarantined as INVALID with the field at fault; times are checked
+    against ``now`` (default: the current time)."""
     zone = _zone(source_timezone)
-    b = _Builder("omh", patient)
+    b = _Builder("omh", patient, now=now)
     for i, point in enumerate(points):
         loc = f"{where}[{i}]"
         try:
-            header, body = point["header"], point["body"]
-            schema = header["schema_id"]
-            name, version = schema["name"], str(schema["version"])
-            frame = body["effective_time_frame"]
-            time = frame.get("date_time") or frame["time_interval"]["end_date_time"]
-        except (KeyError, TypeError) as exc:
-            b.reject(loc, "INVALID", f"not an OMH data point: missing {exc}", point)
+            p = _obj(point, "the data point")
+            header, body = _obj(p.get("header"), "header"), _obj(p.get("body"), "body")
+            schema = _obj(header.get("schema_id"), "header.schema_id")
+            name = _text(schema.get("name"), "header.schema_id.name")
+            version = schema.get("version")
+            if not isinstance(version, str | int | float) or isinstance(version, bool):
+                raise _ShapeError(f"header.schema_id.version must be a string, got {_json_type(version)}")
+            version = str(version)
+            frame = _obj(body.get("effective_time_frame"), "body.effective_time_frame")
+            time = frame.get("date_time")
+            if time is None:
+                interval = _obj(frame.get("time_interval"), "body.effective_time_frame.time_interval")
+                time = interval.get("end_date_time")
+            device = _obj(header.get("acquisition_provenance"), "header.acquisition_provenance", optional=True).get(
+                "source_name"
+            )
+            who = header.get("user_id")
+            parts = (
+                (("systolic_blood_pressure", "sbp"), ("diastolic_blood_pressure", "dbp"))
+                if name == "blood-pressure"
+                else ((_OMH[name][0], _OMH[name][1]),)
+                if name in _OMH
+                else ()
+            )
+            measures = [(part, kind, _obj(body.get(part), f"body.{part}", optional=True)) for part, kind in parts]
+        except _ShapeError as exc:
+            b.reject(loc, "INVALID", f"not an OMH data point: {exc}", point)
             continue
-        device = (header.get("acquisition_provenance") or {}).get("source_name")
-        who = header.get("user_id")
-        if name == "blood-pressure":
-            for part, kind in (("systolic_blood_pressure", "sbp"), ("diastolic_blood_pressure", "dbp")):
-                m = body.get(part) or {}
-                b.add(
-                    patient=who,
-                    kind=kind,
-                    value=m.get("value"),
-                    unit=str(m.get("unit", "")),
-                    time=time,
-                    zone=zone,
-                    location=f"{loc}.body.{part}",
-                    raw=point,
-                    device=device,
-                )
-            continue
-        spec = _OMH.get(name)
-        if spec is None or version.split(".")[0] not in spec[2]:
+        if name != "blood-pressure" and (name not in _OMH or version.split(".")[0] not in _OMH[name][2]):
             b.reject(
                 loc,
                 "UNKNOWN_SCHEMA",
-                f"schema {schema.get('namespace', 'omh')}:{name}:{version} is not supported",
+                f"schema {_show(schema.get('namespace', 'omh'))}:{_show(name)}:{_show(version)} is not supported",
                 point,
             )
             continue
-        m = body.get(spec[0]) or {}
-        b.add(
-            patient=who,
-            kind=spec[1],
-            value=m.get("value"),
-            unit=str(m.get("unit", "")),
-            time=time,
-            zone=zone,
-            location=f"{loc}.body.{spec[0]}",
-            raw=point,
-            device=device,
-        )
+        for part, kind, m in measures:
+            b.add(
+                patient=who,
+                kind=kind,
+                value=m.get("value"),
+                unit=m.get("unit", ""),
+                time=time,
+                zone=zone,
+                location=f"{loc}.body.{part}",
+                raw=point,
+                device=device,
+            )
     return b.result
 
 
@@ -263,6 +411,7 @@ def read_wearable_csv(
     source_timezone: str | None = None,
     kind: str = "temperature",
     columns: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> IntakeResult:
     """A wearable CSV export: one row per reading with patient, time, value and unit columns
     (names mapped with ``columns``, e.g. {"time": "timestamp"}); naive times need the
@@ -276,7 +425,7 @@ def read_wearable_csv(
         **(columns or {}),
     }
     zone = _zone(source_timezone)
-    b = _Builder("csv")
+    b = _Builder("csv", now=now)
     with Path(path).open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [names[k] for k in ("patient", "time", "value", "unit") if names[k] not in (reader.fieldnames or [])]
@@ -286,6 +435,15 @@ def read_wearable_csv(
             problems.add(f"{path}, line 1: missing column(s) {', '.join(missing)}; the file has {found}.")
             problems.raise_if_any()
         for line, row in enumerate(reader, start=2):
+            raw = ",".join("" if v is None else v if isinstance(v, str) else ",".join(v) for v in row.values())
+            if None in row or None in row.values():
+                b.reject(
+                    f"{path}:{line}",
+                    "INVALID",
+                    f"the row has {'more' if None in row else 'fewer'} fields than the header",
+                    raw,
+                )
+                continue
             b.add(
                 patient=row.get(names["patient"]),
                 kind=kind,
@@ -294,7 +452,7 @@ def read_wearable_csv(
                 time=row.get(names["time"]),
                 zone=zone,
                 location=f"{path}:{line}",
-                raw=",".join(row.values()),
+                raw=raw,
                 device=row.get(names["device"]) or None,
             )
     return b.result
@@ -307,27 +465,35 @@ def _fhir_error(exc: Exception) -> str:
     return str(exc)
 
 
-def read_fhir_bundle(bundle: Mapping[str, Any], *, where: str = "bundle") -> IntakeResult:
+def read_fhir_bundle(bundle: Any, *, where: str = "bundle", now: datetime | None = None) -> IntakeResult:
     """Observations with LOINC codes from a FHIR R4 Bundle (validated with the R4B models);
     components (e.g. blood pressure) become one observation each; QuestionnaireResponses in
-    the bundle are read as ePRO."""
+    the bundle are read as ePRO. An entry of the wrong JSON shape is quarantined as INVALID."""
     from fhir.resources.R4B.observation import Observation as FhirObservation
     from pydantic import ValidationError as PydanticValidationError
 
     result = IntakeResult()
-    b = _Builder("fhir")
-    entries = bundle.get("entry") or []
+    b = _Builder("fhir", now=now)
+    try:
+        entries = _list(_obj(bundle, "the bundle").get("entry"), "entry")
+    except _ShapeError as exc:
+        b.reject(where, "INVALID", f"not a FHIR Bundle: {exc}", bundle)
+        return b.result
     if bundle.get("resourceType") != "Bundle":
         b.reject(where, "INVALID", "not a FHIR Bundle (resourceType must be 'Bundle')", dict(bundle))
     for i, entry in enumerate(entries):
-        res = (entry or {}).get("resource") or {}
         loc = f"{where}.entry[{i}].resource"
+        try:
+            res = _obj(_obj(entry, "the entry").get("resource"), "the resource")
+        except _ShapeError as exc:
+            b.reject(loc, "INVALID", f"not a FHIR Bundle entry: {exc}", entry)
+            continue
         rtype = res.get("resourceType")
         if rtype == "QuestionnaireResponse":
-            result.extend(read_questionnaire_response(res, where=loc))
+            result.extend(read_questionnaire_response(res, where=loc, now=b.now))
             continue
         if rtype != "Observation":
-            b.reject(loc, "UNKNOWN_CODE", f"resource type {rtype!r} is not read here", res)
+            b.reject(loc, "UNKNOWN_CODE", f"resource type {_show(rtype)} is not read here", res)
             continue
         try:
             obs = FhirObservation.model_validate(res)
@@ -355,7 +521,7 @@ def read_fhir_bundle(bundle: Mapping[str, Any], *, where: str = "bundle") -> Int
             loinc = next((c.code for c in (code.coding or []) if c.system and "loinc" in c.system), None)
             kind = LOINC_CODES.get(loinc or "")
             if kind is None:
-                b.reject(ploc, "UNKNOWN_CODE", f"LOINC code {loinc!r} is not in {LOINC_VERSION}", res)
+                b.reject(ploc, "UNKNOWN_CODE", f"LOINC code {_show(loinc)} is not in {LOINC_VERSION}", res)
                 continue
             if qty is None or qty.value is None:
                 b.reject(ploc, "INVALID", "no valueQuantity", res)
@@ -365,7 +531,7 @@ def read_fhir_bundle(bundle: Mapping[str, Any], *, where: str = "bundle") -> Int
                 kind=kind,
                 value=qty.value,
                 unit=str(qty.code or qty.unit or ""),
-                time=time.isoformat() if isinstance(time, datetime) else time,
+                time=time.isoformat() if isinstance(time, datetime) else str(time) if time is not None else None,
                 zone=None,
                 location=ploc,
                 raw=res,
@@ -376,24 +542,48 @@ def read_fhir_bundle(bundle: Mapping[str, Any], *, where: str = "bundle") -> Int
     return result
 
 
-def read_assessments(payload: Mapping[str, Any], *, where: str = "assessment") -> IntakeResult:
+def read_assessments(payload: Any, *, where: str = "assessment", now: datetime | None = None) -> IntakeResult:
     """Clinician assessments ``{"patient": id, "crs": [...], "icans": [...]}`` graded with
     the clinical library (ASTCT 2019) into ``crs_grade`` / ``icans_grade`` observations; a
     not-gradable assessment is returned with the reason NOT_GRADABLE and what is missing, and
-    an invalid one with INVALID and every problem."""
+    an invalid one (wrong JSON shape, implausible or future time) with its reason before any
+    grading."""
     from pydantic import ValidationError as PydanticValidationError
 
     from cgtvigil.clinical import grade_crs_series, grade_icans
     from cgtvigil.model import CRSAssessment, ICANSAssessment
 
-    b = _Builder("clinician", str(payload.get("patient") or "") or None)
+    b = _Builder("clinician", now=now)
+    if not isinstance(payload, Mapping):
+        b.reject(where, "INVALID", f"an assessment must be an object, got {_json_type(payload)}", payload)
+        return b.result
+    b.patient = payload.get("patient")
+    id_problem = pseudonym_problem(b.patient)
+    if id_problem is not None:
+        b.reject(f"{where}.patient", "INVALID", id_problem, payload)
+        return b.result
     for scheme, model in (("crs", CRSAssessment), ("icans", ICANSAssessment)):
+        try:
+            items = _list(payload.get(scheme), scheme)
+        except _ShapeError as exc:
+            b.reject(f"{where}.{scheme}", "INVALID", str(exc), payload.get(scheme))
+            continue
         parsed = []
-        for k, raw in enumerate(payload.get(scheme) or []):
+        for k, raw in enumerate(items):
+            loc = f"{where}.{scheme}[{k}]"
             try:
-                parsed.append((k, model.model_validate(raw)))
+                a = model.model_validate(raw)
             except PydanticValidationError as exc:
-                b.reject(f"{where}.{scheme}[{k}]", "INVALID", _fhir_error(exc), raw)
+                b.reject(loc, "INVALID", _fhir_error(exc), raw)
+                continue
+            if a.time.tzinfo is None:
+                b.reject(loc, "NO_TIMEZONE", f"{a.time.isoformat()} has no UTC offset", raw)
+                continue
+            problem = time_problem(a.time, now=b.now)
+            if problem is not None:
+                b.reject(loc, *problem, raw)
+                continue
+            parsed.append((k, a))
         try:
             if scheme == "crs":
                 grades = grade_crs_series([a for _, a in parsed])[0] if parsed else []  # type: ignore[misc]
@@ -441,28 +631,47 @@ def read_assessments(payload: Mapping[str, Any], *, where: str = "assessment") -
     return b.result
 
 
-def read_questionnaire_response(qr: Mapping[str, Any], *, where: str = "questionnaire_response") -> IntakeResult:
+def read_questionnaire_response(
+    qr: Any, *, where: str = "questionnaire_response", now: datetime | None = None
+) -> IntakeResult:
     """ePRO answers: PRO-CTCAE items by their ids (PROCTCAE_<n><letter>_SCL 0-4 or _IND 0/1;
-    the official wording is not shipped) and the project's CGT symptom items (0/1)."""
-    b = _Builder("epro")
-    subject = ((qr.get("subject") or {}).get("reference") or "").split("/")[-1] or None
-    time = qr.get("authored")
-    status = qr.get("status")
-    if status not in ("completed", "amended"):
-        b.reject(where, "INVALID", f"status {status!r}: only completed or amended responses are read", dict(qr))
+    the official wording is not shipped) and the project's CGT symptom items (0/1). A response
+    or an item of the wrong JSON shape is quarantined as INVALID."""
+    b = _Builder("epro", now=now)
+    try:
+        response = _obj(qr, "the QuestionnaireResponse")
+        reference = _text(
+            _obj(response.get("subject"), "subject", optional=True).get("reference"), "subject.reference", optional=True
+        )
+        items = _list(response.get("item"), "item")
+    except _ShapeError as exc:
+        b.reject(where, "INVALID", f"not a QuestionnaireResponse: {exc}", qr)
         return b.result
-    for k, item in enumerate(qr.get("item") or []):
+    subject = reference.split("/")[-1] or None
+    time = response.get("authored")
+    status = response.get("status")
+    if status not in ("completed", "amended"):
+        b.reject(where, "INVALID", f"status {_show(status)}: only completed or amended responses are read", dict(qr))
+        return b.result
+    for k, item in enumerate(items):
         loc = f"{where}.item[{k}]"
-        link = str(item.get("linkId", ""))
-        answers = item.get("answer") or []
+        try:
+            entry = _obj(item, "the item")
+            link = _text(entry.get("linkId"), "linkId")
+            answers = _list(entry.get("answer"), "answer")
+            a = _obj(answers[0], "answer[0]") if answers else {}
+            value = a.get("valueInteger")
+            if value is None and "valueCoding" in a:
+                value = _obj(a["valueCoding"], "valueCoding", optional=True).get("code")
+            if value is None and "valueBoolean" in a:
+                if not isinstance(a["valueBoolean"], bool):
+                    raise _ShapeError(f"valueBoolean must be true or false, got {_json_type(a['valueBoolean'])}")
+                value = int(a["valueBoolean"])
+        except _ShapeError as exc:
+            b.reject(loc, "INVALID", f"not a QuestionnaireResponse item: {exc}", item)
+            continue
         if not answers:
             continue  # not asked (PRO-CTCAE branching) or skipped: no observation
-        a = answers[0]
-        value = a.get("valueInteger")
-        if value is None and "valueCoding" in a:
-            value = (a["valueCoding"] or {}).get("code")
-        if value is None and "valueBoolean" in a:
-            value = int(bool(a["valueBoolean"]))
         if PRO_CTCAE_ITEM.match(link):
             top = 4 if link.endswith("_SCL") else 1
             kind = f"pro_ctcae:{link}"
@@ -470,13 +679,19 @@ def read_questionnaire_response(qr: Mapping[str, Any], *, where: str = "question
             top, kind = 1, f"symptom:{link}"
         else:
             b.reject(
-                loc, "UNKNOWN_CODE", f"item {link!r} is neither a PRO-CTCAE item id nor a cgtvigil symptom item", item
+                loc,
+                "UNKNOWN_CODE",
+                f"item {_show(link)} is neither a PRO-CTCAE item id nor a cgtvigil symptom item",
+                item,
             )
             continue
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            b.reject(loc, "INVALID", f"answer {_show(value)} is not a whole number", item)
+            continue
         try:
-            score = int(str(value))
+            score = int(value)
         except ValueError:
-            b.reject(loc, "INVALID", f"answer {value!r} is not a whole number", item)
+            b.reject(loc, "INVALID", f"answer {_show(value)} is not a whole number", item)
             continue
         if not 0 <= score <= top:
             b.reject(loc, "IMPLAUSIBLE_VALUE", f"answer {score} outside 0-{top} for {link}", item)

@@ -13,7 +13,7 @@ from cgtvigil.monitoring._plans import (
     label_requirements,
     record_plan,
 )
-from cgtvigil.monitoring._registry import current_treatment, register_patient
+from cgtvigil.monitoring._registry import Registration, current_treatment, register_patient
 from cgtvigil.monitoring._rules import MonitoringRules
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "MonitoringRules",
     "PlanItem",
     "PlanRules",
+    "Registration",
     "acknowledge",
     "authenticate_gateway",
     "compute_plan",

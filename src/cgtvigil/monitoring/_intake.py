@@ -1,19 +1,37 @@
-"""Storing incoming observations: exact repeats are idempotent; the same device, kind and time
-with another value is a correction (both kept, the latest used, the old one flagged
-superseded); quarantined inputs are stored with their reason."""
+"""Storing incoming observations: exact repeats of the current value are idempotent; the same
+device, kind and time with another value is a correction (both kept, the latest used, the old
+one flagged superseded); every refused element is stored in the quarantine with its reason.
+
+An observation is stored only for a registered patient (``UNKNOWN_PATIENT`` otherwise) of the
+writer's site when the writer is a site's gateway (``OUT_OF_SCOPE``), and not before the
+patient's birth (``IMPLAUSIBLE_TIME``). Writers of one patient are serialised (an immediate
+write transaction on SQLite, a transaction-scoped advisory lock on PostgreSQL), and the store's
+partial unique index keeps one current value per slot even against a writer that does not
+take the lock: a collision is rolled back to a savepoint and the patient's batch re-decided
+(reliability review D6, D7, D8).
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cgtvigil.ingest import IntakeResult
-from cgtvigil.store import ObservationRow, QuarantineRow, utc_naive
+from cgtvigil.ingest import EARLIEST_TIME, IntakeResult, time_problem
+from cgtvigil.model import Observation, QuarantinedInput
+from cgtvigil.store import ObservationRow, PatientRow, QuarantineRow, utc_naive
 
 __all__ = ["IntakeSummary", "store_observations"]
+
+_CHUNK = 500  # rows per statement (bounded memory and parameter counts)
+_ATTEMPTS = 3  # tries of one patient's batch when a foreign writer collides on a slot
+_LOCK_CLASS = 0x0B5E  # the first key of PostgreSQL advisory locks taken here ("observation slot")
 
 
 @dataclass
@@ -22,9 +40,11 @@ class IntakeSummary:
     duplicates: int = 0
     corrections: int = 0
     quarantined: int = 0
-    patients: set[str] = field(default_factory=set)
+    patients: set[str] = field(default_factory=set)  # patients written to
+    refused_patients: set[str] = field(default_factory=set)  # unknown or of another site
     earliest: dict[str, datetime] = field(default_factory=dict)  # per patient: the oldest new observation
     reasons: dict[str, int] = field(default_factory=dict)
+    quarantine: list[QuarantinedInput] = field(default_factory=list)  # the reader's and the intake's
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -36,59 +56,187 @@ class IntakeSummary:
             "patients": sorted(self.patients),
         }
 
+    def _refuse(self, q: QuarantinedInput) -> None:
+        self.quarantine.append(q)
+        self.quarantined += 1
+        self.reasons[q.reason] = self.reasons.get(q.reason, 0) + 1
 
-def store_observations(session: Session, result: IntakeResult, received_at: datetime) -> IntakeSummary:
-    summary = IntakeSummary()
-    received_at = utc_naive(received_at)
-    for q in result.quarantine:
-        session.add(
-            QuarantineRow(
-                source=q.source,
-                location=q.location,
-                reason=q.reason,
-                detail=q.detail,
-                raw=q.raw,
-                received_at=received_at,
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _born(row: PatientRow) -> datetime:
+    """The earliest plausible time of an observation of this patient."""
+    if row.birth_date is None:
+        return EARLIEST_TIME
+    b = row.birth_date
+    first = {"year": date(b.year, 1, 1), "month": date(b.year, b.month, 1)}.get(row.birth_date_precision, b)
+    return max(EARLIEST_TIME, datetime(first.year, first.month, first.day, tzinfo=UTC))
+
+
+def _refused(o: Observation, reason: str, detail: str) -> QuarantinedInput:
+    return QuarantinedInput(
+        source=o.source, location=o.location, reason=reason, detail=detail, raw=o.model_dump_json()[:4000]
+    )
+
+
+def _admit(
+    session: Session, observations: list[Observation], site: str | None, summary: IntakeSummary
+) -> dict[str, list[Observation]]:
+    """The observations that may be stored, by patient; the others go to the summary's quarantine."""
+    ids = sorted({o.patient for o in observations})
+    patients: dict[str, PatientRow] = {}
+    for chunk in _chunks(ids):
+        patients.update((p.id, p) for p in session.scalars(select(PatientRow).where(PatientRow.id.in_(chunk))))
+    admitted: dict[str, list[Observation]] = {}
+    for o in observations:
+        row = patients.get(o.patient)
+        if row is None:
+            summary.refused_patients.add(o.patient)
+            summary._refuse(
+                _refused(o, "UNKNOWN_PATIENT", f"patient {o.patient} is not registered (cgtvigil monitor patient-add)")
             )
-        )
-        summary.quarantined += 1
-        summary.reasons[q.reason] = summary.reasons.get(q.reason, 0) + 1
-    for o in result.observations:
-        device = o.device or ""
-        when = utc_naive(o.time)
-        same_slot = session.scalars(
-            select(ObservationRow).where(
-                ObservationRow.patient_id == o.patient,
-                ObservationRow.kind == o.kind,
-                ObservationRow.device == device,
-                ObservationRow.time == when,
-            )
-        ).all()
-        if any(abs(r.value - o.value) < 1e-12 for r in same_slot):
-            summary.duplicates += 1
             continue
-        correction = bool(same_slot)
-        for r in same_slot:
-            r.superseded = True
-        session.add(
-            ObservationRow(
-                patient_id=o.patient,
-                kind=o.kind,
-                value=o.value,
-                unit=o.unit,
-                time=when,
-                source=o.source,
-                device=device,
-                location=o.location[:256],
-                received_at=received_at,
-                is_correction=correction,
-                ref_low=o.ref_low,
-                ref_high=o.ref_high,
-            )
+        if site is not None and row.site != site:
+            summary.refused_patients.add(o.patient)
+            summary._refuse(_refused(o, "OUT_OF_SCOPE", f"patient {o.patient} is not a patient of site {site}"))
+            continue
+        born = _born(row)
+        problem = time_problem(o.time, not_before=born)
+        if problem is not None:
+            if born > EARLIEST_TIME:
+                problem = (problem[0], f"{problem[1]}, the patient's birth date ({row.birth_date_precision} precision)")
+            summary._refuse(_refused(o, *problem))
+            continue
+        admitted.setdefault(o.patient, []).append(o)
+    return admitted
+
+
+def _write_quarantine(session: Session, entries: Iterable[QuarantinedInput], received_at: datetime) -> None:
+    rows = [
+        {
+            "source": q.source[:16],
+            "location": q.location[:256],
+            "reason": q.reason[:32],
+            "detail": q.detail[:1024].replace("\x00", "\\x00"),
+            "raw": q.raw[:4000].replace("\x00", "\\x00"),
+            "received_at": received_at,
+        }
+        for q in entries
+    ]
+    for chunk in _chunks(rows):
+        session.execute(insert(QuarantineRow), list(chunk))
+
+
+def _serialise(session: Session, patients: Iterable[str]) -> None:
+    """Make this transaction the only writer of these patients' observations until it ends."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # Take the database's write lock now: a deferred transaction that reads a slot and then
+        # writes can interleave with another writer (or fail with SQLITE_BUSY on upgrade).
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    elif connection.dialect.name == "postgresql":
+        for patient in sorted(patients):  # one order for every writer: no deadlock
+            key = int.from_bytes(hashlib.sha256(patient.encode()).digest()[:4], "big", signed=True)
+            session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_CLASS, "b": key})
+
+
+@dataclass
+class _Slot:
+    value: float
+    stored_id: int | None  # the current row in the store, or None for a row of this batch
+    pending: dict[str, Any] | None = None
+
+
+def _write_patient(
+    session: Session, patient: str, observations: list[Observation], received_at: datetime
+) -> tuple[int, int, int, datetime]:
+    """Store one patient's admitted observations; (loaded, duplicates, corrections, earliest)."""
+    when = [utc_naive(o.time) for o in observations]
+    kinds = sorted({o.kind for o in observations})
+    slots: dict[tuple[str, str, datetime], _Slot] = {}
+    for r in session.execute(
+        select(
+            ObservationRow.id, ObservationRow.kind, ObservationRow.device, ObservationRow.time, ObservationRow.value
+        ).where(
+            ObservationRow.patient_id == patient,
+            ObservationRow.kind.in_(kinds),
+            ObservationRow.time.between(min(when), max(when)),
+            ObservationRow.superseded.is_(False),
         )
-        session.flush()
-        summary.loaded += 1
-        summary.corrections += correction
-        summary.patients.add(o.patient)
-        summary.earliest[o.patient] = min(when, summary.earliest.get(o.patient, when))
+    ):
+        slots[(r.kind, r.device, r.time)] = _Slot(r.value, r.id)
+    rows: list[dict[str, Any]] = []
+    superseded: list[int] = []
+    duplicates = corrections = 0
+    for o, t in zip(observations, when, strict=True):
+        key = (o.kind, o.device or "", t)
+        current = slots.get(key)
+        if current is not None and abs(current.value - o.value) < 1e-12:
+            duplicates += 1
+            continue
+        if current is not None:
+            corrections += 1
+            if current.pending is not None:
+                current.pending["superseded"] = True
+            elif current.stored_id is not None:
+                superseded.append(current.stored_id)
+        row = {
+            "patient_id": patient,
+            "kind": o.kind,
+            "value": o.value,
+            "unit": o.unit,
+            "time": t,
+            "source": o.source,
+            "device": o.device or "",
+            "location": o.location[:256],
+            "received_at": received_at,
+            "superseded": False,
+            "is_correction": current is not None,
+            "ref_low": o.ref_low,
+            "ref_high": o.ref_high,
+        }
+        rows.append(row)
+        slots[key] = _Slot(o.value, None, row)
+    for chunk in _chunks(superseded):
+        session.execute(update(ObservationRow).where(ObservationRow.id.in_(chunk)).values(superseded=True))
+    for chunk in _chunks(rows):
+        session.execute(insert(ObservationRow), list(chunk))
+    earliest = min((r["time"] for r in rows), default=min(when))
+    return len(rows), duplicates, corrections, earliest
+
+
+def store_observations(
+    session: Session, result: IntakeResult, received_at: datetime, *, site: str | None = None
+) -> IntakeSummary:
+    """Store ``result`` in the caller's transaction (the caller commits). ``site``: the site of
+    a gateway writing, whose writes are limited to that site's registered patients; None for
+    an operator (every registered patient)."""
+    summary = IntakeSummary()
+    received = utc_naive(received_at)
+    for q in result.quarantine:
+        summary._refuse(q)
+    admitted = _admit(session, result.observations, site, summary)
+    _serialise(session, admitted)
+    _write_quarantine(session, summary.quarantine, received)
+    for patient in sorted(admitted):
+        for attempt in range(_ATTEMPTS):
+            try:
+                with session.begin_nested():
+                    loaded, duplicates, corrections, earliest = _write_patient(
+                        session, patient, admitted[patient], received
+                    )
+                break
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        summary.duplicates += duplicates
+        if loaded:
+            summary.loaded += loaded
+            summary.corrections += corrections
+            summary.patients.add(patient)
+            summary.earliest[patient] = earliest
     return summary
