@@ -244,3 +244,32 @@ def test_unusable_files_get_a_message_saying_what_to_check(daily: Path, tmp_path
     assert "not a model file written by 'cgtvigil forecast fit'" in _fails(
         ["forecast", "predict", "--model", str(model), "--data", str(daily), "--output", str(tmp_path / "p.csv")]
     )
+
+
+def test_parquet_rows_are_named_and_booleans_are_not_numbers(daily: Path, tmp_path: Path) -> None:
+    """D17 for Parquet input: problems name 1-based rows; a boolean column is not a grade
+    (reliability review D11: booleans were taken as numbers elsewhere)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pacsv.read_csv(daily)
+    days = table.column("day").to_pylist()
+    days[2] = -4
+    bad = table.set_column(table.schema.get_field_index("day"), "day", pa.array(days))
+    pq.write_table(bad, tmp_path / "bad.parquet")
+    out = _fails(["forecast", "evaluate", "--data", str(tmp_path / "bad.parquet")])
+    assert "bad.parquet: column 'day' must hold whole days from 0 (infusion) to 10,000: row 3. Got -4." in out
+    flags = table.set_column(
+        table.schema.get_field_index("icans_grade"), "icans_grade", pa.array([False] * table.num_rows)
+    )
+    pq.write_table(flags, tmp_path / "flags.parquet")
+    out = _fails(["forecast", "evaluate", "--data", str(tmp_path / "flags.parquet")])
+    assert "column 'icans_grade' must hold numbers. Got a column of type bool." in out
+    pq.write_table(table, tmp_path / "good.parquet")
+    assert (
+        json.loads(
+            _ok(["forecast", "evaluate", "--data", str(tmp_path / "good.parquet"), "--model", "logistic", "--json"])
+        )["n_patients"]
+        == 30
+    )
