@@ -131,3 +131,15 @@ def test_synth_quarters_repeat_and_are_checked(tmp_path: Path) -> None:
     text = _fails(["synth", "trajectories", str(tmp_path / "t"), "--patients", "0", "--days", "0"])
     assert "'--patients' parameter of cgtvigil synth trajectories must be an integer >= 1. Got 0." in text
     assert "'--days' parameter" in text
+
+
+def test_audit_anchor_prints_its_path_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D16: the anchor path was printed as markup after the anchor was written ('[bold]'
+    vanished, '[/]' raised MarkupError); an unwritable path raised a traceback."""
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    assert runner.invoke(app, ["monitor", "gateway-add", "gw-1", "--site", "A"]).exit_code == 0
+    anchor = tmp_path / "anchor[bold].json"
+    r = runner.invoke(app, ["audit", "anchor", "--output", str(anchor)])
+    assert r.exit_code == 0, r.output
+    assert str(anchor) in " ".join(r.stdout.split()) and anchor.exists()
+    assert "No such file or directory" in _fails(["audit", "anchor", "--output", str(tmp_path / "no" / "a.json")])
