@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -113,6 +114,10 @@ def _read_table(path: Path) -> tuple[pa.Table, str, int]:
 def _texts(col: pa.ChunkedArray, name: str, rows: Any, problems: Problems) -> list[str | None] | None:
     """Text cells (None for blank), with the rows that are not UTF-8 named."""
     if pa.types.is_binary(col.type):
+        try:
+            return pc.cast(col, pa.string()).to_pylist()  # type: ignore[no-any-return]
+        except pa.ArrowInvalid:
+            pass  # find the rows below
         out: list[str | None] = []
         bad = []
         for i, b in enumerate(col.to_pylist()):
@@ -209,7 +214,7 @@ def _read_daily(
     problems.raise_if_any()
     table, label, first = _read_table(path)
     names = table.column_names
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, k in Counter(names).items() if k > 1)
     if twice:
         problems.add(f"column name(s) used twice in the header: {_names(twice)}")
     missing_src = [f"{c}={s}" for c, s in mapping.items() if s not in names]
