@@ -324,16 +324,15 @@ def _exact_counts(column: pa.ChunkedArray, name: str, where: Callable[[int], str
         zero_copy_only=False
     )
     beyond = long | (values > MAX_EXACT_COUNT)
-    for rows, says in (
-        (
-            np.flatnonzero(~whole),
-            lambda v: f"{'blank' if v is None or not v.strip() else repr(v)} is not a count (a whole number >= 0)",
-        ),
-        (
-            np.flatnonzero(beyond),
-            lambda v: f"{v} is above 2^53 = {MAX_EXACT_COUNT:,}, the largest count the statistics hold exactly",
-        ),
-    ):
+
+    def not_whole(v: str | None) -> str:
+        return f"{'blank' if v is None or not v.strip() else repr(v)} is not a count (a whole number >= 0)"
+
+    def too_big(v: str | None) -> str:
+        return f"{v} is above 2^53 = {MAX_EXACT_COUNT:,}, the largest count the statistics hold exactly"
+
+    says: Callable[[str | None], str]
+    for rows, says in ((np.flatnonzero(~whole), not_whole), (np.flatnonzero(beyond), too_big)):
         # every bad cell counts; only the ones that can be listed are read back
         cells = text.take(pa.array(rows[:_MAX_LISTED])).to_pylist() + [None] * (len(rows) - _MAX_LISTED)
         problems.extend(f"{where(int(r))}, column '{name}': {says(v)}." for r, v in zip(rows, cells, strict=True))
