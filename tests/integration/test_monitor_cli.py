@@ -131,3 +131,81 @@ def test_audit_anchor_and_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     bad = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
     assert bad.exit_code == 1 and "truncated" in bad.stdout
     engine.dispose()
+
+
+def test_monitor_ingest_quarantines_bad_shapes_and_times_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reliability review D9 (`monitor ingest y1.json --format omh` gave an OverflowError
+    traceback) and D10 (`--format fhir` on a bundle with `entry: [1]` gave a traceback)."""
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    add = ["monitor", "patient-add", "P-0001", "--site", "site-A", "--product", "yescarta", "--infusion-date"]
+    assert runner.invoke(app, [*add, "2026-11-20"]).exit_code == 0
+
+    def point(when: str) -> dict:
+        return {
+            "header": {"user_id": "P-0001", "schema_id": {"name": "body-temperature", "version": "4.0"}},
+            "body": {"body_temperature": {"value": 38.2, "unit": "C"}, "effective_time_frame": {"date_time": when}},
+        }
+
+    y1 = tmp_path / "y1.json"
+    y1.write_text(json.dumps([point("2026-11-21T08:00:00+00:00"), point("0001-01-01T00:00:00+14:00")]))
+    r = runner.invoke(app, ["monitor", "ingest", str(y1), "--format", "omh"])
+    assert r.exit_code == 0 and r.exception is None, r.output
+    assert "'loaded': 1" in r.stdout and "IMPLAUSIBLE_TIME" in r.stdout
+    fb = tmp_path / "fb.json"
+    for bundle in ({"resourceType": "Bundle", "entry": [1]}, [[1]], "abc"):
+        fb.write_text(json.dumps(bundle))
+        r = runner.invoke(app, ["monitor", "ingest", str(fb), "--format", "fhir"])
+        assert r.exit_code == 0 and r.exception is None and "INVALID" in r.stdout, r.output
+    fb.write_text("[" * 100_000)
+    deep = runner.invoke(app, ["monitor", "ingest", str(fb), "--format", "fhir"])
+    assert deep.exit_code == 2 and "nested too deeply" in deep.output
+
+
+def test_patient_add_on_an_existing_patient(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reliability review D23 (§1.3 row 3.25): `patient-add P-0001 --site site-B --product
+    Kymriah` on a site-A patient exited 0, kept site-A, added a second treatment and audited
+    site-B. Now it is refused; the same command again changes and audits nothing."""
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    first = ["monitor", "patient-add", "P-0001", "--site", "site-A", "--product", "Yescarta"]
+    assert runner.invoke(app, [*first, "--infusion-date", "2026-11-20"]).exit_code == 0
+    moved = runner.invoke(
+        app,
+        [
+            "monitor",
+            "patient-add",
+            "P-0001",
+            "--site",
+            "site-B",
+            "--product",
+            "Kymriah",
+            "--infusion-date",
+            "2026-11-20",
+        ],
+    )
+    assert moved.exit_code == 2 and "registered at site 'site-A', not 'site-B'" in moved.output
+    same = runner.invoke(app, [*first, "--infusion-date", "2026-11-20"])
+    assert same.exit_code == 0 and "nothing changed" in same.stdout
+    later = runner.invoke(app, [*first, "--infusion-date", "2026-12-01"])
+    assert later.exit_code == 0 and "added a treatment yescarta, day 0 = 2026-12-01" in later.stdout
+    with create_engine(url).connect() as con:
+        audit = con.execute(text("SELECT action, detail FROM audit_log WHERE target = 'patient:P-0001'")).all()
+        treatments = con.execute(text("SELECT count(*) FROM treatment")).scalar_one()
+    assert [a for a, _ in audit] == ["patient.create", "patient.update"] and treatments == 2
+    assert json.loads(audit[1][1]) == {
+        "patient_created": False,
+        "treatment": {"product": "yescarta", "infusion_date": "2026-12-01", "lot": None},
+    }
+
+
+def test_serve_is_the_top_level_command() -> None:
+    """Issue 8 §3: the web application (pages and the gateway API) starts with `cgtvigil serve`;
+    `monitor serve` is a hidden alias of it."""
+    r = runner.invoke(app, ["serve", "--help"])
+    assert r.exit_code == 0 and "--workers" in r.stdout and "device-gateway" in r.stdout
+    assert "serve" not in runner.invoke(app, ["monitor", "--help"]).stdout
+    assert runner.invoke(app, ["monitor", "serve", "--help"]).exit_code == 0

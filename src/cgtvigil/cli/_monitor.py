@@ -1,4 +1,4 @@
-"""Monitoring commands (gateways, patients, observations, alerts, plans, the API server)."""
+"""Monitoring commands (gateways, patients, observations, alerts, plans); the server is `cgtvigil serve`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _operator() -> str:
 
 
 monitor_app = typer.Typer(
-    help="Patient monitoring: observation files, alerts, gateways, the API server.", no_args_is_help=True
+    help="Patient monitoring: patients, gateways, observation files, alerts, plans.", no_args_is_help=True
 )
 app.add_typer(monitor_app, name="monitor")
 
