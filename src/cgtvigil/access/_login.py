@@ -134,7 +134,7 @@ def authenticate(
         session,
         actor=username if outcome == "success" else "anonymous",
         action="login",
-        target=f"user:{username}",
+        target=f"user:{typed_text(username, 64)}",
         at=at,
         detail={"outcome": outcome} | ({"wait_seconds": wait} if wait else {}),
     )

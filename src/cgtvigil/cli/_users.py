@@ -206,14 +206,16 @@ def list_cmd() -> None:
             r.key.removeprefix("account:"): r.blocked_until
             for r in session.scalars(select(LoginThrottleRow).where(LoginThrottleRow.blocked_until > now))
         }
-    table = Table("user", "role", "site", "products", "patient", "state", "sessions")
+    table = Table()
+    for column in ("user", "role", "site", "products", "patient", "state", "sessions"):
+        table.add_column(column, no_wrap=column in ("user", "state"))
     for u in users:
         state = (
             "deactivated"
             if not u.active
             else "no password yet"
             if not u.password_hash
-            else f"slowed until {slowed[u.username]:%H:%M:%S} UTC"
+            else f"slowed to {slowed[u.username]:%H:%M:%S} UTC"
             if u.username in slowed
             else "active"
         )

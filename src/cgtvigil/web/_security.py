@@ -157,6 +157,9 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     """Sessions, headers and the audit of denied access for ``app`` (required: a secret key)."""
     use_audit_key(settings.audit_key)
     if not settings.secret_key:
+        engine = getattr(app.state, "engine", None)
+        if engine is not None:
+            engine.dispose()  # the application is not built: leave no pooled connection behind
         raise CgtVigilError(
             "CGTVIGIL_SECRET_KEY is not set: it signs the session cookies and must be the same for every "
             "server process (generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
