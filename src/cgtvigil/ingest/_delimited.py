@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,7 @@ MAX_LINE_BYTES = 1024 * 1024  # one physical line (FAERS lines are well under 10
 MAX_RECORD_LINES = 32  # physical lines one repaired record may join
 MAX_HEADER_BYTES = 64 * 1024
 RAW_KEPT = 1024  # bytes of an over-long line kept in its quarantine row
+CHUNK_LINES = 100_000  # lines per batch at most (bounds the per-line objects of short lines)
 _EOL = re.compile(rb"\r\n|\n|\r")
 
 
@@ -42,8 +43,9 @@ class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class QuarantineRow:
+class QuarantineRow(NamedTuple):
+    """A physical line (or ``n_lines`` lines from ``line``) not loaded, with the reason."""
+
     line: int
     n_lines: int
     reason: str
@@ -202,7 +204,7 @@ class DelimitedReader:
             data = rest + piece if rest else piece
             cut = data.rfind(b"\n")
             if cut >= 0:
-                yield data[: cut + 1]
+                yield from _by_lines(data[: cut + 1])
                 rest = data[cut + 1 :]
             else:
                 rest = data
@@ -290,52 +292,63 @@ class DelimitedReader:
         # Fields a line can add to a record it continues; cs bounds what a join can reach.
         gain = np.where((counts < n) & ~too_long & ~blank, counts - 1, 0)
         cs = np.concatenate([[0], np.cumsum(gain)])
-        quarantine: list[QuarantineRow] = []
+        total = len(lines)
+        max_join = self._max_join
+        idx = np.arange(total)
+        short = ~good & (counts < n) & ~too_long & ~blank
+        # A short line that even joined with its whole window cannot reach n fields (and whose
+        # window lies inside this chunk, or the file ends) cannot start a record.
+        ends = np.minimum(idx + max_join, total)
+        reach = counts + cs[ends] - cs[np.minimum(idx + 1, total)]
+        hopeless = short & ((idx + max_join <= total) | final) & (reach < n)
+        candidates = np.flatnonzero(short & ~hopeless).tolist()
+        consumed = np.zeros(total, dtype=bool)  # lines joined into a repaired record
+        failed: list[int] = []  # candidates that could not be completed
         repaired_text: list[str] = []
         repaired_line: list[int] = []
         repaired_n: list[int] = []
-        bad = (~good).nonzero()[0]
         pending: int | None = None
-        i_bad = 0
-        total = len(lines)
-        max_join = self._max_join
-        while i_bad < len(bad):
-            i = int(bad[i_bad])
-            i_bad += 1
-            f = int(counts[i])
-            text = lines[i]
-            if too_long[i]:
-                quarantine.append(self._too_long(start + i, text, len(text.encode("utf-8"))))
-                continue
-            if blank[i]:
-                quarantine.append(QuarantineRow(start + i, 1, "BLANK_LINE", text))
-                continue
-            if f > n:
-                quarantine.append(QuarantineRow(start + i, 1, "TOO_MANY_FIELDS", text))
-                continue
-            # f < n: join with following short lines while the field count stays <= n.
+        c = counts.tolist() if candidates else []
+        stop = (counts >= n) | too_long | blank
+        stops = stop.tolist() if candidates else []
+        last_j = -1
+        for i in candidates:
+            if i <= last_j:
+                continue  # joined into the record before it
+            acc, j = c[i], i
             limit = min(total, i + max_join)
-            if (i + max_join <= total or final) and f + cs[limit] - cs[i + 1] < n:
-                quarantine.append(QuarantineRow(start + i, 1, "TOO_FEW_FIELDS", text))
-                continue  # even joining the whole window cannot complete it
-            acc, j = f, i
             while acc < n and j + 1 < limit:
                 k = j + 1
-                if counts[k] >= n or too_long[k] or blank[k] or acc + int(counts[k]) - 1 > n:
+                if stops[k] or acc + c[k] - 1 > n:
                     break
-                acc += int(counts[k]) - 1
+                acc += c[k] - 1
                 j = k
             if acc == n:
                 repaired_text.append("\n".join(lines[i : j + 1]))
                 repaired_line.append(start + i)
                 repaired_n.append(j - i + 1)
-                while i_bad < len(bad) and bad[i_bad] <= j:
-                    i_bad += 1
+                consumed[i + 1 : j + 1] = True
+                last_j = j
                 continue
             if j + 1 == total and j + 1 - i < max_join and not final:
                 pending = i  # may continue in the next chunk
                 break
-            quarantine.append(QuarantineRow(start + i, 1, "TOO_FEW_FIELDS", text))
+            failed.append(i)
+        bad = ~good & ~consumed & ~short
+        bad[failed] = True
+        bad[np.asarray(repaired_line, dtype=np.int64) - start] = False
+        if pending is not None:
+            bad[pending:] = False
+        bad |= hopeless & ~consumed & ((idx < pending) if pending is not None else True)
+        quarantine: list[QuarantineRow] = []
+        for i in np.flatnonzero(bad & too_long).tolist():
+            quarantine.append(self._too_long(start + i, lines[i], int(lengths[i])))
+        for reason, mask in (
+            ("BLANK_LINE", bad & blank),
+            ("TOO_MANY_FIELDS", bad & ~too_long & ~blank & (counts > n)),
+            ("TOO_FEW_FIELDS", bad & ~too_long & ~blank & (counts < n)),
+        ):
+            quarantine.extend(QuarantineRow(start + i, 1, reason, lines[i]) for i in np.flatnonzero(mask).tolist())
         good_idx = good.nonzero()[0]
         if pending is not None:
             good_idx = good_idx[good_idx < pending]
@@ -348,6 +361,20 @@ class DelimitedReader:
         nl = pa.array(np.concatenate([np.ones(len(good_idx), np.int32), np.asarray(repaired_n, np.int32)]))
         self.stats.repaired_records += len(repaired_text)
         return DelimitedBatch(fields, first, nl, raw, quarantine), pending
+
+
+def _by_lines(block: bytes) -> Iterator[bytes]:
+    """``block`` (whole lines) in pieces of at most CHUNK_LINES lines."""
+    if block.count(b"\n") <= CHUNK_LINES:
+        yield block
+        return
+    ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+    start = 0
+    for cut in ends[CHUNK_LINES - 1 :: CHUNK_LINES].tolist():
+        yield block[start : cut + 1]
+        start = cut + 1
+    if start < len(block):
+        yield block[start:]
 
 
 @dataclass
