@@ -1,6 +1,7 @@
 """Alert lifecycle: open -> acknowledged -> resolved, with escalation of alerts left
 unacknowledged past their deadline; repeated triggers update the open alert (de-duplication);
-every change is an event with who and when."""
+every change is an event with who and when. A new alert, a raised severity and an escalation
+queue their notifications in the same transaction (``_notify``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cgtvigil.errors import ValidationError
+from cgtvigil.monitoring._notify import SEVERITIES, queue_notifications, write_lock
 from cgtvigil.monitoring._rules import MonitoringRules
 from cgtvigil.store import AlertEventRow, AlertRow, utc_naive
 
 __all__ = ["ACTIVE", "acknowledge", "escalate_overdue", "raise_alert", "resolve"]
 
 ACTIVE = ("open", "acknowledged", "escalated")
-SEVERITY_ORDER = ("info", "warning", "high", "critical")
+SEVERITY_ORDER = SEVERITIES
 SYSTEM = "cgtvigil"
 
 
@@ -44,6 +46,7 @@ def raise_alert(
                 )
             )
             active.severity = severity
+            queue_notifications(session, active, "severity", at)
         return active, False
     alert = AlertRow(
         patient_id=patient,
@@ -60,6 +63,7 @@ def raise_alert(
     session.add(alert)
     session.flush()
     session.add(AlertEventRow(alert_id=alert.id, status="open", by=SYSTEM, at=at, note=message))
+    queue_notifications(session, alert, "raised", at)
     return alert, True
 
 
@@ -85,9 +89,19 @@ def resolve(session: Session, alert_id: int, by: str, at: datetime, note: str = 
 
 
 def escalate_overdue(session: Session, now: datetime) -> list[AlertRow]:
-    """Escalate open alerts whose acknowledgement deadline has passed."""
+    """Escalate open alerts whose acknowledgement deadline has passed and queue their
+    escalation notifications (the caller commits). The escalation lock is taken first, so that
+    of several processes escalating at once exactly one escalates a given alert: the others
+    wait for its commit and then find the alert escalated already."""
     now = utc_naive(now)
-    overdue = session.scalars(select(AlertRow).where(AlertRow.status == "open", AlertRow.acknowledge_by < now)).all()
+    write_lock(session, "alert-escalation")
+    overdue = session.scalars(
+        select(AlertRow)
+        .where(AlertRow.status == "open", AlertRow.acknowledge_by < now)
+        .order_by(AlertRow.id)
+        .execution_options(populate_existing=True)  # what the lock holder before us wrote
+    ).all()
     for a in overdue:
         _change(session, a.id, "escalated", SYSTEM, now, "not acknowledged by the deadline", ("open",))
+        queue_notifications(session, a, "escalated", now)
     return list(overdue)

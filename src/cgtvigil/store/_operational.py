@@ -38,6 +38,9 @@ __all__ = [
     "Base",
     "GatewayRow",
     "LoginThrottleRow",
+    "NotificationAttemptRow",
+    "NotificationChannelRow",
+    "NotificationRow",
     "ObservationRow",
     "PatientRow",
     "PlanRecordRow",
@@ -243,9 +246,62 @@ class GatewayRow(Base):
     seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class NotificationChannelRow(Base):
+    """Where a site's alerts are sent: an e-mail address or a webhook URL (signed with the
+    channel's secret). ``site`` "*" reaches every site's alerts (a central on-call service)."""
+
+    __tablename__ = "notification_channel"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | webhook
+    target: Mapped[str] = mapped_column(String(512))  # an address or a URL
+    secret: Mapped[str] = mapped_column(String(128), default="")  # webhook: the HMAC-SHA256 key
+    min_severity: Mapped[str] = mapped_column(String(16), default="warning")
+    escalation_only: Mapped[bool] = mapped_column(Boolean, default=False)  # told only when nobody acknowledged
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class NotificationRow(Base):
+    """One message to send about an alert event (raised, severity raised, escalated) over one
+    channel: written in the transaction of the event (an outbox), sent after its commit, retried
+    with growing delays until it is sent or given up. A sender claims it for a while
+    (``claimed_until``), so that several server processes send it once."""
+
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id"), index=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channel.id"))
+    event: Mapped[str] = mapped_column(String(16))  # raised | severity | escalated
+    kind: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sent | failed (given up)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    claimed_by: Mapped[str] = mapped_column(String(64), default="")
+    last_error: Mapped[str] = mapped_column(String(512), default="")
+
+
+class NotificationAttemptRow(Base):
+    """One try to deliver a notification, with its outcome."""
+
+    __tablename__ = "notification_attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime)
+    worker: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # sent | error
+    error: Mapped[str] = mapped_column(String(512), default="")
+
+
 # Security-relevant tables whose every row carries a keyed seal written by the application
 # (cgtvigil.audit), so that an edit behind the application's back shows in `audit verify`.
-SEALED_TABLES = ("app_user", "gateway", "patient", "treatment", "alert", "alert_event")
+SEALED_TABLES = ("app_user", "gateway", "patient", "treatment", "alert", "alert_event", "notification_channel")
 
 
 def utc_naive(t: datetime) -> datetime:
