@@ -14,10 +14,19 @@ import pyarrow.compute as pc
 __all__ = ["render_signal_report", "write_signal_report"]
 
 
+def _num(value: Any, digits: int = 2) -> str:
+    """A statistic with ``digits`` decimals; a dash where the screen did not compute it (or it is NaN)."""
+    if isinstance(value, jinja2.Undefined) or value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("cgtvigil.reports", "templates"), autoescape=jinja2.select_autoescape(["html"])
     )
+    env.filters["num"] = _num
+    return env
 
 
 def _scatter_svg(rows: list[dict[str, Any]], width: int = 900, height: int = 380) -> str:
@@ -90,7 +99,7 @@ def render_signal_report(
     topic_cols = sorted({r["event"] for r in topics})
     drugs = sorted({r["drug"] for r in topics} | {r["drug"] for r in pts})
     cell = {
-        (r["drug"], r["event"]): {"eb05": r.get("eb05") or 0.0, "n": r["n"], "sdr": bool(r.get("sdr_fda_eb05"))}
+        (r["drug"], r["event"]): {"eb05": r.get("eb05"), "n": r["n"], "sdr": bool(r.get("sdr_fda_eb05"))}
         for r in topics
     }
     matrix = [{"drug": d, "cells": [cell.get((d, t)) for t in topic_cols]} for d in drugs]

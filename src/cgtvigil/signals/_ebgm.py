@@ -472,12 +472,14 @@ def _mixture_quantile(
         hi[a] = np.where(~below, xs, hi[a])
         f_hi[a] = np.where(~below, f, np.where(same, 0.5 * f_hi[a], f_hi[a]))
         side[a] = np.where(below, -1.0, 1.0)
+        bounded = np.isfinite(hi[a])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             new = xs - f / pdf
             secant = lo[a] - f_lo[a] * (hi[a] - lo[a]) / (f_hi[a] - f_lo[a])
-        bounded = np.isfinite(hi[a])
+            # np.where evaluates both branches: the doubling of an element with an upper end
+            # known may overflow, and is not used.
+            fallback = np.where(bounded, np.where(np.isfinite(secant), secant, 0.5 * (lo[a] + hi[a])), 2.0 * xs)
         outside = ~np.isfinite(new) | (new <= lo[a]) | (new >= hi[a])
-        fallback = np.where(bounded, np.where(np.isfinite(secant), secant, 0.5 * (lo[a] + hi[a])), 2.0 * xs)
         new = np.where(outside, fallback, new)
         new = np.where(f == 0, xs, new)
         x[a] = new
