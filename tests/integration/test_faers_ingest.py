@@ -200,3 +200,25 @@ def test_probable_duplicates_are_flagged_not_deleted(tmp_path: Path, faers_sampl
     flagged = store.query("SELECT caseid FROM report WHERE probable_duplicate").to_pylist()
     assert flagged == [{"caseid": "11563062"}]
     assert report.cases["cases_after_dedup"] == 101
+
+
+def test_identical_member_content_in_two_quarters_is_recorded_for_each(tmp_path: Path, faers_samples: Path) -> None:
+    """A header-only RPSR is byte-identical in every quarter without report sources; it used
+    to be 'skipped (already loaded)' in the second quarter because its SHA-256 was stored for
+    the first. Idempotency is per quarter now: both quarters record their RPSR."""
+    src = faers_samples / "faers_2017q2"
+    zips = []
+    for q in ("2", "3"):
+        path = tmp_path / f"faers_ascii_2017q{q}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            for table in ("DEMO", "DRUG", "REAC", "OUTC", "RPSR", "THER", "INDI"):
+                lines = (src / f"{table}17Q2.txt").read_text().split("\n")
+                keep = lines if table != "RPSR" else lines[:1]
+                if q == "3":  # a different version of every case, so the other files differ
+                    keep = [keep[0]] + [ln.replace("$", "9$", 1) for ln in keep[1:] if ln]
+                zf.writestr(f"ascii/{table}17Q{q}.txt", "\n".join(keep) + "\n")
+        zips.append(path)
+    store, report = _ingest(tmp_path, *zips)
+    rpsr = [(f.quarter, f.status, f.read) for f in report.files if f.table == "rpsr"]
+    assert rpsr == [("2017Q2", "loaded", 0), ("2017Q3", "loaded", 0)]
+    assert store.query("SELECT count(*) AS n FROM source_file WHERE table_name = 'rpsr'").to_pylist() == [{"n": 2}]
