@@ -6,8 +6,12 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cgtvigil.errors import CgtVigilError
+
+if TYPE_CHECKING:
+    from cgtvigil.monitoring import Notifier
 
 __all__ = ["Settings"]
 
@@ -34,6 +38,36 @@ def _count(name: str, default: int) -> int:
     return int(raw)
 
 
+def _seconds(name: str, default: float) -> timedelta | None:
+    """A period in seconds; 0 turns the thing off (None)."""
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise CgtVigilError(f"{name} must be a number of seconds. Got {raw!r}.") from None
+    if not 0 <= value <= 24 * 3600:
+        raise CgtVigilError(f"{name} must be between 0 (off) and 86400 seconds (a day). Got {raw!r}.")
+    return timedelta(seconds=value) if value else None
+
+
+def _secret(name: str) -> str:
+    """NAME_FILE (a file readable by the service only) or NAME."""
+    path = os.environ.get(f"{name}_FILE", "")
+    if path:
+        try:
+            return Path(path).read_text("utf-8").strip()
+        except OSError as exc:
+            raise CgtVigilError(f"{name}_FILE={path}: cannot read it ({exc}).") from exc
+    return os.environ.get(name, "")
+
+
+def _smtp_security() -> str:
+    raw = os.environ.get("CGTVIGIL_SMTP_SECURITY", "starttls").strip().lower()
+    if raw not in ("starttls", "ssl", "none"):
+        raise CgtVigilError(f"CGTVIGIL_SMTP_SECURITY must be starttls, ssl or none. Got {raw!r}.")
+    return raw
+
+
 def _audit_key() -> str:
     """CGTVIGIL_AUDIT_KEY_FILE (a file readable by the service only) or CGTVIGIL_AUDIT_KEY."""
     path = os.environ.get("CGTVIGIL_AUDIT_KEY_FILE", "")
@@ -58,7 +92,11 @@ class Settings:
     CGTVIGIL_SESSION_IDLE_MINUTES (default 30), CGTVIGIL_SESSION_LIFETIME_MINUTES (default
     720), CGTVIGIL_AUDIT_KEY_FILE or CGTVIGIL_AUDIT_KEY (the key of the audit chain and row
     seals, kept outside the database), CGTVIGIL_PUBLIC_URL (the address users open, for the
-    links printed by `cgtvigil users`)."""
+    links printed by `cgtvigil users`), CGTVIGIL_ESCALATION_INTERVAL_SECONDS (default 60; 0: the
+    server does not escalate or send notifications itself, a timer runs `cgtvigil monitor
+    escalate`), CGTVIGIL_SMTP_HOST, CGTVIGIL_SMTP_PORT (default 587), CGTVIGIL_SMTP_SECURITY
+    (starttls, ssl or none), CGTVIGIL_SMTP_USER, CGTVIGIL_SMTP_PASSWORD_FILE or
+    CGTVIGIL_SMTP_PASSWORD, CGTVIGIL_SMTP_FROM (the mail server and sender of alert e-mails)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
@@ -73,6 +111,13 @@ class Settings:
     public_url: str = ""
     max_request_bytes: int = 8 * 1024 * 1024  # request bodies above this are refused before parsing
     max_batch_elements: int = 10_000  # data points (or resources) in one ingest request
+    escalation_interval: timedelta | None = timedelta(seconds=60)  # None: escalation by a timer only
+    smtp_host: str = ""  # empty: no mail server (e-mail channels fail and say so)
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_sender: str = "cgtvigil@localhost"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -92,4 +137,30 @@ class Settings:
             public_url=os.environ.get("CGTVIGIL_PUBLIC_URL", "").rstrip("/"),
             max_request_bytes=_count("CGTVIGIL_MAX_REQUEST_BYTES", 8 * 1024 * 1024),
             max_batch_elements=_count("CGTVIGIL_MAX_BATCH_ELEMENTS", 10_000),
+            escalation_interval=_seconds("CGTVIGIL_ESCALATION_INTERVAL_SECONDS", 60),
+            smtp_host=os.environ.get("CGTVIGIL_SMTP_HOST", ""),
+            smtp_port=_count("CGTVIGIL_SMTP_PORT", 587),
+            smtp_security=_smtp_security(),
+            smtp_user=os.environ.get("CGTVIGIL_SMTP_USER", ""),
+            smtp_password=_secret("CGTVIGIL_SMTP_PASSWORD"),
+            smtp_sender=os.environ.get("CGTVIGIL_SMTP_FROM", "cgtvigil@localhost"),
         )
+
+    def notifier(self) -> Notifier:
+        """The alert sender for these settings (mail server, links, audit trail)."""
+        from cgtvigil.audit import append_audit
+        from cgtvigil.monitoring import Notifier, SmtpServer
+
+        smtp = (
+            SmtpServer(
+                host=self.smtp_host,
+                port=self.smtp_port,
+                sender=self.smtp_sender,
+                username=self.smtp_user,
+                password=self.smtp_password,
+                security=self.smtp_security,  # type: ignore[arg-type]  # checked by from_env
+            )
+            if self.smtp_host
+            else None
+        )
+        return Notifier(smtp=smtp, public_url=self.public_url, audit=append_audit)
