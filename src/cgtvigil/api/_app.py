@@ -6,7 +6,7 @@ the routes defined inside the factory at run time.)
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +23,13 @@ from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
-from cgtvigil.monitoring import MonitoringRules, authenticate_gateway, evaluate_patient, store_observations
+from cgtvigil.monitoring import (
+    EscalationScheduler,
+    MonitoringRules,
+    authenticate_gateway,
+    evaluate_patient,
+    store_observations,
+)
 from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
 from cgtvigil.web import error_page, install_security, web_router
 
@@ -95,7 +101,10 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        # escalation and notification rounds in every worker (a database lock makes them safe)
+        interval = settings.escalation_interval
+        async with EscalationScheduler(sessions, settings.notifier(), interval) if interval else nullcontext():
+            yield
         engine.dispose()  # close pooled database connections on shutdown
 
     app = FastAPI(

@@ -113,7 +113,8 @@ class RetryPolicy:
     lease: timedelta = timedelta(minutes=5)
 
     def delay(self, attempts: int) -> timedelta:
-        return min(self.max_delay, self.first_delay * 2 ** max(0, attempts - 1))
+        step: timedelta = self.first_delay * (2 ** max(0, attempts - 1))
+        return min(self.max_delay, step)
 
 
 def _worker_name() -> str:
