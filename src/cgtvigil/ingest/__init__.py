@@ -2,6 +2,17 @@
 
 from cgtvigil.ingest._delimited import DelimitedReader, LineStats, QuarantineRow
 from cgtvigil.ingest._drugnames import DrugNormaliser, clean_ingredient
+from cgtvigil.ingest._e2b import (
+    E2B_IMPORTER_VERSION,
+    AckMessage,
+    AckReport,
+    BatchHeader,
+    E2BBatch,
+    LoadedReport,
+    QuarantinedReport,
+    read_ack,
+    read_e2b,
+)
 from cgtvigil.ingest._faers import (
     FaersMember,
     FaersQuarter,
@@ -29,30 +40,42 @@ from cgtvigil.ingest._patient_data import (
     read_wearable_csv,
     time_problem,
 )
+from cgtvigil.ingest._xml import XmlLimits, parse_xml
 
 __all__ = [
     "CGT_SYMPTOM_ITEMS",
     "CLOCK_SKEW",
+    "E2B_IMPORTER_VERSION",
     "EARLIEST_TIME",
     "LOINC_CODES",
     "MAX_NAME_LENGTH",
+    "AckMessage",
+    "AckReport",
+    "BatchHeader",
     "DelimitedReader",
     "DrugNormaliser",
+    "E2BBatch",
     "FaersMember",
     "FaersQuarter",
     "IgnoredEntry",
     "IngestLimits",
     "IntakeResult",
     "LineStats",
+    "LoadedReport",
     "MemberBatch",
     "MemberResult",
     "QuarantineRow",
+    "QuarantinedReport",
+    "XmlLimits",
     "check_member",
     "clean_ingredient",
     "open_quarter",
+    "parse_xml",
     "pseudonym_problem",
+    "read_ack",
     "read_assessments",
     "read_deleted",
+    "read_e2b",
     "read_fhir_bundle",
     "read_member",
     "read_omh",
