@@ -155,7 +155,7 @@ def test_patient_submits_epro_on_a_phone(browser, server: str) -> None:  # type:
     assert page.url.endswith("/epro")
     page.check("input[name=cgt_confusion]")
     page.click("button:has-text('Send to my care team')")
-    assert "have been alerted" in page.locator("[role=status]").inner_text()
+    assert "Thank you" in page.locator("[role=status]").inner_text()
     page.screenshot(path=str(SHOTS / "epro-phone.png"), full_page=True)
     ctx.close()
 

@@ -14,6 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from typer.testing import CliRunner
 
 from cgtvigil.access import (
@@ -29,6 +30,7 @@ from cgtvigil.access import (
     unlock_user,
     update_user,
 )
+from cgtvigil.audit import verify_audit
 from cgtvigil.cli import app as cli
 from cgtvigil.errors import ValidationError
 from cgtvigil.store import AuditRow, GatewayRow, PatientRow, TreatmentRow, operational_engine, session_factory
@@ -234,4 +236,49 @@ def test_users_and_gateway_commands(tmp_path, monkeypatch: pytest.MonkeyPatch) -
     for action in ("user.create", "user.setup_code", "user.unlock", "user.reset", "user.deactivate", "gateway.revoke"):
         assert action in actions
     app.state.engine.dispose()
+    engine.dispose()
+
+
+def test_concurrent_log_ins_across_workers(operational_url: str, cheap_argon2) -> None:  # type: ignore[no-untyped-def]
+    """Eight threads (standing for server workers, each with its own connections) fail and
+    succeed log-ins for one account at once: no error, every failure counted once, and every
+    successful log-in gets its own live session."""
+    import threading
+
+    from sqlalchemy import func
+
+    from cgtvigil.store import LoginThrottleRow, SessionRow
+
+    engine = operational_engine(operational_url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        s.add(PatientRow(id="P-A1", site="Site-A"))
+        create_user(s, username="inv.a", password=PASSWORD, role="site_investigator", at=T0, site="Site-A")
+        s.commit()
+    errors: list[Exception] = []
+    policy = ThrottlePolicy(free_failures=100, address_free_failures=100)
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(4):
+                with sessions() as s:
+                    at = T0 + timedelta(seconds=i)
+                    ok = authenticate(s, "inv.a", PASSWORD if i == 3 else "guess", at, client=f"w{k}", policy=policy)
+                    if ok.user is not None:
+                        open_session(s, ok.user, at, SessionPolicy(), client=f"w{k}")
+                    s.commit()
+        except (SQLAlchemyError, TimeoutError) as exc:  # collected and asserted below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with sessions() as s:
+        addresses = s.scalars(select(LoginThrottleRow.failures).where(LoginThrottleRow.key.startswith("address:")))
+        assert sorted(addresses) == [3] * 8
+        assert s.scalar(select(func.count()).select_from(SessionRow).where(SessionRow.username == "inv.a")) == 8
+        assert verify_audit(s).ok
     engine.dispose()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_
+from sqlalchemy import case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,36 +59,46 @@ def _key_address(client: str) -> str:
 
 
 def _blocked(session: Session, keys: list[str], now: datetime) -> int:
-    waits = [
-        (row.blocked_until - now).total_seconds()
-        for k in keys
-        if (row := session.get(LoginThrottleRow, k)) is not None and row.blocked_until and row.blocked_until > now
-    ]
-    return int(max(waits, default=0) + 0.999)
+    until = session.scalars(
+        select(LoginThrottleRow.blocked_until).where(
+            LoginThrottleRow.key.in_(keys), LoginThrottleRow.blocked_until > now
+        )
+    ).all()
+    return int(max(((u - now).total_seconds() for u in until if u is not None), default=0) + 0.999)
 
 
 def _fail(session: Session, key: str, now: datetime, free: int, cap: timedelta, policy: ThrottlePolicy) -> None:
-    for _ in range(3):  # two workers may create the same row at once
-        row = session.get(LoginThrottleRow, key)
-        try:
-            with session.begin_nested():
-                if row is None:
-                    row = LoginThrottleRow(key=key, failures=0, last_failure=now)
-                    session.add(row)
-                elif now - row.last_failure > policy.forget_after:
-                    row.failures = 0
-                row.failures += 1
-                row.last_failure = now
-                wait = policy.delay(row.failures, free, cap)
-                row.blocked_until = now + wait if wait else None
-            return
-        except IntegrityError:
-            continue
+    """Count one failure for ``key`` with single statements, so that several server processes
+    counting at once neither lose a count nor fail."""
+    t = LoginThrottleRow
+    for _ in range(3):
+        failures = session.execute(
+            update(t)
+            .where(t.key == key)
+            .values(
+                failures=case((t.last_failure < now - policy.forget_after, 1), else_=t.failures + 1), last_failure=now
+            )
+            .returning(t.failures)
+        ).scalar()
+        if failures is None:  # no row yet: create it (another process may do so at the same time)
+            try:
+                with session.begin_nested():
+                    session.execute(insert(t).values(key=key, failures=1, last_failure=now, blocked_until=None))
+                failures = 1
+            except IntegrityError:
+                continue
+        wait = policy.delay(failures, free, cap)
+        if wait:
+            session.execute(update(t).where(t.key == key).values(blocked_until=now + wait))
+        return
 
 
 def clear_throttle(session: Session, username: str) -> int:
-    """Forget the failed log-ins of an account name (an unlock); the number of rows cleared."""
-    result = session.execute(delete(LoginThrottleRow).where(LoginThrottleRow.key == _key_account(username)))
+    """Forget the failed log-ins of an account name (an unlock); 1 if there were any."""
+    t = LoginThrottleRow
+    result = session.execute(
+        update(t).where(t.key == _key_account(username), t.failures > 0).values(failures=0, blocked_until=None)
+    )
     return int(getattr(result, "rowcount", 0))
 
 
