@@ -64,6 +64,7 @@ __all__ = [
     "deliver_due",
     "disable_channel",
     "notification_states",
+    "patients_notified",
     "queue_notifications",
     "sign_webhook",
     "write_lock",
@@ -506,3 +507,25 @@ def notification_states(session: Session, alert_ids: Sequence[int]) -> dict[int,
             )
         )
     return out
+
+
+def patients_notified(session: Session, patient_ids: Sequence[str]) -> dict[str, str]:
+    """For each patient with active alerts, how far their notifications got: ``failed`` (one
+    was given up), ``retrying``, ``pending``, ``sent`` (all of them), or ``nobody`` (no channel
+    matched: no one was told)."""
+    from cgtvigil.monitoring._alerts import ACTIVE
+
+    out: dict[str, str] = {}
+    if not patient_ids:
+        return out
+    order = ("failed", "retrying", "pending", "sent")
+    for pid, status, attempts in session.execute(
+        select(AlertRow.patient_id, NotificationRow.status, NotificationRow.attempts)
+        .join(NotificationRow, NotificationRow.alert_id == AlertRow.id)
+        .where(AlertRow.patient_id.in_(list(patient_ids)), AlertRow.status.in_(ACTIVE))
+    ):
+        state = "retrying" if status == "pending" and attempts else status
+        if pid not in out or order.index(state) < order.index(out[pid]):
+            out[pid] = state
+    return {pid: out.get(pid, "nobody") for pid in patient_ids}
+

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import case, func, select
 
@@ -22,7 +23,17 @@ from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.ingest import CGT_SYMPTOM_ITEMS, read_questionnaire_response
-from cgtvigil.monitoring import ACTIVE, MonitoringRules, acknowledge, evaluate_patient, resolve, store_observations
+from cgtvigil.monitoring import (
+    ACTIVE,
+    MonitoringRules,
+    acknowledge,
+    deliver_due,
+    evaluate_patient,
+    notification_states,
+    patients_notified,
+    resolve,
+    store_observations,
+)
 from cgtvigil.privacy import suppress_small_cells
 from cgtvigil.store import AlertRow, ObservationRow, PatientRow, TreatmentRow, UserRow, load_products
 from cgtvigil.web._accounts import accounts_router
@@ -39,6 +50,7 @@ SEVERITY_RANK = {"critical": 0, "high": 1, "warning": 2, "info": 3}
 CARE_TEAM = ("site_investigator", "safety_scientist", "administrator")
 SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
 SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
+RECENT_DAYS = 30  # the board lists every patient with an open alert, and the others up to this day
 PAGE_ROWS = 100
 SCATTER_ROWS = 1000  # the EB05-versus-n plot shows the first rows of the filtered, sorted screen
 SCATTER_COLUMNS = ("drug", "event_type", "event", "n", "eb05", "sdr_fda_eb05")
@@ -189,6 +201,7 @@ def web_router(settings: Settings) -> APIRouter:
     product_names = {p.id: p.brand for p in products.products}
     brand_to_id = {p.brand: p.id for p in products.products}
 
+    notifier = settings.notifier()
     router.routes.extend(accounts_router(settings).routes)  # log-in, log-out, passwords, user administration
 
     @router.get("/")
@@ -451,8 +464,10 @@ def web_router(settings: Settings) -> APIRouter:
     def board(
         request: Request, session: DbSession, user: Annotated[UserRow, Depends(roles(*CARE_TEAM))], page: int = 1
     ) -> HTMLResponse:
-        """Patients in their monitoring window, most severe open alert first: one aggregate query
-        scoped to what the user may see, 100 patients a page."""
+        """Every patient with an open alert, whatever the day after infusion (late toxicities,
+        long-term follow-up), most severe first, then the patients in the recent-infusion window
+        (day 0-30): one aggregate query scoped to what the user may see, 100 patients a page.
+        An administrator also sees alerts of patient ids missing from the registry."""
         today = _now().date()
         latest = (
             select(TreatmentRow.patient_id, func.max(TreatmentRow.infusion_date).label("day0"))
@@ -475,12 +490,15 @@ def web_router(settings: Settings) -> APIRouter:
                 func.coalesce(alerts.c.open, 0),
                 alerts.c.worst,
             )
-            .join(latest, latest.c.patient_id == PatientRow.id)
-            .join(
+            .outerjoin(latest, latest.c.patient_id == PatientRow.id)
+            .outerjoin(
                 TreatmentRow, (TreatmentRow.patient_id == PatientRow.id) & (TreatmentRow.infusion_date == latest.c.day0)
             )
             .outerjoin(alerts, alerts.c.patient_id == PatientRow.id)
-            .where(latest.c.day0 >= today - timedelta(days=30), latest.c.day0 <= today)
+            .where(
+                alerts.c.open.is_not(None)
+                | ((latest.c.day0 >= today - timedelta(days=RECENT_DAYS)) & (latest.c.day0 <= today))
+            )
         )
         if user.role == "site_investigator":
             query = query.where(PatientRow.site == (user.site or ""))
@@ -495,13 +513,27 @@ def web_router(settings: Settings) -> APIRouter:
             {
                 "id": pid,
                 "site": site,
-                "product": product_names.get(prod, prod),
-                "day": (today - day0).days,
+                "product": product_names.get(prod, prod) if prod else "",
+                "day": (today - day0).days if day0 is not None else None,
                 "open": n,
                 "worst": by_rank.get(worst) if worst is not None else None,
             }
             for pid, site, prod, day0, n, worst in found
         ]
+        notified = patients_notified(session, [r["id"] for r in rows if r["open"]])
+        for r in rows:
+            r["notified"] = notified.get(r["id"], "nobody") if r["open"] else ""
+        unregistered = []
+        if user.role == "administrator":  # alerts stored before accounts were checked against the registry
+            unregistered = [
+                {"id": pid, "open": n, "worst": by_rank.get(worst)}
+                for pid, n, worst in session.execute(
+                    select(alerts.c.patient_id, alerts.c.open, alerts.c.worst)
+                    .outerjoin(PatientRow, PatientRow.id == alerts.c.patient_id)
+                    .where(PatientRow.id.is_(None))
+                    .order_by(alerts.c.worst, alerts.c.patient_id)
+                )
+            ]
         append_audit(
             session,
             actor=user.username,
@@ -517,6 +549,8 @@ def web_router(settings: Settings) -> APIRouter:
             user,
             title="Monitoring",
             patients=rows,
+            unregistered=unregistered,
+            recent_days=RECENT_DAYS,
             page=page,
             total=total,
             pages=(total + 99) // 100,
@@ -524,6 +558,12 @@ def web_router(settings: Settings) -> APIRouter:
 
     def _patient_or_404(session: Any, user: UserRow, patient_id: str) -> tuple[PatientRow, TreatmentRow | None]:
         patient = session.get(PatientRow, patient_id)
+        if (
+            patient is None
+            and user.role == "administrator"
+            and session.scalar(select(AlertRow.id).where(AlertRow.patient_id == patient_id).limit(1)) is not None
+        ):  # alerts of an id missing from the registry (stored before accounts were checked) stay reachable
+            return PatientRow(id=patient_id, site=""), None
         treatments = (
             list(session.scalars(select(TreatmentRow).where(TreatmentRow.patient_id == patient_id))) if patient else []
         )
@@ -587,6 +627,7 @@ def web_router(settings: Settings) -> APIRouter:
             .where(AlertRow.patient_id == patient_id, AlertRow.status.in_(ACTIVE))
             .order_by(AlertRow.first_seen)
         ).all()
+        notices = notification_states(session, [a.id for a in alerts])
         append_audit(session, actor=user.username, action="patient.read", target=f"patient:{patient_id}", at=_now())
         session.commit()
         day = (_now().date() - treatment.infusion_date).days if treatment else None
@@ -605,6 +646,8 @@ def web_router(settings: Settings) -> APIRouter:
             day=day,
             product=product_names.get(treatment.product_id, "") if treatment else "",
             alerts=alerts,
+            notices=notices,
+            registered=patient in session,
             charts=charts,
             forecast=forecast,
             can_act=user.role in ("site_investigator", "administrator"),
@@ -679,9 +722,19 @@ def web_router(settings: Settings) -> APIRouter:
             action="epro.submit",
             target=f"patient:{user.patient_id}",
             at=now,
-            detail={"present": [k for k in CGT_SYMPTOM_ITEMS if form.get(k) == "1"]},
+            detail={
+                "present": [k for k in CGT_SYMPTOM_ITEMS if form.get(k) == "1"],
+                "stored": summary.loaded,
+                "refused": summary.reasons,
+                "alerts": [a.id for a in alerts],
+            },
         )
         session.commit()
+        ids = [a.id for a in alerts]
+        if ids:  # tell a person now, not at the scheduler's next round; "alerted" only if someone was told
+            await run_in_threadpool(deliver_due, request.app.state.sessions, notifier, now, alert_ids=ids)
+        states = [n for ns in notification_states(session, ids).values() for n in ns]
+        patient = session.get(PatientRow, str(user.patient_id)) if summary.loaded else None
         return _page(
             request,
             "epro.html",
@@ -689,7 +742,11 @@ def web_router(settings: Settings) -> APIRouter:
             title="My symptoms",
             items=list(CGT_SYMPTOM_ITEMS.items()),
             done=True,
-            alerted=bool(alerts),
+            recorded=bool(summary.loaded),
+            raised=bool(alerts),
+            alerted=any(n.status == "sent" for n in states),
+            retrying=any(n.status == "pending" for n in states),
+            site=patient.site if patient else "",
         )
 
     return router
