@@ -8,6 +8,18 @@ from cgtvigil.signals._ebgm import (
     prior_log_likelihood,
 )
 from cgtvigil.signals._ic import ICResult, information_component
+from cgtvigil.signals._maxsprt import (
+    MaxSPRTBoundary,
+    MaxSPRTPerformance,
+    SequentialTestResult,
+    binomial_llr,
+    maxsprt_alpha_spending,
+    maxsprt_binomial_cv,
+    maxsprt_performance,
+    maxsprt_poisson_cv,
+    poisson_llr,
+    sequential_test,
+)
 from cgtvigil.signals._prr import PRRResult, chi_square, prr
 from cgtvigil.signals._ror import RORResult, ror
 from cgtvigil.signals._squash import SquashedPoints, squash
@@ -22,16 +34,26 @@ __all__ = [
     "GammaMixturePrior",
     "GammaMixturePriorFitter",
     "ICResult",
+    "MaxSPRTBoundary",
+    "MaxSPRTPerformance",
     "PRRResult",
     "RORResult",
+    "SequentialTestResult",
     "SquashedPoints",
     "ThresholdRule",
     "apply_threshold_rules",
+    "binomial_llr",
     "chi_square",
     "ebgm",
     "information_component",
+    "maxsprt_alpha_spending",
+    "maxsprt_binomial_cv",
+    "maxsprt_performance",
+    "maxsprt_poisson_cv",
+    "poisson_llr",
     "prior_log_likelihood",
     "prr",
     "ror",
+    "sequential_test",
     "squash",
 ]
