@@ -333,3 +333,139 @@ def gateway_revoke_cmd(name: Annotated[str, typer.Argument(help="Gateway name.")
     except CgtVigilError as exc:
         _fail(exc)
     console.print(f"Gateway '{name}' revoked.")
+
+
+notify_app = typer.Typer(
+    help="Where each site's alerts are sent (SMTP e-mail or a signed webhook).", no_args_is_help=True
+)
+monitor_app.add_typer(notify_app, name="notify-config")
+
+
+@notify_app.command("add")
+def notify_add_cmd(
+    site: Annotated[str, typer.Option(help="The site whose alerts are sent; '*' for every site.")],
+    email: Annotated[str | None, typer.Option(help="An e-mail address (sent through CGTVIGIL_SMTP_HOST).")] = None,
+    webhook: Annotated[str | None, typer.Option(help="An https:// URL that receives a signed JSON POST.")] = None,
+    min_severity: Annotated[str, typer.Option(help="info, warning, high or critical.")] = "warning",
+    escalation_only: Annotated[
+        bool, typer.Option(help="Send only escalations (alerts nobody acknowledged in time).")
+    ] = False,
+) -> None:
+    """Add a notification channel for a site; a webhook's signing secret is printed once."""
+    from cgtvigil.cli._app import plain
+    from cgtvigil.monitoring import configure_channel
+    from cgtvigil.store import operational_engine, session_factory
+
+    if (email is None) == (webhook is None):
+        _fail(CgtVigilError("Give exactly one of --email or --webhook."))
+    kind, target = ("email", email) if email is not None else ("webhook", webhook)
+    assert target is not None
+    now = datetime.now(UTC)
+    try:
+        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+            row, secret = configure_channel(
+                session,
+                site=site,
+                kind=kind,
+                target=target,
+                at=now,
+                actor=_operator(),
+                min_severity=min_severity,
+                escalation_only=escalation_only,
+            )
+            append_audit(
+                session,
+                actor=_operator(),
+                action="notification.channel.add",
+                target=f"notification-channel:{row.id}",
+                at=now,
+                detail={
+                    "site": site,
+                    "kind": kind,
+                    "recipient": target,
+                    "min_severity": min_severity,
+                    "escalation_only": escalation_only,
+                },
+            )
+            session.commit()
+    except CgtVigilError as exc:
+        _fail(exc)
+    console.print(plain(f"Channel {row.id}: {kind} to {target} for {site} (from {min_severity})."))
+    if secret:
+        console.print(f"Webhook signing secret (store it in the receiver now; it is not shown again):\n{secret}")
+
+
+@notify_app.command("list")
+def notify_list_cmd() -> None:
+    """List the notification channels."""
+    from sqlalchemy import select
+
+    from cgtvigil.cli._app import plain
+    from cgtvigil.store import NotificationChannelRow, operational_engine, session_factory
+
+    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        rows = session.scalars(select(NotificationChannelRow).order_by(NotificationChannelRow.id)).all()
+    table = Table(title="Notification channels")
+    for c in ("id", "site", "kind", "recipient", "from", "escalations only", "active"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            plain(r.site),
+            r.kind,
+            plain(r.target),
+            r.min_severity,
+            "yes" if r.escalation_only else "no",
+            "yes" if r.active else "no",
+        )
+    console.print(table)
+
+
+@notify_app.command("disable")
+def notify_disable_cmd(channel: Annotated[int, typer.Argument(help="The channel id (see list).")]) -> None:
+    """Stop sending over a channel (kept with its deliveries for the record)."""
+    from cgtvigil.monitoring import disable_channel
+    from cgtvigil.store import operational_engine, session_factory
+
+    try:
+        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+            row = disable_channel(session, channel)
+            append_audit(
+                session,
+                actor=_operator(),
+                action="notification.channel.disable",
+                target=f"notification-channel:{channel}",
+                at=datetime.now(UTC),
+                detail={"site": row.site, "kind": row.kind, "recipient": row.target},
+            )
+            session.commit()
+    except CgtVigilError as exc:
+        _fail(exc)
+    console.print(f"Channel {channel} disabled.")
+
+
+@monitor_app.command("escalate")
+def escalate_cmd() -> None:
+    """One escalation round, for a cron job or a systemd timer: escalate the alerts nobody
+    acknowledged in time and send every notification that is due (first tries and retries).
+    Safe beside running servers and other rounds. Exit 1 when a notification was given up."""
+    from cgtvigil.cli._app import plain
+    from cgtvigil.monitoring import run_escalation
+    from cgtvigil.store import operational_engine, session_factory
+
+    settings = Settings.from_env()
+    try:
+        done = run_escalation(session_factory(operational_engine(settings.operational_url)), settings.notifier())
+    except CgtVigilError as exc:
+        _fail(exc)
+    sent = sum(d.status == "sent" for d in done.deliveries)
+    console.print(f"Escalated {len(done.escalated)} alert(s); {sent} of {len(done.deliveries)} notification(s) sent.")
+    for d in done.failed:
+        console.print(
+            plain(
+                f"notification {d.notification_id} (alert {d.alert_id}, {d.kind} to {d.recipient}): {d.status} "
+                f"after {d.attempts} attempt(s): {d.error}"
+            )
+        )
+    if any(d.status == "failed" for d in done.failed):
+        raise typer.Exit(1)
