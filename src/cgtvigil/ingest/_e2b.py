@@ -99,6 +99,7 @@ class LoadedReport:
     file: str
     sha256: str
     xpath: str
+    warnings: tuple[str, ...] = ()
     importer: str = E2B_IMPORTER_VERSION
 
 
@@ -599,11 +600,14 @@ def _device(part: etree._Element) -> Device:
     )
 
 
-def _drugs(role: etree._Element, aea: etree._Element) -> tuple[Drug, ...]:
+def _drugs(role: etree._Element, aea: etree._Element) -> tuple[tuple[Drug, ...], tuple[tuple[str, Code], ...]]:
+    """The drugs with their roles and assessments (by drug id; drugs sharing an id share them), and
+    the G.k.1 roles that name no drug of the report."""
     org = _organizers(role).get("4")
     if org is None:
-        return ()
+        return (), ()
     roles: dict[str, Code | None] = {}
+    other_roles: dict[str, Code | None] = {}
     relatedness: dict[tuple[str, str], list[Relatedness]] = {}
     for ca in aea.iterfind(_q("component/causalityAssessment")):
         c = ca.find(_q("code"))
@@ -612,7 +616,9 @@ def _drugs(role: etree._Element, aea: etree._Element) -> tuple[Drug, ...]:
         if c is None or drug_id is None:
             raise _Bad("ORPHAN_ASSESSMENT", ca.getroottree().getpath(ca), "a causality assessment names no drug")
         if c.get("code") == "20":
-            roles[drug_id] = _code(ca.find(_q("value")))
+            value = ca.find(_q("value"))
+            target = roles if value is None or value.get("codeSystem") in (None, ICH_LIST + "13") else other_roles
+            target.setdefault(drug_id, _code(value))
         elif c.get("code") == "39":
             reac_ref = ca.find(_q("subject1/adverseEffectReference/id"))
             reac_id = (reac_ref.get("root") if reac_ref is not None else None) or ""
@@ -674,7 +680,7 @@ def _drugs(role: etree._Element, aea: etree._Element) -> tuple[Drug, ...]:
         cat = None
         for ch in kind.iterfind(_q("asSpecializedKind/generalizedMaterialKind/code")) if kind is not None else []:
             cat = _code(ch)
-        other_role = None
+        other_role = other_roles.get(did or "")
         out.append(
             Drug(
                 id=did,
@@ -707,7 +713,9 @@ def _drugs(role: etree._Element, aea: etree._Element) -> tuple[Drug, ...]:
                 devices=tuple(_device(p) for p in (kind.iterfind(_q("part")) if kind is not None else [])),
             )
         )
-    return tuple(out)
+    ids = {d.id for d in out}
+    orphans = tuple((i, c) for i, c in roles.items() if i not in ids and c is not None)
+    return tuple(out), orphans
 
 
 def _documents(ie: etree._Element) -> tuple[CaseDocument, ...]:
@@ -840,6 +848,7 @@ def _case(msg: etree._Element) -> IcsrCase:
     reason_text = nullification_reason.find(_q("originalText")) if nullification_reason is not None else None
     receiver = msg.find(_q("receiver/device/id"))
     msender = msg.find(_q("sender/device/id"))
+    drugs, orphan_roles = _drugs(role, aea)
     return IcsrCase(
         message_id=_id(msg, ICH_ROOT + "1"),
         message_sender=msender.get("extension") if msender is not None else None,
@@ -868,7 +877,8 @@ def _case(msg: etree._Element) -> IcsrCase:
         patient=_patient(role),
         reactions=_reactions(role),
         tests=_tests(role),
-        drugs=_drugs(role, aea),
+        drugs=drugs,
+        orphan_roles=orphan_roles,
         narrative=_text(ie.find(_q("text"))),
         reporter_comments=comments.get("3"),
         sender_diagnoses=tuple(diagnoses),
@@ -877,17 +887,25 @@ def _case(msg: etree._Element) -> IcsrCase:
     )
 
 
-def _check_references(case: IcsrCase, msg: etree._Element) -> None:
-    """C6 for E2B: every G.k.9.i reaction reference resolves to an E.i id."""
-    ids = {r.id for r in case.reactions}
+def _reference_warnings(case: IcsrCase) -> list[str]:
+    """C6 for E2B, checked after parsing: references that resolve to nothing are kept and flagged."""
+    out = []
+    reactions = {r.id for r in case.reactions}
+    seen: dict[str, int] = {}
     for d in case.drugs:
+        if d.id is not None:
+            seen[d.id] = seen.get(d.id, 0) + 1
         for a in d.assessments:
-            if a.reaction_id not in ids:
-                raise _Bad(
-                    "ORPHAN_REFERENCE",
-                    msg.getroottree().getpath(msg),
-                    f"drug {d.name!r} assesses reaction id {a.reaction_id!r}, which is not a reaction of this report",
+            if a.reaction_id not in reactions:
+                out.append(
+                    f"ORPHAN_CHILD: drug {d.name!r} assesses reaction id {a.reaction_id!r}, not a reaction of the report"
                 )
+    for drug_id, n in seen.items():
+        if n > 1:
+            out.append(f"DUPLICATE_ID: {n} drugs share the id {drug_id!r}; their role and assessments are shared")
+    for drug_id, c in case.orphan_roles:
+        out.append(f"ORPHAN_CHILD: a G.k.1 role ({c.code}) refers to drug id {drug_id!r}, not a drug of the report")
+    return out
 
 
 def _pydantic_problem(exc: PydanticValidationError) -> str:
@@ -909,8 +927,9 @@ def read_e2b(
 
     A file that is not safe, well-formed XML, or not an ``MCCI_IN200100UV01`` batch, raises one
     :class:`~cgtvigil.errors.ParseError`. Inside a batch, each ``PORR_IN049016UV`` report is
-    loaded or quarantined (reason ``MISSING_ELEMENT``, ``INVALID_VALUE``, ``ORPHAN_REFERENCE``,
-    ``ORPHAN_ASSESSMENT``) with the XPath of its problem; the other reports still load.
+    loaded or quarantined (reason ``MISSING_ELEMENT``, ``INVALID_VALUE``, ``ORPHAN_ASSESSMENT``)
+    with the XPath of its problem; the other reports still load. References that resolve to
+    nothing are kept and listed in the report's ``warnings`` (``ORPHAN_CHILD``, ``DUPLICATE_ID``).
     """
     if isinstance(source, Path):
         file = name or str(source)
@@ -947,13 +966,16 @@ def read_e2b(
         xpath = tree.getpath(msg)
         try:
             case = _case(msg)
-            _check_references(case, msg)
         except _Bad as bad:
             batch.quarantined.append(_quarantine(file, msg, bad.xpath, bad.reason, str(bad)))
         except PydanticValidationError as exc:
             batch.quarantined.append(_quarantine(file, msg, xpath, "INVALID_VALUE", _pydantic_problem(exc)))
         else:
-            batch.loaded.append(LoadedReport(case=case, file=file, sha256=batch.sha256, xpath=xpath))
+            batch.loaded.append(
+                LoadedReport(
+                    case=case, file=file, sha256=batch.sha256, xpath=xpath, warnings=tuple(_reference_warnings(case))
+                )
+            )
         if progress is not None:
             progress(n, len(messages))
     batch.check_counts()

@@ -436,6 +436,9 @@ class IcsrCase(_Frozen):
     nullification_reason: Text | None = Field(None, description="C.1.11.2")
     fda_local_criteria: Code | None = Field(None, description="FDA.C.1.7.1 (1 15-day, 2 non-expedited, 6 7-day ...)")
     fda_combination_product: Flag | None = Field(None, description="FDA.C.1.12")
+    orphan_roles: tuple[tuple[str, Code], ...] = Field(
+        (), description="G.k.1 roles whose drug id is no drug of the report (kept and flagged ORPHAN_CHILD, C6)"
+    )
     primary_sources: tuple[PrimarySource, ...] = ()
     sender: SenderInfo | None = None
     study: CaseStudy | None = None

@@ -1,5 +1,13 @@
 """Human-readable and regulatory outputs (L4)."""
 
+from cgtvigil.reports._e2b import AckOutcome, validate_e2b, write_ack, write_e2b
 from cgtvigil.reports._signal_report import render_signal_report, write_signal_report
 
-__all__ = ["render_signal_report", "write_signal_report"]
+__all__ = [
+    "AckOutcome",
+    "render_signal_report",
+    "validate_e2b",
+    "write_ack",
+    "write_e2b",
+    "write_signal_report",
+]
