@@ -312,7 +312,7 @@ def _history_items(
     concomitant: bool | Null | None = None
     for obs in organizer.iterfind(_q("component/observation")):
         c = obs.find(_q("code"))
-        if c is not None and c.get("codeSystem") == MEDDRA or (c is not None and c.get("code") is None):
+        if (c is not None and c.get("codeSystem") == MEDDRA) or (c is not None and c.get("code") is None):
             eff = obs.find(_q("effectiveTime"))
             sub = _Obs(obs, "inboundRelationship/observation")
             sub2 = _Obs(obs, "outboundRelationship2/observation")
