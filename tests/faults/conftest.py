@@ -76,7 +76,10 @@ def run_forked(paths: Sequence[Path], db: Path, *, step: str | None = None, dela
     proc = ctx.Process(target=_child, args=([str(p) for p in paths], str(db), step, delay))
     proc.start()
     proc.join(120)
-    assert proc.exitcode is not None, "the forked ingest did not finish"
+    if proc.exitcode is None:  # never leave a stuck child behind
+        proc.kill()
+        proc.join()
+        raise AssertionError("the forked ingest did not finish within 120 s")
     return proc.exitcode
 
 
