@@ -9,6 +9,7 @@ from cgtvigil import __version__
 from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _audit,
     _demo,
+    _exchange,
     _forecast,
     _grading,
     _monitor,

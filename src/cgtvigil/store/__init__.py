@@ -1,5 +1,6 @@
 """Persistence (L2): the DuckDB analytic store and loaders of shipped reference data."""
 
+from cgtvigil.store._case_store import CaseStore, StoredReport
 from cgtvigil.store._cases import (
     AGE_BANDS,
     analysis_relation_sql,
@@ -47,6 +48,7 @@ __all__ = [
     "AlertRow",
     "AuditRow",
     "Base",
+    "CaseStore",
     "FaersStore",
     "GatewayRow",
     "LoginThrottleRow",
@@ -58,6 +60,7 @@ __all__ = [
     "PlanRecordRow",
     "QuarantineRow",
     "SessionRow",
+    "StoredReport",
     "TreatmentRow",
     "UserRow",
     "analysis_relation_sql",

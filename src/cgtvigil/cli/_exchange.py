@@ -1,0 +1,210 @@
+"""Case exchange commands: ingest e2b (with acknowledgements) and export e2b."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from cgtvigil.cli._app import _fail, app, console, err, ingest_app, plain
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError, ParseError
+from cgtvigil.ingest import E2BBatch, read_e2b
+from cgtvigil.reports import AckOutcome, check_fda_rules, validate_e2b, write_ack, write_e2b
+from cgtvigil.store import CaseStore, StoredReport
+
+export_app = typer.Typer(help="Write cases in exchange formats (E2B(R3)).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+def _note(kind: str, text: str) -> None:
+    err.print(Text.assemble((f"{kind}:", "bold yellow" if kind == "warning" else "yellow"), " ", plain(text)))
+
+
+@ingest_app.command("e2b")
+def ingest_e2b_cmd(
+    files: Annotated[list[Path], typer.Argument(help="E2B(R3) batch files (MCCI_IN200100UV01 XML).")],
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+    report_json: Annotated[Path | None, typer.Option(help="Write the import report as JSON here.")] = None,
+    ack_dir: Annotated[
+        Path | None, typer.Option(help="Write an acknowledgement (MCCI_IN200101UV01) per batch into this folder.")
+    ] = None,
+    receiver_id: Annotated[str, typer.Option(help="Our identifier, as the sender of acknowledgements.")] = "CGTVIGIL",
+) -> None:
+    """Load E2B(R3) batches: every report is loaded or quarantined with its reason and XPath.
+
+    A follow-up replaces the case's version, a nullification marks the case, amendments are kept
+    with their history. Re-loading the same file changes nothing."""
+    settings = Settings.from_env()
+    rows: list[dict[str, object]] = []
+    failed = 0
+    store = None
+    try:
+        if report_json is not None and report_json.is_dir():
+            raise ParseError("is a folder; give a file name for the import report", file=str(report_json))
+        if ack_dir is not None:
+            ack_dir.mkdir(parents=True, exist_ok=True)
+        store = CaseStore(db or settings.db) if db is not None or settings.db else None
+        for path in files:
+            try:
+                batch = read_e2b(path)
+            except ParseError as exc:
+                failed += 1
+                err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))
+                rows.append({"file": str(path), "status": "refused", "error": str(exc)})
+                if ack_dir is not None:
+                    ack = write_ack(
+                        [],
+                        batch_id=None,
+                        ack_id=f"ACK-{path.stem}",
+                        sender=receiver_id,
+                        receiver="UNKNOWN",
+                        batch_problem=str(exc)[:2000],
+                    )
+                    (ack_dir / f"{path.stem}.ack.xml").write_bytes(ack)
+                continue
+            new = 0
+            if store is not None:
+                new = store.add(
+                    [StoredReport(r.case, "e2b", r.file, r.sha256, r.xpath, r.importer) for r in batch.loaded],
+                    [
+                        ("e2b", q.file, batch.sha256, q.xpath, q.reason, q.detail, q.safety_report_id, q.raw)
+                        for q in batch.quarantined
+                    ],
+                )
+            rows.append(_row(batch, new))
+            for r in batch.loaded:
+                for w in r.warnings:
+                    _note("note", f"{path}: {r.case.safety_report_id}: {w}")
+            for q in batch.quarantined:
+                _note("warning", f"{path}: {q.xpath}: {q.reason}: {q.detail}")
+            if ack_dir is not None:
+                outcomes = [
+                    AckOutcome(
+                        r.case.safety_report_id,
+                        (),
+                        r.case.message_created if isinstance(r.case.message_created, str) else None,
+                    )
+                    for r in batch.loaded
+                ]
+                outcomes += [
+                    AckOutcome(q.safety_report_id or q.message_id or q.xpath, [f"{q.reason}: {q.xpath}: {q.detail}"])
+                    for q in batch.quarantined
+                ]
+                ack = write_ack(
+                    outcomes,
+                    batch_id=batch.header.batch_id,
+                    ack_id=f"ACK-{batch.header.batch_id or path.stem}",
+                    sender=receiver_id,
+                    receiver=batch.header.sender or "UNKNOWN",
+                    batch_created=batch.header.created,
+                )
+                (ack_dir / f"{path.stem}.ack.xml").write_bytes(ack)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    finally:
+        if store is not None:
+            store.con.close()
+    table = Table(title="E2B import (read = loaded + quarantined)")
+    for col in ("file", "read", "loaded", "quarantined", "new versions", "status"):
+        table.add_column(col, justify="left" if col in ("file", "status") else "right")
+    for r in rows:
+        table.add_row(
+            plain(r["file"]), *(str(r.get(k, "")) for k in ("read", "loaded", "quarantined", "new")), str(r["status"])
+        )
+    console.print(table)
+    if report_json is not None:
+        try:
+            report_json.write_text(json.dumps({"files": rows}, indent=2), "utf-8")
+        except OSError as exc:
+            _fail(exc)
+        console.print(Text.assemble("Import report: ", plain(report_json)))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _row(batch: E2BBatch, new: int) -> dict[str, object]:
+    return {
+        "file": batch.file,
+        "sha256": batch.sha256,
+        "batch_id": batch.header.batch_id,
+        "read": batch.read,
+        "loaded": len(batch.loaded),
+        "quarantined": len(batch.quarantined),
+        "new": new,
+        "status": "loaded" if not batch.quarantined else "partial",
+        "reports": [
+            {
+                "safety_report_id": r.case.safety_report_id,
+                "case_id": r.case.case_id,
+                "xpath": r.xpath,
+                "warnings": list(r.warnings),
+            }
+            for r in batch.loaded
+        ],
+        "quarantine": [
+            {"xpath": q.xpath, "reason": q.reason, "detail": q.detail, "safety_report_id": q.safety_report_id}
+            for q in batch.quarantined
+        ],
+    }
+
+
+@export_app.command("e2b")
+def export_e2b_cmd(
+    out: Annotated[Path, typer.Option(help="The E2B(R3) batch file to write.")],
+    sender: Annotated[str, typer.Option(help="Batch sender identifier N.1.3 (FDA: your approved sender id).")],
+    receiver: Annotated[str, typer.Option(help="Batch receiver N.1.4 (FDA: ZZFDA or ZZFDA_PREMKT).")] = "ZZFDA",
+    case: Annotated[
+        list[str] | None, typer.Option(help="Case id (C.1.8.1) to export; repeatable; default all.")
+    ] = None,
+    batch_id: Annotated[str | None, typer.Option(help="Batch number N.1.2 (default: derived from the time).")] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+    schemas: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the ICH E2B(R3) schema package (multicacheschemas/, coreschemas/) to validate."),
+    ] = None,
+) -> None:
+    """Export the current version of cases as one E2B(R3) batch, checked against FDA's business
+    rules (each problem with its rule id) and, with --schemas, the ICH/HL7 XML schemas.
+
+    Exit code 1 when a rejection rule or the schema fails (the file is still written, for review)."""
+    from datetime import UTC, datetime
+
+    settings = Settings.from_env()
+    try:
+        with CaseStore(db or settings.db, read_only=True) as store:
+            cases = store.current_cases(case)
+        if not cases:
+            raise ParseError("no current case to export (check --case and --db)", file=str(db or settings.db))
+        bid = batch_id or datetime.now(UTC).strftime("CGTVIGIL-%Y%m%d%H%M%S")
+        xml = write_e2b(cases, batch_id=bid, sender=sender, receiver=receiver)
+        out.write_bytes(xml)
+        problems = validate_e2b(xml, schemas) if schemas is not None else []
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    violations = check_fda_rules(cases, batch_receiver=receiver)
+    for v in violations:
+        _note(
+            "warning" if v.severity == "rejection" else "note",
+            f"{v.safety_report_id}: {v.rule_id} ({v.element}, {v.severity}): {v.message}",
+        )
+    for p in problems:
+        _note("warning", f"{out}: XSD: {p}")
+    console.print(
+        Text.assemble(
+            f"Wrote {len(cases)} case(s) to ",
+            plain(out),
+            f"; {len(violations)} business-rule finding(s)",
+            "" if schemas is None else f", {len(problems)} schema problem(s)",
+        )
+    )
+    if problems or any(v.severity == "rejection" for v in violations):
+        raise typer.Exit(1)
