@@ -25,8 +25,16 @@ from cgtvigil.signals._ror import RORResult, ror
 from cgtvigil.signals._squash import SquashedPoints, squash
 from cgtvigil.signals._table import ContingencyTables
 from cgtvigil.signals._thresholds import RULES_VERSION, THRESHOLD_RULES, ThresholdRule, apply_threshold_rules
+from cgtvigil.signals._tto import (
+    HAZARD_READINGS,
+    OnsetComparison,
+    WeibullOnsetFitter,
+    compare_onsets,
+    hazard_reading,
+)
 
 __all__ = [
+    "HAZARD_READINGS",
     "RULES_VERSION",
     "THRESHOLD_RULES",
     "ContingencyTables",
@@ -36,15 +44,19 @@ __all__ = [
     "ICResult",
     "MaxSPRTBoundary",
     "MaxSPRTPerformance",
+    "OnsetComparison",
     "PRRResult",
     "RORResult",
     "SequentialTestResult",
     "SquashedPoints",
     "ThresholdRule",
+    "WeibullOnsetFitter",
     "apply_threshold_rules",
     "binomial_llr",
     "chi_square",
+    "compare_onsets",
     "ebgm",
+    "hazard_reading",
     "information_component",
     "maxsprt_alpha_spending",
     "maxsprt_binomial_cv",

@@ -32,7 +32,6 @@ import numpy.typing as npt
 import pyarrow as pa
 from scipy.optimize import brentq
 from scipy.special import bdtrc, gammaln, lambertw, pdtrc, xlog1py, xlogy
-from scipy.stats import poisson
 
 from cgtvigil._validation import Problems, check_interval, param_message
 from cgtvigil.errors import ValidationError
@@ -195,6 +194,11 @@ def _chain(
     return prob, etime
 
 
+def _poisson_tail_cap(mu: float) -> int:
+    """A count beyond which a Poisson(mu) increment has no mass in double precision."""
+    return int(mu + 12.0 * np.sqrt(mu) + 40.0)
+
+
 def _poisson_step(looks: FloatArray, rate: float) -> Step:
     gaps = np.diff(np.concatenate([[0.0], looks])) * rate
 
@@ -349,7 +353,7 @@ def maxsprt_poisson_cv(
     looks = _group_looks(group_sizes, surveillance_length, owner, False, problems) if group else np.zeros(0)
     problems.raise_if_any()
     length = float(surveillance_length)
-    reachable = float(poisson.sf(minimum_events - 1, length))
+    reachable = float(pdtrc(minimum_events - 1, length))
     if reachable < alpha:
         raise ValidationError(
             [
@@ -544,9 +548,7 @@ def maxsprt_alpha_spending(
     thr: list[int] = []
     cum: list[float] = []
     for i in range(len(t)):
-        cap = len(q) + (
-            int(t[i]) + 1 if model == "binomial" else int(poisson.isf(1e-17, t[i] - (t[i - 1] if i else 0)) + 2)
-        )
+        cap = len(q) + (int(t[i]) + 1 if model == "binomial" else _poisson_tail_cap(t[i] - (t[i - 1] if i else 0.0)))
         pmf, _ = step(i, cap)
         full = np.convolve(q, pmf)[:cap]
         tail = np.concatenate([np.cumsum(full[::-1])[::-1], [0.0]])  # tail[r] = P(count >= r)
