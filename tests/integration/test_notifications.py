@@ -159,7 +159,7 @@ def app(operational_url: str, tmp_path: Any) -> Iterator[Any]:
             ("adm.user", "administrator", {}),
             ("late.patient", "patient", {"patient_id": "LATE-1"}),
         ):
-            user = create_user(s, username=name, role=role, at=NOW, **extra)  # type: ignore[arg-type]
+            user = create_user(s, username=name, role=role, at=NOW, **extra)
             user.password_hash, user.password_changed_at = _password_hash(), NOW.replace(tzinfo=None)
         s.commit()
     yield application
@@ -290,7 +290,7 @@ def test_epro_says_alerted_only_after_a_delivered_email(
     mail = inbox.messages[0]
     assert mail.rcpt_tos == ["oncall@site-a.test"]
     message = email.message_from_bytes(mail.content, policy=email.policy.default)
-    text = f"{message['Subject']}\n{message.get_content()}"  # type: ignore[attr-defined]
+    text = f"{message['Subject']}\n{message.get_content()}"
     assert "CRITICAL alert, patient LATE-1 (Site-A)" in text
     assert "https://cgtvigil.site-a.test/patients/LATE-1" in text
     with second.state.sessions() as s:
