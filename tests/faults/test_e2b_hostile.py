@@ -1,0 +1,106 @@
+"""Hostile and malformed E2B(R3) input: refused with one clear message, or the bad report
+quarantined with its XPath while the rest of the batch loads (formats.md C1, C9)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from cgtvigil.errors import ParseError
+from cgtvigil.ingest import XmlLimits, read_ack, read_e2b
+
+pytestmark = pytest.mark.faults
+
+NS = "{urn:hl7-org:v3}"
+
+
+@pytest.fixture(scope="module")
+def scenario1(shared: Path) -> bytes:
+    return (shared / "e2b_r3/instances/FAERS2022Scenario1.xml").read_bytes()
+
+
+def _batch_of(xml: bytes, n: int) -> etree._Element:
+    root = etree.fromstring(xml)
+    msg = root.find(NS + "PORR_IN049016UV")
+    for i in range(1, n):
+        copy = etree.fromstring(etree.tostring(msg))
+        copy.find(f"{NS}controlActProcess/{NS}subject/{NS}investigationEvent/{NS}id").set("extension", f"US-X-{i}")
+        msg.addnext(copy)
+    return root
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<MCCI_IN200100UV01 xmlns="urn:hl7-org:v3">&lol3;</MCCI_IN200100UV01>"""
+XXE = b"""<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<MCCI_IN200100UV01 xmlns="urn:hl7-org:v3"><id extension="&xxe;"/></MCCI_IN200100UV01>"""
+REMOTE_DTD = b"""<?xml version="1.0"?><!DOCTYPE x SYSTEM "http://example.invalid/x.dtd">
+<MCCI_IN200100UV01 xmlns="urn:hl7-org:v3"/>"""
+
+
+@pytest.mark.parametrize("data", [BILLION_LAUGHS, XXE, REMOTE_DTD], ids=["billion-laughs", "xxe", "remote-dtd"])
+def test_doctype_refused_with_one_message(data: bytes) -> None:
+    t = time.perf_counter()
+    with pytest.raises(ParseError, match=r"^bad\.xml: XML_DTD_REFUSED: a <!DOCTYPE> declaration is not accepted"):
+        read_e2b(data, name="bad.xml")
+    assert time.perf_counter() - t < 1.0
+
+
+def test_doctype_after_a_long_comment_is_still_refused() -> None:
+    data = b"<?xml version='1.0'?><!--" + b"x" * 10000 + b"-->" + XXE.split(b"?>", 1)[1]
+    with pytest.raises(ParseError, match="XML_DTD_REFUSED"):
+        read_e2b(data, name="bad.xml")
+
+
+def test_not_well_formed_names_the_line(scenario1: bytes) -> None:
+    broken = scenario1.replace(b"</PORR_IN049016UV>", b"</PORR_IN049016>", 1)
+    with pytest.raises(ParseError, match=r"^x\.xml, line \d+: XML_MALFORMED"):
+        read_e2b(broken, name="x.xml")
+
+
+def test_too_deep_and_too_large() -> None:
+    deep = b"<a>" * 200 + b"</a>" * 200
+    with pytest.raises(ParseError, match="XML_TOO_DEEP"):
+        read_e2b(deep, name="deep.xml")
+    with pytest.raises(ParseError, match="XML_TOO_LARGE"):
+        read_e2b(b"<a/>" + b" " * 2000, name="big.xml", limits=XmlLimits(max_bytes=1000))
+
+
+def test_not_a_batch() -> None:
+    with pytest.raises(ParseError, match="E2B_NOT_A_BATCH"):
+        read_e2b(b"<foo/>", name="foo.xml")
+    with pytest.raises(ParseError, match="E2B_NOT_AN_ACK"):
+        read_ack(b"<foo/>", name="foo.xml")
+
+
+def test_a_bad_report_is_quarantined_with_its_xpath_and_the_rest_load(scenario1: bytes) -> None:
+    root = _batch_of(scenario1, 4)
+    msgs = root.findall(NS + "PORR_IN049016UV")
+    ie = msgs[1].find(f"{NS}controlActProcess/{NS}subject/{NS}investigationEvent")
+    ie.remove(ie.find(NS + "id"))  # C.1.1 missing
+    flag = next(o for o in msgs[2].iter(NS + "observation") if o.find(NS + "code").get("code") == "35")
+    flag.find(NS + "value").set("value", "yes")  # not a boolean
+    avail = msgs[3].find(f".//{NS}investigationEvent/{NS}availabilityTime")
+    avail.set("value", "2022-06-14")  # not an HL7 timestamp
+    batch = read_e2b(etree.tostring(root), name="batch.xml")
+    assert batch.read == 4 and len(batch.loaded) == 1 and len(batch.quarantined) == 3
+    reasons = {q.reason: q for q in batch.quarantined}
+    assert set(reasons) == {"MISSING_ELEMENT", "INVALID_VALUE"}
+    missing = reasons["MISSING_ELEMENT"]
+    assert missing.xpath.startswith("/*/*[") and "C.1.1" in missing.detail and missing.raw
+    details = sorted(q.detail for q in batch.quarantined)
+    assert any("'yes'" in d and "boolean" in d for d in details)
+    assert any("most_recent" in d and "2022-06-14" in d for d in details)
+    assert all(q.xpath for q in batch.quarantined)
+    batch.check_counts()
+
+
+def test_nullflavors_survive(scenario1: bytes) -> None:
+    data = scenario1.replace(b"<name>JD</name>", b'<name nullFlavor="MSK"/>', 1)
+    case = read_e2b(data).cases[0]
+    assert case.patient.name is not None and not isinstance(case.patient.name, str)
+    assert case.patient.name.null_flavor == "MSK"
