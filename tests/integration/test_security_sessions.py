@@ -22,6 +22,20 @@ PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """argon2 at its smallest cost for the fixture's users: these tests are about what happens
+    around the password check (test_accounts checks the real one runs once per attempt)."""
+    from argon2 import PasswordHasher
+
+    from cgtvigil.access import _passwords
+
+    monkeypatch.setattr(_passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    _passwords._dummy_hash.cache_clear()
+    yield
+    _passwords._dummy_hash.cache_clear()
+
+
 def _csrf(page: str) -> str:
     m = re.search(r'name="csrf" value="([^"]+)"', page)
     assert m, "no CSRF token in the page"
@@ -35,7 +49,7 @@ def _login(client: TestClient, name: str, password: str = PASSWORD) -> None:
 
 
 @pytest.fixture
-def workers(operational_url: str):  # type: ignore[no-untyped-def]
+def workers(operational_url: str, cheap_argon2):  # type: ignore[no-untyped-def]
     """Two applications (two server workers) on one operational store, with one secret key."""
     settings = Settings(operational_url=operational_url, secret_key="same-key-for-every-worker")
     apps = [create_app(settings), create_app(settings)]

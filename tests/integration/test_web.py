@@ -48,7 +48,21 @@ def screen(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -> tup
 
 
 @pytest.fixture
-def client(screen: tuple[Path, Path], operational_url: str):  # type: ignore[no-untyped-def]
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """argon2 at its smallest cost for the fixture's users: these tests are about the pages
+    (test_accounts checks that the real verification runs once per attempt)."""
+    from argon2 import PasswordHasher
+
+    from cgtvigil.access import _passwords
+
+    monkeypatch.setattr(_passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    _passwords._dummy_hash.cache_clear()
+    yield
+    _passwords._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def client(screen: tuple[Path, Path], operational_url: str, cheap_argon2):  # type: ignore[no-untyped-def]
     db, result = screen
     app = create_app(Settings(db=db, screen_result=result, operational_url=operational_url, secret_key="test-key"))
     now = datetime.now(UTC)
