@@ -21,9 +21,21 @@ from cgtvigil.reports._e2b_rules import _FDA_RULES
 
 NS = "{urn:hl7-org:v3}"
 STRUCTURAL = {"classCode", "moodCode", "typeCode", "determinerCode"}
-TEMPLATE_LISTS = {f"2.16.840.1.113883.3.989.2.1.1.{n}" for n in (19, 20, 21, 22, 23, 27)} | {"2.16.840.1.113883.3.26.1.1"}
-CODED_PARENTS = {NS + t for t in ("observation", "organizer", "causalityAssessment", "investigationCharacteristic",
-                                  "observationEvent", "relatedInvestigation", "characteristic")}
+TEMPLATE_LISTS = {f"2.16.840.1.113883.3.989.2.1.1.{n}" for n in (19, 20, 21, 22, 23, 27)} | {
+    "2.16.840.1.113883.3.26.1.1"
+}
+CODED_PARENTS = {
+    NS + t
+    for t in (
+        "observation",
+        "organizer",
+        "causalityAssessment",
+        "investigationCharacteristic",
+        "observationEvent",
+        "relatedInvestigation",
+        "characteristic",
+    )
+}
 INSTANCES = sorted((Path(__file__).resolve().parents[2].parent / "shared/data/e2b_r3/instances").glob("*.xml"))
 
 
@@ -47,7 +59,9 @@ def _leaves(root: etree._Element) -> collections.Counter[tuple[str, str]]:
             steps.append(tag)
             e = e.getparent()
         path = "/".join(reversed(steps))
-        template = el.tag == NS + "code" and el.getparent().tag in CODED_PARENTS and el.get("codeSystem") in TEMPLATE_LISTS
+        template = (
+            el.tag == NS + "code" and el.getparent().tag in CODED_PARENTS and el.get("codeSystem") in TEMPLATE_LISTS
+        )
         for k, v in el.attrib.items():
             name = k.split("}")[-1]
             if k in STRUCTURAL or name == "schemaLocation" or (template and k in ("displayName", "codeSystemVersion")):
@@ -67,8 +81,9 @@ def test_round_trip(path: Path, shared: Path) -> None:
     first = read_e2b(path)
     assert first.read == len(first.loaded) == 1 and not first.quarantined
     h = first.header
-    xml = write_e2b(first.cases, batch_id=h.batch_id or "", sender=h.sender or "", receiver=h.receiver or "",
-                    created=h.created)
+    xml = write_e2b(
+        first.cases, batch_id=h.batch_id or "", sender=h.sender or "", receiver=h.receiver or "", created=h.created
+    )
     assert validate_e2b(xml, shared / "e2b_r3/schemas") == []
     second = read_e2b(xml, name="export")
     assert second.cases == first.cases
@@ -99,8 +114,10 @@ def test_values_from_scenario1() -> None:
     assert [d.role.code if d.role else None for d in case.drugs] == ["1", "1", "2"]
     assert case.drugs[0].dosages[0].route is not None and case.drugs[0].dosages[0].route.code == "001"
     rel = case.drugs[0].assessments
-    assert {(a.reaction_id[-4:], a.relatedness[0].result) for a in rel} == {("657f", "Not Suspected"),
-                                                                          ("555f", "Suspected")}
+    assert {(a.reaction_id[-4:], a.relatedness[0].result) for a in rel} == {
+        ("657f", "Not Suspected"),
+        ("555f", "Suspected"),
+    }
     assert case.fda_local_criteria is not None and case.fda_local_criteria.code == "1"
     assert [c.code for c in case.patient.race] == ["C41260", "C41219"]
 

@@ -114,9 +114,11 @@ def ingest_e2b_cmd(
     table = Table(title="E2B import (read = loaded + quarantined)")
     for col in ("file", "read", "loaded", "quarantined", "new versions", "status"):
         table.add_column(col, justify="left" if col in ("file", "status") else "right")
-    for r in rows:
+    for row in rows:
         table.add_row(
-            plain(r["file"]), *(str(r.get(k, "")) for k in ("read", "loaded", "quarantined", "new")), str(r["status"])
+            plain(row["file"]),
+            *(str(row.get(k, "")) for k in ("read", "loaded", "quarantined", "new")),
+            str(row["status"]),
         )
     console.print(table)
     if report_json is not None:

@@ -173,7 +173,7 @@ def _flag(el: etree._Element | None) -> bool | Null | None:
     v = el.get("value")
     if v not in ("true", "false"):
         raise _Bad("INVALID_VALUE", el.getroottree().getpath(el), f"a boolean must be 'true' or 'false'; got {v!r}")
-    return v == "true"
+    return bool(v == "true")
 
 
 def _code(el: etree._Element | None) -> Code | None:
@@ -246,7 +246,8 @@ class _Obs:
 def _id(el: etree._Element, root: str) -> str | None:
     for i in el.iterfind(_q("id")):
         if i.get("root") == root:
-            return i.get("extension")
+            ext = i.get("extension")
+            return str(ext) if ext is not None else None
     return None
 
 
@@ -673,10 +674,7 @@ def _drugs(role: etree._Element, aea: etree._Element) -> tuple[tuple[Drug, ...],
         for (d, rid), rels in relatedness.items():
             if d == did:
                 per_reaction.setdefault(rid, {})["relatedness"] = tuple(rels)
-        assessments = tuple(
-            DrugReactionAssessment(reaction_id=rid, **vals)  # type: ignore[arg-type]
-            for rid, vals in per_reaction.items()
-        )
+        assessments = tuple(DrugReactionAssessment(reaction_id=rid, **vals) for rid, vals in per_reaction.items())
         cat = None
         for ch in kind.iterfind(_q("asSpecializedKind/generalizedMaterialKind/code")) if kind is not None else []:
             cat = _code(ch)
@@ -728,7 +726,7 @@ def _documents(ie: etree._Element) -> tuple[CaseDocument, ...]:
         title = doc.find(_q("bibliographicDesignationText")) if kind == "literature" else doc.find(_q("title"))
         out.append(
             CaseDocument(
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 title=_text(title),
                 media_type=text.get("mediaType") if text is not None else None,
                 representation=text.get("representation") if text is not None else None,
@@ -898,7 +896,8 @@ def _reference_warnings(case: IcsrCase) -> list[str]:
         for a in d.assessments:
             if a.reaction_id not in reactions:
                 out.append(
-                    f"ORPHAN_CHILD: drug {d.name!r} assesses reaction id {a.reaction_id!r}, not a reaction of the report"
+                    f"ORPHAN_CHILD: drug {d.name!r} assesses reaction id {a.reaction_id!r}, "
+                    "not a reaction of the report"
                 )
     for drug_id, n in seen.items():
         if n > 1:

@@ -866,7 +866,7 @@ def write_e2b(
         extension=sender,
         root=R + "13",
     )
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 @lru_cache(maxsize=4)
@@ -991,4 +991,4 @@ def write_ack(
     detail = batch_problem or (f"{rejected} of {len(outcomes)} ICSR message(s) rejected" if rejected else None)
     if detail:
         _e(_e(ack, "acknowledgementDetail"), "text").text = detail
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

@@ -8,6 +8,7 @@ application number, valid problem codes, centre of an IND) are not machine-check
 are left out.
 """
 
+# ruff: noqa: E501  (FDA rule texts are quoted whole)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
