@@ -142,10 +142,10 @@ def test_investigator_acknowledges_an_alert(browser, server: str) -> None:  # ty
     page.goto(f"{server}/monitoring")
     page.screenshot(path=str(SHOTS / "monitoring-board.png"))
     page.click("text=P-A1")
-    assert page.locator(".alerts li").count() == 1
+    assert page.locator(".alerts > li").count() == 1
     page.click("button:has-text('Acknowledge')")
     page.wait_for_url(re.compile(r".*/patients/P-A1"))
-    assert "(acknowledged" in page.locator(".alerts li").inner_text()
+    assert "(acknowledged" in page.locator(".alerts > li").inner_text()
     page.screenshot(path=str(SHOTS / "patient.png"), full_page=True)
     ctx.close()
 
