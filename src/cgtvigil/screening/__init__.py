@@ -8,6 +8,13 @@ from cgtvigil.screening._ingest import (
     ingest_faers,
     refresh_drug_map,
 )
+from cgtvigil.screening._onset import (
+    ONSET_STATUSES,
+    OnsetIntervals,
+    class_onset_comparison,
+    onset_intervals,
+    onset_summary,
+)
 from cgtvigil.screening._output import check_result_path, check_writable, read_result, sidecar_path, write_result
 from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
 from cgtvigil.screening._screen import (
@@ -19,15 +26,20 @@ from cgtvigil.screening._screen import (
 )
 
 __all__ = [
+    "ONSET_STATUSES",
     "Checkpoint",
     "FileReport",
     "IgnoredReport",
     "ImportReport",
+    "OnsetIntervals",
     "PriorReport",
     "ScreenResult",
     "check_result_path",
     "check_writable",
+    "class_onset_comparison",
     "ingest_faers",
+    "onset_intervals",
+    "onset_summary",
     "open_screen_store",
     "rank",
     "read_result",
