@@ -455,7 +455,11 @@ def escalate_cmd() -> None:
 
     settings = Settings.from_env()
     try:
-        done = run_escalation(session_factory(operational_engine(settings.operational_url)), settings.notifier())
+        engine = operational_engine(settings.operational_url)
+        try:
+            done = run_escalation(session_factory(engine), settings.notifier())
+        finally:
+            engine.dispose()
     except CgtVigilError as exc:
         _fail(exc)
     sent = sum(d.status == "sent" for d in done.deliveries)
