@@ -282,3 +282,18 @@ def test_concurrent_log_ins_across_workers(operational_url: str, cheap_argon2) -
         assert s.scalar(select(func.count()).select_from(SessionRow).where(SessionRow.username == "inv.a")) == 8
         assert verify_audit(s).ok
     engine.dispose()
+
+
+def test_a_stolen_session_cannot_guess_the_password(session, cheap_argon2) -> None:  # type: ignore[no-untyped-def]
+    """The current password on the change page is checked under the log-in throttle: someone
+    using a logged-in browser cannot try passwords there without limit."""
+    from cgtvigil.access import change_password
+
+    create_user(session, username="inv.a", password=PASSWORD, role="site_investigator", at=T0, site="Site-A")
+    for k in range(5):
+        with pytest.raises(ValidationError, match="current password is wrong"):
+            change_password(session, "inv.a", f"guess {k}", PASSWORD + "!", at=T0 + timedelta(seconds=k), client="x")
+    with pytest.raises(ValidationError, match="Too many failed password checks: wait 2 s"):
+        change_password(session, "inv.a", PASSWORD, PASSWORD + "!", at=T0 + timedelta(seconds=4.5), client="x")
+    change_password(session, "inv.a", PASSWORD, PASSWORD + "!", at=T0 + timedelta(seconds=7), client="x")
+    assert authenticate(session, "inv.a", PASSWORD + "!", T0 + timedelta(seconds=8)).outcome == "success"

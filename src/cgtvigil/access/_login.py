@@ -24,7 +24,7 @@ from cgtvigil.access._passwords import verify_password
 from cgtvigil.audit import append_audit, typed_text
 from cgtvigil.store import LoginThrottleRow, UserRow, utc_naive
 
-__all__ = ["LoginResult", "ThrottlePolicy", "authenticate", "clear_throttle", "unlock_user"]
+__all__ = ["LoginResult", "ThrottlePolicy", "authenticate", "clear_throttle", "throttled_check", "unlock_user"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,30 @@ def _fail(session: Session, key: str, now: datetime, free: int, cap: timedelta, 
         if wait:
             session.execute(update(t).where(t.key == key).values(blocked_until=now + wait))
         return
+
+
+def throttled_check(
+    session: Session,
+    user: UserRow,
+    password: str,
+    at: datetime,
+    *,
+    client: str = "",
+    policy: ThrottlePolicy | None = None,
+) -> tuple[bool, int]:
+    """A password check outside the log-in form (the current password on the change page)
+    under the same throttle, so a stolen session cannot be used to guess the password:
+    (correct, seconds to wait)."""
+    policy = policy or ThrottlePolicy()
+    now = utc_naive(at)
+    keys = [_key_account(user.username), _key_address(client)]
+    wait = _blocked(session, keys, now)
+    correct = verify_password(user.password_hash, password)
+    if wait or not correct:
+        if not wait:
+            _fail(session, keys[0], now, policy.free_failures, policy.account_cap, policy)
+        _fail(session, keys[1], now, policy.address_free_failures, policy.address_cap, policy)
+    return correct and not wait, wait
 
 
 def clear_throttle(session: Session, username: str) -> int:

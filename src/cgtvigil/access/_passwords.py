@@ -164,13 +164,21 @@ def set_password_with_code(session: Session, username: str, code: str, password:
     return user
 
 
-def change_password(session: Session, username: str, current: str, new: str, *, at: datetime) -> UserRow:
-    """The logged-in user changes their own password; every session of the user ends."""
+def change_password(
+    session: Session, username: str, current: str, new: str, *, at: datetime, client: str = ""
+) -> UserRow:
+    """The logged-in user changes their own password (the current one checked under the log-in
+    throttle); every session of the user ends."""
+    from cgtvigil.access._login import throttled_check
+
     user = session.get(UserRow, username)
     if user is None or not user.active:
         raise ValidationError([f"There is no active user named {username!r}."])
     problems = Problems()
-    if not verify_password(user.password_hash, current):
+    correct, wait = throttled_check(session, user, current, at, client=client)
+    if wait:
+        problems.add(f"Too many failed password checks: wait {wait} s and try again.")
+    elif not correct:
         problems.add("The current password is wrong.")
     check_password(problems, new, username)
     if current == new:

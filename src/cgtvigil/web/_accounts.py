@@ -99,7 +99,7 @@ def accounts_router(settings: Settings) -> APIRouter:
         try:
             if new != repeat:
                 raise CgtVigilError("The two new passwords differ.")
-            changed = change_password(session, user.username, current, new, at=_now())
+            changed = change_password(session, user.username, current, new, at=_now(), client=client_address(request))
         except CgtVigilError as exc:
             session.commit()  # the refusal is audited
             return render(
