@@ -255,6 +255,25 @@ def _ts_of(el: etree._Element | None) -> str | Null | None:
     return _attr_or_null(el, "value")
 
 
+def _interval(
+    eff: etree._Element | None,
+) -> tuple[str | Null | None, str | Null | None, Quantity | None, Quantity | None]:
+    """(low, high, width, period) of an effectiveTime: IVL_TS, or SXPR_TS of IVL_TS/PIVL_TS parts."""
+    low = high = None
+    width = period = None
+    if eff is None:
+        return None, None, None, None
+    parts = eff.findall(_q("comp")) if eff.get(XSI_TYPE) == "SXPR_TS" else [eff]
+    for p in parts:
+        if p.get(XSI_TYPE) == "PIVL_TS":
+            period = _pq(p.find(_q("period")))
+            continue
+        low = _ts_of(p.find(_q("low"))) or low
+        high = _ts_of(p.find(_q("high"))) or high
+        width = _pq(p.find(_q("width"))) or width
+    return low, high, width, period
+
+
 # ---------------------------------------------------------------- sections
 
 
@@ -446,17 +465,7 @@ def _reactions(role: etree._Element) -> tuple[Reaction, ...]:
         rid = obs.find(_q("id"))
         value = obs.find(_q("value"))
         ot = value.find(_q("originalText")) if value is not None else None
-        eff = obs.find(_q("effectiveTime"))
-        start = end = None
-        duration = None
-        if eff is not None:
-            ivl = eff
-            if eff.get(XSI_TYPE) == "SXPR_TS":
-                comps = eff.findall(_q("comp"))
-                ivl = comps[0] if comps else eff
-            start = _ts_of(ivl.find(_q("low")))
-            end = _ts_of(ivl.find(_q("high")))
-            duration = _pq(ivl.find(_q("width")))
+        start, end, duration, _ = _interval(obs.find(_q("effectiveTime")))
         rel = _Obs(obs, "outboundRelationship2/observation")
         flags = {name: _flag(rel.value(code)) for code, name in _SERIOUS.items()}
         loc = obs.find(_q("location/locatedEntity/locatedPlace/code"))
@@ -533,20 +542,8 @@ def _tests(role: etree._Element) -> tuple[TestResult, ...]:
 
 def _dosage(sa: etree._Element) -> Dosage:
     eff = sa.find(_q("effectiveTime"))
-    start = end = None
-    period = duration = None
-    time_nf = None
-    if eff is not None:
-        time_nf = eff.get("nullFlavor")
-        parts = [eff] if eff.get(XSI_TYPE) != "SXPR_TS" else eff.findall(_q("comp"))
-        for p in parts:
-            t = p.get(XSI_TYPE)
-            if t == "PIVL_TS":
-                period = _pq(p.find(_q("period")))
-            else:
-                start = _ts_of(p.find(_q("low"))) or start
-                end = _ts_of(p.find(_q("high"))) or end
-                duration = _pq(p.find(_q("width"))) or duration
+    time_nf = eff.get("nullFlavor") if eff is not None else None
+    start, end, duration, period = _interval(eff)
     kind = sa.find(_q("consumable/instanceOfKind/kindOfProduct"))
     lot = sa.find(_q("consumable/instanceOfKind/productInstanceInstance/lotNumberText"))
     country = sa.find(_q("performer/assignedEntity/representedOrganization/addr/country"))
@@ -842,7 +839,7 @@ def _case(msg: etree._Element) -> IcsrCase:
         entity = s1.find(_q("author/assignedEntity"))
         if entity is not None:
             sender = SenderInfo(type=_code(entity.find(_q("code"))), person=_person(entity))
-    nullification_reason = chars.value("4")
+    nullification_reason = chars.value("4", ICH_LIST + "23")
     reason_text = nullification_reason.find(_q("originalText")) if nullification_reason is not None else None
     receiver = msg.find(_q("receiver/device/id"))
     msender = msg.find(_q("sender/device/id"))

@@ -390,7 +390,9 @@ class Drug(_Frozen):
     product_code: Code | None = Field(None, description="G.k.2.1 MPID/PhPID (FDA: NDC)")
     ingredients: tuple[Ingredient, ...] = ()
     country_obtained: str | None = Field(None, description="G.k.2.4")
-    supply: Code | None = Field(None, description="the product event code with G.k.2.4 (retail supply)")
+    supply: Code | None = Field(
+        None, description="the product event code with G.k.2.4 (the writer uses ICH code 1 'retailSupply' if None)"
+    )
     blinded: Flag | None = Field(None, description="G.k.2.5")
     authorisation_number: Text | None = Field(None, description="G.k.3.1 (US CGT: the BLA)")
     authorisation_country: Code | None = Field(None, description="G.k.3.2")

@@ -135,6 +135,42 @@ def _value(parent: etree._Element, v: Value | None, tag: str = "value") -> etree
     return el
 
 
+def _interval(
+    parent: etree._Element,
+    low: str | Null | None,
+    high: str | Null | None,
+    width: Quantity | None,
+    period: Quantity | None = None,
+) -> None:
+    """effectiveTime: IVL_TS (low and high, or low or high with width), or SXPR_TS when a
+    frequency (PIVL_TS period) or start, end and duration together are given."""
+    spans: list[tuple[str | Null | None, str | Null | None, Quantity | None]] = []
+    if low is not None or high is not None:
+        spans.append((low, high, None if (low is not None and high is not None) else width))
+        if low is not None and high is not None and width is not None:
+            spans.append((None, None, width))
+    elif width is not None:
+        spans.append((None, None, width))
+    if period is None and len(spans) == 1:
+        eff = _e(parent, "effectiveTime", xsi_type="IVL_TS")
+        _span(eff, *spans[0])
+        return
+    if period is None and not spans:
+        return
+    eff = _e(parent, "effectiveTime", xsi_type="SXPR_TS")
+    if period is not None:
+        _pq(_e(eff, "comp", xsi_type="PIVL_TS"), "period", period)
+    for i, span in enumerate(spans):
+        comp = _e(eff, "comp", xsi_type="IVL_TS", operator="A" if period is not None or i else None)
+        _span(comp, *span)
+
+
+def _span(el: etree._Element, low: str | Null | None, high: str | Null | None, width: Quantity | None) -> None:
+    _ts(el, "low", low)
+    _pq(el, "width", width)
+    _ts(el, "high", high)
+
+
 def _code(parent: etree._Element, code: str, system: str = OBS, display: str | None = None) -> etree._Element:
     return _e(parent, "code", code=code, codeSystem=system, displayName=display)
 
@@ -345,11 +381,7 @@ def _patient_and_events(aea: etree._Element, case: IcsrCase) -> None:
         if r.id is not None:
             _e(obs, "id", root=r.id)
         _code(obs, "29", OBS, "reaction")
-        if r.start is not None or r.end is not None or r.duration is not None:
-            eff = _e(obs, "effectiveTime", xsi_type="IVL_TS")
-            _ts(eff, "low", r.start)
-            _pq(eff, "width", r.duration)
-            _ts(eff, "high", r.end)
+        _interval(obs, r.start, r.end, r.duration)
         m = r.meddra or Code()
         val = _e(
             obs,
@@ -445,20 +477,8 @@ def _dosage(parent: etree._Element, x: Dosage) -> None:
     _txt(sa, "text", x.text)
     if x.time_null_flavor is not None:
         _e(sa, "effectiveTime", nullFlavor=x.time_null_flavor)
-    elif x.period is not None:
-        eff = _e(sa, "effectiveTime", xsi_type="SXPR_TS")
-        comp = _e(eff, "comp", xsi_type="PIVL_TS")
-        _pq(comp, "period", x.period)
-        if x.start is not None or x.end is not None or x.duration is not None:
-            ivl = _e(eff, "comp", xsi_type="IVL_TS", operator="A")
-            _ts(ivl, "low", x.start)
-            _pq(ivl, "width", x.duration)
-            _ts(ivl, "high", x.end)
-    elif x.start is not None or x.end is not None or x.duration is not None:
-        ivl = _e(sa, "effectiveTime", xsi_type="IVL_TS")
-        _ts(ivl, "low", x.start)
-        _pq(ivl, "width", x.duration)
-        _ts(ivl, "high", x.end)
+    else:
+        _interval(sa, x.start, x.end, x.duration, x.period)
     _cd(sa, "routeCode", x.route)
     _pq(sa, "doseQuantity", x.dose)
     if x.lot_number is not None or x.dose_form is not None:
