@@ -151,41 +151,54 @@ class _Slot:
     pending: dict[str, Any] | None = None
 
 
-def _write_patient(
-    session: Session, patient: str, observations: list[Observation], received_at: datetime
-) -> tuple[int, int, int, datetime]:
-    """Store one patient's admitted observations; (loaded, duplicates, corrections, earliest)."""
-    when = [utc_naive(o.time) for o in observations]
-    kinds = sorted({o.kind for o in observations})
-    slots: dict[tuple[str, str, datetime], _Slot] = {}
-    for r in session.execute(
-        select(
-            ObservationRow.id, ObservationRow.kind, ObservationRow.device, ObservationRow.time, ObservationRow.value
-        ).where(
-            ObservationRow.patient_id == patient,
-            ObservationRow.kind.in_(kinds),
-            ObservationRow.time.between(min(when), max(when)),
-            ObservationRow.superseded.is_(False),
-        )
-    ):
-        slots[(r.kind, r.device, r.time)] = _Slot(r.value, r.id)
+@dataclass
+class _Written:
+    loaded: dict[str, int] = field(default_factory=dict)
+    earliest: dict[str, datetime] = field(default_factory=dict)
+    duplicates: int = 0
+    corrections: int = 0
+
+
+def _write(session: Session, admitted: dict[str, list[Observation]], received_at: datetime) -> _Written:
+    """Store the admitted observations: a few statements per batch, whatever its size."""
+    batch = [(o, utc_naive(o.time)) for patient in sorted(admitted) for o in admitted[patient]]
+    kinds = sorted({o.kind for o, _ in batch})
+    low, high = min(t for _, t in batch), max(t for _, t in batch)
+    slots: dict[tuple[str, str, str, datetime], _Slot] = {}
+    for chunk in _chunks(sorted(admitted)):
+        for r in session.execute(
+            select(
+                ObservationRow.id,
+                ObservationRow.patient_id,
+                ObservationRow.kind,
+                ObservationRow.device,
+                ObservationRow.time,
+                ObservationRow.value,
+            ).where(
+                ObservationRow.patient_id.in_(chunk),
+                ObservationRow.kind.in_(kinds),
+                ObservationRow.time.between(low, high),
+                ObservationRow.superseded.is_(False),
+            )
+        ):
+            slots[(r.patient_id, r.kind, r.device, r.time)] = _Slot(r.value, r.id)
+    written = _Written()
     rows: list[dict[str, Any]] = []
     superseded: list[int] = []
-    duplicates = corrections = 0
-    for o, t in zip(observations, when, strict=True):
-        key = (o.kind, o.device or "", t)
+    for o, t in batch:
+        key = (o.patient, o.kind, o.device or "", t)
         current = slots.get(key)
         if current is not None and abs(current.value - o.value) < 1e-12:
-            duplicates += 1
+            written.duplicates += 1
             continue
         if current is not None:
-            corrections += 1
+            written.corrections += 1
             if current.pending is not None:
                 current.pending["superseded"] = True
             elif current.stored_id is not None:
                 superseded.append(current.stored_id)
         row = {
-            "patient_id": patient,
+            "patient_id": o.patient,
             "kind": o.kind,
             "value": o.value,
             "unit": o.unit,
@@ -201,12 +214,13 @@ def _write_patient(
         }
         rows.append(row)
         slots[key] = _Slot(o.value, None, row)
-    for chunk in _chunks(superseded):
-        session.execute(update(ObservationRow).where(ObservationRow.id.in_(chunk)).values(superseded=True))
-    for chunk in _chunks(rows):
-        session.execute(insert(ObservationRow), list(chunk))
-    earliest = min((r["time"] for r in rows), default=min(when))
-    return len(rows), duplicates, corrections, earliest
+        written.loaded[o.patient] = written.loaded.get(o.patient, 0) + 1
+        written.earliest[o.patient] = min(t, written.earliest.get(o.patient, t))
+    for ids in _chunks(superseded):
+        session.execute(update(ObservationRow).where(ObservationRow.id.in_(ids)).values(superseded=True))
+    for chunk_rows in _chunks(rows):
+        session.execute(insert(ObservationRow), list(chunk_rows))
+    return written
 
 
 def store_observations(
@@ -222,21 +236,18 @@ def store_observations(
     admitted = _admit(session, result.observations, site, summary)
     _serialise(session, admitted)
     _write_quarantine(session, summary.quarantine, received)
-    for patient in sorted(admitted):
-        for attempt in range(_ATTEMPTS):
-            try:
-                with session.begin_nested():
-                    loaded, duplicates, corrections, earliest = _write_patient(
-                        session, patient, admitted[patient], received
-                    )
-                break
-            except IntegrityError:
-                if attempt == _ATTEMPTS - 1:
-                    raise
-        summary.duplicates += duplicates
-        if loaded:
-            summary.loaded += loaded
-            summary.corrections += corrections
-            summary.patients.add(patient)
-            summary.earliest[patient] = earliest
+    if not admitted:
+        return summary
+    for attempt in range(_ATTEMPTS):
+        try:
+            with session.begin_nested():  # a foreign writer's collision undoes only this part
+                written = _write(session, admitted, received)
+            break
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+    summary.loaded = sum(written.loaded.values())
+    summary.duplicates, summary.corrections = written.duplicates, written.corrections
+    summary.patients = set(written.loaded)
+    summary.earliest = written.earliest
     return summary
