@@ -199,3 +199,26 @@ def test_typed_user_name_of_300_characters(workers) -> None:  # type: ignore[no-
     assert entry.actor == "anonymous" and entry.detail["outcome"] == "unknown user"
     assert len(entry.target) == len("user:") + 64 and "\x1b" not in entry.target and "\\u001b" in entry.target
     assert entry.target.endswith("…(310 characters)")
+
+
+def test_the_owners_browser_is_not_slowed_by_an_attacker(workers) -> None:  # type: ignore[no-untyped-def]
+    """Review H3: anyone could lock any account. An attacker's failures slow the account for
+    every browser that never logged in to it, but not the owner's own browser (a signed
+    known-device cookie set at a successful log-in); a forged device cookie counts for nothing."""
+    owner, attacker = workers
+    _login(owner, "inv.a")
+    owner.post("/logout", data={"csrf": _csrf(owner.get("/").text)})
+    assert owner.cookies.get("cgtvigil_device")
+    token = _csrf(attacker.get("/login").text)
+    for _ in range(6):
+        attacker.post("/login", data={"username": "inv.a", "password": "guess", "csrf": token})
+    slowed = attacker.post("/login", data={"username": "inv.a", "password": PASSWORD, "csrf": token})
+    assert "Too many failed log-ins" in slowed.text
+    attacker.cookies.set("cgtvigil_device", "forged." + owner.cookies.get("cgtvigil_device").split(".", 1)[1])
+    assert (
+        "Too many failed log-ins"
+        in attacker.post("/login", data={"username": "inv.a", "password": PASSWORD, "csrf": token}).text
+    )
+    _login(owner, "inv.a")  # the owner's browser logs in at once
+    logins = _audit(owner, "login")
+    assert logins[-1].detail == logins[-1].detail | {"outcome": "success", "known_device": True}

@@ -4,8 +4,9 @@ Failed log-ins are counted per client address and per typed account name. After 
 failures each further one makes the next attempt wait longer (doubling), up to a cap that is
 short for an account (its owner waits at most a minute, however long an attacker keeps
 trying: nobody can lock anyone out) and long for an address (an attacker's own address slows
-to one guess per quarter hour). A quiet hour forgets the failures; an administrator or
-``cgtvigil users unlock`` clears them at once.
+to one guess per quarter hour). A browser that logged in to the account before counts its
+failures apart (a known device), so its owner is not slowed by an attacker elsewhere. A quiet
+hour forgets the failures; an administrator or ``cgtvigil users unlock`` clears them at once.
 
 Every attempt costs exactly one argon2 verification, whether the user is unknown, throttled,
 deactivated or typed a wrong password, so timing tells nothing; every attempt is audited with
@@ -133,12 +134,18 @@ def authenticate(
     at: datetime,
     *,
     client: str = "",
+    device: str = "",
     policy: ThrottlePolicy | None = None,
 ) -> LoginResult:
-    """Check a log-in; the caller commits (the audit entry and the throttle counts)."""
+    """Check a log-in; the caller commits (the audit entry and the throttle counts).
+
+    ``device`` identifies a browser that logged in to this account before (the web layer
+    keeps it in a signed cookie): its failures are counted apart from the account's, so an
+    attacker elsewhere who slows the account down does not slow its owner's own browser."""
     policy = policy or ThrottlePolicy()
     now = utc_naive(at)
-    keys = [_key_account(username), _key_address(client)]
+    own = "device:" + typed_text(device, 64) if device else _key_account(username)
+    keys = [own, _key_address(client)]
     session.execute(
         delete(LoginThrottleRow).where(
             LoginThrottleRow.last_failure < now - policy.forget_after,
@@ -160,6 +167,10 @@ def authenticate(
         outcome = "success" if correct else "wrong password"
     if outcome == "success":
         clear_throttle(session, username)
+        if device:
+            session.execute(
+                update(LoginThrottleRow).where(LoginThrottleRow.key == own).values(failures=0, blocked_until=None)
+            )
     else:
         if outcome != "throttled":  # waiting out an account's delay never makes it longer for its owner
             _fail(session, keys[0], now, policy.free_failures, policy.account_cap, policy)
@@ -170,7 +181,7 @@ def authenticate(
         action="login",
         target=f"user:{typed_text(username, 64)}",
         at=at,
-        detail={"outcome": outcome} | ({"wait_seconds": wait} if wait else {}),
+        detail={"outcome": outcome, "known_device": bool(device)} | ({"wait_seconds": wait} if wait else {}),
     )
     return LoginResult(user if outcome == "success" else None, outcome, wait)
 

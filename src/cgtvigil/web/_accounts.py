@@ -2,12 +2,14 @@
 with a one-time code), and the administration of users (create, change, deactivate, unlock,
 reset). Passwords are only ever typed by their user (21 CFR Part 11 §11.10(d), §11.300)."""
 
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from cgtvigil.access import (
@@ -31,6 +33,9 @@ from cgtvigil.web._security import DbSession, client_address, current_user, log_
 
 __all__ = ["accounts_router"]
 
+DEVICE_COOKIE = "cgtvigil_device"  # a browser that logged in before: not slowed by others' failures
+DEVICE_DAYS = 180
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -42,6 +47,16 @@ def _products(text: str) -> tuple[str, ...]:
 
 def accounts_router(settings: Settings) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+
+    devices = URLSafeTimedSerializer(settings.secret_key or "unset", salt="cgtvigil-known-device")
+
+    def known_device(request: Request, username: str) -> str:
+        """The id of this browser if it logged in to ``username`` before (signed cookie)."""
+        try:
+            saved = devices.loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_DAYS * 86400)
+        except BadSignature:
+            return ""
+        return str(saved.get("d", "")) if isinstance(saved, dict) and saved.get("u") == username else ""
 
     def setup_link(username: str, code: str) -> str:
         return f"{settings.public_url}/account/setup?" + urlencode({"user": username, "code": code})
@@ -56,7 +71,9 @@ def accounts_router(settings: Settings) -> APIRouter:
     def login(
         request: Request, session: DbSession, username: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> Response:
-        result = authenticate(session, username.strip(), password, _now(), client=client_address(request))
+        name = username.strip()
+        device = known_device(request, name)
+        result = authenticate(session, name, password, _now(), client=client_address(request), device=device)
         if result.user is None:
             session.commit()
             error = (
@@ -68,7 +85,16 @@ def accounts_router(settings: Settings) -> APIRouter:
             return render(request, "login.html", None, title="Log in", error=error)
         log_in(request, session, result.user)
         session.commit()
-        return RedirectResponse("/", status_code=303)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            DEVICE_COOKIE,
+            devices.dumps({"u": result.user.username, "d": device or secrets.token_urlsafe(16)}),
+            max_age=DEVICE_DAYS * 86400,
+            httponly=True,
+            secure=settings.behind_tls,
+            samesite="lax",
+        )
+        return response
 
     @router.post("/logout", dependencies=[Depends(require_csrf)])
     def logout(request: Request, session: DbSession) -> Response:
