@@ -36,6 +36,7 @@ from cgtvigil.monitoring._plans import (
 )
 from cgtvigil.monitoring._registry import Registration, current_treatment, register_patient
 from cgtvigil.monitoring._rules import MonitoringRules
+from cgtvigil.monitoring._sequential import CohortSpec, CohortSurveillance, run_cohort_surveillance
 
 __all__ = [
     "ACTIVE",
@@ -44,6 +45,8 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AuditWriter",
+    "CohortSpec",
+    "CohortSurveillance",
     "Delivery",
     "EscalationRound",
     "EscalationScheduler",
@@ -76,6 +79,7 @@ __all__ = [
     "register_gateway",
     "register_patient",
     "resolve",
+    "run_cohort_surveillance",
     "run_escalation",
     "sign_webhook",
     "store_observations",
