@@ -10,9 +10,11 @@ from typing import Annotated
 import pyarrow.compute as pc
 import typer
 from rich.table import Table
+from rich.text import Text
 
+from cgtvigil._validation import Problems, param_message
 from cgtvigil.access import create_user
-from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console
+from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, plain
 from cgtvigil.cli._screening import _print_import, _print_top
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
@@ -114,6 +116,46 @@ def seed_demo_operational(
     return passwords
 
 
+_MARKER = ".cgtvigil-demo"  # written into every demo output folder: only such a folder is replaced
+
+
+def _samples(samples: Path, reports_per_quarter: int, port: int) -> list[Path]:
+    """The real FAERS sample quarters (zips or unpacked folders) in ``samples``, with the other
+    options checked; one message for every problem."""
+    problems = Problems()
+    real: list[Path] = []
+    if not samples.is_dir():
+        problems.add(
+            f"The '--samples' option must name a folder of real FAERS sample quarters. Got '{samples}', "
+            "which is not a folder (run the demo from the repository folder, or give --samples)."
+        )
+    else:
+        real = sorted(p for p in samples.iterdir() if p.suffix.lower() == ".zip" or p.is_dir())
+        if not real:
+            problems.add(f"The '--samples' folder {samples} holds no FAERS quarter (a .zip or an unpacked folder).")
+    if reports_per_quarter < 1:
+        problems.add(param_message("--reports-per-quarter", "cgtvigil demo", "an integer >= 1", reports_per_quarter))
+    if not 1 <= port <= 65535:
+        problems.add(param_message("--port", "cgtvigil demo", "a port number in 1..65535", port))
+    problems.raise_if_any()
+    return real
+
+
+def _fresh(out: Path) -> None:
+    """An empty output folder: an earlier demo's folder is replaced, any other folder with
+    files in it is refused (``--out`` naming a folder of your own must not delete it)."""
+    if out.exists():
+        if not out.is_dir():
+            raise CgtVigilError(f"{out}: not a folder; give --out a folder for the demo's files.")
+        if any(out.iterdir()) and not ((out / _MARKER).exists() or (out / "demo.duckdb").exists()):
+            raise CgtVigilError(
+                f"{out}: the folder holds files that are not an earlier demo's; give --out an empty or new folder."
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / _MARKER).write_text("cgtvigil demo output; 'cgtvigil demo' replaces this folder.\n", "utf-8")
+
+
 @app.command("demo")
 def demo_cmd(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: $CGTVIGIL_OUTPUT/demo).")] = None,
@@ -127,12 +169,10 @@ def demo_cmd(
     passwords printed once), then the web application on 127.0.0.1."""
     settings = Settings.from_env()
     out = out or settings.output_dir / "demo"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     try:
+        real = _samples(samples, reports_per_quarter, port)
+        _fresh(out)
         products = load_products()
-        real = sorted(p for p in samples.iterdir() if p.suffix == ".zip" or p.is_dir()) if samples.exists() else []
         with _progress("synthesise") as progress:
             synth = generate_faers(
                 out / "synthetic", products, SynthConfig(reports_per_quarter=reports_per_quarter), progress=progress
@@ -164,7 +204,7 @@ def demo_cmd(
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     _print_top(result, 15)
-    console.print(f"\n[bold green]Signal report:[/] {html.resolve()}")
+    console.print(Text.assemble("\n", ("Signal report:", "bold green"), " ", plain(html.resolve())))
     web = Settings(
         db=out / "demo.duckdb",
         output_dir=out,

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from cgtvigil._validation import Problems, param_message
 from cgtvigil.cli._app import (
     _fail,
     _progress,
@@ -129,25 +130,32 @@ def ingest_faers_cmd(
         console.print(Text.assemble("Import report: ", plain(report_json)))
 
 
-def _spec(
-    method: str,
-    strata: str,
-    roles: str,
-    all_drugs: bool,
-    squash: str,
-    prior: str | None,
-    yates: bool,
-    ic_approx: bool,
-    min_count: int,
-    levels: str,
-) -> SignalSpec:
-    """The spec from the options; every problem reported at once, each naming its option."""
+FAERS_ROLES = ("PS", "SS", "C", "I")  # role_cod: primary suspect, secondary suspect, concomitant, interacting
+STORE_STRATA = ("age_band", "sex", "report_year")  # stratum columns of the store's analysis relation
+_SIGNALS = "cgtvigil signals"
+
+
+def _listed(values: list[str] | None, default: str = "") -> tuple[str, ...]:
+    """The values of a repeatable option, each also split on commas (``--method prr --method
+    ror,ic``); ``default`` when the option is not given."""
+    given = (default,) if values is None else values
+    return tuple(x.strip() for v in given for x in v.split(",") if x.strip())
+
+
+def _unused(why: str, problems: Problems, **given: bool) -> None:
+    """One problem for each option given where it has no effect: an option silently ignored
+    would change nothing the user asked for. Keywords are option names without '--'."""
+    for name, is_given in given.items():
+        if is_given:
+            problems.add(f"The '--{name.replace('_', '-')}' option has no effect {why}; leave it out.")
+
+
+def _spec(options: dict[str, Any], *, store: bool, problems: Problems) -> SignalSpec:
+    """The spec from the options (repeatable ones as tuples); every problem reported at once,
+    with those already in ``problems``, each naming its option."""
     from pydantic import ValidationError as PydanticValidationError
 
-    from cgtvigil._validation import Problems, param_message
-    from cgtvigil.errors import ValidationError
-
-    options = {
+    names = {
         "methods": "--method",
         "strata": "--strata",
         "roles": "--roles",
@@ -156,20 +164,38 @@ def _spec(
         "min_count": "--min-count",
         "event_levels": "--levels",
     }
-    problems = Problems()
+    roles = tuple(dict.fromkeys(r.upper() for r in options["roles"]))
+    for r in roles or ("",):
+        if r not in FAERS_ROLES:
+            problems.add(param_message("--roles", _SIGNALS, f"FAERS role codes ({', '.join(FAERS_ROLES)})", r))
+    strata = tuple(dict.fromkeys(options["strata"]))
+    if store:  # a file's columns are checked when it is read; the store's are known
+        strata = tuple(dict.fromkeys(s.lower() for s in strata))
+        for s in strata:
+            if s not in STORE_STRATA:
+                expected = f"stratum columns of the FAERS store ({', '.join(STORE_STRATA)})"
+                problems.add(param_message("--strata", _SIGNALS, expected, s))
     values: dict[str, Any] = {
-        "methods": tuple(m.strip().lower() for m in method.split(",") if m.strip()),
-        "strata": tuple(s.strip() for s in strata.split(",") if s.strip()),
-        "roles": tuple(r.strip().upper() for r in roles.split(",") if r.strip()),
-        "products_only": not all_drugs,
-        "squash": squash,
-        "yates": yates,
-        "ic_method": "approx" if ic_approx else "exact",
-        "min_count": min_count,
-        "event_levels": tuple(x.strip() for x in levels.split(",") if x.strip()),
+        "methods": tuple(m.lower() for m in options["methods"]),
+        "strata": strata,
+        "roles": roles,
+        "products_only": not options["all_drugs"],
+        "squash": options["squash"],
+        "yates": options["yates"],
+        "ic_method": "approx" if options["ic_approx"] else "exact",
+        "min_count": options["min_count"],
+        "event_levels": tuple(dict.fromkeys(x.lower() for x in options["levels"])),
     }
-    if not values["methods"]:
-        problems.add(param_message("--method", "cgtvigil signals", "one or more of prr, ror, ic, ebgm", method))
+    for key, option, expected in (
+        ("methods", "--method", "one or more of prr, ror, ic, ebgm"),
+        ("roles", "--roles", ""),  # reported above
+        ("event_levels", "--levels", "'pt' and/or 'topic'"),
+    ):
+        if not values[key]:  # reported once, here or above; the spec's default stands in
+            del values[key]
+            if expected:
+                problems.add(param_message(option, _SIGNALS, expected, ""))
+    prior = options["prior"]
     if prior:
         try:
             numbers = tuple(float(x) for x in prior.split(","))
@@ -177,19 +203,19 @@ def _spec(
             numbers = ()
         if len(numbers) != 5 or not all(0 < x < float("inf") for x in numbers[:4]) or not 0 < numbers[4] < 1:
             expected = "five numbers 'alpha1,beta1,alpha2,beta2,p' (alpha and beta > 0, 0 < p < 1)"
-            problems.add(param_message("--prior", "cgtvigil signals", expected, prior))
+            problems.add(param_message("--prior", _SIGNALS, expected, prior))
         else:
             values["prior"] = numbers
-    if not problems:
-        try:
-            return SignalSpec(**values)
-        except PydanticValidationError as exc:
-            for e in exc.errors():
-                text = str(e["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
-                expected = text.split(" must be ", 1)[1] if " must be " in text else text
-                option = options.get(str(e["loc"][0]), str(e["loc"][0])) if e["loc"] else "(options)"
-                problems.add(param_message(option, "cgtvigil signals", expected, e["input"]))
-    raise ValidationError(problems.items)
+    try:
+        spec = SignalSpec(**values)
+    except PydanticValidationError as exc:
+        for e in exc.errors():
+            text = str(e["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+            expected = text.split(" must be ", 1)[1] if " must be " in text else text
+            option = names.get(str(e["loc"][0]), str(e["loc"][0])) if e["loc"] else "(options)"
+            problems.add(param_message(option, _SIGNALS, expected, e["input"]))
+    problems.raise_if_any()
+    return spec
 
 
 def _print_top(result: ScreenResult, top: int) -> None:
@@ -223,29 +249,41 @@ def signals_cmd(
         Path | None, typer.Option("--input", help="Screen a long-format or counts file (CSV or Parquet).")
     ] = None,
     format: Annotated[
-        str,
-        typer.Option(
-            help="Input layout: 'long' (report id, drug, event; openEBGM id,var1,var2; rows with a blank "
-            "field are left out and counted) or 'counts' (drug, event, a, b, c, d: whole numbers up to 2^53, "
-            "each pair on one row)."
-        ),
-    ] = "long",
-    strata: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated stratum columns for IC/EBGM expected counts; '' for crude. "
-            "Default: age_band,sex,report_year with --db, none with --input."
+            help="Layout of --input: 'long' (the default; report id, drug, event; openEBGM id,var1,var2; rows "
+            "with a blank field are left out and counted) or 'counts' (drug, event, a, b, c, d: whole numbers "
+            "up to 2^53, each pair on one row)."
         ),
     ] = None,
-    method: Annotated[str, typer.Option(help="Methods: any of prr,ror,ic,ebgm.")] = "prr,ror,ic,ebgm",
+    strata: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Stratum columns for IC/EBGM expected counts, repeatable or comma-separated; '' for crude. "
+            f"Default: {','.join(STORE_STRATA)} with --db (the store's stratum columns), none with --input."
+        ),
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option(help="Methods, repeatable or comma-separated: any of prr, ror, ic, ebgm (default: all four)."),
+    ] = None,
     roles: Annotated[
-        str, typer.Option(help="FAERS drug roles counted as exposure (PS,SS by default; PS,SS,C,I for all).")
-    ] = "PS,SS",
+        list[str] | None,
+        typer.Option(
+            help="Store: FAERS drug roles counted as exposure, repeatable or comma-separated: "
+            "PS, SS, C, I (default: PS,SS)."
+        ),
+    ] = None,
     all_drugs: Annotated[bool, typer.Option(help="Store: report every drug, not only CGT products.")] = False,
-    levels: Annotated[str, typer.Option(help="Store: event levels, 'pt' and/or 'topic'.")] = "pt,topic",
-    squash: Annotated[str, typer.Option(help="Data squashing for the prior fit: auto, on or off.")] = "auto",
+    levels: Annotated[
+        list[str] | None,
+        typer.Option(help="Store: event levels, repeatable or comma-separated: pt, topic (default: both)."),
+    ] = None,
+    squash: Annotated[
+        str | None, typer.Option(help="EBGM: data squashing for the prior fit: auto (the default), on or off.")
+    ] = None,
     prior: Annotated[
-        str | None, typer.Option(help="Fixed prior 'alpha1,beta1,alpha2,beta2,p' instead of fitting one.")
+        str | None, typer.Option(help="EBGM: fixed prior 'alpha1,beta1,alpha2,beta2,p' instead of fitting one.")
     ] = None,
     yates: Annotated[bool, typer.Option(help="Yates' continuity correction for the PRR chi-square.")] = False,
     ic_approx: Annotated[
@@ -253,51 +291,101 @@ def signals_cmd(
     ] = False,
     min_count: Annotated[int, typer.Option(help="Leave out pairs with fewer cases.")] = 1,
     topics: Annotated[
-        list[Path] | None, typer.Option(help="Extra safety-topic JSON file(s) (same layout as the shipped topics).")
+        list[Path] | None,
+        typer.Option(help="Store: extra safety-topic JSON file(s) (same layout as the shipped topics)."),
     ] = None,
     meddra: Annotated[
-        Path | None, typer.Option(help="Your licensed MedDRA ASCII release folder, to expand topics' meddra_groups.")
+        Path | None,
+        typer.Option(help="Store: your licensed MedDRA ASCII release folder, to expand topics' meddra_groups."),
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
-    top: Annotated[int, typer.Option(help="Rows to print.")] = 20,
+    top: Annotated[int, typer.Option(min=0, help="Rows to print.")] = 20,
 ) -> None:
     """Disproportionality screen: PRR, ROR, IC and EBGM for every pair, ranked."""
     if (db is None) == (input is None):
         _fail(CgtVigilError("give exactly one of --db (the FAERS store) or --input (a long or counts file)."))
+    from_store = db is not None
+    layout = (format or "long").strip().lower()
+    methods = _listed(method, "prr,ror,ic,ebgm")
+    problems = Problems()
+    if from_store:
+        _unused("with --db (the store's layout is known)", problems, format=format is not None)
+    else:
+        _unused(
+            "with --input (it applies to the FAERS store, --db)",
+            problems,
+            roles=roles is not None,
+            all_drugs=all_drugs,
+            levels=levels is not None,
+            topics=bool(topics),
+            meddra=meddra is not None,
+        )
+        if layout not in ("long", "counts"):
+            problems.add(param_message("--format", _SIGNALS, "'long' or 'counts'", format))
+        if layout == "counts":
+            _unused(
+                "with --format counts (each row is one 2x2 table, scored as given)",
+                problems,
+                strata=bool(_listed(strata)),
+                min_count=min_count != 1,
+            )
+    used = {m.lower() for m in methods}
+    if "ebgm" not in used:
+        _unused("without ebgm in --method", problems, squash=squash is not None, prior=prior is not None)
+    elif prior is not None:
+        _unused("with a fixed --prior (no prior is fitted)", problems, squash=squash is not None)
+    if "prr" not in used:
+        _unused("without prr in --method", problems, yates=yates)
+    if "ic" not in used:
+        _unused("without ic in --method", problems, ic_approx=ic_approx)
+    options = {
+        "methods": methods,
+        "strata": _listed(strata, ",".join(STORE_STRATA) if from_store else ""),
+        "roles": _listed(roles, "PS,SS"),
+        "all_drugs": all_drugs,
+        "squash": (squash or "auto").strip().lower(),
+        "prior": prior,
+        "yates": yates,
+        "ic_approx": ic_approx,
+        "min_count": min_count,
+        "levels": _listed(levels, "pt,topic"),
+    }
     try:
         check_result_path(output)  # unwritable outputs are refused before the work starts
         if html:
             check_writable(html, "The HTML report")
-        if strata is None:
-            strata = "age_band,sex,report_year" if db is not None else ""
-        spec = _spec(method, strata, roles, all_drugs, squash, prior, yates, ic_approx, min_count, levels)
+        spec = _spec(options, store=from_store, problems=problems)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CgtVigilWarning)
             if db is not None:
+                topic_set = load_topics(extra=topics)
+                if meddra is not None and not any(t.meddra_groups for t in topic_set.topics):
+                    raise CgtVigilError(
+                        "The '--meddra' option has no effect: no safety topic (shipped or from --topics) lists "
+                        "meddra_groups to expand; leave it out, or give --topics files whose topics list them."
+                    )
+                topic_set = expand_topics(topic_set, meddra)
                 with open_screen_store(db) as store, _progress("screen") as progress:
-                    topic_set = expand_topics(load_topics(extra=topics), meddra)
                     result = screen_store(store, spec, load_products(), topic_set, progress=progress)
-            elif format == "long":
+            elif layout == "long":
                 assert input is not None
                 with _progress("screen") as progress:
                     result = screen_long_file(input, spec, progress=progress)
-            elif format == "counts":
+            else:
                 assert input is not None
                 result = screen_counts_file(input, spec)
-            else:
-                raise CgtVigilError(f"The '--format' option must be 'long' or 'counts'. Got {format!r}.")
         _show_warnings(caught)
         written = write_result(result, output)
     except (CgtVigilError, OSError, ValueError) as exc:
         _fail(exc)
     _print_top(result, top)
-    console.print(f"Results: {written[0]} (metadata: {written[1]})")
+    console.print(plain(f"Results: {written[0]} (metadata: {written[1]})"))
     if html:
         try:
             write_signal_report(html, result.table, result.metadata)
         except OSError as exc:
             _fail(exc)
-        console.print(f"HTML report: {html}")
+        console.print(plain(f"HTML report: {html}"))
 
 
 @app.command("report")
@@ -313,7 +401,7 @@ def report_cmd(
         write_signal_report(output, result.table, result.metadata, title=title)
     except (CgtVigilError, OSError, ValueError) as exc:
         _fail(exc)
-    console.print(f"HTML report: {output}")
+    console.print(plain(f"HTML report: {output}"))
 
 
 @dictionary_app.command("products")

@@ -40,7 +40,12 @@ def load_topics(path: Path | None = None, *, extra: list[Path] | None = None) ->
     try:
         topics = TopicSet.model_validate(json.loads(text))
         for p in extra or []:
-            more = TopicSet.model_validate(json.loads(Path(p).read_text("utf-8")))
+            where = str(p)  # problems below name the user's file, not the shipped one
+            try:
+                data = json.loads(Path(p).read_text("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValidationError([f"{p}: not a UTF-8 JSON topic file ({exc})."]) from exc
+            more = TopicSet.model_validate(data)
             clash = {t.id for t in topics.topics} & {t.id for t in more.topics}
             if clash:
                 raise ValidationError([f"{p}: topic id(s) {sorted(clash)} already exist; choose other ids."])
