@@ -65,19 +65,25 @@ def run_escalation(sessions: sessionmaker[Session], notifier: Notifier, now: dat
 class EscalationScheduler:
     """Runs :func:`run_escalation` every ``interval`` in a worker thread while the
     application serves (``async with``); a round that fails on the database is logged and the
-    next one runs as planned."""
+    next one runs as planned. At shutdown a round under way may finish within ``grace``; one
+    still sending after that is left to its claims' expiry (another process sends again)."""
 
     sessions: sessionmaker[Session]
     notifier: Notifier
     interval: timedelta
+    grace: timedelta = timedelta(seconds=15)
     rounds: int = 0
     failures: int = 0
     last: EscalationRound | None = None
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.interval.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval.total_seconds())
+            if self._stop.is_set():
+                return
             try:
                 self.last = await asyncio.to_thread(run_escalation, self.sessions, self.notifier)
             except (SQLAlchemyError, CgtVigilError) as exc:
@@ -103,7 +109,12 @@ class EscalationScheduler:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is not None:
+        if self._task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.grace.total_seconds())
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

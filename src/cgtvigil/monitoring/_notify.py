@@ -429,6 +429,7 @@ def _send(notifier: Notifier, job: _Job) -> str:
 def _record(sessions: sessionmaker[Session], notifier: Notifier, job: _Job, error: str) -> Delivery:
     at = utc_naive(datetime.now(UTC))
     with sessions() as session:
+        write_lock(session, "notification-record")  # SQLite: no read-then-write race with another sender
         n = session.get(NotificationRow, job.id)
         assert n is not None  # notifications are never deleted
         n.attempts += 1
@@ -528,4 +529,3 @@ def patients_notified(session: Session, patient_ids: Sequence[str]) -> dict[str,
         if pid not in out or order.index(state) < order.index(out[pid]):
             out[pid] = state
     return {pid: out.get(pid, "nobody") for pid in patient_ids}
-
