@@ -559,3 +559,16 @@ def test_patient_add_on_an_existing_patient_records_what_changed(session) -> Non
     from cgtvigil.store import TreatmentRow
 
     assert len(session.scalars(select(TreatmentRow).where(TreatmentRow.patient_id == "P-1")).all()) == 2
+
+
+def test_names_that_do_not_fit_the_store_are_refused(session) -> None:  # type: ignore[no-untyped-def]
+    """Security review M5/M6 and issue 10 item 6 (the length of every id and name): a site or
+    gateway name beyond the store's 64 characters was a database error on PostgreSQL."""
+    with pytest.raises(ValidationError, match="gateway name must be 1-64"):
+        register_gateway(session, "g" * 65, "site-A")
+    with pytest.raises(ValidationError, match="gateway site must be 1-64"):
+        register_gateway(session, "hub", "site A\u0000")
+    with pytest.raises(ValidationError, match="site must be printable text of 1-64"):
+        register_patient(
+            session, load_products(), patient="P-2", site="s" * 300, product="kymriah", infusion_date=date(2026, 1, 1)
+        )

@@ -69,6 +69,14 @@ def register_patient(
     id_problem = pseudonym_problem(patient)
     if id_problem is not None:
         problems.add(id_problem)
+    for name, value, limit in (
+        ("site", site, 64),
+        ("lot", lot, 64),
+        ("sex", sex, 8),
+        ("jurisdiction", jurisdiction, 16),
+    ):
+        if value is not None and (not value.strip() or len(value) > limit or not value.isprintable()):
+            problems.add(f"The {name} must be printable text of 1-{limit} characters. Got {value[:80]!r}.")
     by_id = products.by_id()
     key = product.lower()
     if key not in by_id:
