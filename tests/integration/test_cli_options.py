@@ -101,8 +101,8 @@ def test_unknown_roles_and_store_strata_are_named(store: Path, tmp_path: Path) -
 
 def test_signal_options_without_effect_are_refused(store: Path, counts: Path, tmp_path: Path) -> None:
     """Options that changed nothing were accepted silently: --format with --db; --all-drugs,
-    --levels, --roles, --topics and --meddra with --input; --strata and --min-count with a
-    counts file (each row is scored as given); --squash and --prior without EBGM, --yates
+    --levels, --roles, --topics and --meddra with --input; --strata with a counts file (each
+    row is one 2x2 table); --squash and --prior without EBGM, --yates
     without PRR, --ic-approx without IC; --meddra when no topic lists meddra_groups (a path
     that does not exist was never even read)."""
     out = ["--output", str(tmp_path / "o.csv")]
@@ -112,16 +112,15 @@ def test_signal_options_without_effect_are_refused(store: Path, counts: Path, tm
     topics.write_text("{}")
     args = ["signals", "--input", str(counts), "--format", "counts", *out, "--all-drugs", "--levels", "pt"]
     args += ["--roles", "PS", "--topics", str(topics), "--meddra", str(tmp_path), "--strata", "s"]
-    args += ["--min-count", "2", "--method", "prr,ror", "--squash", "on", "--prior", "1,1,1,1,0.5", "--ic-approx"]
+    args += ["--method", "prr,ror", "--squash", "on", "--prior", "1,1,1,1,0.5", "--ic-approx"]
     text = _fails(args)
     for option in ("--all-drugs", "--levels", "--roles", "--topics", "--meddra"):
         assert f"The '{option}' option has no effect with --input (it applies to the FAERS store, --db)" in text
-    for option in ("--strata", "--min-count"):
-        assert f"The '{option}' option has no effect with --format counts" in text
+    assert "The '--strata' option has no effect with --format counts (each row is one 2x2 table)" in text
     for option in ("--squash", "--prior"):
         assert f"The '{option}' option has no effect without ebgm in --method" in text
     assert "The '--ic-approx' option has no effect without ic in --method" in text
-    assert "12 problems" not in text and "10 problems" in text
+    assert "9 problems" in text
     text = _fails(["signals", "--input", str(counts), "--format", "counts", "--method", "ror", "--yates", *out])
     assert "The '--yates' option has no effect without prr in --method" in text
     text = _fails(
@@ -132,6 +131,14 @@ def test_signal_options_without_effect_are_refused(store: Path, counts: Path, tm
     assert "The '--format' parameter of cgtvigil signals must be 'long' or 'counts'. Got 'wide'." in text
     text = _fails(["signals", "--db", str(store), "--meddra", str(tmp_path / "nonexistent"), *out])
     assert "The '--meddra' option has no effect: no safety topic (shipped or from --topics) lists meddra_groups" in text
+
+
+def test_min_count_applies_to_a_counts_file(counts: Path, tmp_path: Path) -> None:
+    """--min-count was ignored for a counts file (screen_counts_file never applied it, while
+    the store and long-file screens did): the pair X/Z with a = 1 stayed in the result."""
+    out = tmp_path / "o.csv"
+    _ok(["signals", "--input", str(counts), "--format", "counts", "--min-count", "2", "--output", str(out)])
+    assert pacsv.read_csv(out).column("event").to_pylist() == ["Y"]
 
 
 def test_a_topics_file_is_named_in_its_errors(store: Path, tmp_path: Path) -> None:

@@ -323,12 +323,7 @@ def signals_cmd(
         if layout not in ("long", "counts"):
             problems.add(param_message("--format", _SIGNALS, "'long' or 'counts'", format))
         if layout == "counts":
-            _unused(
-                "with --format counts (each row is one 2x2 table, scored as given)",
-                problems,
-                strata=bool(_listed(strata)),
-                min_count=min_count != 1,
-            )
+            _unused("with --format counts (each row is one 2x2 table)", problems, strata=bool(_listed(strata)))
     used = {m.lower() for m in methods}
     if "ebgm" not in used:
         _unused("without ebgm in --method", problems, squash=squash is not None, prior=prior is not None)

@@ -395,6 +395,8 @@ def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:
     table, prior = score_pairs(counts, spec)
     if prior is not None:
         meta["priors"]["pt"] = prior.to_dict()
+    if spec.min_count > 1:  # as for the other sources: the prior is fitted on every pair first
+        table = table.filter(pc.greater_equal(table.column("n"), spec.min_count))
     table = table.append_column("event_type", pa.array(["pt"] * table.num_rows, pa.string()))
     return _finish([table], meta)
 
