@@ -174,3 +174,30 @@ def test_real_2017q2_sample(tmp_path: Path, faers_samples: Path) -> None:
 def test_a_store_without_its_case_view_is_refused(tmp_path: Path) -> None:
     with FaersStore(tmp_path / "empty.duckdb") as store, pytest.raises(StaleStoreError):
         onset_intervals(store)
+
+
+def test_cli_onset_table_class_comparison_and_chart(
+    cart_store: tuple[Path, list[dict[str, str]]], tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    path, _ = cart_store
+    r = CliRunner().invoke(
+        app,
+        ["onset", "--db", str(path), "--event", "Cytokine release syndrome", "--class", "CD19 CAR-T",
+         "--plot", str(tmp_path / "onset.json"), "--csv", str(tmp_path / "onset.csv")],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert "80 (report, product, PT) pairs: 80 with an onset" in text
+    assert "early" in text and "late" in text and "LR test of one onset distribution across Kymriah, Yescarta" in text
+    chart = json.loads((tmp_path / "onset.json").read_text("utf-8"))
+    assert {p["pair"] for p in chart["vconcat"][1]["data"]["values"]} == {
+        "Kymriah / CYTOKINE RELEASE SYNDROME", "Yescarta / CYTOKINE RELEASE SYNDROME"}  # fmt: skip
+    assert (tmp_path / "onset.csv").read_text("utf-8").count("\n") == 81
+    bad = CliRunner().invoke(app, ["onset", "--db", str(path), "--class", "CD19 CAR-T"])
+    assert bad.exit_code == 2 and "exactly one '--event'" in bad.output

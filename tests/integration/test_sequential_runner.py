@@ -147,3 +147,61 @@ def test_unknown_product_is_named(session) -> None:  # type: ignore[no-untyped-d
     spec = CohortSpec(**{**SPEC.model_dump(), "products": ("kymriah", "nope")})
     with pytest.raises(ValidationError, match="'nope'"):
         run_cohort_surveillance(session, spec, load_products(), now=_at(1), rules=RULES)
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def test_cli_run_signals_writes_the_path_and_its_chart(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    engine = operational_engine(url)
+    with session_factory(engine)() as s:
+        ids = _cohort(s, 40)
+        store_observations(s, IntakeResult([_grade(p, _at(i + 2)) for i, p in enumerate(ids) if i % 4 == 0]), _at(60))
+        s.commit()
+    engine.dispose()
+    spec = tmp_path / "cohort.json"
+    spec.write_text(SPEC.model_dump_json(), "utf-8")
+    runner = CliRunner()
+    args = ["sequential", "run", str(spec), "--now", "2026-03-01T00:00:00+00:00"]
+    r = runner.invoke(app, [*args, "--plot", str(tmp_path / "path.json"), "--json", str(tmp_path / "run.json")])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert (
+        "SIGNAL at 2026-01-07T00:00:00+00:00: alert 1 raised" in text
+        and "40 patients; at 2026-01-07T00:00:00+00:00: 2 events vs 0.031 expected" in text
+    )
+    chart = json.loads((tmp_path / "path.json").read_text("utf-8"))
+    assert chart["layer"][1]["data"]["values"] == [{"cv": pytest.approx(maxsprt_poisson_cv(4.0, minimum_events=2).cv)}]
+    run = json.loads((tmp_path / "run.json").read_text("utf-8"))
+    assert run["summary"]["signalled"] and run["spec"] == SPEC.model_dump(mode="json")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "alert 1 already raised" in " ".join(again.stdout.split())
+    spec.write_text('{"name": "x", "products": []}', "utf-8")
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 2 and "products" in bad.output and "Traceback" not in bad.output
+
+
+def test_cli_cv_prints_the_documented_value(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Sequential's documented CV.Poisson(SampleSize=10) = 3.467952 and Performance.Poisson power 0.6850634."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["sequential", "cv", "--length", "10", "--rr", "2", "--json", str(tmp_path / "cv.json")])
+    assert r.exit_code == 0, r.output
+    assert "critical value (LLR) 3.467952" in r.stdout and "0.6851" in r.stdout
+    doc = json.loads((tmp_path / "cv.json").read_text("utf-8"))
+    assert doc["cv"] == pytest.approx(3.467952, abs=1e-6) and len(doc["boundary"]) == 20
+    bad = runner.invoke(app, ["sequential", "cv", "--length", "30", "--groups", "10,10"])
+    assert bad.exit_code == 2 and "add up to the surveillance length" in " ".join(bad.output.split())

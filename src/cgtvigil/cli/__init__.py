@@ -15,6 +15,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _monitor,
     _screening,
     _serve,
+    _surveillance,
     _synth,
     _users,
 )

@@ -105,15 +105,17 @@ class CohortSurveillance:
         )
 
     def summary(self) -> dict[str, Any]:
-        """A flat summary of the run (for tables and JSON)."""
+        """A flat summary of the run (for tables and JSON): the counts at the signal, where the test
+        stops, or at the last analysis."""
         t = self.test
-        last = len(t.llr) - 1
+        at = t.signal_index if t.signal_index is not None else len(t.llr) - 1
         return {
             "cohort": self.spec.name,
             "patients": self.attrition["patients"],
-            "events": int(t.observed[last]),
-            "expected": float(t.expected[last]),
-            "llr": float(t.llr[last]),
+            "at": self.times[at].isoformat(),
+            "events": int(t.observed[at]),
+            "expected": float(t.expected[at]),
+            "llr": float(t.llr[at]),
             "cv": self.boundary.cv,
             "signalled": t.signalled,
             "signal_time": self.signal_time.isoformat() if self.signal_time else None,
