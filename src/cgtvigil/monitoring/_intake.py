@@ -13,25 +13,24 @@ take the lock: a collision is rolled back to a savepoint and the patient's batch
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cgtvigil.ingest import EARLIEST_TIME, IntakeResult, time_problem
 from cgtvigil.model import Observation, QuarantinedInput
+from cgtvigil.monitoring._notify import write_lock
 from cgtvigil.store import ObservationRow, PatientRow, QuarantineRow, utc_naive
 
 __all__ = ["IntakeSummary", "store_observations"]
 
 _CHUNK = 500  # rows per statement (bounded memory and parameter counts)
-_ATTEMPTS = 3  # tries of one patient's batch when a foreign writer collides on a slot
-_LOCK_CLASS = 0x0B5E  # the first key of PostgreSQL advisory locks taken here ("observation slot")
+_ATTEMPTS = 3  # tries of a batch when a writer that took no lock collides on a slot
 
 
 @dataclass
@@ -131,17 +130,10 @@ def _write_quarantine(session: Session, entries: Iterable[QuarantinedInput], rec
 
 
 def _serialise(session: Session, patients: Iterable[str]) -> None:
-    """Make this transaction the only writer of these patients' observations until it ends."""
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        # Take the database's write lock now: a deferred transaction that reads a slot and then
-        # writes can interleave with another writer (or fail with SQLITE_BUSY on upgrade).
-        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-    elif connection.dialect.name == "postgresql":
-        for patient in sorted(patients):  # one order for every writer: no deadlock
-            key = int.from_bytes(hashlib.sha256(patient.encode()).digest()[:4], "big", signed=True)
-            session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_CLASS, "b": key})
+    """Make this transaction the only writer of these patients' observations until it ends: a
+    read of a slot followed by a write must not interleave with another writer's."""
+    for patient in sorted(patients):  # one order for every writer: no deadlock
+        write_lock(session, f"observations:{patient}")
 
 
 @dataclass
