@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -42,6 +42,20 @@ def point(pid: str, name: str, field: str, value: float, unit: str, when: dateti
     }
 
 
+def register(url: str, pids: list[str]) -> None:
+    from cgtvigil.monitoring import register_patient
+    from cgtvigil.store import load_products, operational_engine, session_factory
+
+    engine = operational_engine(url)
+    with session_factory(engine)() as s:
+        for pid in pids:
+            register_patient(
+                s, load_products(), patient=pid, site="bench", product="yescarta", infusion_date=date.today()
+            )
+        s.commit()
+    engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=1000)
@@ -49,7 +63,7 @@ def main() -> None:
     parser.add_argument("--gateways", type=int, default=20)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    env = {**os.environ, "CGTVIGIL_OPERATIONAL_URL": f"sqlite:///{tmp / 'op.db'}"}
+    env = {**os.environ, "CGTVIGIL_OPERATIONAL_URL": f"sqlite:///{tmp / 'op.db'}", "CGTVIGIL_SECRET_KEY": "b" * 48}
     token = (
         subprocess.run(
             [sys.executable, "-m", "cgtvigil.cli", "monitor", "gateway-add", "bench", "--site", "bench"],
@@ -61,11 +75,12 @@ def main() -> None:
         .stdout.strip()
         .splitlines()[-1]
     )
+    pids = [f"B-{i:04d}" for i in range(args.patients)]
+    register(env["CGTVIGIL_OPERATIONAL_URL"], pids)  # gateways write only to registered patients of their site
     server, base = start_server(env)
     try:
         client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         rng = np.random.default_rng(7)
-        pids = [f"B-{i:04d}" for i in range(args.patients)]
         febrile = set(rng.choice(args.patients, args.patients // 20, replace=False))  # 5 % develop fever
         start_sim = datetime.now(UTC) - timedelta(minutes=args.minutes)
         groups = np.array_split(np.arange(args.patients), args.gateways)
@@ -93,7 +108,7 @@ def main() -> None:
                 body = r.json()
                 observations += body["loaded"]
                 latencies.append(elapsed)
-                if body["alerts"]:
+                if body["alerts_raised"]:
                     alert_latencies.append(elapsed)
         wall = time.perf_counter() - t0
     finally:
