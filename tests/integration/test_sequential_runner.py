@@ -179,7 +179,7 @@ def test_cli_run_signals_writes_the_path_and_its_chart(tmp_path, monkeypatch) ->
         and "40 patients; at 2026-01-07T00:00:00+00:00: 2 events vs 0.031 expected" in text
     )
     chart = json.loads((tmp_path / "path.json").read_text("utf-8"))
-    assert chart["layer"][1]["data"]["values"] == [{"cv": pytest.approx(maxsprt_poisson_cv(4.0, minimum_events=2).cv)}]
+    assert chart["layer"][2]["data"]["values"] == [{"cv": pytest.approx(maxsprt_poisson_cv(4.0, minimum_events=2).cv)}]
     run = json.loads((tmp_path / "run.json").read_text("utf-8"))
     assert run["summary"]["signalled"] and run["spec"] == SPEC.model_dump(mode="json")
     again = runner.invoke(app, args)

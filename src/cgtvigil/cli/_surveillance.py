@@ -177,30 +177,27 @@ def cv_cmd(
 
 
 def _path_plot(run: Any) -> dict[str, Any]:
-    rows = [
-        {"time": r["time"].isoformat(), "llr": r["llr"], "observed": r["observed"], "expected": r["expected"]}
-        for r in run.to_arrow().to_pylist()
-    ]
-    return {
-        "width": 640,
-        "height": 280,
-        "data": {"values": rows},
-        "layer": [
-            {
-                "mark": {"type": "line", "interpolate": "step-after", "point": True},
-                "encoding": {
-                    "x": {"field": "time", "type": "temporal", "title": "calendar time"},
-                    "y": {"field": "llr", "type": "quantitative", "title": "log-likelihood ratio"},
-                    "tooltip": [{"field": f} for f in ("time", "observed", "expected", "llr")],
-                },
-            },
-            {
-                "data": {"values": [{"cv": run.boundary.cv}]},
-                "mark": {"type": "rule", "color": "firebrick", "strokeDash": [6, 4]},
-                "encoding": {"y": {"field": "cv", "type": "quantitative"}},
-            },
-        ],
-    }
+    """The LLR as follow-up accrues (it jumps at each event and falls in between), the analyses
+    (points), the critical value (dashed) and the signal (a vertical rule)."""
+    curve = [{**r, "time": r["time"].isoformat()} for r in run.curve.to_pylist()]
+    points = [{**r, "time": r["time"].isoformat()} for r in run.to_arrow().to_pylist()]
+    x = {"field": "time", "type": "temporal", "title": "calendar time"}
+    y = {"field": "llr", "type": "quantitative", "title": "log-likelihood ratio"}
+    tips = [{"field": f} for f in ("time", "observed", "expected", "llr")]
+    layers: list[dict[str, Any]] = [
+        {"data": {"values": curve}, "mark": {"type": "line"}, "encoding": {"x": x, "y": y}},
+        {"data": {"values": points}, "mark": {"type": "point", "filled": True},
+         "encoding": {"x": x, "y": y, "tooltip": tips}},
+        {"data": {"values": [{"cv": run.boundary.cv}]},
+         "mark": {"type": "rule", "color": "firebrick", "strokeDash": [6, 4]},
+         "encoding": {"y": {"field": "cv", "type": "quantitative"}}},
+    ]  # fmt: skip
+    if run.signal_time is not None:
+        layers.append(
+            {"data": {"values": [{"time": run.signal_time.isoformat()}]},
+             "mark": {"type": "rule", "color": "firebrick"}, "encoding": {"x": {"field": "time", "type": "temporal"}}}
+        )  # fmt: skip
+    return {"width": 640, "height": 280, "layer": layers}
 
 
 @sequential_app.command("run")

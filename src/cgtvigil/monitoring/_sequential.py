@@ -33,7 +33,7 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.model import ProductDictionary
 from cgtvigil.monitoring._alerts import raise_alert
 from cgtvigil.monitoring._rules import MonitoringRules
-from cgtvigil.signals import MaxSPRTBoundary, SequentialTestResult, maxsprt_poisson_cv, sequential_test
+from cgtvigil.signals import MaxSPRTBoundary, SequentialTestResult, maxsprt_poisson_cv, poisson_llr, sequential_test
 from cgtvigil.store import AlertRow, ObservationRow, TreatmentRow, utc_naive
 
 __all__ = ["CohortSpec", "CohortSurveillance", "run_cohort_surveillance"]
@@ -92,6 +92,7 @@ class CohortSurveillance:
     alert_id: int | None
     alert_created: bool
     attrition: dict[str, int]
+    curve: pa.Table  # the LLR on a fine time grid (it falls between events as follow-up accrues), for charts
 
     def to_arrow(self) -> pa.Table:
         return pa.table(
@@ -227,8 +228,28 @@ def run_cohort_surveillance(
     alert_id, created = None, False
     if signal_time is not None and raise_alerts:
         alert_id, created = _alert(session, spec, test, signal_time, boundary, rules)
+    curve = _curve(event_times, float(entry.min()) if len(entry) else stop, stop, entry, exit_, spec.rate_per_day)
     return CohortSurveillance(
-        spec, boundary, [_when(float(t)) for t in times], test, signal_time, alert_id, created, attrition
+        spec, boundary, [_when(float(t)) for t in times], test, signal_time, alert_id, created, attrition, curve
+    )
+
+
+def _curve(
+    events: np.ndarray, start: float, stop: float, entry: np.ndarray, exit_: np.ndarray, rate: float
+) -> pa.Table:
+    """Observed, expected and LLR on a grid of 200 times plus each event and the instant before it."""
+    grid = np.unique(np.concatenate([np.linspace(start, stop, 200), events, events - 1e-6]))
+    grid = grid[(grid >= start) & (grid <= stop)]
+    expected = _expected(grid, entry, exit_, rate)
+    observed = np.searchsorted(events, grid, side="right").astype(np.float64)
+    keep = expected > 0
+    return pa.table(
+        {
+            "time": pa.array([_when(float(t)) for t in grid[keep]], type=pa.timestamp("s", tz="UTC")),
+            "observed": observed[keep],
+            "expected": expected[keep],
+            "llr": poisson_llr(observed[keep], expected[keep]),
+        }
     )
 
 
