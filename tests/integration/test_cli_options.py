@@ -104,7 +104,7 @@ def test_signal_options_without_effect_are_refused(store: Path, counts: Path, tm
     --levels, --roles, --topics and --meddra with --input; --strata with a counts file (each
     row is one 2x2 table); --squash and --prior without EBGM, --yates
     without PRR, --ic-approx without IC; --meddra when no topic lists meddra_groups (a path
-    that does not exist was never even read)."""
+    that does not exist was never even read); '--top -1' printed "Top -1 of 2 pairs"."""
     out = ["--output", str(tmp_path / "o.csv")]
     text = _fails(["signals", "--db", str(store), "--format", "long", *out])
     assert "The '--format' option has no effect with --db (the store's layout is known); leave it out." in text
@@ -127,6 +127,7 @@ def test_signal_options_without_effect_are_refused(store: Path, counts: Path, tm
         ["signals", "--input", str(counts), "--format", "counts", "--prior", "1,1,1,1,0.5", "--squash", "on", *out]
     )
     assert "The '--squash' option has no effect with a fixed --prior (no prior is fitted)" in text
+    assert "Invalid value for '--top'" in _fails(["signals", "--input", str(counts), "--top", "-1", *out])
     text = _fails(["signals", "--input", str(counts), "--format", "wide", *out])
     assert "The '--format' parameter of cgtvigil signals must be 'long' or 'counts'. Got 'wide'." in text
     text = _fails(["signals", "--db", str(store), "--meddra", str(tmp_path / "nonexistent"), *out])
@@ -137,7 +138,21 @@ def test_min_count_applies_to_a_counts_file(counts: Path, tmp_path: Path) -> Non
     """--min-count was ignored for a counts file (screen_counts_file never applied it, while
     the store and long-file screens did): the pair X/Z with a = 1 stayed in the result."""
     out = tmp_path / "o.csv"
-    _ok(["signals", "--input", str(counts), "--format", "counts", "--min-count", "2", "--output", str(out)])
+    _ok(
+        [
+            "signals",
+            "--input",
+            str(counts),
+            "--format",
+            "counts",
+            "--min-count",
+            "2",
+            "--method",
+            "prr",
+            "--output",
+            str(out),
+        ]
+    )
     assert pacsv.read_csv(out).column("event").to_pylist() == ["Y"]
 
 
@@ -245,7 +260,8 @@ def test_grade_explanations_are_printed_as_given(tmp_path: Path) -> None:
 
 def test_demo_refuses_missing_samples_and_a_folder_of_yours(tmp_path: Path) -> None:
     """A --samples folder that does not exist meant a demo without real samples, said
-    nowhere; --out naming a folder with files of one's own deleted it (shutil.rmtree)."""
+    nowhere; --out naming a folder with files of one's own deleted it (shutil.rmtree);
+    --port with --no-serve was ignored."""
     text = _fails(["demo", "--out", str(tmp_path / "d"), "--samples", str(tmp_path / "none"), "--no-serve"])
     assert f"The '--samples' option must name a folder of real FAERS sample quarters. Got '{tmp_path / 'none'}'" in text
     assert not (tmp_path / "d").exists()
@@ -262,6 +278,8 @@ def test_demo_refuses_missing_samples_and_a_folder_of_yours(tmp_path: Path) -> N
     text = _fails(["demo", "--reports-per-quarter", "0", "--port", "70000", "--samples", str(tmp_path / "empty")])
     assert "'--reports-per-quarter' parameter of cgtvigil demo must be an integer >= 1. Got 0." in text
     assert "'--port' parameter of cgtvigil demo must be a port number in 1..65535. Got 70000." in text
+    text = _fails(["demo", "--no-serve", "--port", "9000", "--samples", str(ROOT / "data/samples/faers")])
+    assert "The '--port' option has no effect with --no-serve (no web application is started)" in text
 
 
 def test_demo_replaces_its_own_folder_and_prints_paths_as_given(tmp_path: Path) -> None:

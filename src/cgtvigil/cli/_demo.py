@@ -15,7 +15,7 @@ from rich.text import Text
 from cgtvigil._validation import Problems, param_message
 from cgtvigil.access import create_user
 from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, plain
-from cgtvigil.cli._screening import _print_import, _print_top
+from cgtvigil.cli._screening import STORE_STRATA, _print_import, _print_top, _unused
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.ingest import IntakeResult
@@ -119,7 +119,7 @@ def seed_demo_operational(
 _MARKER = ".cgtvigil-demo"  # written into every demo output folder: only such a folder is replaced
 
 
-def _samples(samples: Path, reports_per_quarter: int, port: int) -> list[Path]:
+def _samples(samples: Path, reports_per_quarter: int, port: int | None, serve: bool) -> list[Path]:
     """The real FAERS sample quarters (zips or unpacked folders) in ``samples``, with the other
     options checked; one message for every problem."""
     problems = Problems()
@@ -135,8 +135,10 @@ def _samples(samples: Path, reports_per_quarter: int, port: int) -> list[Path]:
             problems.add(f"The '--samples' folder {samples} holds no FAERS quarter (a .zip or an unpacked folder).")
     if reports_per_quarter < 1:
         problems.add(param_message("--reports-per-quarter", "cgtvigil demo", "an integer >= 1", reports_per_quarter))
-    if not 1 <= port <= 65535:
+    if port is not None and not 1 <= port <= 65535:
         problems.add(param_message("--port", "cgtvigil demo", "a port number in 1..65535", port))
+    if not serve:
+        _unused("with --no-serve (no web application is started)", problems, port=port is not None)
     problems.raise_if_any()
     return real
 
@@ -162,7 +164,7 @@ def demo_cmd(
     samples: Annotated[Path, typer.Option(help="Folder of shipped real FAERS samples.")] = Path("data/samples/faers"),
     reports_per_quarter: Annotated[int, typer.Option(help="Synthetic reports per quarter.")] = 20_000,
     serve: Annotated[bool, typer.Option(help="Serve the web application when the data are ready.")] = True,
-    port: Annotated[int, typer.Option(help="Port of the web application on 127.0.0.1.")] = 8000,
+    port: Annotated[int | None, typer.Option(help="Port of the web application on 127.0.0.1 (default 8000).")] = None,
 ) -> None:
     """The embedded demo: real FAERS samples plus a SYNTHETIC CGT-calibrated set screened into an
     HTML signal report, SYNTHETIC monitored patients with alerts, one demo user per role (random
@@ -170,7 +172,7 @@ def demo_cmd(
     settings = Settings.from_env()
     out = out or settings.output_dir / "demo"
     try:
-        real = _samples(samples, reports_per_quarter, port)
+        real = _samples(samples, reports_per_quarter, port, serve)
         _fresh(out)
         products = load_products()
         with _progress("synthesise") as progress:
@@ -183,7 +185,7 @@ def demo_cmd(
             _print_import(report)
             with warnings.catch_warnings(record=True) as caught, _progress("screen") as progress:
                 warnings.simplefilter("always", CgtVigilWarning)
-                spec = SignalSpec(strata=("age_band", "sex", "report_year"))
+                spec = SignalSpec(strata=STORE_STRATA)
                 result = screen_store(store, spec, products, load_topics(), progress=progress)
             _show_warnings(caught)
         write_result(result, out / "cgt_screen.parquet")
@@ -224,5 +226,6 @@ def demo_cmd(
 
         from cgtvigil.api import create_app
 
+        port = port or 8000
         console.print(f"[bold green]cgtvigil is running:[/] http://127.0.0.1:{port}/  (Ctrl-C to stop)")
         uvicorn.run(create_app(web), host="127.0.0.1", port=port, log_level="warning")
