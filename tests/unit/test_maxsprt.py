@@ -109,3 +109,17 @@ def test_errors_follow_the_grammar_and_are_collected() -> None:
         maxsprt_binomial_cv(20)
     with pytest.raises(ValidationError, match="cumulative"):
         sequential_test(maxsprt_poisson_cv(5.0), [3, 2], [1.0, 2.0])
+
+
+def test_hostile_sizes_are_refused_before_any_work() -> None:
+    """Work is bounded: lengths and looks beyond the caps are refused at once, with the cap named."""
+    with pytest.raises(ValidationError, match=r"surveillance_length.*\(0, 2000\)"):
+        maxsprt_poisson_cv(1e9)
+    with pytest.raises(ValidationError, match=r"\[1, 2000\]"):
+        maxsprt_binomial_cv(10**7, z=1.0)
+    with pytest.raises(ValidationError, match="at most 1000 looks"):
+        maxsprt_poisson_cv(2000.0, group_sizes=[1.0] * 2000)
+    with pytest.raises(ValidationError, match=r"2000 looks from 1\.0 to 2000\.0"):
+        maxsprt_alpha_spending("poisson", 2000.0, np.arange(1.0, 2001.0))
+    with pytest.raises(ValidationError, match="at most 2000 for the binomial model"):
+        maxsprt_alpha_spending("binomial", 10**6, [10, 20], z=1.0)

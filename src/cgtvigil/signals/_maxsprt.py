@@ -53,6 +53,10 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 Model = Literal["poisson", "binomial"]
 _TOL = 1e-11  # bisection width on the continuous-Poisson cv
+# Bounded work (a critical value at the cap takes ~15 s): Sequential advises lengths up to 1000.
+MAX_POISSON_LENGTH = 2000.0
+MAX_BINOMIAL_EVENTS = 2000
+MAX_LOOKS = 1000
 
 
 def poisson_llr(observed: Any, expected: Any) -> FloatArray:
@@ -279,12 +283,19 @@ def _check_common(owner: str, alpha: float, minimum: int, problems: Problems) ->
 
 
 def _group_looks(group_sizes: Any, length: float, owner: str, integer: bool, problems: Problems) -> FloatArray:
-    sizes = np.asarray(group_sizes, dtype=np.float64).ravel()
+    try:
+        sizes = np.asarray(group_sizes, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        problems.add(param_message("group_sizes", owner, "a sequence of positive numbers", group_sizes))
+        return np.zeros(0)
+    if len(sizes) > MAX_LOOKS:
+        problems.add(param_message("group_sizes", owner, f"at most {MAX_LOOKS} looks", f"{len(sizes)} looks"))
+        return np.zeros(0)
     if len(sizes) == 0 or not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
-        problems.add(param_message("group_sizes", owner, "a non-empty sequence of positive sizes", list(sizes)))
+        problems.add(param_message("group_sizes", owner, "a non-empty sequence of positive sizes", sizes.tolist()))
         return sizes
     if integer and np.any(sizes != np.round(sizes)):
-        problems.add(param_message("group_sizes", owner, "whole numbers of events", list(sizes)))
+        problems.add(param_message("group_sizes", owner, "whole numbers of events", sizes.tolist()))
     if abs(float(sizes.sum()) - length) > 1e-9 * max(1.0, length):
         problems.add(
             f"The 'group_sizes' parameter of {owner} must add up to the surveillance length "
@@ -340,7 +351,7 @@ def maxsprt_poisson_cv(
     """
     owner = "maxsprt_poisson_cv"
     problems = Problems()
-    check_interval(surveillance_length, "surveillance_length", owner, 0.0, np.inf, problems)
+    check_interval(surveillance_length, "surveillance_length", owner, 0.0, MAX_POISSON_LENGTH + 1e-9, problems)
     _check_common(owner, alpha, minimum_events, problems)
     if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0.0 <= delay <= surveillance_length:
         problems.add(param_message("delay", owner, "a number in [0, surveillance_length]", delay))
@@ -421,8 +432,12 @@ def _binomial_z(z: float | None, p: float | None, owner: str, problems: Problems
 
 
 def _binomial_looks(length: int, group_sizes: Any, owner: str, problems: Problems) -> FloatArray:
-    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
-        problems.add(param_message("surveillance_length", owner, "an integer number of events >= 1", length))
+    if not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= MAX_BINOMIAL_EVENTS:
+        problems.add(
+            param_message(
+                "surveillance_length", owner, f"an integer number of events in [1, {MAX_BINOMIAL_EVENTS}]", length
+            )
+        )
         return np.zeros(0)
     if group_sizes is None:
         return np.arange(1, length + 1, dtype=np.float64)
@@ -522,13 +537,29 @@ def maxsprt_alpha_spending(
         problems.add(param_message("model", owner, "'poisson' or 'binomial'", model))
     check_interval(surveillance_length, "surveillance_length", owner, 0.0, np.inf, problems)
     _check_common(owner, alpha, minimum_events, problems)
-    t = np.asarray(looks, dtype=np.float64).ravel()
-    if len(t) == 0 or not np.all(np.isfinite(t)) or np.any(np.diff(np.concatenate([[0.0], t])) <= 0):
-        problems.add(param_message("looks", owner, "increasing positive information times", list(t)))
+    max_length = MAX_POISSON_LENGTH if model == "poisson" else float(MAX_BINOMIAL_EVENTS)
+    if isinstance(surveillance_length, int | float) and surveillance_length > max_length:
+        problems.add(
+            param_message(
+                "surveillance_length", owner, f"at most {max_length:g} for the {model} model", surveillance_length
+            )
+        )
+    try:
+        t = np.asarray(looks, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        t = np.array([np.nan])
+    shown = f"{len(t)} looks from {float(t[0])!r} to {float(t[-1])!r}" if len(t) > 10 else t.tolist()
+    if (
+        len(t) == 0
+        or len(t) > MAX_LOOKS
+        or not np.all(np.isfinite(t))
+        or np.any(np.diff(np.concatenate([[0.0], t])) <= 0)
+    ):
+        problems.add(param_message("looks", owner, f"1 to {MAX_LOOKS} increasing positive information times", shown))
     elif t[-1] > surveillance_length * (1 + 1e-12):
-        problems.add(param_message("looks", owner, f"at most the surveillance length {surveillance_length!r}", list(t)))
+        problems.add(param_message("looks", owner, f"at most the surveillance length {surveillance_length!r}", shown))
     if model == "binomial" and len(t) and np.any(t != np.round(t)):
-        problems.add(param_message("looks", owner, "whole numbers of events for the binomial model", list(t)))
+        problems.add(param_message("looks", owner, "whole numbers of events for the binomial model", shown))
     if spend is None:
         check_interval(rho, "rho", owner, 0.0, np.inf, problems)
         target = alpha * np.minimum(t / surveillance_length, 1.0) ** rho if len(t) else t
@@ -537,7 +568,7 @@ def maxsprt_alpha_spending(
         target = np.asarray(spend, dtype=np.float64).ravel()
         if len(target) != len(t) or np.any(np.diff(target) < 0) or np.any(target < 0) or np.any(target > alpha + 1e-15):
             problems.add(
-                param_message("spend", owner, "a non-decreasing cumulative alpha per look, at most alpha", list(target))
+                param_message("spend", owner, "a non-decreasing cumulative alpha per look, at most alpha", shown)
             )
         label = "user"
     zz = 1.0 if model == "poisson" else _binomial_z(z, None, owner, problems)
@@ -548,14 +579,14 @@ def maxsprt_alpha_spending(
     thr: list[int] = []
     cum: list[float] = []
     for i in range(len(t)):
-        cap = len(q) + (int(t[i]) + 1 if model == "binomial" else _poisson_tail_cap(t[i] - (t[i - 1] if i else 0.0)))
-        pmf, _ = step(i, cap)
-        full = np.convolve(q, pmf)[:cap]
+        gap = t[i] - (t[i - 1] if i else 0.0)
+        inc = int(gap + 0.5) + 1 if model == "binomial" else _poisson_tail_cap(gap)
+        pmf, _ = step(i, inc)
+        full = np.convolve(q, pmf)  # the counts reachable by this look
         tail = np.concatenate([np.cumsum(full[::-1])[::-1], [0.0]])  # tail[r] = P(count >= r)
         allowed = float(target[i]) - spent
-        r = minimum_events
-        while r < len(tail) - 1 and tail[r] > allowed * (1 + 1e-12) + 1e-300:
-            r += 1
+        within = tail[minimum_events:] <= allowed * (1 + 1e-12) + 1e-300
+        r = minimum_events + int(np.argmax(within)) if within.any() else len(tail) - 1
         spent += float(tail[r])
         thr.append(r)
         cum.append(spent)
