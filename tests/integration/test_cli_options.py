@@ -210,7 +210,8 @@ def test_grade_options_a_json_input_or_scheme_does_not_use_are_refused(tmp_path:
 def test_grade_csv_rows_are_never_dropped_or_overwritten(tmp_path: Path) -> None:
     """An ICAHT CSV row whose analyte was not exactly 'anc' or 'plt' was dropped; in a score
     CSV a second row of one analyte replaced the first and a row without one was dropped; a
-    header naming a column twice, or a row longer than the header, lost values."""
+    header naming a column twice, or a row longer than the header, lost values; a field over
+    the csv module's 128 kB limit raised a traceback."""
     icaht = tmp_path / "icaht.csv"
     icaht.write_text(
         "analyte,value,unit,time\nneutrophils,0.1,10^9/L,2026-01-05T07:00\nANC,0.3,10^9/L,2026-01-06T07:00\n"
@@ -226,8 +227,13 @@ def test_grade_csv_rows_are_never_dropped_or_overwritten(tmp_path: Path) -> None
     assert text.count(str(score)) == 2  # named once per problem, not again in front
     twice = tmp_path / "twice.csv"
     twice.write_text("analyte,value,unit,value\nanc,1,10^9/L,2\n")
-    assert f"{twice}, line 1: column name(s) used twice: value" in _fails(
+    assert f"{twice}, line 1: column name(s) used twice: 'value'" in _fails(
         ["grade", "ctcae", "--input", str(twice), "--term", "neutrophil_count_decreased"]
+    )
+    huge = tmp_path / "huge.csv"
+    huge.write_text("analyte,value\nanc," + "9" * 200_000 + "\n")
+    assert f"{huge}, line 2: not a readable CSV row (field larger than field limit" in _fails(
+        ["grade", "ctcae", "--input", str(huge), "--term", "neutrophil_count_decreased"]
     )
     wide = tmp_path / "wide.csv"
     wide.write_text("analyte,value,unit\nanc,1,10^9/L,2026-01-02\n")

@@ -7,6 +7,7 @@ import io
 import json
 import sys
 import typing
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,20 +54,24 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict[str, str]]]:
     """The rows of a CSV (line number, non-blank cells by column), or one message naming the
     file and line: a column named twice or a row longer than the header would lose values."""
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise CgtVigilError(f"{path}: the CSV is empty; expected a header line and one row per value.")
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        raise CgtVigilError(f"{path}, line 1: column name(s) used twice: {', '.join(twice)}; keep one of each.")
     rows = []
     problems = Problems()
-    for fields in reader:
-        if not fields:
-            continue
-        if len(fields) > len(header):
-            problems.add(f"{path}, line {reader.line_num}: {len(fields)} fields, the header names {len(header)}.")
-        rows.append((reader.line_num, {k: v for k, v in zip(header, fields, strict=False) if v != ""}))
+    try:
+        header = next(reader, None)
+        if not header:
+            raise CgtVigilError(f"{path}: the CSV is empty; expected a header line and one row per value.")
+        twice = sorted(h for h, n in Counter(header).items() if n > 1)
+        if twice:
+            names = ", ".join(repr(h) for h in twice)
+            raise CgtVigilError(f"{path}, line 1: column name(s) used twice: {names}; keep one of each.")
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) > len(header):
+                problems.add(f"{path}, line {reader.line_num}: {len(fields)} fields, the header names {len(header)}.")
+            rows.append((reader.line_num, {k: v for k, v in zip(header, fields, strict=False) if v != ""}))
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise CgtVigilError(f"{path}, line {reader.line_num}: not a readable CSV row ({exc}).") from exc
     _raise(problems)
     return rows
 

@@ -143,8 +143,8 @@ def _listed(values: list[str] | None, default: str = "") -> tuple[str, ...]:
 
 
 def _unused(why: str, problems: Problems, **given: bool) -> None:
-    """One problem for each option given where it has no effect: an option silently ignored
-    would change nothing the user asked for. Keywords are option names without '--'."""
+    """One problem for each option given where it has no effect (``why``): refused, never
+    silently ignored. Keywords are option names without '--' (``all_drugs=True``)."""
     for name, is_given in given.items():
         if is_given:
             problems.add(f"The '--{name.replace('_', '-')}' option has no effect {why}; leave it out.")
