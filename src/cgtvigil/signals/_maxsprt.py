@@ -193,7 +193,8 @@ def _chain(
             etime[i] += looks[i] * instant
         else:
             etime[i] = looks[i] * prob[i]
-        q = np.convolve(q, pmf[:r])[:r] if len(q) else q
+        support = np.flatnonzero(pmf[:r] > 0.0)  # the increment's reachable counts only
+        q = np.convolve(q, pmf[: support[-1] + 1])[:r] if len(q) and len(support) else q[:0]
         previous = float(looks[i])
     return prob, etime
 
