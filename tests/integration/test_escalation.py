@@ -176,3 +176,25 @@ def test_the_escalate_command_for_a_timer(operational_url: str, pager: Pager, mo
     again = CliRunner().invoke(cli, ["monitor", "escalate"])
     assert "Escalated 0 alert(s); 0 of 0 notification(s) sent." in again.output
     assert len(pager.bodies) == 1
+
+
+def test_escalation_and_mail_settings_are_checked(monkeypatch: Any) -> None:
+    """The interval is read in seconds (0 turns the in-app scheduler off); wrong values are
+    one message naming the variable."""
+    from cgtvigil.errors import CgtVigilError
+
+    monkeypatch.setenv("CGTVIGIL_ESCALATION_INTERVAL_SECONDS", "0")
+    assert Settings.from_env().escalation_interval is None
+    monkeypatch.setenv("CGTVIGIL_ESCALATION_INTERVAL_SECONDS", "soon")
+    with pytest.raises(CgtVigilError, match="CGTVIGIL_ESCALATION_INTERVAL_SECONDS must be a number of seconds"):
+        Settings.from_env()
+    monkeypatch.setenv("CGTVIGIL_ESCALATION_INTERVAL_SECONDS", "30")
+    monkeypatch.setenv("CGTVIGIL_SMTP_SECURITY", "tls1.0")
+    with pytest.raises(CgtVigilError, match="CGTVIGIL_SMTP_SECURITY must be starttls, ssl or none"):
+        Settings.from_env()
+    monkeypatch.setenv("CGTVIGIL_SMTP_SECURITY", "ssl")
+    monkeypatch.setenv("CGTVIGIL_SMTP_HOST", "mail.example-hospital.org")
+    settings = Settings.from_env()
+    assert settings.escalation_interval == timedelta(seconds=30)
+    smtp = settings.notifier().smtp
+    assert smtp is not None and (smtp.host, smtp.port, smtp.security) == ("mail.example-hospital.org", 587, "ssl")

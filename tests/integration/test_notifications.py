@@ -381,3 +381,39 @@ def test_channels_are_checked_against_the_registry(operational_url: str) -> None
         with pytest.raises(ValidationError, match="must look like name@host"):
             configure_channel(s, site="*", kind="email", target="not an address", at=NOW, actor="t")
     engine.dispose()
+
+
+def test_notify_config_command(operational_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cgtvigil monitor notify-config add|list|disable`: problems in one message, the webhook
+    secret printed once (never audited), every change audited."""
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app as cli
+
+    engine = operational_engine(operational_url)
+    with session_factory(engine)() as s:
+        _register(s, "P1", "Site-A", 1)
+        s.commit()
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", operational_url)
+    runner = CliRunner()
+    bad = runner.invoke(cli, ["monitor", "notify-config", "add", "--site", "site-a", "--email", "x"])
+    assert bad.exit_code == 2 and "did you mean 'Site-A'?" in bad.output and "name@host" in bad.output
+    both = runner.invoke(cli, ["monitor", "notify-config", "add", "--site", "Site-A"])
+    assert both.exit_code == 2 and "exactly one of --email or --webhook" in both.output
+    added = runner.invoke(
+        cli, ["monitor", "notify-config", "add", "--site", "Site-A", "--webhook", "https://pager.site-a.test/hook"]
+    )
+    assert added.exit_code == 0, added.output
+    secret = added.output.strip().splitlines()[-1]
+    assert len(secret) >= 40
+    listed = runner.invoke(cli, ["monitor", "notify-config", "list"], env={"COLUMNS": "200"})
+    assert "https://pager.site-a.test/hook" in listed.output and secret not in listed.output
+    assert runner.invoke(cli, ["monitor", "notify-config", "disable", "1"]).exit_code == 0
+    again = runner.invoke(cli, ["monitor", "notify-config", "disable", "1"])
+    assert again.exit_code == 2 and "no active notification channel 1" in again.output
+    with session_factory(engine)() as s:
+        entries = s.scalars(select(AuditRow).where(AuditRow.action.like("notification.channel.%"))).all()
+        assert [e.action for e in entries] == ["notification.channel.add", "notification.channel.disable"]
+        assert secret not in json.dumps([e.detail for e in entries])
+        assert verify_audit(s).ok  # the channel rows are sealed
+    engine.dispose()

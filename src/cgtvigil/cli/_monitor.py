@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,6 +17,9 @@ from cgtvigil.cli._app import _fail, app, console
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import load_products
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def _operator() -> str:
@@ -335,6 +340,19 @@ def gateway_revoke_cmd(name: Annotated[str, typer.Argument(help="Gateway name.")
     console.print(f"Gateway '{name}' revoked.")
 
 
+@contextmanager
+def _store_session() -> Iterator[Session]:
+    """A session of the operational store; its connections are closed afterwards."""
+    from cgtvigil.store import operational_engine, session_factory
+
+    engine = operational_engine(Settings.from_env().operational_url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 notify_app = typer.Typer(
     help="Where each site's alerts are sent (SMTP e-mail or a signed webhook).", no_args_is_help=True
 )
@@ -354,7 +372,6 @@ def notify_add_cmd(
     """Add a notification channel for a site; a webhook's signing secret is printed once."""
     from cgtvigil.cli._app import plain
     from cgtvigil.monitoring import configure_channel
-    from cgtvigil.store import operational_engine, session_factory
 
     if (email is None) == (webhook is None):
         _fail(CgtVigilError("Give exactly one of --email or --webhook."))
@@ -362,7 +379,7 @@ def notify_add_cmd(
     assert target is not None
     now = datetime.now(UTC)
     try:
-        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        with _store_session() as session:
             row, secret = configure_channel(
                 session,
                 site=site,
@@ -401,9 +418,9 @@ def notify_list_cmd() -> None:
     from sqlalchemy import select
 
     from cgtvigil.cli._app import plain
-    from cgtvigil.store import NotificationChannelRow, operational_engine, session_factory
+    from cgtvigil.store import NotificationChannelRow
 
-    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+    with _store_session() as session:
         rows = session.scalars(select(NotificationChannelRow).order_by(NotificationChannelRow.id)).all()
     table = Table(title="Notification channels")
     for c in ("id", "site", "kind", "recipient", "from", "escalations only", "active"):
@@ -425,10 +442,9 @@ def notify_list_cmd() -> None:
 def notify_disable_cmd(channel: Annotated[int, typer.Argument(help="The channel id (see list).")]) -> None:
     """Stop sending over a channel (kept with its deliveries for the record)."""
     from cgtvigil.monitoring import disable_channel
-    from cgtvigil.store import operational_engine, session_factory
 
     try:
-        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        with _store_session() as session:
             row = disable_channel(session, channel)
             append_audit(
                 session,
