@@ -135,3 +135,18 @@ def test_rule_texts_are_fdas(shared: Path) -> None:
     assert len(FDA_RULE_IDS) >= 50
     for rule_id in FDA_RULE_IDS:
         assert _FDA_RULES[rule_id] == fda[rule_id], rule_id
+
+
+def test_exports_validate_with_xmlschema_too(shared: Path) -> None:
+    """The second XSD engine (xmlschema, pure Python) agrees: every export is valid, and an
+    element out of place is reported by both with its path."""
+    schemas = shared / "e2b_r3/schemas"
+    for path in INSTANCES:
+        b = read_e2b(path)
+        xml = write_e2b(b.cases, batch_id="B", sender="S", receiver=b.header.receiver or "")
+        assert validate_e2b(xml, schemas, engine="xmlschema") == [], path.name
+    bad = xml.replace(b'<statusCode code="active"/>', b'<statusCode code="active"/><bogus/>', 1)
+    by_lxml = validate_e2b(bad, schemas, engine="lxml")
+    by_xmlschema = validate_e2b(bad, schemas, engine="xmlschema")
+    assert len(by_lxml) == len(by_xmlschema) == 1
+    assert "bogus" in by_lxml[0] and "bogus" in by_xmlschema[0] and "/investigationEvent" in by_xmlschema[0]

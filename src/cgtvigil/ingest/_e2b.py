@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from lxml import etree
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ParseError, ReconciliationError
-from cgtvigil.ingest._xml import XmlLimits, parse_xml
+from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, parse_xml
 from cgtvigil.model import (
     CaseDocument,
     CaseStudy,
@@ -67,6 +68,7 @@ NCIT = "2.16.840.1.113883.3.26.1.1"
 FDA_LIST = "2.16.840.1.113883.3.989.5.1.2.2.1."
 
 
+@lru_cache(maxsize=1024)
 def _q(path: str) -> str:
     return "/".join(p if p in (".", "..") or p.startswith("{") else f"{{{NS}}}{p}" for p in path.split("/"))
 
@@ -935,31 +937,18 @@ def read_e2b(
             raise ParseError(f"cannot read: {exc.strerror or exc}", file=file) from None
     else:
         file, data = name or "<bytes>", source
-    tree = parse_xml(data, file=file, limits=limits)
-    root = tree.getroot()
-    if root.tag != f"{{{NS}}}MCCI_IN200100UV01":
-        raise ParseError(
-            f"E2B_NOT_A_BATCH: the root element is {etree.QName(root).localname!r}, not an ICH ICSR batch "
-            "'MCCI_IN200100UV01' in the HL7 v3 namespace",
-            file=file,
-            line=root.sourceline,
-        )
-    name_el = root.find(_q("name"))
-    bs = root.find(_q("sender/device/id"))
-    br = root.find(_q("receiver/device/id"))
-    ct = root.find(_q("creationTime"))
-    header = BatchHeader(
-        batch_id=_id(root, ICH_ROOT + "22"),
-        sender=bs.get("extension") if bs is not None else None,
-        receiver=br.get("extension") if br is not None else None,
-        created=ct.get("value") if ct is not None else None,
-        message_type=name_el.get("code") if name_el is not None else None,
+    batch = E2BBatch(
+        file=file, sha256=hashlib.sha256(data).hexdigest(), header=BatchHeader(None, None, None, None, None)
     )
-    batch = E2BBatch(file=file, sha256=hashlib.sha256(data).hexdigest(), header=header)
-    messages = root.findall(_q("PORR_IN049016UV"))
-    for n, msg in enumerate(messages, 1):
+    stream = SafeIterParse(data, file=file, tag=f"{{{NS}}}PORR_IN049016UV", limits=limits)
+    position = 0
+    for msg in stream:
+        parent = msg.getparent()
+        if parent is None or parent.getparent() is not None:
+            continue  # a message nested somewhere else: not part of this batch's structure
+        position += 1
         batch.read += 1
-        xpath = tree.getpath(msg)
+        xpath = msg.getroottree().getpath(msg)
         try:
             case = _case(msg)
         except _Bad as bad:
@@ -973,7 +962,27 @@ def read_e2b(
                 )
             )
         if progress is not None:
-            progress(n, len(messages))
+            progress(position, 0)
+    root = stream.root
+    if root is None or root.tag != f"{{{NS}}}MCCI_IN200100UV01":
+        name = etree.QName(root).localname if root is not None else "(none)"
+        raise ParseError(
+            f"E2B_NOT_A_BATCH: the root element is {name!r}, not an ICH ICSR batch "
+            "'MCCI_IN200100UV01' in the HL7 v3 namespace",
+            file=file,
+            line=root.sourceline if root is not None else None,
+        )
+    name_el = root.find(_q("name"))
+    bs = root.find(_q("sender/device/id"))
+    br = root.find(_q("receiver/device/id"))
+    ct = root.find(_q("creationTime"))
+    batch.header = BatchHeader(
+        batch_id=_id(root, ICH_ROOT + "22"),
+        sender=bs.get("extension") if bs is not None else None,
+        receiver=br.get("extension") if br is not None else None,
+        created=ct.get("value") if ct is not None else None,
+        message_type=name_el.get("code") if name_el is not None else None,
+    )
     batch.check_counts()
     return batch
 

@@ -1,6 +1,6 @@
 """Human-readable and regulatory outputs (L4)."""
 
-from cgtvigil.reports._e2b import AckOutcome, validate_e2b, write_ack, write_e2b
+from cgtvigil.reports._e2b import AckOutcome, validate_e2b, write_ack, write_e2b, write_e2b_file
 from cgtvigil.reports._e2b_rules import FDA_RULE_IDS, RuleViolation, check_fda_rules
 from cgtvigil.reports._signal_report import render_signal_report, write_signal_report
 
@@ -13,5 +13,6 @@ __all__ = [
     "validate_e2b",
     "write_ack",
     "write_e2b",
+    "write_e2b_file",
     "write_signal_report",
 ]

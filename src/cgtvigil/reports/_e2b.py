@@ -8,11 +8,12 @@ advertising clause): :func:`validate_e2b` takes the folder of the ICH schema pac
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 from lxml import etree
 
@@ -31,7 +32,7 @@ from cgtvigil.model import (
     Value,
 )
 
-__all__ = ["AckOutcome", "validate_e2b", "write_ack", "write_e2b"]
+__all__ = ["AckOutcome", "validate_e2b", "write_ack", "write_e2b", "write_e2b_file"]
 
 NS = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -863,30 +864,49 @@ def write_e2b(
     ``sender`` and ``receiver`` are the batch identifiers N.1.3/N.1.4 (FDA: ``ZZFDA`` postmarket,
     ``ZZFDA_PREMKT`` premarket); each case keeps its own message header (N.2.r) when it has one.
     """
+    out = io.BytesIO()
+    write_e2b_file(cases, out, batch_id=batch_id, sender=sender, receiver=receiver, created=created)
+    return out.getvalue()
+
+
+def write_e2b_file(
+    cases: Iterable[IcsrCase],
+    out: Path | BinaryIO,
+    *,
+    batch_id: str,
+    sender: str,
+    receiver: str,
+    created: str | None = None,
+) -> int:
+    """Stream the batch to a file (or binary stream), one report in memory at a time; returns
+    the number of reports written. Same content as :func:`write_e2b`."""
     now = created or datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
-    root = etree.Element(f"{{{NS}}}MCCI_IN200100UV01", nsmap={None: NS, "xsi": XSI})
-    root.set("ITSVersion", "XML_1.0")
-    root.set(f"{{{XSI}}}schemaLocation", f"{NS} MCCI_IN200100UV01.xsd")
-    _e(root, "id", extension=batch_id, root=R + "22")
-    _e(root, "creationTime", value=now)
-    _e(root, "responseModeCode", code="D")
-    _e(root, "interactionId", extension="MCCI_IN200100UV01", root="2.16.840.1.113883.1.6")
-    _e(root, "name", code="1", displayName="ichicsr", codeSystem=L + "1")
-    for case in cases:
-        _icsr(root, case, receiver=receiver, sender=sender, now=now)
-    _e(
-        _e(_e(root, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE"),
-        "id",
-        extension=receiver,
-        root=R + "14",
-    )
-    _e(
-        _e(_e(root, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE"),
-        "id",
-        extension=sender,
-        root=R + "13",
-    )
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    n = 0
+    with etree.xmlfile(str(out) if isinstance(out, Path) else out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        attrs = {"ITSVersion": "XML_1.0", f"{{{XSI}}}schemaLocation": f"{NS} MCCI_IN200100UV01.xsd"}
+        with xf.element(f"{{{NS}}}MCCI_IN200100UV01", attrs, nsmap={None: NS, "xsi": XSI}):
+            head = etree.Element(f"{{{NS}}}head", nsmap={None: NS, "xsi": XSI})
+            _e(head, "id", extension=batch_id, root=R + "22")
+            _e(head, "creationTime", value=now)
+            _e(head, "responseModeCode", code="D")
+            _e(head, "interactionId", extension="MCCI_IN200100UV01", root="2.16.840.1.113883.1.6")
+            _e(head, "name", code="1", displayName="ichicsr", codeSystem=L + "1")
+            for el in head:
+                xf.write(el, pretty_print=True)
+            for case in cases:
+                holder = etree.Element(f"{{{NS}}}holder", nsmap={None: NS, "xsi": XSI})
+                _icsr(holder, case, receiver=receiver, sender=sender, now=now)
+                xf.write(holder[0], pretty_print=True)
+                n += 1
+            tail = etree.Element(f"{{{NS}}}tail", nsmap={None: NS, "xsi": XSI})
+            for tag, value, root in (("receiver", receiver, R + "14"), ("sender", sender, R + "13")):
+                typ = "RCV" if tag == "receiver" else "SND"
+                dev = _e(_e(tail, tag, typeCode=typ), "device", classCode="DEV", determinerCode="INSTANCE")
+                _e(dev, "id", extension=value, root=root)
+            for el in tail:
+                xf.write(el, pretty_print=True)
+    return n
 
 
 @lru_cache(maxsize=4)
@@ -895,12 +915,23 @@ def _schema(path: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(path, parser))
 
 
-def validate_e2b(xml: bytes, schema_dir: Path, *, ack: bool = False) -> list[str]:
+@lru_cache(maxsize=4)
+def _xmlschema(path: str) -> Any:
+    import xmlschema
+
+    return xmlschema.XMLSchema10(path, allow="local")  # never fetches a remote schema
+
+
+def validate_e2b(
+    xml: bytes, schema_dir: Path, *, ack: bool = False, engine: Literal["lxml", "xmlschema"] = "lxml"
+) -> list[str]:
     """XSD problems of an E2B(R3) batch (or acknowledgement) against the ICH/HL7 schema folder.
 
     ``schema_dir`` holds ``multicacheschemas/`` and ``coreschemas/`` from the ICH E2B(R3)
-    package (not shipped with cgtvigil). Returns one line per problem, ``line N: path: message``;
-    an empty list means valid.
+    package (not shipped with cgtvigil: several of its files carry no licence). Returns one line
+    per problem, ``line N: path: message``; an empty list means valid. ``engine="lxml"``
+    (libxml2, fast) or ``"xmlschema"`` (pure Python, slower to load, messages with the
+    schema path of the failing particle).
     """
     xsd = Path(schema_dir) / "multicacheschemas" / ("MCCI_IN200101UV01.xsd" if ack else "MCCI_IN200100UV01.xsd")
     if not xsd.is_file():
@@ -910,8 +941,13 @@ def validate_e2b(xml: bytes, schema_dir: Path, *, ack: bool = False) -> list[str
                 f"{xsd.relative_to(schema_dir)}. Got {str(schema_dir)!r}."
             ]
         )
-    schema = _schema(str(xsd))
     doc = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+    if engine == "xmlschema":
+        return [
+            f"line {getattr(e.elem, 'sourceline', '?')}: {e.path}: {e.reason}"
+            for e in _xmlschema(str(xsd)).iter_errors(etree.ElementTree(doc))
+        ]
+    schema = _schema(str(xsd))
     if schema.validate(doc):
         return []
     return [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
