@@ -104,3 +104,13 @@ def test_nullflavors_survive(scenario1: bytes) -> None:
     case = read_e2b(data).cases[0]
     assert case.patient.name is not None and not isinstance(case.patient.name, str)
     assert case.patient.name.null_flavor == "MSK"
+
+
+def test_a_misplaced_message_is_quarantined_not_skipped(scenario1: bytes) -> None:
+    root = etree.fromstring(scenario1)
+    msg = root.find(NS + "PORR_IN049016UV")
+    nested = etree.fromstring(etree.tostring(msg))
+    root.find(NS + "receiver").append(nested)
+    batch = read_e2b(etree.tostring(root), name="b.xml")
+    assert (batch.read, len(batch.loaded), len(batch.quarantined)) == (2, 1, 1)
+    assert batch.quarantined[0].reason == "MISPLACED_MESSAGE" and "/*[" in batch.quarantined[0].xpath

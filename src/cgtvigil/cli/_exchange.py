@@ -14,7 +14,7 @@ from cgtvigil.cli._app import _fail, app, console, err, ingest_app, plain
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, ParseError
 from cgtvigil.ingest import E2BBatch, read_e2b
-from cgtvigil.reports import AckOutcome, check_fda_rules, validate_e2b, write_ack, write_e2b
+from cgtvigil.reports import AckOutcome, check_fda_rules, validate_e2b, write_ack, write_e2b_file
 from cgtvigil.store import CaseStore, StoredReport
 
 export_app = typer.Typer(help="Write cases in exchange formats (E2B(R3)).", no_args_is_help=True)
@@ -44,13 +44,13 @@ def ingest_e2b_cmd(
     settings = Settings.from_env()
     rows: list[dict[str, object]] = []
     failed = 0
-    store = None
+    store: CaseStore | None = None
     try:
         if report_json is not None and report_json.is_dir():
             raise ParseError("is a folder; give a file name for the import report", file=str(report_json))
         if ack_dir is not None:
             ack_dir.mkdir(parents=True, exist_ok=True)
-        store = CaseStore(db or settings.db) if db is not None or settings.db else None
+        store = CaseStore(db or settings.db)
         for path in files:
             try:
                 batch = read_e2b(path)
@@ -187,9 +187,8 @@ def export_e2b_cmd(
         if not cases:
             raise ParseError("no current case to export (check --case and --db)", file=str(db or settings.db))
         bid = batch_id or datetime.now(UTC).strftime("CGTVIGIL-%Y%m%d%H%M%S")
-        xml = write_e2b(cases, batch_id=bid, sender=sender, receiver=receiver)
-        out.write_bytes(xml)
-        problems = validate_e2b(xml, schemas) if schemas is not None else []
+        write_e2b_file(cases, out, batch_id=bid, sender=sender, receiver=receiver)
+        problems = validate_e2b(out.read_bytes(), schemas) if schemas is not None else []
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     violations = check_fda_rules(cases, batch_receiver=receiver)

@@ -943,12 +943,15 @@ def read_e2b(
     stream = SafeIterParse(data, file=file, tag=f"{{{NS}}}PORR_IN049016UV", limits=limits)
     position = 0
     for msg in stream:
-        parent = msg.getparent()
-        if parent is None or parent.getparent() is not None:
-            continue  # a message nested somewhere else: not part of this batch's structure
         position += 1
         batch.read += 1
         xpath = msg.getroottree().getpath(msg)
+        parent = msg.getparent()
+        if parent is None or parent.getparent() is not None:
+            batch.quarantined.append(
+                _quarantine(file, msg, xpath, "MISPLACED_MESSAGE", "a PORR_IN049016UV that is not a child of the batch")
+            )
+            continue
         try:
             case = _case(msg)
         except _Bad as bad:
