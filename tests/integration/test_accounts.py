@@ -33,7 +33,7 @@ from cgtvigil.access import (
 from cgtvigil.audit import verify_audit
 from cgtvigil.cli import app as cli
 from cgtvigil.errors import ValidationError
-from cgtvigil.store import AuditRow, GatewayRow, PatientRow, TreatmentRow, operational_engine, session_factory
+from cgtvigil.store import AuditRow, GatewayRow, PatientRow, TreatmentRow, UserRow, operational_engine, session_factory
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -297,3 +297,18 @@ def test_a_stolen_session_cannot_guess_the_password(session, cheap_argon2) -> No
         change_password(session, "inv.a", PASSWORD, PASSWORD + "!", at=T0 + timedelta(seconds=4.5), client="x")
     change_password(session, "inv.a", PASSWORD, PASSWORD + "!", at=T0 + timedelta(seconds=7), client="x")
     assert authenticate(session, "inv.a", PASSWORD + "!", T0 + timedelta(seconds=8)).outcome == "success"
+
+
+def test_users_products_option_is_repeatable(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 8 §3 option audit: `users add --products` given twice kept only the last value;
+    now repeated and comma-separated values add up."""
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    args = ["users", "add", "sci.a", "--role", "safety_scientist", "--products", "kymriah", "--products", "yescarta"]
+    added = runner.invoke(cli, args)
+    assert added.exit_code == 0, added.output
+    engine = operational_engine(url)
+    with session_factory(engine)() as s:
+        user = s.scalars(select(UserRow).where(UserRow.username == "sci.a")).one()
+        assert sorted(user.sponsor_products or []) == ["kymriah", "yescarta"]
+    engine.dispose()

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from cgtvigil._validation import Problems
 from cgtvigil.errors import CgtVigilWarning
 
 console = Console()
@@ -80,3 +81,18 @@ def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
     for w in caught:
         if issubclass(w.category, CgtVigilWarning):
             err.print(Text.assemble(("note:", "yellow"), " ", plain(w.message)))
+
+
+def _listed(values: list[str] | None, default: str = "") -> tuple[str, ...]:
+    """The values of a repeatable option, each also split on commas (``--method prr --method
+    ror,ic``); ``default`` when the option is not given."""
+    given = (default,) if values is None else values
+    return tuple(x.strip() for v in given for x in v.split(",") if x.strip())
+
+
+def _unused(why: str, problems: Problems, **given: bool) -> None:
+    """One problem for each option given where it has no effect (``why``): refused, never
+    silently ignored. Keywords are option names without '--' (``all_drugs=True``)."""
+    for name, is_given in given.items():
+        if is_given:
+            problems.add(f"The '--{name.replace('_', '-')}' option has no effect {why}; leave it out.")

@@ -14,8 +14,8 @@ from rich.text import Text
 
 from cgtvigil._validation import Problems, param_message
 from cgtvigil.access import create_user
-from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, plain
-from cgtvigil.cli._screening import STORE_STRATA, _print_import, _print_top, _unused
+from cgtvigil.cli._app import _fail, _progress, _show_warnings, _unused, app, console, plain
+from cgtvigil.cli._screening import STORE_STRATA, _print_import, _print_top
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.ingest import IntakeResult

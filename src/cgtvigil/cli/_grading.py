@@ -15,8 +15,7 @@ import typer
 from rich.text import Text
 
 from cgtvigil._validation import Problems, param_message
-from cgtvigil.cli._app import _fail, app, console, plain
-from cgtvigil.cli._screening import _unused
+from cgtvigil.cli._app import _fail, _unused, app, console, plain
 from cgtvigil.clinical import REQUESTS, grade_request, request_schema
 from cgtvigil.errors import CgtVigilError, ValidationError
 

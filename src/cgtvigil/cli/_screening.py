@@ -15,8 +15,10 @@ from rich.text import Text
 from cgtvigil._validation import Problems, param_message
 from cgtvigil.cli._app import (
     _fail,
+    _listed,
     _progress,
     _show_warnings,
+    _unused,
     app,
     console,
     dictionary_app,
@@ -133,21 +135,6 @@ def ingest_faers_cmd(
 FAERS_ROLES = ("PS", "SS", "C", "I")  # role_cod: primary suspect, secondary suspect, concomitant, interacting
 STORE_STRATA = ("age_band", "sex", "report_year")  # stratum columns of the store's analysis relation
 _SIGNALS = "cgtvigil signals"
-
-
-def _listed(values: list[str] | None, default: str = "") -> tuple[str, ...]:
-    """The values of a repeatable option, each also split on commas (``--method prr --method
-    ror,ic``); ``default`` when the option is not given."""
-    given = (default,) if values is None else values
-    return tuple(x.strip() for v in given for x in v.split(",") if x.strip())
-
-
-def _unused(why: str, problems: Problems, **given: bool) -> None:
-    """One problem for each option given where it has no effect (``why``): refused, never
-    silently ignored. Keywords are option names without '--' (``all_drugs=True``)."""
-    for name, is_given in given.items():
-        if is_given:
-            problems.add(f"The '--{name.replace('_', '-')}' option has no effect {why}; leave it out.")
 
 
 def _spec(options: dict[str, Any], *, store: bool, problems: Problems) -> SignalSpec:

@@ -24,7 +24,7 @@ from cgtvigil.access import (
     update_user,
 )
 from cgtvigil.audit import use_audit_key
-from cgtvigil.cli._app import _fail, app, console
+from cgtvigil.cli._app import _fail, _listed, app, console
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import LoginThrottleRow, SessionRow, UserRow, operational_engine, session_factory, utc_naive
@@ -46,10 +46,6 @@ def _show_code(settings: Settings, username: str, code: str) -> None:
     console.print(f"One-time code for {username} (valid {hours} hours, shown only now): {code}")
     path = f"/account/setup?user={username}&code={code}"
     console.print(f"Link: {settings.public_url}{path}" if settings.public_url else f"Page: {path} on the server")
-
-
-def _products(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 @users_app.command("create-admin")
@@ -97,7 +93,9 @@ def add_cmd(
     username: Annotated[str, typer.Argument(help="User name (3-64 lower-case letters, digits, _ . -).")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     site: Annotated[str, typer.Option(help="Site (site investigators).")] = "",
-    products: Annotated[str, typer.Option(help="Sponsor product ids, comma-separated (safety scientists).")] = "",
+    products: Annotated[
+        list[str] | None, typer.Option(help="Sponsor product ids, repeatable or comma-separated (safety scientists).")
+    ] = None,
     patient: Annotated[str, typer.Option(help="Registered patient id (patients).")] = "",
 ) -> None:
     """Add a user and print the one-time code with which they set their own password."""
@@ -112,7 +110,7 @@ def add_cmd(
                 at=now,
                 actor=_operator(),
                 site=site or None,
-                sponsor_products=_products(products),
+                sponsor_products=_listed(products),
                 patient_id=patient or None,
             )
             code = issue_setup_code(session, username, at=now, actor=_operator())
@@ -128,7 +126,9 @@ def change_cmd(
     username: Annotated[str, typer.Argument(help="User name.")],
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     site: Annotated[str, typer.Option(help="Site (site investigators).")] = "",
-    products: Annotated[str, typer.Option(help="Sponsor product ids, comma-separated (safety scientists).")] = "",
+    products: Annotated[
+        list[str] | None, typer.Option(help="Sponsor product ids, repeatable or comma-separated (safety scientists).")
+    ] = None,
     patient: Annotated[str, typer.Option(help="Registered patient id (patients).")] = "",
 ) -> None:
     """Change a user's role and scope (checked against the registry); their sessions end."""
@@ -141,7 +141,7 @@ def change_cmd(
                 actor=_operator(),
                 role=role,
                 site=site or None,
-                sponsor_products=_products(products),
+                sponsor_products=_listed(products),
                 patient_id=patient or None,
             )
             session.commit()
