@@ -115,3 +115,41 @@ def test_versions_follow_up_amendment_nullification(shared: Path, tmp_path: Path
         for i, c in enumerate((v1, v2, v4)):
             store.add([StoredReport(c, "e2b", "f", f"sha{i}", "/x", "t")], [])
         assert store.current_cases() == [] and store.counts()["nullified"] == 3
+
+
+def test_partial_batch_loads_the_good_report_and_acks_ae(shared: Path, tmp_path: Path) -> None:
+    from lxml import etree
+
+    ns = "{urn:hl7-org:v3}"
+    root = etree.parse(str(shared / "e2b_r3/instances/FAERS2022Scenario1.xml")).getroot()
+    msg = root.find(ns + "PORR_IN049016UV")
+    bad = etree.fromstring(etree.tostring(msg))
+    ie = bad.find(f"{ns}controlActProcess/{ns}subject/{ns}investigationEvent")
+    ie.find(ns + "availabilityTime").set("value", "yesterday")
+    msg.addnext(bad)
+    path = tmp_path / "partial.xml"
+    path.write_bytes(etree.tostring(root))
+    db, report = tmp_path / "s.duckdb", tmp_path / "r.json"
+    res = runner.invoke(
+        app,
+        [
+            "ingest",
+            "e2b",
+            str(path),
+            "--db",
+            str(db),
+            "--report-json",
+            str(report),
+            "--ack-dir",
+            str(tmp_path / "acks"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    row = json.loads(report.read_text())["files"][0]
+    assert (row["read"], row["loaded"], row["quarantined"], row["status"]) == (2, 1, 1, "partial")
+    assert row["quarantine"][0]["reason"] == "INVALID_VALUE" and row["quarantine"][0]["xpath"] == "/*/*[7]"
+    ack = read_ack(tmp_path / "acks/partial.ack.xml")
+    assert ack.code == "AE" and sorted(r.code for r in ack.reports) == ["CA", "CR"]
+    assert "INVALID_VALUE" in (next(r for r in ack.reports if r.code == "CR").detail or "")
+    with CaseStore(db, read_only=True) as store:
+        assert store.counts()["quarantined"] == 1
