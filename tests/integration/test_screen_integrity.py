@@ -373,3 +373,15 @@ def test_a_quote_in_a_file_name_is_part_of_the_name(tmp_path: Path) -> None:
     long.write_text("id,drug,event\n1,A,E\n2,B,E\n3,A,F\n")
     for path, fmt in ((counts, "counts"), (long, "long")):
         _ok(["signals", "--input", str(path), "--format", fmt, "--method", "prr", "--output", str(tmp_path / "o.csv")])
+
+
+def test_the_library_refuses_unknown_roles_and_store_strata(two_quarters: Path) -> None:
+    """The option audit (issue 8 §3): ``SignalSpec(roles=("XX",))`` matched nothing and an
+    unknown stratum failed inside DuckDB; both are refused by name, as the CLI refuses them."""
+    from pydantic import ValidationError as SpecError
+
+    with pytest.raises(SpecError, match=r"FAERS role codes \(PS, SS, C, I\).*XX"):
+        SignalSpec(roles=("PS", "XX"))
+    assert SignalSpec(roles=("ps", " ss ")).roles == ("PS", "SS")
+    with open_screen_store(two_quarters) as store, pytest.raises(ValidationError, match="nosuch"):
+        screen_store(store, SignalSpec(strata=("nosuch",)), load_products(), load_topics())

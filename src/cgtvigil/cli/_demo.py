@@ -15,7 +15,7 @@ from rich.text import Text
 from cgtvigil._validation import Problems, param_message
 from cgtvigil.access import create_user
 from cgtvigil.cli._app import _fail, _progress, _show_warnings, _unused, app, console, plain
-from cgtvigil.cli._screening import STORE_STRATA, _print_import, _print_top
+from cgtvigil.cli._screening import _print_import, _print_top
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.ingest import IntakeResult
@@ -23,7 +23,7 @@ from cgtvigil.model import Observation, ProductDictionary, SignalSpec
 from cgtvigil.monitoring import MonitoringRules, evaluate_patient, register_patient, store_observations
 from cgtvigil.reports import write_signal_report
 from cgtvigil.screening import ingest_faers, screen_store, write_result
-from cgtvigil.store import FaersStore, load_products, load_topics, operational_engine, session_factory
+from cgtvigil.store import STORE_STRATA, FaersStore, load_products, load_topics, operational_engine, session_factory
 from cgtvigil.synth import (
     SYNTHETIC_NOTICE,
     SynthConfig,

@@ -28,7 +28,7 @@ from cgtvigil.cli._app import (
 )
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
-from cgtvigil.model import SignalSpec
+from cgtvigil.model import FAERS_ROLES, SignalSpec
 from cgtvigil.reports import write_signal_report
 from cgtvigil.screening import (
     ImportReport,
@@ -43,7 +43,7 @@ from cgtvigil.screening import (
     screen_store,
     write_result,
 )
-from cgtvigil.store import FaersStore, expand_topics, load_products, load_topics
+from cgtvigil.store import STORE_STRATA, FaersStore, expand_topics, load_products, load_topics
 
 
 def _print_import(report: ImportReport) -> None:
@@ -132,8 +132,6 @@ def ingest_faers_cmd(
         console.print(Text.assemble("Import report: ", plain(report_json)))
 
 
-FAERS_ROLES = ("PS", "SS", "C", "I")  # role_cod: primary suspect, secondary suspect, concomitant, interacting
-STORE_STRATA = ("age_band", "sex", "report_year")  # stratum columns of the store's analysis relation
 _SIGNALS = "cgtvigil signals"
 
 

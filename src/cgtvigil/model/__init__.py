@@ -41,12 +41,13 @@ from cgtvigil.model._clinical import (
 from cgtvigil.model._faers import FAERS_COLUMNS, FAERS_TABLES
 from cgtvigil.model._observation import Observation, QuarantinedInput
 from cgtvigil.model._product import Modality, Product, ProductDictionary, normalise_name
-from cgtvigil.model._spec import ALL_METHODS, SignalSpec, spec_hash
+from cgtvigil.model._spec import ALL_METHODS, FAERS_ROLES, SignalSpec, spec_hash
 from cgtvigil.model._topic import SafetyTopic, TopicSet
 
 __all__ = [
     "ALL_METHODS",
     "FAERS_COLUMNS",
+    "FAERS_ROLES",
     "FAERS_TABLES",
     "NULL_FLAVORS",
     "CRSAssessment",

@@ -8,10 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["SignalSpec", "spec_hash"]
+__all__ = ["FAERS_ROLES", "SignalSpec", "spec_hash"]
 
 Method = Literal["prr", "ror", "ic", "ebgm"]
 ALL_METHODS: tuple[Method, ...] = ("prr", "ror", "ic", "ebgm")
+# FAERS role_cod values: primary suspect, secondary suspect, concomitant, interacting.
+FAERS_ROLES: tuple[str, ...] = ("PS", "SS", "C", "I")
 
 
 def spec_hash(spec: BaseModel) -> str:
@@ -48,9 +50,11 @@ class SignalSpec(BaseModel):
     @field_validator("roles")
     @classmethod
     def _roles_are_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v or not all(r.isalnum() for r in v):
-            raise ValueError("roles must be FAERS role codes such as PS, SS, C, I")
-        return tuple(r.upper() for r in v)
+        roles = tuple(dict.fromkeys(r.strip().upper() for r in v))
+        unknown = [r for r in roles if r not in FAERS_ROLES]
+        if not roles or unknown:
+            raise ValueError(f"roles must be FAERS role codes ({', '.join(FAERS_ROLES)}); got {unknown or list(v)}")
+        return roles
 
     @field_validator("methods")
     @classmethod

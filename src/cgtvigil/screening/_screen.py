@@ -24,7 +24,14 @@ from cgtvigil.errors import DataQualityWarning, ParseError, StoreError, Validati
 from cgtvigil.model import ProductDictionary, SignalSpec, TopicSet, spec_hash
 from cgtvigil.screening._scoring import rank, score_pairs
 from cgtvigil.signals import RULES_VERSION, THRESHOLD_RULES
-from cgtvigil.store import FaersStore, analysis_relation_sql, check_derived_tables, loaded_snapshot, write_pt_topics
+from cgtvigil.store import (
+    STORE_STRATA,
+    FaersStore,
+    analysis_relation_sql,
+    check_derived_tables,
+    loaded_snapshot,
+    write_pt_topics,
+)
 
 __all__ = ["ScreenResult", "open_screen_store", "screen_counts_file", "screen_long_file", "screen_store"]
 
@@ -138,6 +145,11 @@ def screen_store(
     Refuses (:class:`~cgtvigil.errors.StaleStoreError`) a store whose case view or drug map
     was not built from the files now loaded; a database error becomes one
     :class:`~cgtvigil.errors.StoreError`."""
+    unknown = [s for s in spec.strata if s not in STORE_STRATA]
+    if unknown:
+        raise ValidationError(
+            [f"The 'strata' of a FAERS store screen must be among {', '.join(STORE_STRATA)}. Got {unknown}."]
+        )
     try:
         check_derived_tables(store)
         return _screen_store(store, spec, products, topics, exclude_probable_duplicates, progress)

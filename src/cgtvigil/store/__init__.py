@@ -3,6 +3,7 @@
 from cgtvigil.store._case_store import CaseStore, StoredReport
 from cgtvigil.store._cases import (
     AGE_BANDS,
+    STORE_STRATA,
     analysis_relation_sql,
     case_counts,
     check_derived_tables,
@@ -43,6 +44,7 @@ from cgtvigil.store._operational import (
 __all__ = [
     "AGE_BANDS",
     "SEALED_TABLES",
+    "STORE_STRATA",
     "AccountTokenRow",
     "AlertEventRow",
     "AlertRow",

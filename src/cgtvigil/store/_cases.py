@@ -24,6 +24,7 @@ from cgtvigil.store._faers_store import FaersStore
 
 __all__ = [
     "AGE_BANDS",
+    "STORE_STRATA",
     "analysis_relation_sql",
     "case_counts",
     "check_derived_tables",
@@ -199,6 +200,10 @@ def write_pt_topics(store: FaersStore, rows: list[tuple[str, str]]) -> None:
         store.execute("CREATE OR REPLACE TEMP TABLE pt_topic AS SELECT * FROM _pt")
     finally:
         store.con.unregister("_pt")
+
+
+# Stratum columns of the analysis relation (Mantel-Haenszel expected counts over the store).
+STORE_STRATA: tuple[str, ...] = ("age_band", "sex", "report_year")
 
 
 def analysis_relation_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_duplicates: bool = False) -> str:
