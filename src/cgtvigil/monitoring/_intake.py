@@ -113,20 +113,21 @@ def _admit(
     return admitted
 
 
-def _write_quarantine(session: Session, entries: Iterable[QuarantinedInput], received_at: datetime) -> None:
-    rows = [
-        {
-            "source": q.source[:16],
-            "location": q.location[:256],
-            "reason": q.reason[:32],
-            "detail": q.detail[:1024].replace("\x00", "\\x00"),
-            "raw": q.raw[:4000].replace("\x00", "\\x00"),
-            "received_at": received_at,
-        }
-        for q in entries
-    ]
-    for chunk in _chunks(rows):
-        session.execute(insert(QuarantineRow), list(chunk))
+def _write_quarantine(session: Session, entries: Sequence[QuarantinedInput], received_at: datetime) -> None:
+    """Insert the entries a chunk at a time (bounded memory however many there are)."""
+    for chunk in _chunks(entries):
+        rows = [
+            {
+                "source": q.source[:16],
+                "location": q.location.replace("\x00", "\\x00")[:256],
+                "reason": q.reason[:32],
+                "detail": q.detail.replace("\x00", "\\x00")[:1024],
+                "raw": q.raw.replace("\x00", "\\x00")[:4000],
+                "received_at": received_at,
+            }
+            for q in chunk
+        ]
+        session.execute(insert(QuarantineRow), rows)
 
 
 def _serialise(session: Session, patients: Iterable[str]) -> None:
