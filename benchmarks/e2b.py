@@ -121,14 +121,12 @@ def main() -> None:
         results[name] = r
         print(f"{name:9s} {json.dumps(r)}", file=sys.stderr)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"{'phase':9s} {'s (phase)':>10s} {'reports/s':>10s} {'s (process)':>12s} {'peak RSS MB':>12s}")
+    cols = ("phase_s", "phase_cpu_s", "reports_per_s", "reports_per_cpu_s", "seconds", "peak_rss_mb")
+    print(f"{'phase':9s} " + " ".join(f"{c:>17s}" for c in cols))
     for name in ("parse", "write", "validate"):
         r = results[name]
         assert isinstance(r, dict)
-        print(
-            f"{name:9s} {r.get('phase_s', '-'):>10} {r.get('reports_per_s', '-'):>10} {r['seconds']:>12} "
-            f"{r['peak_rss_mb']:>12}"
-        )
+        print(f"{name:9s} " + " ".join(f"{r.get(c, '-')!s:>17s}" for c in cols))
 
 
 if __name__ == "__main__":
