@@ -143,11 +143,15 @@ def onset_intervals(
     return OnsetIntervals(table, counts)
 
 
-def _fit_bounds(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+def _fit_bounds(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit intervals: an onset of 0 days (the event on the start day) is the interval (0, 1]."""
+    return lo, np.where((lo == 0) & (hi == 0), 1.0, hi)
+
+
+def _bounds_of(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     lo = np.asarray(table["onset_lower"].to_numpy(zero_copy_only=False), dtype=np.float64)
     hi = np.asarray(table["onset_upper"].to_numpy(zero_copy_only=False), dtype=np.float64)
-    same_day = (lo == 0) & (hi == 0)
-    return lo, np.where(same_day, 1.0, hi)
+    return _fit_bounds(lo, hi)
 
 
 _SUMMARY_FIELDS = (
@@ -155,49 +159,59 @@ _SUMMARY_FIELDS = (
 )  # fmt: skip
 
 
+def _codes(column: pa.ChunkedArray) -> np.ndarray:
+    codes = pc.dictionary_encode(column.combine_chunks()).indices
+    return np.asarray(pc.fill_null(codes, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def onset_summary(intervals: OnsetIntervals, *, min_onsets: int = 3, alpha: float = 0.05) -> pa.Table:
     """One row per (drug, PT): pairs, usable onsets, the Weibull fit and its hazard reading.
 
     A pair with fewer than ``min_onsets`` usable onsets, or whose fit has no finite estimate,
-    gets no fit and a ``note`` saying why.
+    gets no fit and a ``note`` saying why. The counting is vectorised; only the pairs with
+    enough onsets are fitted.
     """
     problems = Problems()
     if not isinstance(min_onsets, int) or isinstance(min_onsets, bool) or min_onsets < 3:
         problems.add(param_message("min_onsets", "onset_summary", "an integer >= 3", min_onsets))
     problems.raise_if_any()
-    rows: list[dict[str, Any]] = []
-    table = intervals.table
-    keys = table.select(["drug", "event"]).group_by(["drug", "event"]).aggregate([]).to_pylist()
-    for key in sorted(keys, key=lambda k: (str(k["drug"]), str(k["event"]))):
-        part = table.filter(pc.and_(pc.equal(table["drug"], key["drug"]), pc.equal(table["event"], key["event"])))
-        ok = part.filter(pc.equal(part["status"], "ok"))
-        row: dict[str, Any] = {
-            "drug": key["drug"],
-            "event": key["event"],
-            "pairs": part.num_rows,
-            "onsets": ok.num_rows,
-        }
-        row.update(dict.fromkeys(_SUMMARY_FIELDS))
-        row["hazard"] = None
-        row["note"] = ""
-        if ok.num_rows < min_onsets:
-            row["note"] = f"fewer than {min_onsets} usable onsets"
-        else:
-            lo, hi = _fit_bounds(ok)
-            try:
-                fit = WeibullOnsetFitter(alpha=alpha).fit(lo, hi).summary()
-            except ConvergenceError as exc:
-                row["note"] = str(exc).split(": ", 1)[-1]
-            else:
-                row.update({k: fit[k] for k in _SUMMARY_FIELDS})
-                row["hazard"] = fit["hazard"]
-        rows.append(row)
+    table = intervals.table.sort_by([("drug", "ascending"), ("event", "ascending")])
+    n = table.num_rows
+    drug_codes, event_codes = _codes(table["drug"]), _codes(table["event"])
+    change = np.flatnonzero((np.diff(drug_codes) != 0) | (np.diff(event_codes) != 0)) + 1 if n else np.zeros(0, int)
+    starts = np.concatenate([[0], change]).astype(np.int64) if n else np.zeros(0, np.int64)
+    ends = np.concatenate([starts[1:], [n]]).astype(np.int64) if n else np.zeros(0, np.int64)
+    ok = np.asarray(pc.equal(table["status"], "ok").to_numpy(zero_copy_only=False), dtype=bool)
+    ok_cum = np.concatenate([[0], np.cumsum(ok)])
+    onsets = ok_cum[ends] - ok_cum[starts]
+    cols: dict[str, list[Any]] = {k: [None] * len(starts) for k in (*_SUMMARY_FIELDS, "hazard")}
+    notes = [f"fewer than {min_onsets} usable onsets" if o < min_onsets else "" for o in onsets.tolist()]
+    lower = np.asarray(table["onset_lower"].to_numpy(zero_copy_only=False), dtype=np.float64)
+    upper = np.asarray(table["onset_upper"].to_numpy(zero_copy_only=False), dtype=np.float64)
+    for g in np.flatnonzero(onsets >= min_onsets).tolist():
+        rows = np.arange(starts[g], ends[g])[ok[starts[g] : ends[g]]]
+        lo, hi = lower[rows], upper[rows]
+        try:
+            fit = WeibullOnsetFitter(alpha=alpha).fit(*_fit_bounds(lo, hi)).summary()
+        except ConvergenceError as exc:
+            notes[g] = str(exc).split(": ", 1)[-1]
+            continue
+        for k in (*_SUMMARY_FIELDS, "hazard"):
+            cols[k][g] = fit[k]
     schema = pa.schema(
         [("drug", pa.string()), ("event", pa.string()), ("pairs", pa.int64()), ("onsets", pa.int64())]
         + [(k, pa.int64() if k.startswith("n_") else pa.float64()) for k in _SUMMARY_FIELDS]
         + [("hazard", pa.string()), ("note", pa.string())]
     )
-    return pa.Table.from_pylist(rows, schema=schema)
+    data = {
+        "drug": table["drug"].take(pa.array(starts)),
+        "event": table["event"].take(pa.array(starts)),
+        "pairs": pa.array(ends - starts, pa.int64()),
+        "onsets": pa.array(onsets, pa.int64()),
+        **{k: pa.array(v, schema.field(k).type) for k, v in cols.items()},
+        "note": pa.array(notes, pa.string()),
+    }
+    return pa.table(data, schema=schema)
 
 
 def class_onset_comparison(
@@ -229,7 +243,7 @@ def class_onset_comparison(
         part = ok.filter(pc.equal(ok["product_id"], pid))
         counts[brand] = part.num_rows
         if part.num_rows >= min_onsets:
-            groups[brand] = _fit_bounds(part)
+            groups[brand] = _bounds_of(part)
     if len(groups) < 2:
         raise ValidationError(
             [

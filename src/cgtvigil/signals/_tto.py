@@ -76,28 +76,50 @@ def _as_intervals(lower: Any, upper: Any, owner: str) -> tuple[FloatArray, Float
     return lo, hi
 
 
-def _negloglik(theta: FloatArray, lo: FloatArray, hi: FloatArray, exact: FloatArray) -> float:
+def _negloglik(theta: FloatArray, lo: FloatArray, hi: FloatArray, exact: FloatArray) -> tuple[float, FloatArray]:
+    """Negative log-likelihood and its gradient in theta = (log scale, log shape).
+
+    With k the shape, u = log(t) - log(scale) and z = exp(k u) = (t / scale) ** k: an exact onset
+    contributes log k - log scale + (k - 1) u - z; an interval log(S(lower) - S(upper)), S = exp(-z).
+    """
     log_scale, log_shape = float(theta[0]), float(theta[1])
     k = np.exp(log_shape)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        zlo = np.exp(k * (np.log(lo) - log_scale))  # (lower / scale) ** k; 0 at lower = 0
-        zhi = np.where(np.isinf(hi), np.inf, np.exp(k * (np.log(hi) - log_scale)))
-        ll_exact = log_shape - log_scale + (k - 1.0) * (np.log(lo) - log_scale) - zlo
-        ll_interval = -zlo + np.log(-np.expm1(-(zhi - zlo)))
-    ll = np.where(exact, ll_exact, ll_interval)
+        u_lo = np.log(lo) - log_scale
+        u_hi = np.log(hi) - log_scale
+        z_lo = np.where(lo > 0, np.exp(k * u_lo), 0.0)
+        z_hi = np.where(np.isinf(hi), np.inf, np.exp(k * u_hi))
+        # exact onsets
+        ll_e = log_shape - log_scale + (k - 1.0) * u_lo - z_lo
+        ga_e = k * (z_lo - 1.0)
+        gb_e = 1.0 + k * u_lo * (1.0 - z_lo)
+        # intervals: d/dtheta log(S_lo - S_hi) = (-S_lo dz_lo + S_hi dz_hi) / (S_lo - S_hi)
+        gap = z_hi - z_lo
+        ll_i = -z_lo + np.log(-np.expm1(-gap))
+        w_lo = 1.0 / -np.expm1(-gap)  # S_lo / (S_lo - S_hi)
+        w_hi = np.where(np.isinf(gap), 0.0, np.exp(-gap) * w_lo)  # S_hi / (S_lo - S_hi)
+        kz_lo = np.where(lo > 0, k * z_lo, 0.0)
+        kz_hi = np.where(np.isinf(hi), 0.0, k * z_hi)
+        kuz_lo = np.where(lo > 0, kz_lo * u_lo, 0.0)
+        kuz_hi = np.where(np.isinf(hi), 0.0, kz_hi * u_hi)
+        ga_i = w_lo * kz_lo - w_hi * kz_hi
+        gb_i = -w_lo * kuz_lo + w_hi * kuz_hi
+    ll = np.where(exact, ll_e, ll_i)
     total = float(ll.sum())
-    return -total if np.isfinite(total) else np.inf
+    grad = np.array([float(np.where(exact, ga_e, ga_i).sum()), float(np.where(exact, gb_e, gb_i).sum())])
+    if not np.isfinite(total) or not np.all(np.isfinite(grad)):
+        return np.inf, np.zeros(2)
+    return -total, -grad
 
 
-def _hessian(f: Any, x: FloatArray, h: float = 1e-4) -> FloatArray:
-    n = len(x)
-    out = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            ei = np.eye(n)[i] * h
-            ej = np.eye(n)[j] * h
-            out[i, j] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h * h)
-    return out
+def _hessian(grad: Any, x: FloatArray, h: float = 1e-5) -> FloatArray:
+    """Central differences of the analytic gradient, symmetrised."""
+    out = np.zeros((len(x), len(x)))
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h
+        out[:, i] = (grad(x + e) - grad(x - e)) / (2 * h)
+    return (out + out.T) / 2
 
 
 class WeibullOnsetFitter:
@@ -151,18 +173,22 @@ class WeibullOnsetFitter:
         k0 = 1.283 / spread if spread > 0 else 1.0
         theta0 = np.array([float(np.mean(logs)) + 0.5772 / k0, np.log(k0)])
 
-        def nll(theta: FloatArray) -> float:
+        def nll(theta: FloatArray) -> tuple[float, FloatArray]:
             return _negloglik(theta, lo, hi, exact)
 
-        res = minimize(nll, theta0, method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
-        res = minimize(nll, res.x, method="BFGS", options={"gtol": 1e-9})
+        res = minimize(nll, theta0, jac=True, method="BFGS", options={"gtol": 1e-8})
+        if not (res.success and np.isfinite(res.fun)):  # a poor start: simplex first, then BFGS again
+            simplex = minimize(
+                lambda th: nll(th)[0], theta0, method="Nelder-Mead", options={"xatol": 1e-9, "maxiter": 4000}
+            )
+            res = minimize(nll, simplex.x, jac=True, method="BFGS", options={"gtol": 1e-8})
         if not np.isfinite(res.fun) or abs(float(res.x[1])) > 6:
             raise ConvergenceError(
                 f"{owner}: the likelihood did not converge (shape {float(np.exp(res.x[1])):.3g}); check for onsets "
                 "that are all censored or concentrated on one day."
             )
         theta = np.asarray(res.x, dtype=np.float64)
-        hess = _hessian(nll, theta)
+        hess = _hessian(lambda th: nll(th)[1], theta)
         try:
             cov = np.linalg.inv(hess)
         except np.linalg.LinAlgError as exc:
