@@ -116,3 +116,75 @@ def test_different_concurrent_values_leave_one_current_value(
     bodies = [r.json() for r in replies]
     assert sum(b["loaded"] for b in bodies) == THREADS and sum(b["corrections"] for b in bodies) == THREADS - 1
     assert _rows(operational_url) == (THREADS, 1)
+
+
+def test_a_writer_that_takes_no_lock_is_answered_by_the_unique_index(operational_url: str) -> None:
+    """A foreign writer (not the intake, so without its lock) inserts a current value for a
+    slot and commits while the intake is writing the same slot. On PostgreSQL the intake's
+    insert waits on the partial unique index, fails, and the batch is re-decided from its
+    savepoint: the reading becomes a correction. On SQLite the intake's immediate transaction
+    waits for the foreign writer first. Either way: one current value, nothing lost, no error."""
+    import threading
+
+    from sqlalchemy import insert
+
+    from cgtvigil.ingest import IntakeResult
+    from cgtvigil.model import Observation
+    from cgtvigil.monitoring import store_observations
+
+    engine = operational_engine(operational_url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        register_patient(
+            s, load_products(), patient="P-0001", site="site-A", product="yescarta", infusion_date=date(2026, 11, 20)
+        )
+        s.commit()
+    when = datetime(2026, 11, 21, 8, 0)
+    foreign = engine.connect()
+    foreign_tx = foreign.begin()
+    foreign.execute(
+        insert(ObservationRow.__table__),
+        [
+            {
+                "patient_id": "P-0001",
+                "kind": "temperature",
+                "value": 37.0,
+                "unit": "Cel",
+                "time": when,
+                "source": "csv",
+                "device": "patch",
+                "location": "elsewhere",
+                "received_at": when,
+                "superseded": False,
+                "is_correction": False,
+            }
+        ],
+    )
+    summaries = []
+
+    def intake() -> None:
+        with sessions() as s:
+            obs = Observation(
+                patient="P-0001",
+                kind="temperature",
+                value=38.0,
+                unit="Cel",
+                time=when.replace(tzinfo=UTC),
+                source="omh",
+                device="patch",
+            )
+            summaries.append(store_observations(s, IntakeResult([obs]), datetime(2026, 11, 21, 9, tzinfo=UTC)))
+            s.commit()
+
+    worker = threading.Thread(target=intake)
+    worker.start()
+    time.sleep(1.0)  # the intake is now waiting on the foreign writer (index entry or write lock)
+    foreign_tx.commit()
+    foreign.close()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and summaries
+    assert (summaries[0].loaded, summaries[0].corrections) == (1, 1)
+    with sessions() as s:
+        rows = s.execute(select(ObservationRow.value, ObservationRow.superseded).order_by(ObservationRow.id)).all()
+    assert [tuple(r) for r in rows] == [(37.0, True), (38.0, False)]
+    engine.dispose()
