@@ -171,6 +171,20 @@ def test_real_2017q2_sample(tmp_path: Path, faers_samples: Path) -> None:
     assert got.attrition["ok"] > 0 and got.attrition["no_start_date"] > 0
 
 
+def test_real_legacy_2004q1_sample(tmp_path: Path, faers_samples: Path) -> None:
+    """Legacy AERS 2004Q1 sample: ISR 4263742 (DEMO04Q1.TXT line 2, event_dt 20031115; THER04Q1.TXT
+    lines 2-5, start_dt 20031115 for each of its four suspect drugs): onset 0 days, to the day."""
+    with FaersStore(tmp_path / "s.duckdb") as store:
+        ingest_faers([faers_samples / "aers_2004q1"], store, load_products())
+        got = onset_intervals(store)
+    assert sum(got.attrition[s] for s in ONSET_STATUSES) == got.attrition["pairs"] == got.table.num_rows
+    rows = [r for r in got.table.to_pylist() if r["report_id"] == "L4263742"]
+    assert len({r["drug"] for r in rows}) == 4
+    assert {(r["status"], r["precision"], r["onset_lower"], r["onset_upper"]) for r in rows} == {
+        ("ok", "day", 0.0, 0.0)
+    }
+
+
 def test_a_store_without_its_case_view_is_refused(tmp_path: Path) -> None:
     with FaersStore(tmp_path / "empty.duckdb") as store, pytest.raises(StaleStoreError):
         onset_intervals(store)

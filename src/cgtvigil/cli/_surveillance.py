@@ -367,8 +367,9 @@ def onset_cmd(
             f"{r['shape']:.2f}" if fitted else "", f"{r['shape_lower']:.2f}-{r['shape_upper']:.2f}" if fitted else "",
             r["hazard"] if fitted else plain(r["note"]),
         )  # fmt: skip
-    console.print(table)
-    if not rows:
+    if rows:
+        console.print(table)
+    else:
         err.print(
             f"No pair has {min_onsets} or more usable onsets" + (" (use --all to list them)." if not all_pairs else ".")
         )
