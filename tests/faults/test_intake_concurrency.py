@@ -1,8 +1,9 @@
-"""Concurrent gateway posts against a real server process (`cgtvigil serve`, uvicorn on
-127.0.0.1) on SQLite and PostgreSQL: the reproductions of reliability review D7 (§1.3 rows
+"""Gateway intake against a real server process (`cgtvigil serve`, uvicorn on 127.0.0.1) on
+SQLite and PostgreSQL. Concurrent posts, the reproductions of reliability review D7 (§1.3 rows
 3.17 and 3.18: 14 of 20 identical posts answered 500, and 20 different values for one slot left
-15 current). Expected: every request answered 200, exactly one stored row per distinct value,
-exactly one current value per slot, and the counts in the replies add up."""
+15 current): every request answered 200, exactly one stored row per distinct value, exactly
+one current value per slot, and the counts in the replies add up. And the order of the checks
+of security review M4: the token before the body."""
 
 from __future__ import annotations
 
@@ -188,3 +189,20 @@ def test_a_writer_that_takes_no_lock_is_answered_by_the_unique_index(operational
         rows = s.execute(select(ObservationRow.value, ObservationRow.superseded).order_by(ObservationRow.id)).all()
     assert [tuple(r) for r in rows] == [(37.0, True), (38.0, False)]
     engine.dispose()
+
+
+def test_the_token_is_checked_before_the_body_is_read(server: tuple[str, dict[str, str]]) -> None:
+    """Security review M4: an anonymous 404 MB post was parsed before the 401 (RSS 1.6 GB).
+    Headers announce 5 MB (under the limit) but only 10 bytes are sent: the 401 must come
+    without waiting for the rest; 20 MB announced is refused with 413 on its length alone."""
+    base, _ = server
+    port = int(base.rsplit(":", 1)[1])
+    for length, expected in ((5_000_000, b" 401 "), (20_000_000, b" 413 ")):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/ingest/omh HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {length}\r\n\r\n".encode()
+                + b"[1,2,3,4,5"
+            )
+            status = sock.recv(200).split(b"\r\n", 1)[0]  # a timeout here means the body was being read
+        assert expected in status, status
