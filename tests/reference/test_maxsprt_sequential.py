@@ -5,9 +5,10 @@ Three sources of expected numbers, named in each test:
 * **Table P-M / P-D**: the pre-calculated critical values that ``Sequential`` ships to save
   computing time (alpha = 0.05), ``TableCV.PoissonM`` (by surveillance length T and minimum
   events M, D = 0) and ``TableCV.PoissonD`` (by T and delay D, M = 1), as printed in
-  ``R/CV.Poisson.R`` of Sequential 2.3.2 (CRAN source). Their M = 1 column is Table 1 of
-  Kulldorff et al. 2011 (Sequential Analysis 30:58-78) at alpha = 0.05; the M columns are the
-  tables of Kulldorff and Silva 2015 (REVSTAT 15:373-394).
+  ``R/CV.Poisson.R`` of Sequential 2.3.2 (CRAN source). The package computes its critical values
+  with the algorithm of Kulldorff et al. 2011 (Sequential Analysis 30:58-78) and, for M > 1,
+  Kulldorff and Silva 2015 (REVSTAT 15:373-394); these tables were not compared with the
+  printed tables of the papers themselves.
 * **Documented**: example outputs printed in the package's help pages (``man/*.Rd``,
   Sequential 4.2).
 * **Run**: values printed by Sequential 4.2 (CRAN source, installed into R 4.2.2 from Debian
@@ -26,7 +27,7 @@ from cgtvigil.signals import (
     maxsprt_poisson_cv,
 )
 
-# (T, M, cv) from TableCV.PoissonM, Sequential 2.3.2 R/CV.Poisson.R (alpha = 0.05, D = 0).
+# (T, M, cv) from TableCV.PoissonM, Sequential 2.3.2 R/CV.Poisson.R (alpha = 0.05, D = 0): row T, column M.
 TABLE_PM = [
     (1.0, 1, 2.85393700326128),
     (1.0, 2, 2.36663822744395),
@@ -51,7 +52,7 @@ TABLE_PD = [
 
 @pytest.mark.parametrize(("length", "minimum", "cv"), TABLE_PM)
 def test_continuous_poisson_cv_matches_table_pm(length: float, minimum: int, cv: float) -> None:
-    """Table P-M (TableCV.PoissonM of Sequential; Kulldorff et al. 2011 Table 1 for M = 1)."""
+    """Table P-M (TableCV.PoissonM of Sequential 2.3.2, R/CV.Poisson.R)."""
     b = maxsprt_poisson_cv(length, minimum_events=minimum)
     assert b.cv == pytest.approx(cv, abs=1e-9)
     assert b.attained_alpha == pytest.approx(0.05, abs=1e-9)
