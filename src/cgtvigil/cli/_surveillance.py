@@ -111,6 +111,10 @@ def cv_cmd(
     """Exact MaxSPRT critical value (as R Sequential's CV.Poisson / CV.Binomial), boundary, power."""
     try:
         sizes = _numbers(groups, "--groups")
+        if model == "poisson" and z is not None:
+            raise ValidationError(["The '--z' option (matching ratio) belongs to the binomial model."])
+        if delay and (sizes or spending != "flat"):
+            raise ValidationError(["The '--delay' option belongs to continuous designs: the first group is the delay."])
         if spending == "power":
             if not sizes:
                 raise ValidationError(["Alpha spending needs the looks: give '--groups'."])

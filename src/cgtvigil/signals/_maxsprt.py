@@ -143,7 +143,10 @@ class MaxSPRTPerformance:
 
 @dataclass(frozen=True)
 class SequentialTestResult:
-    """The LLR path of an analysis against its boundary, and where it first crossed."""
+    """The LLR path of an analysis against its boundary, and where it first crossed.
+
+    ``ended`` is True once surveillance is over: a signal, or an analysis that reached the
+    surveillance length."""
 
     observed: FloatArray
     expected: FloatArray
