@@ -205,3 +205,9 @@ def test_cli_cv_prints_the_documented_value(tmp_path) -> None:  # type: ignore[n
     assert doc["cv"] == pytest.approx(3.467952, abs=1e-6) and len(doc["boundary"]) == 20
     bad = runner.invoke(app, ["sequential", "cv", "--length", "30", "--groups", "10,10"])
     assert bad.exit_code == 2 and "add up to the surveillance length" in " ".join(bad.output.split())
+    for args, message in (
+        (["--z", "2"], "belongs to the binomial model"),
+        (["--delay", "2", "--groups", "5,5"], "belongs to continuous designs"),
+    ):
+        r = runner.invoke(app, ["sequential", "cv", "--length", "10", *args])
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), r.output
