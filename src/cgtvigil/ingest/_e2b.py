@@ -63,7 +63,6 @@ XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 ICH_LIST = "2.16.840.1.113883.3.989.2.1.1."
 ICH_ROOT = "2.16.840.1.113883.3.989.2.1.3."
 OBS = ICH_LIST + "19"
-MEDDRA = "2.16.840.1.113883.6.163"
 NCIT = "2.16.840.1.113883.3.26.1.1"
 FDA_LIST = "2.16.840.1.113883.3.989.5.1.2.2.1."
 
@@ -179,9 +178,14 @@ def _flag(el: etree._Element | None) -> bool | Null | None:
 
 
 def _code(el: etree._Element | None) -> Code | None:
+    """The coded value of ``el``; None when the element carries nothing (no attribute, no text)."""
     if el is None:
         return None
     ot = el.find(_q("originalText"))
+    if ot is None and not any(
+        k in el.attrib for k in ("code", "codeSystem", "codeSystemVersion", "displayName", "nullFlavor")
+    ):
+        return None
     return Code(
         code=el.get("code"),
         system=el.get("codeSystem"),
@@ -193,7 +197,7 @@ def _code(el: etree._Element | None) -> Code | None:
 
 
 def _pq(el: etree._Element | None) -> Quantity | None:
-    if el is None:
+    if el is None or not any(k in el.attrib for k in ("value", "unit", "nullFlavor")):
         return None
     return Quantity(value=el.get("value"), unit=el.get("unit"), null_flavor=el.get("nullFlavor"))
 
@@ -208,16 +212,17 @@ def _value(el: etree._Element | None) -> Value | None:
         return Value(type=typ, text=el.text, null_flavor=el.get("nullFlavor"))
     if typ == "IVL_PQ":
         low, high = el.find(_q("low")), el.find(_q("high"))
-        center = el.find(_q("center"))
+
+        def closed(x: etree._Element | None) -> bool | None:
+            inc = x.get("inclusive") if x is not None else None
+            return None if inc is None else inc == "true"
+
         return Value(
             type=typ,
-            value="|".join(x.get("value") or "" for x in (low, high, center) if x is not None) or None,
-            unit=next((x.get("unit") for x in (low, high, center) if x is not None), None),
-            text=";".join(
-                f"{name}={x.get('value') or ''}:{x.get('nullFlavor') or ''}:{x.get('inclusive') or ''}"
-                for name, x in (("low", low), ("high", high), ("center", center))
-                if x is not None
-            ),
+            low=_pq(low),
+            high=_pq(high),
+            low_closed=closed(low),
+            high_closed=closed(high),
             null_flavor=el.get("nullFlavor"),
         )
     return Value(type=typ, value=el.get("value"), unit=el.get("unit"), null_flavor=el.get("nullFlavor"))
@@ -287,13 +292,9 @@ def _person(entity: etree._Element | None) -> Person:
     name = person.find(_q("name")) if person is not None else None
     givens = name.findall(_q("given")) if name is not None else []
     org = entity.find(_q("representedOrganization"))
-    org_name = dept = None
-    if org is not None:
-        inner = org.find(_q("assignedEntity/representedOrganization/name"))
-        if inner is not None:  # sender: department wraps organisation
-            dept, org_name = _text(org.find(_q("name"))), _text(inner)
-        else:
-            org_name = _text(org.find(_q("name")))
+    # C.2.r.2.1 / C.3.2 organisation: the nested organisation; C.2.r.2.2 / C.3.3.1 department: the outer one
+    dept = _text(org.find(_q("name"))) if org is not None else None
+    org_name = _text(org.find(_q("assignedEntity/representedOrganization/name"))) if org is not None else None
     loc = person.find(_q("asLocatedEntity/location/code")) if person is not None else None
 
     def sub(tag: str) -> str | Null | None:
@@ -315,15 +316,6 @@ def _person(entity: etree._Element | None) -> Person:
     )
 
 
-def _reporter_dept(entity: etree._Element | None) -> tuple[str | Null | None, str | Null | None]:
-    """C.2.r.2.1/2.2: the reporter's organisation wraps the department the other way round."""
-    org = entity.find(_q("representedOrganization")) if entity is not None else None
-    if org is None:
-        return None, None
-    inner = org.find(_q("assignedEntity/representedOrganization/name"))
-    return (_text(inner), _text(org.find(_q("name")))) if inner is not None else (_text(org.find(_q("name"))), None)
-
-
 def _history_items(
     organizer: etree._Element | None,
 ) -> tuple[tuple[MedicalHistory, ...], str | Null | None, bool | Null | None]:
@@ -334,13 +326,14 @@ def _history_items(
     concomitant: bool | Null | None = None
     for obs in organizer.iterfind(_q("component/observation")):
         c = obs.find(_q("code"))
-        if (c is not None and c.get("codeSystem") == MEDDRA) or (c is not None and c.get("code") is None):
+        # D.7.2 text and D.7.3 concomitant therapies have their ICH codes; anything else is a D.7.1.r item
+        if not (c is not None and c.get("codeSystem") == OBS and c.get("code") in ("18", "11")):
             eff = obs.find(_q("effectiveTime"))
             sub = _Obs(obs, "inboundRelationship/observation")
             sub2 = _Obs(obs, "outboundRelationship2/observation")
             items.append(
                 MedicalHistory(
-                    condition=_code(c),
+                    condition=_code(c) if c is not None else None,
                     start=_ts_of(eff.find(_q("low"))) if eff is not None else None,
                     end=_ts_of(eff.find(_q("high"))) if eff is not None else None,
                     continuing=_flag(sub.value("13") if sub.value("13") is not None else sub2.value("13")),
@@ -472,7 +465,9 @@ def _reactions(role: etree._Element) -> tuple[Reaction, ...]:
         flags = {name: _flag(rel.value(code)) for code, name in _SERIOUS.items()}
         loc = obs.find(_q("location/locatedEntity/locatedPlace/code"))
         meddra = None
-        if value is not None:
+        if value is not None and any(
+            k in value.attrib for k in ("code", "codeSystem", "codeSystemVersion", "displayName", "nullFlavor")
+        ):
             meddra = Code(
                 code=value.get("code"),
                 system=value.get("codeSystem"),
@@ -517,7 +512,9 @@ def _tests(role: etree._Element) -> tuple[TestResult, ...]:
         typ = value.get(XSI_TYPE) if value is not None else None
         name = c.find(_q("originalText")) if c is not None else None
         meddra = None
-        if c is not None and (c.get("code") or c.get("nullFlavor")):
+        if c is not None and any(
+            k in c.attrib for k in ("code", "codeSystem", "codeSystemVersion", "displayName", "nullFlavor")
+        ):
             meddra = Code(
                 code=c.get("code"),
                 system=c.get("codeSystem"),
@@ -817,12 +814,11 @@ def _case(msg: etree._Element) -> IcsrCase:
             first_sender = _code(entity.find(_q("code"))) if entity is not None else None
         elif kind == "2":
             person = _person(entity)
-            org, dept = _reporter_dept(entity)
             qual = entity.find(_q("assignedPerson/asQualifiedEntity/code")) if entity is not None else None
             prio = ob.find(_q("priorityNumber"))
             sources.append(
                 PrimarySource(
-                    person=person.model_copy(update={"organisation": org, "department": dept}),
+                    person=person,
                     qualification=_code(qual),
                     regulatory=prio is not None and prio.get("value") == "1",
                 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "NULL_FLAVORS",
@@ -116,7 +116,9 @@ def timestamp_precision(ts: str) -> str:
 
 
 class Code(_Frozen):
-    """A coded value (HL7 CE/CD): code, code system OID and version, display name, original text."""
+    """A coded value (HL7 CE/CD): code, code system OID and version, display name, original text.
+
+    At least one of them is given (an absent code is ``None``, not an empty ``Code``)."""
 
     code: str | None = None
     system: str | None = None
@@ -125,23 +127,47 @@ class Code(_Frozen):
     original_text: str | None = None
     null_flavor: str | None = None
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Code:
+        if all(
+            v is None
+            for v in (self.code, self.system, self.version, self.display, self.original_text, self.null_flavor)
+        ):
+            raise ValueError("a Code needs a code, code system, version, display name, original text or nullFlavor")
+        return self
+
 
 class Quantity(_Frozen):
-    """A physical quantity (HL7 PQ); ``value`` is the decimal as written, ``unit`` UCUM."""
+    """A physical quantity (HL7 PQ); ``value`` is the decimal as written, ``unit`` UCUM.
+
+    At least one of them is given (an absent quantity is ``None``)."""
 
     value: str | None = None
     unit: str | None = None
     null_flavor: str | None = None
 
+    @model_validator(mode="after")
+    def _not_empty(self) -> Quantity:
+        if self.value is None and self.unit is None and self.null_flavor is None:
+            raise ValueError("a Quantity needs a value, a unit or a nullFlavor")
+        return self
+
 
 class Value(_Frozen):
-    """Any HL7 observation value, by its ``xsi:type`` (BL, CE, PQ, ST, ED, TS, INT, IVL_PQ)."""
+    """Any HL7 observation value, by its ``xsi:type`` (BL, CE, PQ, ST, ED, TS, INT, IVL_PQ).
+
+    ``value``/``unit`` for BL, PQ, TS, INT; ``code`` for CE; ``text`` for ST, ED; ``low`` and
+    ``high`` (with ``low_closed``/``high_closed``, HL7 ``inclusive``) for IVL_PQ."""
 
     type: str
     value: str | None = None
     unit: str | None = None
     code: Code | None = None
     text: str | None = None
+    low: Quantity | None = None
+    high: Quantity | None = None
+    low_closed: bool | None = None
+    high_closed: bool | None = None
     null_flavor: str | None = None
 
 

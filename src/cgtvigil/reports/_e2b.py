@@ -9,6 +9,7 @@ advertising clause): :func:`validate_e2b` takes the folder of the ICH schema pac
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -114,7 +115,7 @@ def _value(parent: etree._Element, v: Value | None, tag: str = "value") -> etree
     if v is None:
         return None
     if v.type in ("CE", "CD", "CV"):
-        el = _cd(parent, tag, v.code or Code(), v.type)
+        el = _cd(parent, tag, v.code, v.type) if v.code is not None else _e(parent, tag, xsi_type=v.type)
         if el is not None and v.null_flavor and el.get("nullFlavor") is None:
             el.set("nullFlavor", v.null_flavor)
         return el
@@ -122,12 +123,17 @@ def _value(parent: etree._Element, v: Value | None, tag: str = "value") -> etree
     if v.type in ("ST", "ED"):
         el.text = v.text
     elif v.type == "IVL_PQ":
-        for part in (v.text or "").split(";"):
-            if not part:
-                continue
-            name, rest = part.split("=", 1)
-            value, nf, inclusive = rest.split(":")
-            _e(el, name, value=value or None, unit=v.unit, nullFlavor=nf or None, inclusive=inclusive or None)
+        for name, q, closed in (("low", v.low, v.low_closed), ("high", v.high, v.high_closed)):
+            if q is not None or closed is not None:
+                inclusive = None if closed is None else ("true" if closed else "false")
+                _e(
+                    el,
+                    name,
+                    value=q.value if q else None,
+                    unit=q.unit if q else None,
+                    nullFlavor=q.null_flavor if q else None,
+                    inclusive=inclusive,
+                )
     else:
         if v.value is not None:
             el.set("value", v.value)
@@ -212,9 +218,11 @@ def _person(entity: etree._Element, p: Person, *, qualification: Code | None = N
             loc = _e(person, "asLocatedEntity", classCode="LOCE")
             _cd(_e(loc, "location", classCode="COUNTRY", determinerCode="INSTANCE"), "code", p.country)
     if p.department is not None or p.organisation is not None:
+        # the department (C.2.r.2.2, C.3.3.1) is the outer organisation, the organisation
+        # (C.2.r.2.1, C.3.2) the one nested in it
         org = _e(entity, "representedOrganization", classCode="ORG", determinerCode="INSTANCE")
-        if p.department is not None:
-            _txt(org, "name", p.department)
+        _txt(org, "name", p.department)
+        if p.organisation is not None:
             inner = _e(
                 _e(org, "assignedEntity", classCode="ASSIGNED"),
                 "representedOrganization",
@@ -222,8 +230,6 @@ def _person(entity: etree._Element, p: Person, *, qualification: Code | None = N
                 determinerCode="INSTANCE",
             )
             _txt(inner, "name", p.organisation)
-        else:
-            _txt(org, "name", p.organisation)
 
 
 def _history(
@@ -235,7 +241,10 @@ def _history(
     _code(org, "1", L + "20", "relevantMedicalHistoryAndConcurrentConditions")
     for m in items:
         obs = _e(_e(org, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
-        _cd(obs, "code", m.condition or Code())
+        if m.condition is not None:
+            _cd(obs, "code", m.condition)
+        else:
+            _e(obs, "code")
         if m.start is not None or m.end is not None:
             eff = _e(obs, "effectiveTime", xsi_type="IVL_TS")
             _ts(eff, "low", m.start)
@@ -370,7 +379,7 @@ def _patient_and_events(aea: etree._Element, case: IcsrCase) -> None:
             _cd(_obs(role, "subjectOf2", "32", "reportedCauseOfDeath"), "value", c, "CE")
         if p.death.autopsy is not None or p.death.autopsy_causes:
             o = _obs(role, "subjectOf2", "5", "autopsy")
-            _bl(o, "value", p.death.autopsy if p.death.autopsy is not None else Null(null_flavor="NI"))
+            _bl(o, "value", p.death.autopsy)
             for c in p.death.autopsy_causes:
                 a = _e(_e(o, "outboundRelationship2", typeCode="DRIV"), "observation", classCode="OBS", moodCode="EVN")
                 _code(a, "8", OBS, "autopsyDeterminedCauseOfDeath")
@@ -383,16 +392,16 @@ def _patient_and_events(aea: etree._Element, case: IcsrCase) -> None:
             _e(obs, "id", root=r.id)
         _code(obs, "29", OBS, "reaction")
         _interval(obs, r.start, r.end, r.duration)
-        m = r.meddra or Code()
+        m = r.meddra
         val = _e(
             obs,
             "value",
             xsi_type="CE",
-            code=m.code,
-            codeSystem=m.system,
-            codeSystemVersion=m.version,
-            displayName=m.display,
-            nullFlavor=m.null_flavor,
+            code=m.code if m else None,
+            codeSystem=m.system if m else None,
+            codeSystemVersion=m.version if m else None,
+            displayName=m.display if m else None,
+            nullFlavor=m.null_flavor if m else None,
         )
         if r.as_reported is not None:
             _txt(val, "originalText", r.as_reported, language=r.as_reported_language)
@@ -422,15 +431,15 @@ def _patient_and_events(aea: etree._Element, case: IcsrCase) -> None:
         _code(org, "3", L + "20", "testsAndProceduresRelevantToTheInvestigation")
         for t in case.tests:
             obs = _e(_e(org, "component", typeCode="COMP"), "observation", classCode="OBS", moodCode="EVN")
-            m = t.meddra or Code()
+            m = t.meddra
             c = _e(
                 obs,
                 "code",
-                code=m.code,
-                codeSystem=m.system,
-                codeSystemVersion=m.version,
-                displayName=m.display,
-                nullFlavor=m.null_flavor,
+                code=m.code if m else None,
+                codeSystem=m.system if m else None,
+                codeSystemVersion=m.version if m else None,
+                displayName=m.display if m else None,
+                nullFlavor=m.null_flavor if m else None,
             )
             _txt(c, "originalText", t.name)
             _ts(obs, "effectiveTime", t.date)
@@ -491,7 +500,7 @@ def _dosage(parent: etree._Element, x: Dosage) -> None:
                 x.lot_number,
             )
         kind = _e(inst, "kindOfProduct", classCode="MMAT", determinerCode="KIND")
-        _cd(kind, "formCode", x.dose_form or Code())
+        _cd(kind, "formCode", x.dose_form)
     if x.country_obtained is not None:
         org = _e(
             _e(_e(sa, "performer", typeCode="PRF"), "assignedEntity", classCode="ASSIGNED"),
@@ -548,9 +557,9 @@ def _drug(component: etree._Element, d: Drug) -> None:
         _cd(gen, "code", d.fda_product_category)
     for ing in d.ingredients:
         i = _e(kind, "ingredient", classCode="ACTI")
-        if ing.strength is not None or ing.strength_per is not None:
+        if ing.strength is not None:  # a denominator alone says nothing; the default one is 1 "1"
             q = _e(i, "quantity")
-            _pq(q, "numerator", ing.strength or Quantity())
+            _pq(q, "numerator", ing.strength)
             _pq(q, "denominator", ing.strength_per or Quantity(value="1", unit="1"))
         sub = _e(i, "ingredientSubstance", classCode="MMAT", determinerCode="KIND")
         _cd(sub, "code", ing.code)
@@ -729,7 +738,29 @@ def _document(ie: etree._Element, doc: CaseDocument) -> None:
         _txt(d, "bibliographicDesignationText", doc.title)
 
 
+def _with_ids(case: IcsrCase) -> IcsrCase:
+    """Reactions and drugs need ids in E2B (the matrix refers to them): give those without one
+    a UUID derived from the report id and the position, so the same case gets the same ids."""
+    if all(r.id for r in case.reactions) and all(d.id for d in case.drugs):
+        return case
+
+    def uid(kind: str, k: int) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cgtvigil:{case.safety_report_id}:{kind}:{k}"))
+
+    return case.model_copy(
+        update={
+            "reactions": tuple(
+                r if r.id else r.model_copy(update={"id": uid("reaction", k)}) for k, r in enumerate(case.reactions)
+            ),
+            "drugs": tuple(
+                d if d.id else d.model_copy(update={"id": uid("drug", k)}) for k, d in enumerate(case.drugs)
+            ),
+        }
+    )
+
+
 def _icsr(batch: etree._Element, case: IcsrCase, *, receiver: str | None, sender: str | None, now: str) -> None:
+    case = _with_ids(case)
     msg = _e(batch, "PORR_IN049016UV")
     _e(msg, "id", extension=case.message_id or case.safety_report_id, root=R + "1")
     _ts(msg, "creationTime", case.message_created or now)
