@@ -198,11 +198,18 @@ def test_cli_cv_prints_the_documented_value(tmp_path) -> None:  # type: ignore[n
     from cgtvigil.cli import app
 
     runner = CliRunner()
-    r = runner.invoke(app, ["sequential", "cv", "--length", "10", "--rr", "2", "--json", str(tmp_path / "cv.json")])
+    r = runner.invoke(
+        app, ["sequential", "cv", "--length", "10", "--rr", "2", "--json", str(tmp_path / "cv.json"),
+              "--plot", str(tmp_path / "boundary.json")]
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "critical value (LLR) 3.467952" in r.stdout and "0.6851" in r.stdout
     doc = json.loads((tmp_path / "cv.json").read_text("utf-8"))
     assert doc["cv"] == pytest.approx(3.467952, abs=1e-6) and len(doc["boundary"]) == 20
+    chart = json.loads((tmp_path / "boundary.json").read_text("utf-8"))
+    # from the start 1 event signals until mu_1 = 0.0116 expected; 20 are needed at the end (T = 10)
+    values = chart["data"]["values"]
+    assert values[0] == {"look": 0.0, "threshold": 1} and values[-1] == {"look": 10.0, "threshold": 20}
     bad = runner.invoke(app, ["sequential", "cv", "--length", "30", "--groups", "10,10"])
     assert bad.exit_code == 2 and "add up to the surveillance length" in " ".join(bad.output.split())
     for args, message in (

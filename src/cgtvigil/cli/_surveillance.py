@@ -86,6 +86,28 @@ def _boundary_table(b: MaxSPRTBoundary, limit: int) -> Table:
     return table
 
 
+def _boundary_plot(b: MaxSPRTBoundary) -> dict[str, Any]:
+    """Events needed to signal against information time: a signal when the count reaches the line."""
+    unit = "expected events under H0" if b.model == "poisson" else "events"
+    rows = [{"look": x, "threshold": r} for x, r in zip(b.looks.tolist(), b.thresholds.tolist(), strict=True)]
+    if b.continuous and b.model == "poisson":  # the first count is needed from the start
+        rows.insert(0, {"look": b.delay, "threshold": rows[0]["threshold"]})
+        mark: dict[str, Any] = {"type": "line", "interpolate": "step-before", "point": True}
+    else:  # signals only at the looks
+        mark = {"type": "point", "filled": True, "size": 60}
+    return {
+        "width": 640,
+        "height": 280,
+        "data": {"values": rows},
+        "mark": mark,
+        "encoding": {
+            "x": {"field": "look", "type": "quantitative", "title": unit},
+            "y": {"field": "threshold", "type": "quantitative", "title": "events (cases) needed to signal"},
+            "tooltip": [{"field": "look"}, {"field": "threshold"}],
+        },
+    }
+
+
 @sequential_app.command("cv")
 def cv_cmd(
     length: Annotated[
@@ -107,6 +129,7 @@ def cv_cmd(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the design and its performance as JSON.")
     ] = None,
+    plot: PlotOption = None,
 ) -> None:
     """Exact MaxSPRT critical value (as R Sequential's CV.Poisson / CV.Binomial), boundary, power."""
     try:
@@ -137,6 +160,8 @@ def cv_cmd(
         else:
             raise ValidationError([f"The '--model' option must be 'poisson' or 'binomial'. Got {model!r}."])
         perf = maxsprt_performance(b, _numbers(rr, "--rr")) if rr else None
+        if plot is not None:
+            _write_plot(plot, _boundary_plot(b), f"MaxSPRT boundary ({b.model}, alpha {b.alpha:g})")
     except CgtVigilError as exc:
         _fail(exc)
     kind = ("continuous" if b.continuous else "group sequential") + (
