@@ -127,6 +127,9 @@ class SafeIterParse:
             line = exc.position[0] if exc.position else None
             raise _refuse(self.file, "XML_MALFORMED", f"not well-formed XML: {exc.msg}", line) from None
         if self.root is not None:
+            info = self.root.getroottree().docinfo
+            if info.doctype or info.internalDTD is not None:  # an encoding the byte scan cannot see
+                raise _refuse(self.file, "XML_DTD_REFUSED", _DTD)
             self._check(self.root, 1)
 
     def _check(self, el: etree._Element, depth: int) -> None:
