@@ -29,6 +29,8 @@ __all__ = [
     "ConvergenceError",
     "DataQualityWarning",
     "IngestError",
+    "NotFoundError",
+    "NotInScopeError",
     "ParseError",
     "ReconciliationError",
     "StaleStoreError",
@@ -93,6 +95,15 @@ class StoreError(CgtVigilError):
 class StaleStoreError(StoreError):
     """The store's derived tables (the case view ``report``, the drug map) were not built from
     the files now loaded, e.g. after an ingest was interrupted; re-run the ingest."""
+
+
+class NotFoundError(CgtVigilError, LookupError):
+    """A thing asked for does not exist, or is outside the reader's scope (the two are not told
+    apart, so that existence does not leak): a page answers 404."""
+
+
+class NotInScopeError(CgtVigilError, PermissionError):
+    """The reader's scope does not include this kind of data at all (a page answers 403)."""
 
 
 class TerminologyNotConfiguredError(CgtVigilError):

@@ -9,27 +9,44 @@ from cgtvigil.access._passwords import (
     issue_setup_code,
     set_password_with_code,
 )
+from cgtvigil.access._scope import Scope, scope_for
 from cgtvigil.access._sessions import SessionPolicy, end_session, open_session, revoke_sessions, session_user
+from cgtvigil.access._tokens import (
+    API_TOKEN_PREFIX,
+    ApiToken,
+    api_token_user,
+    create_api_token,
+    list_api_tokens,
+    revoke_api_token,
+)
 from cgtvigil.access._users import ROLES, can_view_patient, create_user, deactivate_user, update_user
 
 __all__ = [
+    "API_TOKEN_PREFIX",
     "MAX_PASSWORD",
     "MIN_PASSWORD",
     "ROLES",
     "SETUP_CODE_VALID",
+    "ApiToken",
     "LoginResult",
+    "Scope",
     "SessionPolicy",
     "ThrottlePolicy",
+    "api_token_user",
     "authenticate",
     "can_view_patient",
     "change_password",
     "clear_throttle",
+    "create_api_token",
     "create_user",
     "deactivate_user",
     "end_session",
     "issue_setup_code",
+    "list_api_tokens",
     "open_session",
+    "revoke_api_token",
     "revoke_sessions",
+    "scope_for",
     "session_user",
     "set_password_with_code",
     "unlock_user",

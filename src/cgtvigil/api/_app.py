@@ -31,7 +31,9 @@ from cgtvigil.monitoring import (
     store_observations,
 )
 from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
-from cgtvigil.web import error_page, install_security, web_router
+from cgtvigil.api._read import read_router
+from cgtvigil.screening import ScreenCache
+from cgtvigil.web import error_page, install_error_pages, install_security, web_router
 
 __all__ = ["create_app"]
 
@@ -252,7 +254,10 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         return _ingest(session, read_assessments(payload, where="body", now=now), source, now)
 
     app.include_router(router)
-    app.include_router(web_router(settings))
+    install_error_pages(app)  # query-service errors and malformed parameters: JSON on /api/, else the HTML page
+    screens = ScreenCache(settings.screen_result)  # the screen result, shared by the pages and the JSON API
+    app.include_router(read_router(settings, products, screens))
+    app.include_router(web_router(settings, screens))
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:

@@ -40,6 +40,7 @@ from cgtvigil.store._operational import (
     session_factory,
     utc_naive,
 )
+from cgtvigil.store._scope import Scope, patient_condition, product_condition
 
 __all__ = [
     "AGE_BANDS",
@@ -61,6 +62,7 @@ __all__ = [
     "PatientRow",
     "PlanRecordRow",
     "QuarantineRow",
+    "Scope",
     "SessionRow",
     "StoredReport",
     "TreatmentRow",
@@ -76,6 +78,8 @@ __all__ = [
     "loaded_snapshot",
     "migrate",
     "operational_engine",
+    "patient_condition",
+    "product_condition",
     "rebuild_cases",
     "session_factory",
     "utc_naive",

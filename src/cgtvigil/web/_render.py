@@ -1,21 +1,133 @@
-"""The page templates (Jinja2, autoescaped) and the one helper that renders a page."""
+"""The page templates (Jinja2, autoescaped), the one helper that renders a page, the reader
+dependency (the user and their scope, built once per request), the one audit of reads shared
+by pages and the JSON API, and the error pages (a logged-in user keeps the navigation)."""
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 
+from cgtvigil.access import Scope, scope_for
+from cgtvigil.audit import append_audit
+from cgtvigil.errors import CgtVigilError, NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.store import UserRow
-from cgtvigil.web._security import csrf_token
+from cgtvigil.web._security import csrf_token, current_user, roles
 
-__all__ = ["TEMPLATES", "render"]
+__all__ = [
+    "TEMPLATES",
+    "Reader",
+    "audit_read",
+    "error_page",
+    "install_error_pages",
+    "reader",
+    "render",
+    "zulu",
+]
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def zulu(t: datetime | None) -> str:
+    """A time as ISO 8601 UTC with ``Z`` (pages turn it into the viewer's zone, naming it)."""
+    if t is None:
+        return ""
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _time_tag(t: datetime | None) -> Any:
+    """``<time datetime="...Z">... UTC</time>``: shown in UTC without script, in the viewer's
+    zone (named) by charts.js."""
+    from markupsafe import Markup, escape
+
+    if t is None:
+        return "–"
+    z = zulu(t)
+    return Markup(f'<time datetime="{escape(z)}">{escape(z[:16].replace("T", " "))} UTC</time>')
+
+
+TEMPLATES.env.filters["zulu"] = zulu
+TEMPLATES.env.filters["when"] = _time_tag
 
 
 def render(request: Request, name: str, user: UserRow | None, status: int = 200, **context: Any) -> HTMLResponse:
     response = TEMPLATES.TemplateResponse(request, name, {"user": user, "csrf": csrf_token(request), **context})
     response.status_code = status
     return response
+
+
+class Reader(BaseModel):
+    """The logged-in user and the scope built from them once for this request."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    user: Any
+    scope: Scope
+
+
+def reader(*allowed: str) -> Callable[..., Reader]:
+    """A dependency: the user (401/403 as :func:`roles`) and their scope."""
+    check = roles(*allowed)
+
+    def build(user: Annotated[UserRow, Depends(check)]) -> Reader:
+        return Reader(user=user, scope=scope_for(user))
+
+    return build
+
+
+def audit_read(session: Session, scope: Scope, action: str, target: str, **detail: Any) -> None:
+    """The audit entry of a read (pages and the JSON API write the same one); commits."""
+    append_audit(session, actor=scope.actor, action=action, target=target, at=datetime.now(UTC), detail=detail or None)
+    session.commit()
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+    """An HTML error page for the dashboard routes (the JSON API keeps JSON errors); a
+    logged-in user keeps the navigation."""
+    user = current_user(request) if "session" in request.scope else None
+    return render(request, "error.html", user, status=status, title=title, status_title=title, detail=detail)
+
+
+_STATUS = {
+    NotFoundError: (404, "Not found"),
+    NotInScopeError: (403, "Not allowed"),
+    ValidationError: (400, "Bad request"),
+}
+
+
+def _problem(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and getattr(exc, "problems", None):
+        return "; ".join(str(p) for p in exc.problems)
+    return str(exc)
+
+
+def install_error_pages(app: FastAPI) -> None:
+    """Errors of the query services (404 not found or not in scope, 403 a kind of data outside
+    the scope, 400 a bad parameter) and malformed query parameters: JSON on /api/, the HTML
+    error page with the navigation elsewhere (never a traceback or raw JSON on a page)."""
+
+    async def service_error(request: Request, exc: Exception) -> Response:
+        status, title = next(((s, t) for cls, (s, t) in _STATUS.items() if isinstance(exc, cls)), (400, "Bad request"))
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": _problem(exc)}, status_code=status)
+        return error_page(request, status, title, _problem(exc))
+
+    async def bad_parameters(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:10]
+        ]
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": exc.errors()[:10]}, status_code=422)
+        return error_page(request, 400, "Bad request", "; ".join(problems))
+
+    app.add_exception_handler(CgtVigilError, service_error)
+    app.add_exception_handler(RequestValidationError, bad_parameters)

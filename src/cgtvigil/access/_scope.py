@@ -1,0 +1,27 @@
+"""The reader's scope, built once from the user (issue 11): the one place where a role turns
+into what it may see. Query services apply the returned :class:`cgtvigil.store.Scope` in SQL
+through the store's one helper; pages and API routes never filter by role themselves."""
+
+from __future__ import annotations
+
+from cgtvigil.store import Scope, UserRow
+
+__all__ = ["Scope", "scope_for"]
+
+
+def scope_for(user: UserRow) -> Scope:
+    """The scope of ``user``'s role and account (an unknown role sees nothing)."""
+    name = user.username
+    if user.role == "administrator":
+        return Scope(actor=name, all_patients=True, aggregates=frozenset(), screens=True, acts=True)
+    if user.role == "site_investigator":
+        return Scope(actor=name, sites=frozenset([user.site]) if user.site else frozenset(), acts=True)
+    if user.role == "safety_scientist":
+        products = frozenset(user.sponsor_products or [])
+        # aggregates only of the sponsor's own products (None would mean: none at all)
+        return Scope(actor=name, products=products, aggregates=products or None, screens=True)
+    if user.role == "regulator_reviewer":
+        return Scope(actor=name, aggregates=frozenset(), screens=True)
+    if user.role == "patient":
+        return Scope(actor=name, patient=user.patient_id)
+    return Scope(actor=name)

@@ -1,0 +1,217 @@
+"""Every chart of the pages as a Vega-Lite specification, built in one place from the query
+services' view models (drawn by vega-embed in the browser; no inline script)."""
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from cgtvigil.monitoring import ObservationPoint
+from cgtvigil.screening import ProductProfile, QuarterStatistic, SignalRow
+
+__all__ = ["LABELS", "encode", "patient_charts", "product_chart", "signal_scatter", "trend_chart"]
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+LABELS = {
+    "temperature": "Temperature",
+    "crs_grade": "CRS grade",
+    "icans_grade": "ICANS grade",
+    "anc": "ANC",
+    "plt": "Platelets",
+    "wbc": "WBC",
+    "crp": "CRP",
+    "ferritin": "Ferritin",
+    "il6": "IL-6",
+    "heart_rate": "Heart rate",
+    "spo2": "SpO2",
+}
+FEVER_C = 38.0
+EB05_LINE = 2.0
+MAX_POINTS = 1500
+
+
+def encode(spec: dict[str, Any]) -> str:
+    """A spec for a ``data-vega`` attribute (Jinja escapes it; the quote is escaped here too)."""
+    return json.dumps(spec).replace("'", "&#39;")
+
+
+def signal_scatter(rows: list[SignalRow]) -> dict[str, Any]:
+    """EB05 against n on log scales, the EB05 = 2 rule as a line; a point opens its cases."""
+    values = [
+        {
+            "n": r.n,
+            "eb05": r.eb05,
+            "pair": f"{r.drug} – {r.event_label}",
+            "sdr": "EB05 ≥ 2" if (r.eb05 or 0) >= EB05_LINE else "EB05 < 2",
+            "href": "/signals/cases?" + urlencode({"drug": r.drug, "event": r.event}) if r.event_type == "pt" else "",
+        }
+        for r in rows
+        if r.eb05
+    ]
+    return {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": 260,
+        "layer": [
+            {
+                "data": {"values": values},
+                "mark": {"type": "point", "filled": True, "opacity": 0.7, "cursor": "pointer"},
+                "encoding": {
+                    "x": {"field": "n", "type": "quantitative", "scale": {"type": "log"}, "title": "cases (n)"},
+                    "y": {"field": "eb05", "type": "quantitative", "scale": {"type": "log"}, "title": "EB05"},
+                    "color": {"field": "sdr", "type": "nominal", "title": "FDA rule", "sort": ["EB05 ≥ 2", "EB05 < 2"]},
+                    "href": {"field": "href"},
+                    "tooltip": [{"field": "pair", "title": "pair"}, {"field": "n"}, {"field": "eb05", "format": ".2f"}],
+                },
+            },
+            {
+                "data": {"values": [{"y": EB05_LINE}]},
+                "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#555"},
+                "encoding": {"y": {"field": "y", "type": "quantitative"}},
+            },
+        ],
+    }
+
+
+def trend_chart(by_quarter: list[QuarterStatistic]) -> dict[str, Any]:
+    """IC025 and the ROR lower bound by quarter on separate axes (log2 scale against a ratio)."""
+    values = [s.model_dump() for s in by_quarter]
+
+    def panel(statistic: str, title: str, threshold: float) -> dict[str, Any]:
+        return {
+            "width": "container",
+            "height": 140,
+            "layer": [
+                {
+                    "transform": [{"filter": {"field": "statistic", "equal": statistic}}],
+                    "mark": {"type": "line", "point": True},
+                    "encoding": {
+                        "x": {"field": "quarter", "type": "ordinal", "title": "data up to quarter"},
+                        "y": {"field": "value", "type": "quantitative", "title": title},
+                        "tooltip": [{"field": "quarter"}, {"field": "value", "format": ".2f"}, {"field": "n"}],
+                    },
+                },
+                {
+                    "data": {"values": [{"t": threshold}]},
+                    "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#555"},
+                    "encoding": {"y": {"field": "t", "type": "quantitative"}},
+                },
+            ],
+        }
+
+    return {
+        "$schema": SCHEMA,
+        "data": {"values": values},
+        "vconcat": [panel("IC025", "IC025 (log2)", 0.0), panel("ROR lower 95%", "ROR lower 95% bound", 1.0)],
+    }
+
+
+def product_chart(profile: ProductProfile) -> dict[str, Any]:
+    bars = [
+        {"topic": e.label, "who": who, "eb05": v}
+        for e in profile.events
+        if e.event_type == "topic"
+        for who, v in ((profile.brand, e.eb05), (f"{profile.product_class} mean", e.class_eb05))
+        if v is not None
+    ]
+    return {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": 240,
+        "data": {"values": bars},
+        "mark": "bar",
+        "encoding": {
+            "y": {"field": "topic", "type": "nominal", "title": None},
+            "x": {"field": "eb05", "type": "quantitative", "title": "EB05"},
+            "yOffset": {"field": "who"},
+            "color": {"field": "who", "type": "nominal", "title": None},
+        },
+    }
+
+
+def _reduce(points: list[ObservationPoint]) -> list[ObservationPoint]:
+    """Above MAX_POINTS a series keeps its hourly maximum (a fever still shows)."""
+    if len(points) <= MAX_POINTS:
+        return points
+    hourly: dict[tuple[str, Any], ObservationPoint] = {}
+    for p in points:
+        key = (p.kind, p.time.replace(minute=0, second=0, microsecond=0))
+        if key not in hourly or p.value > hourly[key].value:
+            hourly[key] = p
+    return sorted(hourly.values(), key=lambda p: p.time)
+
+
+def _chart(values: list[dict[str, Any]], title: str, *, step: bool, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    x = {"field": "day", "type": "quantitative", "title": "days since infusion"}
+    return {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": 180,
+        "layer": [
+            {
+                "data": {"values": values},
+                "mark": {"type": "line", "interpolate": "step-after" if step else "linear", "point": len(values) < 60},
+                "encoding": {
+                    "x": x,
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": title,
+                        "scale": {"zero": step, **({"domain": [0, 5]} if step else {})},
+                        **({"axis": {"tickMinStep": 1}} if step else {}),
+                    },
+                    "color": {"field": "series", "type": "nominal", "title": None, "legend": {"orient": "top"}},
+                    "tooltip": [
+                        {"field": "series", "title": "measure"},
+                        {"field": "value", "title": "value"},
+                        {"field": "unit", "title": "unit"},
+                        {"field": "time", "type": "temporal", "title": "time (UTC)", "format": "%Y-%m-%d %H:%M"},
+                        {"field": "day", "title": "day", "format": ".1f"},
+                    ],
+                },
+            },
+            {
+                "data": {"values": [{"day": 0, "label": "infusion (day 0)"}]},
+                "mark": {"type": "rule", "color": "#333"},
+                "encoding": {"x": {"field": "day", "type": "quantitative"}, "tooltip": [{"field": "label"}]},
+            },
+            *extra,
+        ],
+    }
+
+
+def patient_charts(points: list[ObservationPoint]) -> list[dict[str, Any]]:
+    """Temperature (38 °C line), CRS/ICANS grades as steps, blood counts (ANC, platelets, WBC),
+    CRP: x in days since infusion with the time on hover, a day-0 marker, named legends."""
+    out = []
+    for kinds, title, step, extra in (
+        (
+            ("temperature",),
+            "Temperature (°C)",
+            False,
+            [
+                {
+                    "data": {"values": [{"t": FEVER_C, "label": "fever 38 °C"}]},
+                    "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#b00020"},
+                    "encoding": {"y": {"field": "t", "type": "quantitative"}, "tooltip": [{"field": "label"}]},
+                }
+            ],
+        ),
+        (("crs_grade", "icans_grade"), "Grade (ASTCT)", True, []),
+        (("anc", "plt", "wbc"), "Blood counts (10^9/L)", False, []),
+        (("crp",), "CRP (mg/dL)", False, []),
+    ):
+        series = _reduce([p for p in points if p.kind in kinds and p.day is not None])
+        if not series:
+            continue
+        values = [
+            {
+                "series": LABELS.get(p.kind, p.kind),
+                "value": p.value,
+                "unit": p.unit,
+                "time": p.time.isoformat().replace("+00:00", "Z"),
+                "day": p.day,
+            }
+            for p in series
+        ]
+        out.append({"title": title, "spec": encode(_chart(values, title, step=step, extra=extra))})
+    return out
