@@ -124,3 +124,16 @@ def test_doctype_in_other_encodings_is_refused(encoding: str, code: str) -> None
     data = ("\ufeff" if encoding != "utf-32" else "").encode(encoding) + text.encode(encoding)
     with pytest.raises(ParseError, match=code):
         read_e2b(data, name="enc.xml")
+
+
+def test_schema_invalid_report_is_quarantined_with_its_xpath(scenario1: bytes, shared: Path) -> None:
+    root = _batch_of(scenario1, 2)
+    bad = root.findall(NS + "PORR_IN049016UV")[1]
+    ie = bad.find(f"{NS}controlActProcess/{NS}subject/{NS}investigationEvent")
+    ie.find(NS + "statusCode").addnext(etree.Element(NS + "bogus"))
+    batch = read_e2b(etree.tostring(root), name="b.xml", schema_dir=shared / "e2b_r3/schemas")
+    assert (batch.read, len(batch.loaded), len(batch.quarantined)) == (2, 1, 1)
+    q = batch.quarantined[0]
+    assert q.reason == "XSD_INVALID" and "bogus" in q.detail
+    assert q.xpath.startswith("/*/*[7]/") and q.xpath.count("/") > 4  # the message, then inside it
+    assert read_e2b(scenario1, schema_dir=shared / "e2b_r3/schemas").loaded  # FDA's own example is valid

@@ -36,6 +36,10 @@ def ingest_e2b_cmd(
         Path | None, typer.Option(help="Write an acknowledgement (MCCI_IN200101UV01) per batch into this folder.")
     ] = None,
     receiver_id: Annotated[str, typer.Option(help="Our identifier, as the sender of acknowledgements.")] = "CGTVIGIL",
+    schemas: Annotated[
+        Path | None,
+        typer.Option(help="ICH E2B(R3) schema folder: validate each report first (XSD_INVALID reports quarantined)."),
+    ] = None,
 ) -> None:
     """Load E2B(R3) batches: every report is loaded or quarantined with its reason and XPath.
 
@@ -53,7 +57,7 @@ def ingest_e2b_cmd(
         store = CaseStore(db or settings.db)
         for path in files:
             try:
-                batch = read_e2b(path)
+                batch = read_e2b(path, schema_dir=schemas)
             except ParseError as exc:
                 failed += 1
                 err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))

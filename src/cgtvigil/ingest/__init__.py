@@ -40,7 +40,7 @@ from cgtvigil.ingest._patient_data import (
     read_wearable_csv,
     time_problem,
 )
-from cgtvigil.ingest._xml import XmlLimits, parse_xml
+from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
 
 __all__ = [
     "CGT_SYMPTOM_ITEMS",
@@ -66,9 +66,11 @@ __all__ = [
     "MemberResult",
     "QuarantineRow",
     "QuarantinedReport",
+    "SafeIterParse",
     "XmlLimits",
     "check_member",
     "clean_ingredient",
+    "load_xsd",
     "open_quarter",
     "parse_xml",
     "pseudonym_problem",

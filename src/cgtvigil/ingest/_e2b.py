@@ -7,6 +7,7 @@ a bad report never stops the others, and ``read == loaded + quarantined`` is che
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from lxml import etree
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ParseError, ReconciliationError
-from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, parse_xml
+from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
 from cgtvigil.model import (
     CaseDocument,
     CaseStudy,
@@ -915,6 +916,7 @@ def read_e2b(
     *,
     name: str | None = None,
     limits: XmlLimits | None = None,
+    schema_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> E2BBatch:
     """Read one E2B(R3) batch file (or its bytes) into canonical cases.
@@ -924,7 +926,17 @@ def read_e2b(
     loaded or quarantined (reason ``MISSING_ELEMENT``, ``INVALID_VALUE``, ``ORPHAN_ASSESSMENT``)
     with the XPath of its problem; the other reports still load. References that resolve to
     nothing are kept and listed in the report's ``warnings`` (``ORPHAN_CHILD``, ``DUPLICATE_ID``).
+
+    With ``schema_dir`` (the ICH schema folder, holding ``multicacheschemas/``), each report is
+    first validated on its own against ``PORR_IN049016UV.xsd`` and quarantined as
+    ``XSD_INVALID`` with the XPath of the first problem.
     """
+    xsd = None
+    if schema_dir is not None:
+        xsd_path = Path(schema_dir) / "multicacheschemas" / "PORR_IN049016UV.xsd"
+        if not xsd_path.is_file():
+            raise ParseError(f"not the ICH E2B(R3) schema folder (no {xsd_path.name})", file=str(schema_dir))
+        xsd = load_xsd(str(xsd_path))
     if isinstance(source, Path):
         file = name or str(source)
         try:
@@ -947,6 +959,10 @@ def read_e2b(
             batch.quarantined.append(
                 _quarantine(file, msg, xpath, "MISPLACED_MESSAGE", "a PORR_IN049016UV that is not a child of the batch")
             )
+            continue
+        problem = _xsd_problem(xsd, msg, xpath) if xsd is not None else None
+        if problem is not None:
+            batch.quarantined.append(_quarantine(file, msg, problem[0], "XSD_INVALID", problem[1]))
             continue
         try:
             case = _case(msg)
@@ -984,6 +1000,18 @@ def read_e2b(
     )
     batch.check_counts()
     return batch
+
+
+def _xsd_problem(xsd: etree.XMLSchema, msg: etree._Element, xpath: str) -> tuple[str, str] | None:
+    """(XPath, message) of the first schema problems of one report, validated on its own."""
+    alone = copy.deepcopy(msg)
+    alone.set("ITSVersion", alone.get("ITSVersion") or "XML_1.0")  # required on a message outside its batch
+    if xsd.validate(alone):
+        return None
+    errors = list(xsd.error_log)
+    where = xpath + (errors[0].path[2:] if errors[0].path and errors[0].path.startswith("/*") else "")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return where, errors[0].message + more
 
 
 def _quarantine(file: str, msg: etree._Element, xpath: str, reason: str, detail: str) -> QuarantinedReport:

@@ -11,7 +11,7 @@ from lxml import etree
 
 from cgtvigil.errors import ParseError
 
-__all__ = ["SafeIterParse", "XmlLimits", "parse_xml"]
+__all__ = ["SafeIterParse", "XmlLimits", "load_xsd", "parse_xml"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +147,10 @@ def _refuse_doctype(data: bytes, file: str, limits: XmlLimits) -> None:
     # anywhere (a DOCTYPE may follow a long comment); a CDATA section holding the text is refused too
     if b"<!DOCTYPE" in data or b"<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E" in data:
         raise _refuse(file, "XML_DTD_REFUSED", _DTD)
+
+
+@lru_cache(maxsize=8)
+def load_xsd(path: str) -> etree.XMLSchema:
+    """An XML schema from a local file, its includes resolved locally (never over the network)."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.XMLSchema(etree.parse(path, parser))

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Literal
 from lxml import etree
 
 from cgtvigil.errors import ValidationError
+from cgtvigil.ingest import load_xsd
 from cgtvigil.model import (
     CaseDocument,
     Code,
@@ -941,12 +942,6 @@ def write_e2b_file(
 
 
 @lru_cache(maxsize=4)
-def _schema(path: str) -> etree.XMLSchema:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.XMLSchema(etree.parse(path, parser))
-
-
-@lru_cache(maxsize=4)
 def _xmlschema(path: str) -> Any:
     import xmlschema
 
@@ -978,7 +973,7 @@ def validate_e2b(
             f"line {getattr(e.elem, 'sourceline', '?')}: {e.path}: {e.reason}"
             for e in _xmlschema(str(xsd)).iter_errors(etree.ElementTree(doc))
         ]
-    schema = _schema(str(xsd))
+    schema = load_xsd(str(xsd))
     if schema.validate(doc):
         return []
     return [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
