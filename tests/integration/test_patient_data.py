@@ -299,3 +299,13 @@ def test_booleans_ids_and_device_names_are_checked() -> None:
         ],
     }
     assert [q.reason for q in read_questionnaire_response(qr, now=NOW).quarantine] == ["INVALID", "INVALID"]
+
+
+def test_each_quarantined_component_keeps_its_own_raw_text() -> None:
+    """Bounded work on hostile input (reliability review D4/D5 spirit): a resource with 2,000
+    unknown components was serialised whole once per component (2,000 x the resource)."""
+    component = {"code": {"coding": [{"system": "http://loinc.org", "code": "0000-0"}]}, "valueQuantity": {"value": 1}}
+    resource = {**_obs("8480-6", 1, "mm[Hg]")["resource"], "component": [component] * 2000}
+    r = read_fhir_bundle({"resourceType": "Bundle", "entry": [{"resource": resource}]}, now=NOW)
+    assert len(r.quarantine) == 2000 and {q.reason for q in r.quarantine} == {"UNKNOWN_CODE"}
+    assert max(len(q.raw) for q in r.quarantine) < 200

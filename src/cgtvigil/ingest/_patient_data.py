@@ -505,11 +505,15 @@ def read_fhir_bundle(bundle: Any, *, where: str = "bundle", now: datetime | None
         time = (
             obs.effectiveDateTime or (obs.effectivePeriod.end if obs.effectivePeriod else None) or obs.effectiveInstant
         )
-        parts: list[tuple[Any, Any, str]] = []
+        parts: list[tuple[Any, Any, str, Any]] = []  # code, quantity, location, raw element
         if obs.component:
-            parts = [(c.code, c.valueQuantity, f"{loc}.component[{k}]") for k, c in enumerate(obs.component)]
+            raw_parts = res.get("component") or []
+            parts = [
+                (c.code, c.valueQuantity, f"{loc}.component[{k}]", raw_parts[k] if k < len(raw_parts) else None)
+                for k, c in enumerate(obs.component)
+            ]  # each component keeps its own raw text: never the whole resource once per component
         else:
-            parts = [(obs.code, obs.valueQuantity, loc)]
+            parts = [(obs.code, obs.valueQuantity, loc, res)]
         ref: tuple[float | None, float | None] = (None, None)
         if obs.referenceRange:
             r0 = obs.referenceRange[0]
@@ -517,14 +521,14 @@ def read_fhir_bundle(bundle: Any, *, where: str = "bundle", now: datetime | None
                 float(r0.low.value) if r0.low and r0.low.value is not None else None,
                 float(r0.high.value) if r0.high and r0.high.value is not None else None,
             )
-        for code, qty, ploc in parts:
+        for code, qty, ploc, raw in parts:
             loinc = next((c.code for c in (code.coding or []) if c.system and "loinc" in c.system), None)
             kind = LOINC_CODES.get(loinc or "")
             if kind is None:
-                b.reject(ploc, "UNKNOWN_CODE", f"LOINC code {_show(loinc)} is not in {LOINC_VERSION}", res)
+                b.reject(ploc, "UNKNOWN_CODE", f"LOINC code {_show(loinc)} is not in {LOINC_VERSION}", raw)
                 continue
             if qty is None or qty.value is None:
-                b.reject(ploc, "INVALID", "no valueQuantity", res)
+                b.reject(ploc, "INVALID", "no valueQuantity", raw)
                 continue
             b.add(
                 patient=patient,
@@ -534,7 +538,7 @@ def read_fhir_bundle(bundle: Any, *, where: str = "bundle", now: datetime | None
                 time=time.isoformat() if isinstance(time, datetime) else str(time) if time is not None else None,
                 zone=None,
                 location=ploc,
-                raw=res,
+                raw=raw,
                 ref=ref,
                 extra={"status": obs.status, "loinc": loinc},
             )
