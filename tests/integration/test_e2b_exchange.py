@@ -73,6 +73,23 @@ def test_a_refused_file_gets_an_ar_ack_and_exit_1(tmp_path: Path, shared: Path) 
     assert read_ack(ack).code == "AR"
 
 
+def test_ingest_lists_fda_rule_findings(shared: Path, tmp_path: Path) -> None:
+    from lxml import etree
+
+    ns = "{urn:hl7-org:v3}"
+    root = etree.parse(str(shared / "e2b_r3/instances/FAERS2022Scenario1.xml")).getroot()
+    root.find(f"{ns}receiver/{ns}device/{ns}id").set("extension", "ZZFDA_PREMKT")  # postmarket report, premarket route
+    path, report = tmp_path / "routed.xml", tmp_path / "r.json"
+    path.write_bytes(etree.tostring(root))
+    res = runner.invoke(
+        app,
+        ["ingest", "e2b", str(path), "--db", str(tmp_path / "s.duckdb"), "--fda-rules", "--report-json", str(report)],
+    )
+    assert res.exit_code == 0, res.output
+    found = {f["rule_id"] for f in json.loads(report.read_text())["files"][0]["fda_rules"]}
+    assert {"R0004", "R0007"} <= found  # CDER belongs to ZZFDA; ZZFDA_PREMKT needs an IND receiver
+
+
 def test_negative_fda_ack_is_read(shared: Path) -> None:
     ack = read_ack(shared / "e2b_r3/instances/R3ack-negative.ack")
     assert (ack.code, ack.batch_id) == ("AE", "FAERS2022Scenario2-4069-a2dd-08002b30309d")

@@ -40,6 +40,10 @@ def ingest_e2b_cmd(
         Path | None,
         typer.Option(help="ICH E2B(R3) schema folder: validate each report first (XSD_INVALID reports quarantined)."),
     ] = None,
+    fda_rules: Annotated[
+        bool,
+        typer.Option(help="Also check FDA's business rules (findings listed with their rule id; nothing refused)."),
+    ] = False,
 ) -> None:
     """Load E2B(R3) batches: every report is loaded or quarantined with its reason and XPath.
 
@@ -82,7 +86,22 @@ def ingest_e2b_cmd(
                         for q in batch.quarantined
                     ],
                 )
-            rows.append(_row(batch, new))
+            row = _row(batch, new)
+            if fda_rules:
+                findings = check_fda_rules(batch.cases, batch_receiver=batch.header.receiver or "")
+                row["fda_rules"] = [
+                    {
+                        "safety_report_id": v.safety_report_id,
+                        "rule_id": v.rule_id,
+                        "element": v.element,
+                        "severity": v.severity,
+                        "message": v.message,
+                    }
+                    for v in findings
+                ]
+                for v in findings:
+                    _note("note", f"{path}: {v.safety_report_id}: {v.rule_id} ({v.element}, {v.severity}): {v.message}")
+            rows.append(row)
             for r in batch.loaded:
                 for w in r.warnings:
                     _note("note", f"{path}: {r.case.safety_report_id}: {w}")
