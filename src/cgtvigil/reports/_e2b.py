@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -979,13 +980,14 @@ def validate_e2b(
     return [f"line {e.line}: {e.path}: {e.message}" for e in schema.error_log]
 
 
+@dataclass(frozen=True)
 class AckOutcome:
-    """Per-report outcome for an acknowledgement: the report id and its problems (none = accepted)."""
+    """Per-report outcome for an acknowledgement: the report id (C.1.1) and its problems (none =
+    accepted, CA; any = rejected, CR), with the report's N.2.r.4 when known."""
 
-    def __init__(self, safety_report_id: str, problems: Sequence[str] = (), message_created: str | None = None) -> None:
-        self.safety_report_id = safety_report_id
-        self.problems = list(problems)
-        self.message_created = message_created
+    safety_report_id: str
+    problems: Sequence[str] = ()
+    message_created: str | None = None
 
 
 def write_ack(
