@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil import __version__
+from cgtvigil.api._read import read_router
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
@@ -30,9 +31,8 @@ from cgtvigil.monitoring import (
     evaluate_patient,
     store_observations,
 )
-from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
-from cgtvigil.api._read import read_router
 from cgtvigil.screening import ScreenCache
+from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
 from cgtvigil.web import error_page, install_error_pages, install_security, web_router
 
 __all__ = ["create_app"]
