@@ -137,3 +137,15 @@ def test_schema_invalid_report_is_quarantined_with_its_xpath(scenario1: bytes, s
     assert q.reason == "XSD_INVALID" and "bogus" in q.detail
     assert q.xpath.startswith("/*/*[7]/") and q.xpath.count("/") > 4  # the message, then inside it
     assert read_e2b(scenario1, schema_dir=shared / "e2b_r3/schemas").loaded  # FDA's own example is valid
+
+
+def test_an_unknown_causality_code_quarantines_the_report(scenario1: bytes) -> None:
+    data = scenario1.replace(
+        b'<code code="39" codeSystem="2.16.840.1.113883.3.989.2.1.1.19" displayName="causality"/>',
+        b'<code code="99" codeSystem="2.16.840.1.113883.3.989.2.1.1.19" displayName="causality"/>',
+        1,
+    )
+    batch = read_e2b(data, name="b.xml")
+    assert [q.reason for q in batch.quarantined] == ["UNKNOWN_ELEMENT"]
+    q = batch.quarantined[0]
+    assert q.xpath.startswith("/*/*[") and q.xpath.count("/") >= 6 and "'99'" in q.detail  # the assessment itself

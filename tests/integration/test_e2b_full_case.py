@@ -104,6 +104,8 @@ def full_case() -> IcsrCase:
         nullification_reason="corrected onset date",
         fda_local_criteria=Code(code="6", system="2.16.840.1.113883.3.989.5.1.2.2.1.1.1", display="7-Day"),
         fda_combination_product=False,
+        orphan_roles=(("0f0e8a52-9999-4c1d-9d5a-000000000009", Code(code="4", system=L + "13")),),
+        orphan_relatedness=(("0f0e8a52-9999-4c1d-9d5a-000000000009", r1, Relatedness(result="Unassessable")),),
         primary_sources=(
             PrimarySource(
                 person=Person(
@@ -313,7 +315,8 @@ def test_every_field_round_trips_and_validates(shared: Path) -> None:
     xml = write_e2b([case], batch_id="B-1", sender="SENDER1", receiver="ZZFDA_PREMKT", created="20250102030405+0000")
     assert validate_e2b(xml, shared / "e2b_r3/schemas") == []
     batch = read_e2b(xml, name="full.xml")
-    assert not batch.quarantined and batch.loaded[0].warnings == ()
+    assert not batch.quarantined
+    assert [w.split(":")[0] for w in batch.loaded[0].warnings] == ["ORPHAN_CHILD", "ORPHAN_CHILD"]
     back = batch.cases[0]
     for name in IcsrCase.model_fields:
         assert getattr(back, name) == getattr(case, name), name

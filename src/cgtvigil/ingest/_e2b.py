@@ -598,12 +598,12 @@ def _device(part: etree._Element) -> Device:
     )
 
 
-def _drugs(role: etree._Element, aea: etree._Element) -> tuple[tuple[Drug, ...], tuple[tuple[str, Code], ...]]:
+def _drugs(
+    role: etree._Element, aea: etree._Element
+) -> tuple[tuple[Drug, ...], tuple[tuple[str, Code], ...], tuple[tuple[str, str, Relatedness], ...]]:
     """The drugs with their roles and assessments (by drug id; drugs sharing an id share them), and
-    the G.k.1 roles that name no drug of the report."""
+    the roles and relatedness assessments that name no drug of the report (kept, C6)."""
     org = _organizers(role).get("4")
-    if org is None:
-        return (), ()
     roles: dict[str, Code | None] = {}
     other_roles: dict[str, Code | None] = {}
     relatedness: dict[tuple[str, str], list[Relatedness]] = {}
@@ -625,8 +625,14 @@ def _drugs(role: etree._Element, aea: etree._Element) -> tuple[tuple[Drug, ...],
             relatedness.setdefault((drug_id, reac_id), []).append(
                 Relatedness(source=_text(source), method=_text(method), result=_text(ca.find(_q("value"))))
             )
+        else:
+            raise _Bad(
+                "UNKNOWN_ELEMENT",
+                ca.getroottree().getpath(ca),
+                f"a causality assessment with code {c.get('code')!r} (known: 20 drug role, 39 relatedness)",
+            )
     out = []
-    for sa in org.iterfind(_q("component/substanceAdministration")):
+    for sa in org.iterfind(_q("component/substanceAdministration")) if org is not None else []:
         did_el = sa.find(_q("id"))
         did = did_el.get("root") if did_el is not None else None
         kind = sa.find(_q("consumable/instanceOfKind/kindOfProduct"))
@@ -709,8 +715,11 @@ def _drugs(role: etree._Element, aea: etree._Element) -> tuple[tuple[Drug, ...],
             )
         )
     ids = {d.id for d in out}
-    orphans = tuple((i, c) for i, c in roles.items() if i not in ids and c is not None)
-    return tuple(out), orphans
+    orphans = tuple(
+        (i, c) for found in (roles, other_roles) for i, c in found.items() if i not in ids and c is not None
+    )
+    orphan_rel = tuple((d, r, x) for (d, r), xs in relatedness.items() if d not in ids for x in xs)
+    return tuple(out), orphans, orphan_rel
 
 
 def _documents(ie: etree._Element) -> tuple[CaseDocument, ...]:
@@ -842,7 +851,7 @@ def _case(msg: etree._Element) -> IcsrCase:
     reason_text = nullification_reason.find(_q("originalText")) if nullification_reason is not None else None
     receiver = msg.find(_q("receiver/device/id"))
     msender = msg.find(_q("sender/device/id"))
-    drugs, orphan_roles = _drugs(role, aea)
+    drugs, orphan_roles, orphan_relatedness = _drugs(role, aea)
     return IcsrCase(
         message_id=_id(msg, ICH_ROOT + "1"),
         message_sender=msender.get("extension") if msender is not None else None,
@@ -873,6 +882,7 @@ def _case(msg: etree._Element) -> IcsrCase:
         tests=_tests(role),
         drugs=drugs,
         orphan_roles=orphan_roles,
+        orphan_relatedness=orphan_relatedness,
         narrative=_text(ie.find(_q("text"))),
         reporter_comments=comments.get("3"),
         sender_diagnoses=tuple(diagnoses),
@@ -900,6 +910,8 @@ def _reference_warnings(case: IcsrCase) -> list[str]:
             out.append(f"DUPLICATE_ID: {n} drugs share the id {drug_id!r}; their role and assessments are shared")
     for drug_id, c in case.orphan_roles:
         out.append(f"ORPHAN_CHILD: a G.k.1 role ({c.code}) refers to drug id {drug_id!r}, not a drug of the report")
+    for drug_id, _, _ in case.orphan_relatedness:
+        out.append(f"ORPHAN_CHILD: a relatedness assessment refers to drug id {drug_id!r}, not a drug of the report")
     return out
 
 

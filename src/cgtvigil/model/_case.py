@@ -467,6 +467,9 @@ class IcsrCase(_Frozen):
     orphan_roles: tuple[tuple[str, Code], ...] = Field(
         (), description="G.k.1 roles whose drug id is no drug of the report (kept and flagged ORPHAN_CHILD, C6)"
     )
+    orphan_relatedness: tuple[tuple[str, str, Relatedness], ...] = Field(
+        (), description="G.k.9.i.2.r assessments (drug id, reaction id) whose drug is no drug of the report (C6)"
+    )
     primary_sources: tuple[PrimarySource, ...] = ()
     sender: SenderInfo | None = None
     study: CaseStudy | None = None

@@ -679,27 +679,22 @@ def _assessments(aea: etree._Element, case: IcsrCase) -> None:
             _role(aea, drug_id, d.fda_other_role)
     for drug_id, c in case.orphan_roles:
         _role(aea, drug_id, c)
-    for drug_id, d in first.items():
-        for a in d.assessments:
-            for rel in a.relatedness:
-                ca = _e(_e(aea, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS", moodCode="EVN")
-                _code(ca, "39", OBS, "causality")
-                _txt(ca, "value", rel.result, xsi_type="ST")
-                if rel.method is not None:
-                    _txt(_e(ca, "methodCode"), "originalText", rel.method)
-                if rel.source is not None:
-                    code = _e(_e(_e(ca, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED"), "code")
-                    _txt(code, "originalText", rel.source)
-                _e(
-                    _e(_e(ca, "subject1", typeCode="SUBJ"), "adverseEffectReference", classCode="OBS", moodCode="EVN"),
-                    "id",
-                    root=a.reaction_id,
-                )
-                _e(
-                    _e(_e(ca, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN"),
-                    "id",
-                    root=drug_id,
-                )
+    matrix = [
+        (drug_id, a.reaction_id, rel) for drug_id, d in first.items() for a in d.assessments for rel in a.relatedness
+    ]
+    for drug_id, reaction_id, rel in [*matrix, *case.orphan_relatedness]:
+        ca = _e(_e(aea, "component", typeCode="COMP"), "causalityAssessment", classCode="OBS", moodCode="EVN")
+        _code(ca, "39", OBS, "causality")
+        _txt(ca, "value", rel.result, xsi_type="ST")
+        if rel.method is not None:
+            _txt(_e(ca, "methodCode"), "originalText", rel.method)
+        if rel.source is not None:
+            code = _e(_e(_e(ca, "author", typeCode="AUT"), "assignedEntity", classCode="ASSIGNED"), "code")
+            _txt(code, "originalText", rel.source)
+        reaction = _e(_e(ca, "subject1", typeCode="SUBJ"), "adverseEffectReference", classCode="OBS", moodCode="EVN")
+        _e(reaction, "id", root=reaction_id)
+        product = _e(_e(ca, "subject2", typeCode="SUBJ"), "productUseReference", classCode="SBADM", moodCode="EVN")
+        _e(product, "id", root=drug_id)
     for who, disp, text in (("3", "sourceReporter", case.reporter_comments), ("1", "sender", case.sender_comments)):
         if text is not None:
             oe = _e(_e(aea, "component1", typeCode="COMP"), "observationEvent", classCode="OBS", moodCode="EVN")
