@@ -149,3 +149,18 @@ def test_an_unknown_causality_code_quarantines_the_report(scenario1: bytes) -> N
     assert [q.reason for q in batch.quarantined] == ["UNKNOWN_ELEMENT"]
     q = batch.quarantined[0]
     assert q.xpath.startswith("/*/*[") and q.xpath.count("/") >= 6 and "'99'" in q.detail  # the assessment itself
+
+
+def test_an_element_the_model_does_not_carry_is_listed_not_dropped_silently(scenario1: bytes) -> None:
+    from cgtvigil.reports import lost_elements
+
+    data = scenario1.replace(
+        b'<statusCode code="active"/>', b'<statusCode code="active"/><confidentialityCode code="N"/>', 1
+    )
+    plain = read_e2b(data).loaded[0]
+    assert not any(w.startswith("NOT_KEPT") for w in plain.warnings)
+    inspected = read_e2b(data, inspect=lost_elements).loaded[0]
+    assert inspected.warnings == (
+        "NOT_KEPT: PORR_IN049016UV/controlActProcess/subject/investigationEvent/confidentialityCode@code = 'N'",
+    )
+    assert read_e2b(scenario1, inspect=lost_elements).loaded[0].warnings == ()

@@ -14,7 +14,7 @@ from cgtvigil.cli._app import _fail, app, console, err, ingest_app, plain
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, ParseError
 from cgtvigil.ingest import E2BBatch, read_e2b
-from cgtvigil.reports import AckOutcome, check_fda_rules, validate_e2b, write_ack, write_e2b_file
+from cgtvigil.reports import AckOutcome, check_fda_rules, lost_elements, validate_e2b, write_ack, write_e2b_file
 from cgtvigil.store import CaseStore, StoredReport
 
 export_app = typer.Typer(help="Write cases in exchange formats (E2B(R3)).", no_args_is_help=True)
@@ -40,6 +40,10 @@ def ingest_e2b_cmd(
         Path | None,
         typer.Option(help="ICH E2B(R3) schema folder: validate each report first (XSD_INVALID reports quarantined)."),
     ] = None,
+    check_kept: Annotated[
+        bool,
+        typer.Option(help="List any element of a report that the canonical case does not carry (NOT_KEPT notes)."),
+    ] = True,
     fda_rules: Annotated[
         bool,
         typer.Option(help="Also check FDA's business rules (findings listed with their rule id; nothing refused)."),
@@ -61,7 +65,7 @@ def ingest_e2b_cmd(
         store = CaseStore(db or settings.db)
         for path in files:
             try:
-                batch = read_e2b(path, schema_dir=schemas)
+                batch = read_e2b(path, schema_dir=schemas, inspect=lost_elements if check_kept else None)
             except ParseError as exc:
                 failed += 1
                 err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -929,6 +929,7 @@ def read_e2b(
     name: str | None = None,
     limits: XmlLimits | None = None,
     schema_dir: Path | None = None,
+    inspect: Callable[[etree._Element, IcsrCase], Sequence[str]] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> E2BBatch:
     """Read one E2B(R3) batch file (or its bytes) into canonical cases.
@@ -938,6 +939,10 @@ def read_e2b(
     loaded or quarantined (reason ``MISSING_ELEMENT``, ``INVALID_VALUE``, ``ORPHAN_ASSESSMENT``)
     with the XPath of its problem; the other reports still load. References that resolve to
     nothing are kept and listed in the report's ``warnings`` (``ORPHAN_CHILD``, ``DUPLICATE_ID``).
+
+    ``inspect(message, case)`` is called for each loaded report while its XML is still in
+    memory; what it returns is added to the report's warnings (the CLI passes
+    ``reports.lost_elements`` to list data the canonical case does not carry).
 
     With ``schema_dir`` (the ICH schema folder, holding ``multicacheschemas/``), each report is
     first validated on its own against ``PORR_IN049016UV.xsd`` and quarantined as
@@ -983,10 +988,11 @@ def read_e2b(
         except PydanticValidationError as exc:
             batch.quarantined.append(_quarantine(file, msg, xpath, "INVALID_VALUE", _pydantic_problem(exc)))
         else:
+            warnings = _reference_warnings(case)
+            if inspect is not None:
+                warnings += [f"NOT_KEPT: {w}" for w in inspect(msg, case)]
             batch.loaded.append(
-                LoadedReport(
-                    case=case, file=file, sha256=batch.sha256, xpath=xpath, warnings=tuple(_reference_warnings(case))
-                )
+                LoadedReport(case=case, file=file, sha256=batch.sha256, xpath=xpath, warnings=tuple(warnings))
             )
         if progress is not None:
             progress(position, 0)

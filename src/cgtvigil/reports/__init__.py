@@ -1,6 +1,6 @@
 """Human-readable and regulatory outputs (L4)."""
 
-from cgtvigil.reports._e2b import AckOutcome, validate_e2b, write_ack, write_e2b, write_e2b_file
+from cgtvigil.reports._e2b import AckOutcome, lost_elements, validate_e2b, write_ack, write_e2b, write_e2b_file
 from cgtvigil.reports._e2b_rules import FDA_RULE_IDS, RuleViolation, check_fda_rules
 from cgtvigil.reports._signal_report import render_signal_report, write_signal_report
 
@@ -9,6 +9,7 @@ __all__ = [
     "AckOutcome",
     "RuleViolation",
     "check_fda_rules",
+    "lost_elements",
     "render_signal_report",
     "validate_e2b",
     "write_ack",

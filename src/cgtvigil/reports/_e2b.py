@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from cgtvigil.model import (
     Value,
 )
 
-__all__ = ["AckOutcome", "validate_e2b", "write_ack", "write_e2b", "write_e2b_file"]
+__all__ = ["AckOutcome", "lost_elements", "validate_e2b", "write_ack", "write_e2b", "write_e2b_file"]
 
 NS = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -1071,3 +1072,65 @@ def write_ack(
     if detail:
         _e(_e(ack, "acknowledgementDetail"), "text").text = detail
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+_STRUCTURAL = frozenset({"classCode", "moodCode", "typeCode", "determinerCode"})
+_TEMPLATE_LISTS = frozenset({f"{L}{n}" for n in (19, 20, 21, 22, 23, 27)} | {NCIT})
+_CODED = frozenset(
+    f"{{{NS}}}{t}"
+    for t in (
+        "observation",
+        "organizer",
+        "causalityAssessment",
+        "investigationCharacteristic",
+        "observationEvent",
+        "relatedInvestigation",
+        "characteristic",
+    )
+)
+
+
+def _leaves(root: etree._Element) -> Counter[tuple[str, str]]:
+    """Every attribute and text under ``root`` as (path, value), a coded element's step carrying
+    its code; HL7 structural attributes and the labels of template codes are left out."""
+    out: Counter[tuple[str, str]] = Counter()
+    above = sum(1 for _ in root.iterancestors())  # paths start at ``root``
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        steps = []
+        e: etree._Element | None = el
+        while e is not None:
+            tag = etree.QName(e).localname
+            c = e.find(f"{{{NS}}}code")
+            if e.tag in _CODED and c is not None and (c.get("code") or c.get("nullFlavor")):
+                tag += f"[{c.get('code') or c.get('nullFlavor')}]"
+            steps.append(tag)
+            e = e.getparent()
+        path = "/".join(list(reversed(steps))[above:])
+        parent = el.getparent()
+        template = (
+            el.tag == f"{{{NS}}}code"
+            and parent is not None
+            and parent.tag in _CODED
+            and el.get("codeSystem") in _TEMPLATE_LISTS
+        )
+        for k, v in el.attrib.items():
+            name = etree.QName(k).localname
+            if k in _STRUCTURAL or name == "schemaLocation" or (template and k in ("displayName", "codeSystemVersion")):
+                continue
+            out[(f"{path}@{name}", v)] += 1
+        if el.text and el.text.strip():
+            out[(f"{path}#text", el.text.strip())] += 1
+    return out
+
+
+def lost_elements(message: etree._Element, case: IcsrCase) -> list[str]:
+    """The data of an E2B(R3) report (a ``PORR_IN049016UV`` element) that ``case`` does not carry:
+    each attribute or text of the message missing from the message written back from the case,
+    as ``path = 'value'``. Empty when the canonical case kept everything."""
+    holder = etree.Element(f"{{{NS}}}holder", nsmap={None: NS, "xsi": XSI})
+    _icsr(holder, case, receiver=None, sender=None, now="")
+    original = _leaves(message)
+    lost = original - _leaves(holder[0])
+    return [f"{p} = {v!r}" for p, v in sorted(lost)]
