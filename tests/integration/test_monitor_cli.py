@@ -210,3 +210,37 @@ def test_serve_is_the_top_level_command() -> None:
     listed = runner.invoke(app, ["monitor", "--help"]).stdout.splitlines()
     assert not any(line.strip("│ ").startswith("serve ") for line in listed)  # hidden
     assert runner.invoke(app, ["monitor", "serve", "--help"]).exit_code == 0
+
+
+def test_monitor_ingest_reads_a_long_list_in_committed_slices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reliability review D4 via the CLI: a long OMH list (the review's 6,000,000 integers) is
+    read, stored and committed CGTVIGIL_MAX_BATCH_ELEMENTS points at a time, so memory stays
+    bounded; locations keep the index in the file and the totals add up."""
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    monkeypatch.setenv("CGTVIGIL_MAX_BATCH_ELEMENTS", "3")
+    add = ["monitor", "patient-add", "P-0001", "--site", "site-A", "--product", "yescarta", "--infusion-date"]
+    assert runner.invoke(app, [*add, "2026-11-20"]).exit_code == 0
+    points = [
+        {
+            "header": {"user_id": "P-0001", "schema_id": {"name": "heart-rate", "version": "2.0"}},
+            "body": {
+                "heart_rate": {"value": 80 + m, "unit": "beats/min"},
+                "effective_time_frame": {"date_time": f"2026-11-21T08:{m:02d}:00Z"},
+            },
+        }
+        for m in range(7)
+    ]
+    points[5] = 5  # type: ignore[call-overload]
+    f = tmp_path / "long.json"
+    f.write_text(json.dumps(points))
+    r = runner.invoke(app, ["monitor", "ingest", str(f), "--format", "omh"])
+    assert r.exit_code == 0, r.output
+    assert "'loaded': 6" in r.stdout and "'quarantined': 1" in r.stdout and "long.json[5]:" in r.stdout
+    with create_engine(url).connect() as con:
+        slices = con.execute(text("SELECT count(*) FROM audit_log WHERE action = 'observations.ingest'")).scalar_one()
+    assert slices == 3
+    again = runner.invoke(app, ["monitor", "ingest", str(f), "--format", "omh"])
+    assert "'loaded': 0" in again.stdout and "'duplicates': 6" in again.stdout

@@ -74,9 +74,12 @@ def monitor_ingest_cmd(
 ) -> None:
     """Load an observation file into the operational store and evaluate the patients in it
     (registered patients only; every element that is not stored is listed with its reason)."""
+    from collections.abc import Callable, Iterable
     from datetime import timedelta
+    from typing import Any
 
     from cgtvigil.ingest import (
+        IntakeResult,
         read_assessments,
         read_fhir_bundle,
         read_omh,
@@ -88,57 +91,83 @@ def monitor_ingest_cmd(
 
     settings = Settings.from_env()
     now = datetime.now(UTC)
+    step = settings.max_batch_elements
+    totals: dict[str, Any] = {}
+    shown = 0
     try:
         if format == "csv":
-            result = read_wearable_csv(path, source_timezone=source_timezone, now=now)
+            parts: Iterable[IntakeResult] = [read_wearable_csv(path, source_timezone=source_timezone, now=now)]
         else:
             payload = json.loads(path.read_text("utf-8"))
-            readers = {
-                "assessment": lambda p: read_assessments(p, where=str(path), now=now),
-                "omh": lambda p: read_omh(
-                    p if isinstance(p, list) else [p], source_timezone=source_timezone, where=str(path), now=now
+            readers: dict[str, Callable[[Any], Iterable[IntakeResult]]] = {
+                "assessment": lambda p: [read_assessments(p, where=str(path), now=now)],
+                "fhir": lambda p: [read_fhir_bundle(p, where=str(path), now=now)],
+                "epro": lambda p: [read_questionnaire_response(p, where=str(path), now=now)],
+                "omh": lambda p: (  # a long list in slices: bounded memory, each slice committed
+                    read_omh(p[k : k + step], source_timezone=source_timezone, where=str(path), now=now, first=k)
+                    for k in range(0, max(len(p), 1), step)
                 ),
-                "fhir": lambda p: read_fhir_bundle(p, where=str(path), now=now),
-                "epro": lambda p: read_questionnaire_response(p, where=str(path), now=now),
             }
             if format not in readers:
                 raise CgtVigilError(
                     f"The '--format' option must be omh, fhir, epro, assessment or csv. Got {format!r}."
                 )
-            result = readers[format](payload)
-        with session_factory(operational_engine(settings.operational_url))() as session:
-            summary = store_observations(session, result, now)
-            products = load_products()
-            alerts = [
-                a
-                for p in sorted(summary.patients)
-                for a in evaluate_patient(
+            if format == "omh" and not isinstance(payload, list):
+                payload = [payload]
+            parts = readers[format](payload)
+        engine = operational_engine(settings.operational_url)
+        products = load_products()
+        for result in parts:
+            with session_factory(engine)() as session:
+                summary = store_observations(session, result, now)
+                alerts = [
+                    a
+                    for p in sorted(summary.patients)
+                    for a in evaluate_patient(
+                        session,
+                        p,
+                        MonitoringRules(),
+                        since=summary.earliest[p] - timedelta(days=1),
+                        now=now,
+                        products=products,
+                    )
+                ]
+                append_audit(
                     session,
-                    p,
-                    MonitoringRules(),
-                    since=summary.earliest[p] - timedelta(days=1),
-                    now=now,
-                    products=products,
+                    actor=_operator(),
+                    action="observations.ingest",
+                    target=str(path)[:256],
+                    at=now,
+                    detail=summary.to_dict() | {"refused_patients": sorted(summary.refused_patients)[:100]},
                 )
-            ]
-            append_audit(
-                session,
-                actor=_operator(),
-                action="observations.ingest",
-                target=str(path)[:256],
-                at=now,
-                detail=summary.to_dict() | {"refused_patients": sorted(summary.refused_patients)[:100]},
-            )
-            session.commit()
+                session.commit()
+            for key, value in summary.to_dict().items():
+                if isinstance(value, int):
+                    totals[key] = totals.get(key, 0) + value
+                elif isinstance(value, dict):
+                    merged = totals.setdefault(key, {})
+                    for k, n in value.items():
+                        merged[k] = merged.get(k, 0) + n
+                else:
+                    totals[key] = sorted(set(totals.get(key, [])) | set(value))  # type: ignore[call-overload]
+            for q in summary.quarantine[: max(0, _SHOWN - shown)]:
+                console.print(f"quarantined {q.location}: {q.reason} — {q.detail}", markup=False, highlight=False)
+            shown += len(summary.quarantine)
+            for a in alerts:
+                console.print(
+                    f"alert #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}", markup=False
+                )
+        engine.dispose()
     except RecursionError:
         _fail(CgtVigilError(f"{path}: the JSON is nested too deeply to read"))
     except (CgtVigilError, OSError, ValueError) as exc:
         _fail(exc)
-    console.print(summary.to_dict())
-    for q in summary.quarantine:
-        console.print(f"quarantined {q.location}: {q.reason} — {q.detail}", markup=False, highlight=False)
-    for a in alerts:
-        console.print(f"alert #{a.id} {a.patient_id} {a.rule} ({a.severity}, {a.status}): {a.message}", markup=False)
+    if shown > _SHOWN:
+        console.print(f"... and {shown - _SHOWN:,} more quarantined elements (all stored in the quarantine table)")
+    console.print(totals)
+
+
+_SHOWN = 200  # quarantined elements listed on screen; every one is stored
 
 
 @monitor_app.command("patient-add")

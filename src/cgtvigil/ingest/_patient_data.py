@@ -344,14 +344,16 @@ def read_omh(
     source_timezone: str | None = None,
     where: str = "omh",
     now: datetime | None = None,
+    first: int = 0,
 ) -> IntakeResult:
     """Open mHealth data points (body-temperature, heart-rate, oxygen-saturation,
     blood-pressure); the patient comes from ``header.user_id`` or ``patient``. A point of the
     wrong JSON shape is quarantined as INVALID with the field at fault; times are checked
-    against ``now`` (default: the current time)."""
+    against ``now`` (default: the current time). ``first``: the index of the first point in
+    its file, when a long list is read in slices."""
     zone = _zone(source_timezone)
     b = _Builder("omh", patient, now=now)
-    for i, point in enumerate(points):
+    for i, point in enumerate(points, start=first):
         loc = f"{where}[{i}]"
         try:
             p = _obj(point, "the data point")
