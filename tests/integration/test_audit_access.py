@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from cgtvigil.access import authenticate, can_view_patient, create_user
+from cgtvigil.access import authenticate, create_user, scope_for
 from cgtvigil.audit import append_audit, export_anchor, verify_audit
 from cgtvigil.errors import ValidationError
-from cgtvigil.store import AuditRow, PatientRow, TreatmentRow, operational_engine, session_factory
+from cgtvigil.store import AuditRow, PatientRow, TreatmentRow, operational_engine, patient_condition, session_factory
 
 T0 = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
@@ -91,9 +91,15 @@ def test_users_roles_throttling_and_scope(session) -> None:  # type: ignore[no-u
     )
     t1 = [TreatmentRow(patient_id="P-1", product_id="kymriah", infusion_date=date(2026, 1, 1))]
     t2 = [TreatmentRow(patient_id="P-2", product_id="yescarta", infusion_date=date(2026, 1, 1))]
-    p1, p2 = session.get(PatientRow, "P-1"), session.get(PatientRow, "P-2")
-    assert [can_view_patient(u, p1, t1) for u in (sci, inv, reg, pat)] == [False, True, False, True]
-    assert [can_view_patient(u, p2, t2) for u in (sci, inv, reg, pat)] == [True, False, False, False]
+    session.add_all(t1 + t2)
+    session.flush()
+
+    def sees(user, pid: str) -> bool:  # type: ignore[no-untyped-def]
+        query = select(PatientRow.id).where(PatientRow.id == pid, patient_condition(scope_for(user), PatientRow.id))
+        return session.scalar(query) is not None
+
+    assert [sees(u, "P-1") for u in (sci, inv, reg, pat)] == [False, True, False, True]
+    assert [sees(u, "P-2") for u in (sci, inv, reg, pat)] == [True, False, False, False]
     assert authenticate(session, "inv.a", "correct horse battery", T0).user is inv
     for k in range(5):
         assert authenticate(session, "inv.a", "wrong", T0 + timedelta(seconds=k)).user is None

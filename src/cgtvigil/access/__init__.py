@@ -19,7 +19,7 @@ from cgtvigil.access._tokens import (
     list_api_tokens,
     revoke_api_token,
 )
-from cgtvigil.access._users import ROLES, can_view_patient, create_user, deactivate_user, update_user
+from cgtvigil.access._users import ROLES, create_user, deactivate_user, update_user
 
 __all__ = [
     "API_TOKEN_PREFIX",
@@ -34,7 +34,6 @@ __all__ = [
     "ThrottlePolicy",
     "api_token_user",
     "authenticate",
-    "can_view_patient",
     "change_password",
     "clear_throttle",
     "create_api_token",

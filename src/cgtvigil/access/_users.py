@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 from cgtvigil._validation import Problems
 from cgtvigil.audit import append_audit
 from cgtvigil.errors import ValidationError
-from cgtvigil.store import GatewayRow, PatientRow, TreatmentRow, UserRow, load_products, utc_naive
+from cgtvigil.store import GatewayRow, PatientRow, UserRow, load_products, utc_naive
 
-__all__ = ["ROLES", "can_view_patient", "create_user", "deactivate_user", "update_user"]
+__all__ = ["ROLES", "create_user", "deactivate_user", "update_user"]
 
 ROLES = ("safety_scientist", "site_investigator", "regulator_reviewer", "patient", "administrator")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
@@ -236,16 +236,3 @@ def deactivate_user(session: Session, username: str, *, at: datetime, actor: str
     append_audit(session, actor=actor, action="user.deactivate", target=f"user:{username}", at=at)
     session.flush()
     return user
-
-
-def can_view_patient(user: UserRow, patient: PatientRow, treatments: list[TreatmentRow]) -> bool:
-    """Whether ``user`` may see this patient's patient-level data."""
-    if user.role == "administrator":
-        return True
-    if user.role == "site_investigator":
-        return user.site is not None and patient.site == user.site
-    if user.role == "safety_scientist":
-        return any(t.product_id in (user.sponsor_products or []) for t in treatments)
-    if user.role == "patient":
-        return user.patient_id == patient.id
-    return False  # regulator reviewers see aggregates only
