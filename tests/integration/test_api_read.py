@@ -209,3 +209,26 @@ def test_openapi_documents_the_read_api_with_examples(client: TestClient) -> Non
     assert "examples" in str(spec["components"]["schemas"]["SignalFilters"]) or any(
         "examples" in str(p) for p in spec["paths"]["/api/v1/signals"]["get"]["parameters"]
     )
+
+
+def test_account_page_creates_lists_and_revokes_api_tokens(client: TestClient) -> None:
+    import re
+
+    login(client, "sci")
+    page = client.get("/account/tokens").text
+    bad = client.post("/account/tokens", data={"csrf": _csrf(page), "label": " ", "days": "30"})
+    assert bad.status_code == 400 and "label:" in bad.text
+    made = client.post("/account/tokens", data={"csrf": _csrf(page), "label": "sponsor safety DB", "days": "30"})
+    token = re.search(r'<code id="token">([^<]+)</code>', made.text).group(1)  # type: ignore[union-attr]
+    assert token.startswith("cgtv_") and "sponsor safety DB" in made.text
+    fresh = TestClient(client.app)  # a machine client: no cookie, only the token
+    auth = {"Authorization": f"Bearer {token}"}
+    assert fresh.get("/api/v1/signals", headers=auth, params={"page_size": 1}).json()["total"] > 100
+    assert [r["id"] for r in fresh.get("/api/v1/patients", headers=auth).json()["rows"]] == ["P-A1"]  # kymriah
+    token_id = re.search(r"<td><code>([0-9a-f]{12})</code></td>", made.text).group(1)  # type: ignore[union-attr]
+    done = client.post(f"/account/tokens/{token_id}/revoke", data={"csrf": _csrf(made.text)})
+    assert "The token is revoked." in done.text and token_id not in done.text
+    assert fresh.get("/api/v1/signals", headers=auth).status_code == 401
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        actions = [a.action for a in s.scalars(select(AuditRow))]
+        assert "api_token.create" in actions and "api_token.revoke" in actions

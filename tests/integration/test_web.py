@@ -141,6 +141,9 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/logout"): "login",
     ("GET", "/account/password"): "login",
     ("POST", "/account/password"): "login",
+    ("GET", "/account/tokens"): "login",
+    ("POST", "/account/tokens"): "login",
+    ("POST", "/account/tokens/{token_id}/revoke"): "login",
     ("GET", "/account/setup"): "public",
     ("POST", "/account/setup"): "public",
     ("GET", "/signals"): {"sci", "reg", "adm"},
@@ -188,6 +191,7 @@ EXAMPLE = {
     "{alert_id}": "1",
     "{username}": "reg.user",
     "{action}": "unlock",
+    "{token_id}": "0123456789ab",
 }
 
 

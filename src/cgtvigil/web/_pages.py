@@ -17,6 +17,7 @@ from cgtvigil.web.epro import epro_router
 from cgtvigil.web.monitoring import monitoring_router
 from cgtvigil.web.patients import patients_router
 from cgtvigil.web.signals import signals_router
+from cgtvigil.web.tokens import tokens_router
 
 __all__ = ["web_router"]
 
@@ -37,6 +38,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
 
     for part in (
         accounts_router(settings),  # log-in, log-out, passwords, user administration
+        tokens_router(),  # personal API tokens
         signals_router(settings, products, screens),
         monitoring_router(products),
         patients_router(settings, products),
