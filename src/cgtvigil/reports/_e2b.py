@@ -1091,37 +1091,32 @@ _CODED = frozenset(
 
 
 def _leaves(root: etree._Element) -> Counter[tuple[str, str]]:
-    """Every attribute and text under ``root`` as (path, value), a coded element's step carrying
-    its code; HL7 structural attributes and the labels of template codes are left out."""
+    """Every attribute and text under ``root`` as (path from ``root``, value), a coded element's
+    step carrying its code; HL7 structural attributes and the labels of template codes are left out."""
     out: Counter[tuple[str, str]] = Counter()
-    above = sum(1 for _ in root.iterancestors())  # paths start at ``root``
-    for el in root.iter():
+    code_tag = f"{{{NS}}}code"
+    stack: list[tuple[etree._Element, str, bool]] = [(root, "", False)]
+    while stack:
+        el, prefix, parent_coded = stack.pop()
         if not isinstance(el.tag, str):
             continue
-        steps = []
-        e: etree._Element | None = el
-        while e is not None:
-            tag = etree.QName(e).localname
-            c = e.find(f"{{{NS}}}code")
-            if e.tag in _CODED and c is not None and (c.get("code") or c.get("nullFlavor")):
-                tag += f"[{c.get('code') or c.get('nullFlavor')}]"
-            steps.append(tag)
-            e = e.getparent()
-        path = "/".join(list(reversed(steps))[above:])
-        parent = el.getparent()
-        template = (
-            el.tag == f"{{{NS}}}code"
-            and parent is not None
-            and parent.tag in _CODED
-            and el.get("codeSystem") in _TEMPLATE_LISTS
-        )
-        for k, v in el.attrib.items():
-            name = etree.QName(k).localname
+        step = el.tag.rpartition("}")[2]
+        coded = el.tag in _CODED
+        if coded:
+            c = el.find(code_tag)
+            if c is not None and (c.get("code") or c.get("nullFlavor")):
+                step += f"[{c.get('code') or c.get('nullFlavor')}]"
+        path = f"{prefix}/{step}" if prefix else step
+        template = el.tag == code_tag and parent_coded and el.get("codeSystem") in _TEMPLATE_LISTS
+        for k, v in el.items():
+            name = k.rpartition("}")[2]
             if k in _STRUCTURAL or name == "schemaLocation" or (template and k in ("displayName", "codeSystemVersion")):
                 continue
             out[(f"{path}@{name}", v)] += 1
-        if el.text and el.text.strip():
-            out[(f"{path}#text", el.text.strip())] += 1
+        text = el.text
+        if text and not text.isspace():
+            out[(f"{path}#text", text.strip())] += 1
+        stack.extend((child, path, coded) for child in el)
     return out
 
 
