@@ -58,7 +58,7 @@ from cgtvigil.store import (
 )
 
 PASSWORD = "correct horse battery staple"
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC) - timedelta(hours=6)  # the injected clock, not the wall clock, decides what is due
 
 
 def _free_port() -> int:

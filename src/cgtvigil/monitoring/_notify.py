@@ -426,8 +426,8 @@ def _send(notifier: Notifier, job: _Job) -> str:
     return ""
 
 
-def _record(sessions: sessionmaker[Session], notifier: Notifier, job: _Job, error: str) -> Delivery:
-    at = utc_naive(datetime.now(UTC))
+def _record(sessions: sessionmaker[Session], notifier: Notifier, job: _Job, error: str, at: datetime) -> Delivery:
+    """Record one attempt made at ``at`` (the caller's clock, as the claim used)."""
     with sessions() as session:
         write_lock(session, "notification-record")  # SQLite: no read-then-write race with another sender
         n = session.get(NotificationRow, job.id)
@@ -483,7 +483,8 @@ def deliver_due(
     this process alone; returns the outcome of every attempt. Opens its own transactions."""
     now = utc_naive(now or datetime.now(UTC))
     return [
-        _record(sessions, notifier, job, _send(notifier, job)) for job in _claim(sessions, notifier, now, alert_ids)
+        _record(sessions, notifier, job, _send(notifier, job), now)
+        for job in _claim(sessions, notifier, now, alert_ids)
     ]
 
 
