@@ -10,15 +10,18 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test setup bench clean
 
 VENDOR := src/cgtvigil/web/static/vendor
-ASSETS := $(VENDOR)/vega-embed.min.js
+ASSETS := $(VENDOR)/swagger-ui-bundle.js
 
 # Front-end libraries from the npm registry, pinned by web-assets/package-lock.json, copied into
 # the package's static folder: never committed, never loaded from a CDN.
 $(ASSETS): web-assets/package.json web-assets/package-lock.json
 	cd web-assets && npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
-	cp web-assets/node_modules/htmx.org/dist/htmx.min.js web-assets/node_modules/vega/build/vega.min.js \
-	   web-assets/node_modules/vega-lite/build/vega-lite.min.js web-assets/node_modules/vega-embed/build/vega-embed.min.js $(VENDOR)/
+	rm -f $(VENDOR)/htmx.min.js  # no page uses it: not shipped
+	cp web-assets/node_modules/vega/build/vega.min.js web-assets/node_modules/vega-lite/build/vega-lite.min.js \
+	   web-assets/node_modules/vega-embed/build/vega-embed.min.js \
+	   web-assets/node_modules/swagger-ui-dist/swagger-ui-bundle.js web-assets/node_modules/swagger-ui-dist/swagger-ui.css \
+	   $(VENDOR)/
 
 $(STAMP): pyproject.toml constraints.txt $(ASSETS)
 	$(PYTHON) -m venv $(VENV)

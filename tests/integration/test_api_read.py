@@ -77,6 +77,8 @@ def test_signals_api_filters_sorts_pages_and_exports_what_is_filtered(client: Te
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == asc["total"] and [int(r["n"]) for r in rows] == [r["n"] for r in asc["rows"]]
     assert client.get("/api/v1/signals.csv", params={"q": "weight gain"}).text.count("\n") == found["total"] + 1
+    both = client.get("/api/v1/signals", params={"q": "weight", "level": "pt", "product": "risperidone"}).json()
+    assert {r["event"] for r in both["rows"]} == {"ABNORMAL WEIGHT GAIN", "WEIGHT INCREASED"}  # filters combine
     bad = client.get("/api/v1/signals", params={"sort": "nonsense"})
     assert bad.status_code == 400 and "sort: expected one of" in bad.json()["detail"]
 
@@ -196,6 +198,12 @@ def test_epro_redirects_after_post_and_shows_what_was_sent(client: TestClient) -
 
 
 def test_openapi_documents_the_read_api_with_examples(client: TestClient) -> None:
+    """/docs and its schema need a log-in and load nothing from elsewhere (issue 10 item 10)."""
+    assert client.get("/docs", follow_redirects=False).headers["location"] == "/login"
+    assert client.get("/openapi.json", follow_redirects=False).headers["location"] == "/login"
+    login(client, "reg")
+    docs = client.get("/docs").text
+    assert "/static/vendor/swagger-ui-bundle.js" in docs and "https://" not in docs.split("<main>")[0]
     spec = client.get("/openapi.json").json()
     for path in (
         "/api/v1/signals",
@@ -232,3 +240,17 @@ def test_account_page_creates_lists_and_revokes_api_tokens(client: TestClient) -
     with client.app.state.sessions() as s:  # type: ignore[attr-defined]
         actions = [a.action for a in s.scalars(select(AuditRow))]
         assert "api_token.create" in actions and "api_token.revoke" in actions
+
+
+def test_static_files_are_compressed_and_cached_and_unused_libraries_not_shipped(client: TestClient) -> None:
+    """Issue 10 item 10: JavaScript and CSS gzip-compressed with cache headers; htmx (no page
+    uses it) is not shipped."""
+    for path in ("/static/vendor/vega.min.js", "/static/app.css", "/static/charts.js"):
+        r = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=86400", path
+        if len(r.content) >= 1024:  # smaller files are not worth it
+            assert r.headers.get("content-encoding") == "gzip", path
+    assert client.get("/static/vendor/htmx.min.js").status_code == 404
+    login(client, "adm")
+    assert "htmx" not in client.get("/signals").text
+    assert client.get("/signals").headers["cache-control"] == "no-store"  # pages: never cached

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
@@ -114,13 +115,16 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         version=__version__,
         description="Pharmacovigilance for cell and gene therapies",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /openapi.json are served behind a log-in by the web router
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.sessions = sessions
     app.state.engine = engine
     install_security(app, settings)  # server-side sessions, headers, audit of denied access
     app.add_middleware(_BodyLimit, limit=settings.max_request_bytes)  # outermost: before any parsing
     static = Path(__file__).resolve().parents[1] / "web" / "static"
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.mount("/static", GZipMiddleware(StaticFiles(directory=str(static)), minimum_size=1024), name="static")
 
     @app.exception_handler(HTTPException)
     async def http_errors(request: Request, exc: HTTPException) -> Response:

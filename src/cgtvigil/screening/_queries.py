@@ -189,8 +189,11 @@ def _filtered(cache: ScreenCache, scope: Scope, filters: SignalFilters) -> pa.Ta
                 pc.match_substring(labels, needle, ignore_case=True),
             )
         )
-    for m in masks:
-        table = table.filter(m)
+    if masks:  # every mask is on the whole sorted table: combine them, then filter once
+        mask = masks[0]
+        for m in masks[1:]:
+            mask = pc.and_(mask, m)
+        table = table.filter(mask)
     return table
 
 

@@ -13,6 +13,7 @@ from cgtvigil.store import UserRow, load_products
 from cgtvigil.web._accounts import accounts_router
 from cgtvigil.web._render import render
 from cgtvigil.web._security import current_user
+from cgtvigil.web.docs import docs_router
 from cgtvigil.web.epro import epro_router
 from cgtvigil.web.monitoring import monitoring_router
 from cgtvigil.web.patients import patients_router
@@ -39,6 +40,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
     for part in (
         accounts_router(settings),  # log-in, log-out, passwords, user administration
         tokens_router(),  # personal API tokens
+        docs_router(),  # the API documentation, behind a log-in and offline
         signals_router(settings, products, screens),
         monitoring_router(products),
         patients_router(settings, products),

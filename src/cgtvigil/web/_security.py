@@ -45,15 +45,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# FastAPI's /docs and /redoc pages load Swagger UI / ReDoc from a CDN with an inline script
-# (issue 10 item 10 serves them locally); they keep a policy of their own meanwhile.
-_DOCS_CSP = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; font-src https://fonts.gstatic.com; "
-    "connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
-)
-_DOCS = ("/docs", "/redoc")
 
 
 def _now() -> datetime:
@@ -173,13 +164,15 @@ def install_security(app: FastAPI, settings: Settings) -> None:
             response = await call_next(request)
         path = request.url.path
         headers = response.headers
-        headers["Content-Security-Policy"] = _DOCS_CSP if path in _DOCS else CSP
+        headers["Content-Security-Policy"] = CSP
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "no-referrer"
         headers["X-Frame-Options"] = "DENY"
         if tls:
             headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if not path.startswith("/static/"):
+        if path.startswith("/static/"):  # the same files until the next release; revalidated after a day
+            headers["Cache-Control"] = "public, max-age=86400"
+        else:
             headers["Cache-Control"] = "no-store"
         user = getattr(request.state, "user", None)
         if user and response.status_code in (403, 404):
