@@ -254,3 +254,74 @@ def test_static_files_are_compressed_and_cached_and_unused_libraries_not_shipped
     login(client, "adm")
     assert "htmx" not in client.get("/signals").text
     assert client.get("/signals").headers["cache-control"] == "no-store"  # pages: never cached
+
+
+def test_patient_page_shows_plan_devices_charts_and_epro(client: TestClient) -> None:
+    """Issue 11's patient page: the tier and its reasons, the last data per device (a silent
+    one flagged), charts in days since infusion (day-0 marker, 38 °C line, grades as steps,
+    named legends, WBC), ePRO answers with 'no symptoms' and a missed day."""
+    import html as html_lib
+
+    from cgtvigil.ingest import IntakeResult
+    from cgtvigil.model import Observation
+    from cgtvigil.monitoring import store_observations
+    from cgtvigil.store import PlanRecordRow
+
+    now = datetime.now(UTC)
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        s.add(
+            PlanRecordRow(
+                patient_id="P-A1",
+                at=now.replace(tzinfo=None),
+                tier="high",
+                previous_tier="low",
+                reasons=["CAR-HEMATOTOX 3 (high risk)"],
+                rules_version="test",
+            )
+        )
+        obs = [
+            Observation(
+                patient="P-A1",
+                kind="temperature",
+                value=38.6,
+                unit="Cel",
+                time=now - timedelta(hours=1),
+                source="omh",
+                device="patch-7",
+            ),
+            Observation(
+                patient="P-A1",
+                kind="wbc",
+                value=4.1,
+                unit="10*9/L",
+                time=now - timedelta(days=2),
+                source="fhir",
+                device="lab-lis",
+            ),
+            Observation(
+                patient="P-A1", kind="crs_grade", value=2, unit="{grade}", time=now - timedelta(hours=3), source="fhir"
+            ),
+            Observation(
+                patient="P-A1", kind="symptom:cgt_fever", value=1, unit="1", time=now - timedelta(days=3), source="fhir"
+            ),
+            Observation(
+                patient="P-A1", kind="symptom:cgt_fever", value=0, unit="1", time=now - timedelta(days=1), source="fhir"
+            ),
+        ]
+        store_observations(s, IntakeResult(obs), now - timedelta(days=2))  # received two days ago
+        s.commit()
+    login(client, "inv")
+    page = client.get("/patients/P-A1").text
+    assert "Risk tier <b>high</b>" in page and "CAR-HEMATOTOX 3 (high risk)" in page
+    assert "patch-7" in page and "lab-lis" in page and "silent for more than a day" in page
+    specs = html_lib.unescape(page)
+    assert '"title": "days since infusion"' in specs and '"label": "infusion (day 0)"' in specs
+    assert '"label": "fever 38 \\u00b0C"' in specs and '"interpolate": "step-after"' in specs
+    assert '"series": "CRS grade"' in specs and '"series": "WBC"' in specs and "crs_grade" not in specs
+    assert "no symptoms" in page and "<b>no report</b>" in page  # day 1 answered no symptoms; day 2 missed
+    reports = client.get("/api/v1/patients/P-A1/epro").json()
+    assert [(r["day"], r["missed"], r["no_symptoms"]) for r in reports] == [
+        (2, False, True),
+        (1, True, False),
+        (0, False, False),
+    ]

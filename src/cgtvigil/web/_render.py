@@ -53,7 +53,15 @@ def _time_tag(t: datetime | None) -> Any:
     return Markup(f'<time datetime="{escape(z)}">{escape(z[:16].replace("T", " "))} UTC</time>')
 
 
+def _measure(kind: str) -> str:
+    """A measure's readable name ("CRS grade", not ``crs_grade``; ePRO items as "ePRO")."""
+    from cgtvigil.web._charts import LABELS
+
+    return "ePRO" if kind.startswith("symptom:") else LABELS.get(kind, kind.replace("_", " "))
+
+
 TEMPLATES.env.filters["zulu"] = zulu
+TEMPLATES.env.filters["measure"] = _measure
 TEMPLATES.env.filters["when"] = _time_tag
 
 
