@@ -325,3 +325,33 @@ def test_patient_page_shows_plan_devices_charts_and_epro(client: TestClient) -> 
         (1, True, False),
         (0, False, False),
     ]
+
+
+def test_users_token_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cgtvigil users token create|list|revoke`: shown once, listed by id, revoked at once."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app as cli
+
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    assert runner.invoke(cli, ["users", "add", "reg.a", "--role", "regulator_reviewer"]).exit_code == 0
+    made = runner.invoke(cli, ["users", "token", "create", "reg.a", "--label", "EMA review tool", "--days", "30"])
+    assert made.exit_code == 0, made.output
+    token = re.search(r"cgtv_\S+", made.output).group(0)  # type: ignore[union-attr]
+    listed = runner.invoke(cli, ["users", "token", "list", "reg.a"])
+    token_id = re.search(r"\b([0-9a-f]{12})\b", listed.output).group(1)  # type: ignore[union-attr]
+    assert "EMA review" in listed.output and token not in listed.output
+    app = create_app(Settings(operational_url=url, secret_key="k"))
+    with TestClient(app) as c:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert c.get("/api/v1/registry", headers=auth).status_code == 200
+        assert runner.invoke(cli, ["users", "token", "revoke", "reg.a", token_id]).exit_code == 0
+        assert c.get("/api/v1/registry", headers=auth).status_code == 401
+    app.state.engine.dispose()
+    again = runner.invoke(cli, ["users", "token", "revoke", "reg.a", token_id])
+    assert again.exit_code == 2 and "no live token" in again.output
+    assert runner.invoke(cli, ["users", "token", "create", "nobody", "--label", "x"]).exit_code == 2

@@ -39,7 +39,12 @@ def _sha(token: str) -> str:
 
 
 def create_api_token(
-    session: Session, user: UserRow, at: datetime, label: str, lifetime: timedelta = timedelta(days=90)
+    session: Session,
+    user: UserRow,
+    at: datetime,
+    label: str,
+    lifetime: timedelta = timedelta(days=90),
+    by: str | None = None,
 ) -> str:
     """A new token for ``user`` (returned once; the store keeps its hash); audited, the caller commits."""
     label = label.strip()
@@ -66,7 +71,7 @@ def create_api_token(
     )
     append_audit(
         session,
-        actor=user.username,
+        actor=by or user.username,
         action="api_token.create",
         target=f"user:{user.username}",
         at=at,

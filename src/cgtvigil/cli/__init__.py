@@ -17,6 +17,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _serve,
     _surveillance,
     _synth,
+    _tokens,
     _users,
 )
 from cgtvigil.cli._app import app, console, err
