@@ -1,8 +1,9 @@
 """Web benchmark (issue #5): with a 1M-report screen and 1,000 monitored patients (3 days of
 skin temperature every 2 minutes each, open alerts for a third), 20 concurrent users on
 loopback (half safety scientists, half site investigators, each opening the pages their role
-may see) request the signals table, the monitoring board and a patient page; p50/p95 latency
-per page. Users log in before the clock starts; --think adds a pause after every page and a
+may see) request the signals table, the monitoring board and a patient page, and the same
+reads from the JSON API (signals page, board, patient summary, 3 days of observations);
+p50/p95 latency per page and route. Users log in before the clock starts; --think adds a pause after every page and a
 random arrival. The server is uvicorn in a second process on an SQLite operational store.
 Writes benchmarks/web_results.json (or web_results_think<N>.json).
 
@@ -95,8 +96,19 @@ def build(tmp: Path, patients: int, screen_source: Path) -> dict[str, str]:
 
 # What each role opens in a round: site investigators may not see the spontaneous-report screen.
 PAGES = {
-    "bench.sci": {"signals": "/signals", "monitoring board": "/monitoring", "patient page": "/patients/B-0002"},
-    "bench.inv": {"monitoring board": "/monitoring", "patient page": "/patients/B-0002"},
+    "bench.sci": {
+        "signals": "/signals",
+        "monitoring board": "/monitoring",
+        "patient page": "/patients/B-0002",
+        "api signals": "/api/v1/signals?level=pt&sort=ic025&order=asc&page_size=100",
+        "api patient": "/api/v1/patients/B-0002",
+    },
+    "bench.inv": {
+        "monitoring board": "/monitoring",
+        "patient page": "/patients/B-0002",
+        "api board": "/api/v1/patients",
+        "api observations": "/api/v1/patients/B-0002/observations?kind=temperature",
+    },
 }
 
 
@@ -153,7 +165,7 @@ def main() -> None:
         token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
         warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
         warm.get("/signals")  # loads the screen result once, as the first user of a day would
-        out: dict[str, list[float]] = {"signals": [], "monitoring board": [], "patient page": [], "errors": []}
+        out: dict[str, list[float]] = {name: [] for pages in PAGES.values() for name in pages} | {"errors": []}
         lock = threading.Lock()
         ready = threading.Barrier(args.users + 1)
         starts = np.random.default_rng(5).uniform(0, args.think, args.users)  # all zero without think time

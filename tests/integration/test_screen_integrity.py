@@ -106,7 +106,7 @@ def test_a_case_joins_only_the_drugs_and_reactions_of_its_chosen_version(two_qua
 def test_the_web_drill_down_does_not_mix_versions_either(two_quarters: Path) -> None:
     """D15 in the web's by-quarter trend (the one other query joining drugs and reactions to
     ``report``): RISPERDAL (2017Q2 copy) never met CRS (2017Q3 copy) in one version."""
-    from cgtvigil.web._pages import _statistic_by_quarter
+    from cgtvigil.screening import statistic_by_quarter as _statistic_by_quarter
 
     con = duckdb.connect(str(two_quarters), read_only=True)
     try:
@@ -118,7 +118,7 @@ def test_the_web_drill_down_does_not_mix_versions_either(two_quarters: Path) -> 
             trend = _statistic_by_quarter(con, kymriah, "Cytokine release syndrome")
     finally:
         con.close()
-    assert {(t["quarter"], t["n"]) for t in trend} == {("2017Q3", 1)}
+    assert {(t.quarter, t.n) for t in trend} == {("2017Q3", 1)}
 
 
 # -- D14: the case view belongs to the loaded files --------------------------------------------
