@@ -137,3 +137,19 @@ def test_own_fitted_screen_agrees_with_openebgm(folder: Path, variant: str) -> N
     ll_ours = -_open_ebgm_neg_ll(_vector(ours), n, e, w, 1)
     ll_theirs = -_open_ebgm_neg_ll(_vector(theirs), n, e, w, 1)
     assert ll_ours >= ll_theirs - 1e-6 * abs(ll_theirs)
+
+
+def test_auto_squashed_fit_agrees_with_openebgm(folder: Path) -> None:
+    """``squash="on"`` squashes as openEBGM's ``autoSquash`` (its defaults); fitted on those
+    points (coarser than the vignette's two passes: alpha1 moves by about 7%), our prior is within
+    10% of openEBGM's vignette fit and at least 99% of the pairs' EBGM and EB05 are within 1% of
+    openEBGM's scores."""
+    theirs, ref, _ = _reference(folder, "")
+    result = screen_long_file(folder / "reports_long.csv", SignalSpec(methods=("ebgm",), squash="on"))
+    fitted = result.metadata["priors"]["pt"]
+    assert fitted["squashed"] and fitted["convergence"]["n_points"] < 22603 // 2
+    ours = np.array([fitted[k] for k in ("alpha1", "beta1", "alpha2", "beta2", "p")])
+    np.testing.assert_allclose(ours, _vector(theirs), rtol=0.1)
+    joined = _join(ref, result.table)
+    for col_theirs, mine in (("EBGM", "o_ebgm"), ("QUANT_05", "o_eb05")):
+        assert np.mean(np.abs(joined[mine] / joined[col_theirs] - 1) <= 0.01) >= 0.99

@@ -34,7 +34,7 @@ class SignalSpec(BaseModel):
     yates: bool = False
     ic_method: Literal["exact", "approx"] = "exact"
     squash: Literal["auto", "on", "off"] = Field(
-        "auto", description="data squashing for the prior fit; 'auto' squashes above squash_above pairs"
+        "auto", description="squashing for the prior fit (openEBGM autoSquash); 'auto': above squash_above pairs"
     )
     squash_above: int = 50_000
     n_star: int = Field(

@@ -18,12 +18,12 @@ from cgtvigil.signals import (
     GammaMixturePrior,
     GammaMixturePriorFitter,
     apply_threshold_rules,
+    auto_squash,
     ebgm,
     information_component,
     prior_log_likelihood,
     prr,
     ror,
-    squash,
 )
 
 __all__ = ["PriorReport", "rank", "score_pairs"]
@@ -78,7 +78,7 @@ def _fit_prior(n: np.ndarray, e: np.ndarray, w: np.ndarray, spec: SignalSpec) ->
     fitter = GammaMixturePriorFitter(n_star=spec.n_star)
     if use_squash:
         reps = ww.astype(np.int64)
-        s = squash(np.repeat(nn, reps), np.repeat(ee, reps))
+        s = auto_squash(np.repeat(nn, reps), np.repeat(ee, reps))
         fitter.fit(s.n, s.e, s.weight)
     else:
         fitter.fit(nn, ee, ww)

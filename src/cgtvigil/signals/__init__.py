@@ -22,7 +22,7 @@ from cgtvigil.signals._maxsprt import (
 )
 from cgtvigil.signals._prr import PRRResult, chi_square, prr
 from cgtvigil.signals._ror import RORResult, ror
-from cgtvigil.signals._squash import SquashedPoints, squash
+from cgtvigil.signals._squash import SquashedPoints, auto_squash, squash
 from cgtvigil.signals._table import ContingencyTables
 from cgtvigil.signals._thresholds import RULES_VERSION, THRESHOLD_RULES, ThresholdRule, apply_threshold_rules
 from cgtvigil.signals._tto import (
@@ -52,6 +52,7 @@ __all__ = [
     "ThresholdRule",
     "WeibullOnsetFitter",
     "apply_threshold_rules",
+    "auto_squash",
     "binomial_llr",
     "chi_square",
     "compare_onsets",

@@ -20,7 +20,7 @@ from cgtvigil._validation import Problems
 from cgtvigil.errors import ValidationError
 from cgtvigil.signals._table import FloatArray, as_float_array
 
-__all__ = ["SquashedPoints", "squash"]
+__all__ = ["SquashedPoints", "auto_squash", "squash"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,40 @@ def squash(
         empty = np.empty(0)
         return SquashedPoints(empty, empty, empty)
     return SquashedPoints(np.concatenate(out_n), np.concatenate(out_e), np.concatenate(out_w))
+
+
+# openEBGM autoSquash's defaults: points kept unsquashed for the 1st, 2nd, 3rd and later count
+# (ascending N), and the number of super points by how many points a count has to squash.
+AUTO_KEEP_PTS: tuple[int, ...] = (100, 75, 50, 25)
+AUTO_CUT_OFFS: tuple[float, ...] = (500, 1e3, 1e4, 1e5, 5e5, 1e6, 5e6)
+AUTO_SUPER_PTS: tuple[int, ...] = (50, 75, 150, 500, 750, 1000, 2000, 5000)
+
+
+def auto_squash(n: Any, e: Any) -> SquashedPoints:
+    """Squash every count N with more than ``max(AUTO_KEEP_PTS) + 1`` points to a number of super
+    points that grows with how many it has, as openEBGM's ``autoSquash`` does with its defaults.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> s = auto_squash(np.repeat([1, 2, 3], [20000, 3000, 90]), rng.gamma(1.0, 1.0, 23090))
+    >>> len(s.n), float(s.weight.sum())
+    (930, 23090.0)
+    """
+    problems = Problems()
+    nn = as_float_array(n, "n", "auto_squash", problems)
+    ee = as_float_array(e, "e", "auto_squash", problems)
+    problems.raise_if_any()
+    values, sizes = np.unique(nn, return_counts=True)
+    out = SquashedPoints(nn, ee, np.ones_like(nn))
+    position = 0
+    for value, size in zip(values, sizes, strict=True):
+        if size <= max(AUTO_KEEP_PTS) + 1:
+            continue
+        keep = AUTO_KEEP_PTS[min(position, len(AUTO_KEEP_PTS) - 1)]
+        position += 1
+        to_squash = int(size) - keep
+        super_pts = AUTO_SUPER_PTS[int(np.searchsorted(np.asarray(AUTO_CUT_OFFS), to_squash, side="right"))]
+        bin_size = max(to_squash // super_pts, 2)
+        out = squash(out.n, out.e, out.weight, count=int(value), bin_size=bin_size, keep_pts=keep, min_pts=1)
+    return out
