@@ -96,7 +96,8 @@ class Settings:
     server does not escalate or send notifications itself, a timer runs `cgtvigil monitor
     escalate`), CGTVIGIL_SMTP_HOST, CGTVIGIL_SMTP_PORT (default 587), CGTVIGIL_SMTP_SECURITY
     (starttls, ssl or none), CGTVIGIL_SMTP_USER, CGTVIGIL_SMTP_PASSWORD_FILE or
-    CGTVIGIL_SMTP_PASSWORD, CGTVIGIL_SMTP_FROM (the mail server and sender of alert e-mails)."""
+    CGTVIGIL_SMTP_PASSWORD, CGTVIGIL_SMTP_FROM (the mail server and sender of alert e-mails),
+    CGTVIGIL_OPENFDA_API_KEY_FILE or CGTVIGIL_OPENFDA_API_KEY and CGTVIGIL_OPENFDA_URL (the openFDA API)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
@@ -118,6 +119,8 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_sender: str = "cgtvigil@localhost"
+    openfda_api_key: str = ""  # empty: openFDA's keyless rate limits
+    openfda_url: str = "https://api.fda.gov"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -144,6 +147,8 @@ class Settings:
             smtp_user=os.environ.get("CGTVIGIL_SMTP_USER", ""),
             smtp_password=_secret("CGTVIGIL_SMTP_PASSWORD"),
             smtp_sender=os.environ.get("CGTVIGIL_SMTP_FROM", "cgtvigil@localhost"),
+            openfda_api_key=_secret("CGTVIGIL_OPENFDA_API_KEY"),
+            openfda_url=os.environ.get("CGTVIGIL_OPENFDA_URL", "https://api.fda.gov").rstrip("/"),
         )
 
     def notifier(self) -> Notifier:

@@ -236,3 +236,185 @@ def export_e2b_cmd(
     )
     if problems or any(v.severity == "rejection" for v in violations):
         raise typer.Exit(1)
+
+
+fetch_app = typer.Typer(help="Download cases from public sources (openFDA).", no_args_is_help=True)
+app.add_typer(fetch_app, name="fetch")
+
+
+def _faers_versions(store: CaseStore, case_ids: set[str]) -> dict[str, tuple[str, int | None]]:
+    """caseid -> (primaryid, caseversion) of the FAERS case view in the same store, if there is one."""
+    if not case_ids or not store.con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'report'").fetchone():
+        return {}
+    rows = store.con.execute(
+        "SELECT caseid, primaryid, caseversion FROM report WHERE caseid IN (SELECT unnest(?))", [sorted(case_ids)]
+    ).fetchall()
+    return {str(c): (str(p), int(v) if v is not None else None) for c, p, v in rows}
+
+
+@ingest_app.command("openfda")
+def ingest_openfda_cmd(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="openFDA drug/event partitions (.json.zip or .json) or FAERS XML reports (.xml, .sgm)."),
+    ],
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+    report_json: Annotated[Path | None, typer.Option(help="Write the import report as JSON here.")] = None,
+    products: Annotated[Path | None, typer.Option(help="CGT product dictionary (default: the shipped one).")] = None,
+) -> None:
+    """Load openFDA drug/event partitions (streamed) and FAERS XML: every record is loaded or
+    quarantined with its reason; drugs are matched to the CGT product dictionary (verbatim name,
+    then openFDA's harmonised brand/generic/substance names); cases also in the FAERS tables of
+    the store are linked by caseid and version (the highest version is kept, FAERS on a tie).
+    A damaged partition fails on its own; the others still load; the exit code is then 1."""
+    from cgtvigil.ingest import OpenFdaPartition, faers_links, read_faers_xml, read_openfda
+    from cgtvigil.store import load_products
+
+    settings = Settings.from_env()
+    rows: list[dict[str, object]] = []
+    failed = 0
+    store: CaseStore | None = None
+    try:
+        if report_json is not None and report_json.is_dir():
+            raise ParseError("is a folder; give a file name for the import report", file=str(report_json))
+        dictionary = load_products(products)
+        store = CaseStore(db or settings.db)
+        for path in files:
+            row: dict[str, object] = {"file": str(path), "read": 0, "loaded": 0, "quarantined": 0, "new": 0}
+            versions: dict[str, str | None] = {}
+            matches: list[dict[str, object]] = []
+            quarantine: list[dict[str, object]] = []
+
+            def keep(
+                part: OpenFdaPartition,
+                source: str,
+                row: dict[str, object] = row,
+                store: CaseStore = store,
+                versions: dict[str, str | None] = versions,
+                matches: list[dict[str, object]] = matches,
+                quarantine: list[dict[str, object]] = quarantine,
+                path: Path = path,
+            ) -> None:
+                new = store.add(
+                    [StoredReport(r.case, source, r.file, r.sha256, r.xpath, r.importer) for r in part.loaded],
+                    [
+                        (source, q.file, part.sha256, q.xpath, q.reason, q.detail, q.safety_report_id, q.raw)
+                        for q in part.quarantined
+                    ],
+                )
+                row["loaded"] = int(str(row["loaded"])) + len(part.loaded)
+                row["quarantined"] = int(str(row["quarantined"])) + len(part.quarantined)
+                row["new"] = int(str(row["new"])) + new
+                for r in part.loaded:
+                    versions[r.case.case_id] = r.version
+                    matches.extend(
+                        {
+                            "safety_report_id": r.case.safety_report_id,
+                            "drug": m.drug_index,
+                            "product": m.product_id,
+                            "field": m.field,
+                            "value": m.value,
+                        }
+                        for m in r.product_matches
+                    )
+                    for w in r.warnings:
+                        if not w.startswith(("NOT_KEPT", "SERIOUSNESS_PER_REPORT")):
+                            _note("note", f"{path}: {r.case.safety_report_id}: {w}")
+                for q in part.quarantined:
+                    quarantine.append({"where": q.xpath, "reason": q.reason, "detail": q.detail})
+                    if len(quarantine) <= 200:
+                        _note("warning", f"{path}: {q.xpath}: {q.reason}: {q.detail}")
+
+            try:
+                if path.suffix.lower() in (".xml", ".sgm"):
+                    part = read_faers_xml(path, products=dictionary)
+                    keep(part, "faers-xml")
+                else:
+                    part = read_openfda(path, products=dictionary, on_batch=lambda p: keep(p, "openfda"))
+            except ParseError as exc:
+                failed += 1
+                err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))
+                row.update(status="failed", error=str(exc))
+                rows.append(row)
+                continue
+            row["read"] = part.read
+            row["sha256"] = part.sha256
+            links = faers_links(versions, _faers_versions(store, set(versions)))
+            row["faers_links"] = [
+                {
+                    "case_id": k.case_id,
+                    "openfda_version": k.openfda_version,
+                    "faers_primaryid": k.faers_primaryid,
+                    "faers_version": k.faers_version,
+                    "kept": k.kept,
+                }
+                for k in links
+            ]
+            row["also_in_faers"] = len(links)
+            row["product_matches"] = matches
+            row["quarantine"] = quarantine
+            row["status"] = "loaded" if not quarantine else "partial"
+            rows.append(row)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    finally:
+        if store is not None:
+            store.con.close()
+    table = Table(title="openFDA import (read = loaded + quarantined)")
+    for col in ("file", "read", "loaded", "quarantined", "new versions", "CGT drugs", "in FAERS", "status"):
+        table.add_column(col, justify="left" if col in ("file", "status") else "right")
+    for row in rows:
+        table.add_row(
+            plain(row["file"]),
+            *(str(row.get(k, "")) for k in ("read", "loaded", "quarantined", "new")),
+            str(len(row.get("product_matches", []))),  # type: ignore[arg-type]
+            str(row.get("also_in_faers", "")),
+            str(row["status"]),
+        )
+    console.print(table)
+    if report_json is not None:
+        try:
+            report_json.write_text(json.dumps({"files": rows}, indent=2), "utf-8")
+        except OSError as exc:
+            _fail(exc)
+        console.print(Text.assemble("Import report: ", plain(report_json)))
+    if failed:
+        raise typer.Exit(1)
+
+
+@fetch_app.command("openfda")
+def fetch_openfda_cmd(
+    out: Annotated[Path, typer.Option(help="Write the records here, as an openFDA JSON document (.json).")],
+    search: Annotated[
+        str | None, typer.Option(help='openFDA query, e.g. patient.drug.openfda.brand_name:"KYMRIAH".')
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many records.")] = 1000,
+    page_size: Annotated[int, typer.Option(min=1, max=1000, help="Records per request (openFDA allows 1000).")] = 100,
+) -> None:
+    """Download drug/event records from the openFDA API (API key: $CGTVIGIL_OPENFDA_API_KEY or
+    its _FILE; server: $CGTVIGIL_OPENFDA_URL) into one JSON file that `ingest openfda` reads."""
+    from cgtvigil.ingest import OpenFdaClient
+
+    settings = Settings.from_env()
+    tmp = out.with_name(out.name + ".part")
+    n = 0
+    try:
+        with (
+            OpenFdaClient(settings.openfda_url, api_key=settings.openfda_api_key) as client,
+            tmp.open("w", encoding="utf-8") as f,
+        ):
+            f.write('{"meta": {"search": ' + json.dumps(search) + '}, "results": [')
+            for rec in client.search(search, limit=limit, page_size=page_size):
+                f.write(("," if n else "") + "\n" + json.dumps(rec, ensure_ascii=False))
+                n += 1
+            f.write("\n]}\n")
+        tmp.replace(out)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    console.print(
+        Text.assemble(
+            f"Wrote {n} record(s) to ", plain(out), f" ({client.requests} request(s), {client.retries} retried)"
+        )
+    )
