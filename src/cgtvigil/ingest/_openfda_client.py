@@ -68,7 +68,7 @@ class OpenFdaClient:
             problem: str
             wait = min(delay, self.retry.max_backoff)
             try:
-                resp = self.client.get(url, params=params or None)
+                resp = self.client.get(httpx.URL(url).copy_merge_params(params))
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:
