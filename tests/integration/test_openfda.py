@@ -9,6 +9,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
@@ -142,11 +143,11 @@ class _Replay(BaseHTTPRequestHandler):
     """openFDA-like: `limit`/`skip` paging, a search_after Link from the third page on, one 429
     (Retry-After: 0) and one 503 before the second page, 404 NOT_FOUND for an unknown search."""
 
-    records: list[dict] = []
-    failures: list[int] = []
-    seen: list[dict[str, list[str]]] = []
+    records: ClassVar[list[dict]] = []
+    failures: ClassVar[list[int]] = []
+    seen: ClassVar[list[dict[str, list[str]]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         q = parse_qs(urlparse(self.path).query)
         self.seen.append(q)
         if q.get("search") == ["nothing"]:
