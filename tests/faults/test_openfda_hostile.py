@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def _zip(tmp_path: Path, text: str | bytes) -> Path:
     return path
 
 
-def _rec(rid: str = "1") -> dict:
+def _rec(rid: str = "1") -> dict[str, Any]:
     return {"safetyreportid": rid, "patient": {"reaction": [{"reactionmeddrapt": "PYREXIA"}], "drug": []}}
 
 

@@ -9,7 +9,7 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
@@ -31,18 +31,19 @@ from cgtvigil.store import CaseStore, load_products
 runner = CliRunner()
 
 
-def _record(shared: Path) -> dict:
-    return json.loads((shared / "openfda" / "event.postannotation.json").read_text("utf-8"))
+def _record(shared: Path) -> dict[str, Any]:
+    rec: dict[str, Any] = json.loads((shared / "openfda" / "event.postannotation.json").read_text("utf-8"))
+    return rec
 
 
-def _partition(tmp_path: Path, records: list[dict], name: str = "drug-event-0001-of-0001.json") -> Path:
+def _partition(tmp_path: Path, records: list[dict[str, Any]], name: str = "drug-event-0001-of-0001.json") -> Path:
     path = tmp_path / (name + ".zip")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(name, json.dumps({"meta": {"last_updated": "2026-11-30"}, "results": records}))
     return path
 
 
-def _small(shared: Path, rid: str, version: str | None = None) -> dict:
+def _small(shared: Path, rid: str, version: str | None = None) -> dict[str, Any]:
     rec = _record(shared)
     rec["safetyreportid"] = rid
     rec.pop("@case_number")
@@ -143,7 +144,7 @@ class _Replay(BaseHTTPRequestHandler):
     """openFDA-like: `limit`/`skip` paging, a search_after Link from the third page on, one 429
     (Retry-After: 0) and one 503 before the second page, 404 NOT_FOUND for an unknown search."""
 
-    records: ClassVar[list[dict]] = []
+    records: ClassVar[list[dict[str, Any]]] = []
     failures: ClassVar[list[int]] = []
     seen: ClassVar[list[dict[str, list[str]]]] = []
 
@@ -167,7 +168,7 @@ class _Replay(BaseHTTPRequestHandler):
         body = {"meta": {"results": {"skip": start, "limit": limit, "total": len(self.records)}}, "results": page}
         self._send(200, body, headers)
 
-    def _send(self, code: int, body: dict, headers: dict[str, str] | None = None) -> None:
+    def _send(self, code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
