@@ -6,11 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["MIGRATIONS", "migrate"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x63677476  # PostgreSQL advisory lock key: one migrator at a time ("cgtv")
 
 
 def _config() -> Config:
@@ -19,10 +20,22 @@ def _config() -> Config:
     return cfg
 
 
+def _lock(connection: Connection) -> None:
+    """Make this transaction the only migrator until it ends, taken before Alembic reads the
+    current revision: several processes starting on one fresh database (server workers, a CLI
+    command) otherwise all create the tables, and all but one fail (duplicate key)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+    elif connection.dialect.name == "sqlite":
+        if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the database's write lock
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (default: the latest)."""
+    """Upgrade the schema to ``revision`` (default: the latest), one process at a time."""
     cfg = _config()
     with engine.begin() as connection:
+        _lock(connection)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 
