@@ -46,7 +46,7 @@ def seed_demo_operational(
     settings: Settings, products: ProductDictionary, patients: int = 12
 ) -> dict[str, tuple[str, str]]:
     """SYNTHETIC monitored patients (infused 1-12 days ago, two sites), their wearable
-    temperature every 10 minutes and daily labs up to now, evaluated into alerts; and one demo
+    temperature every 10 minutes and daily labs up to now (nothing dated later), evaluated into alerts; and one demo
     user per role with a random password (returned once)."""
     engine = operational_engine(settings.operational_url)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -81,12 +81,9 @@ def seed_demo_operational(
                 for m, t in zip(
                     rows.column("minute").to_pylist(), rows.column("temperature_c").to_pylist(), strict=True
                 )
-                if m <= day_now * 1440
             ]
             labs = daily.filter(pc.equal(daily.column("patient_id"), pid)).to_pylist()
             for r in labs:
-                if r["day"] > day_now:
-                    continue
                 t = day0 + timedelta(days=r["day"], hours=7)
                 obs.append(
                     Observation(patient=pid, kind="crp", value=r["crp_mg_l"] / 10, unit="mg/dL", time=t, source="fhir")
@@ -105,7 +102,9 @@ def seed_demo_operational(
                             source="clinician",
                         )
                     )
-            store_observations(session, IntakeResult(obs), now)
+            # up to now only: a day's labs at 07:00 and grades at 08:00 of the current day were
+            # stored hours ahead (readings in the future are quarantined as FUTURE_TIME)
+            store_observations(session, IntakeResult([o for o in obs if o.time <= now]), now)
             evaluate_patient(session, pid, MonitoringRules(), since=now - timedelta(days=2), now=now, products=products)
         for name, (role, extra) in DEMO_USERS.items():
             password = secrets.token_urlsafe(12)
