@@ -13,7 +13,8 @@ from cgtvigil.forecasting._daily import (
     onset_labels,
     where_rows,
 )
-from cgtvigil.forecasting._evaluate import evaluate_forecaster
+from cgtvigil.forecasting._evaluate import evaluate_forecaster, evaluate_hazard
+from cgtvigil.forecasting._hazard import HazardForecaster, risk_set
 from cgtvigil.forecasting._model import ToxicityForecaster
 
 __all__ = [
@@ -24,10 +25,13 @@ __all__ = [
     "MAX_ID",
     "REQUIRED_COLUMNS",
     "DailyTable",
+    "HazardForecaster",
     "ToxicityForecaster",
     "build_features",
     "evaluate_forecaster",
+    "evaluate_hazard",
     "feature_inputs",
     "onset_labels",
+    "risk_set",
     "where_rows",
 ]

@@ -3,16 +3,18 @@ grouped k-fold above it; AUROC, AUPRC and calibration."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from cgtvigil._validation import Problems, param_message
 from cgtvigil.errors import ValidationError
-from cgtvigil.forecasting._daily import DailyTable, FloatArray, feature_inputs
+from cgtvigil.forecasting._daily import DailyTable, FloatArray, feature_inputs, onset_labels
+from cgtvigil.forecasting._hazard import HazardForecaster
 from cgtvigil.forecasting._model import ToxicityForecaster
 
-__all__ = ["evaluate_forecaster"]
+__all__ = ["evaluate_forecaster", "evaluate_hazard"]
 
 
 def _calibration(y: FloatArray, p: FloatArray, bins: int = 10) -> dict[str, Any]:
@@ -104,3 +106,104 @@ def evaluate_forecaster(
     else:
         result["auroc"] = result["auprc"] = None
     return result
+
+
+def _scores(y: FloatArray, p: FloatArray) -> dict[str, Any]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if len(np.unique(y)) < 2:
+        return {"auroc": None, "auprc": None, "brier": float(np.mean((p - y) ** 2)) if len(y) else None}
+    return {
+        "auroc": float(roc_auc_score(y, p)),
+        "auprc": float(average_precision_score(y, p)),
+        "brier": float(np.mean((p - y) ** 2)),
+    }
+
+
+def evaluate_hazard(
+    table: DailyTable,
+    hazard: HazardForecaster,
+    *,
+    horizons: tuple[int, ...] = (1, 3, 5, 7),
+    window_model: str = "boosting",
+    loo_max_patients: int = 60,
+    folds: int = 10,
+) -> dict[str, Any]:
+    """The hazard model and the window classifier (``ToxicityForecaster``, one per horizon)
+    cross-validated on the SAME patient folds; for each horizon h, per patient-day (landmark
+    day t, scored as ``onset_labels``: onset in (t, t + h], or followed event-free through t + h)
+    AUROC, AUPRC, Brier and calibration of both on the same rows, and AUROC by landmark day."""
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+
+    hazard.check_params()
+    _check(
+        ToxicityForecaster(target=hazard.target, min_grade=hazard.min_grade, model=window_model),
+        loo_max_patients,
+        folds,
+    )  # type: ignore[arg-type]
+    patients = np.unique(table.patient_id)
+    if len(patients) < 2:
+        problems = Problems()
+        problems.add(f"cross-validation by patient needs at least 2 patients; the table has {len(patients)}.")
+        problems.raise_if_any()
+    if len(patients) <= loo_max_patients:
+        splitter: Any = LeaveOneGroupOut()
+        scheme = "leave-one-patient-out"
+    else:
+        k = min(folds, len(patients))
+        splitter, scheme = GroupKFold(n_splits=k), f"grouped {k}-fold"
+    horizons = tuple(sorted(set(horizons)))
+    top = max(horizons)
+    h_pred = np.full((len(table), top), np.nan)
+    w_pred = {h: np.full(len(table), np.nan) for h in horizons}
+    for train, test in splitter.split(table.day, groups=table.patient_id):
+        tr, te = _subset(table, train), _subset(table, test)
+        try:
+            model = replace(hazard, horizon=max(top, 1)).fit(tr)
+            h_pred[test] = model.predict_risk(te)[:, :top]
+        except ValidationError:
+            pass  # a training fold without both outcomes: its patients are not scored
+        for h in horizons:
+            try:
+                w = ToxicityForecaster(target=hazard.target, min_grade=hazard.min_grade, horizon=h, model=window_model)  # type: ignore[arg-type]
+                w_pred[h][test] = w.fit(tr).predict_proba(te)
+            except ValidationError:
+                pass
+    by_horizon, by_landmark = [], []
+    for h in horizons:
+        scored, y = onset_labels(table, hazard.target, hazard.min_grade, h)
+        ok = scored & np.isfinite(h_pred[:, h - 1]) & np.isfinite(w_pred[h])
+        yh, ph, pw = y[ok], h_pred[ok, h - 1], w_pred[h][ok]
+        entry: dict[str, Any] = {"horizon_days": h, "n_patient_days": int(ok.sum()), "n_events": int(yh.sum())}
+        entry["hazard"], entry["window"] = _scores(yh, ph), _scores(yh, pw)
+        if len(np.unique(yh)) == 2:
+            entry["hazard"]["calibration"] = _calibration(yh, ph)
+            entry["window"]["calibration"] = _calibration(yh, pw)
+        by_horizon.append(entry)
+        for d in np.unique(table.day[ok]):
+            m = table.day[ok] == d
+            if len(np.unique(yh[m])) == 2:
+                by_landmark.append(
+                    {
+                        "horizon_days": h,
+                        "day": int(d),
+                        "n": int(m.sum()),
+                        "events": int(yh[m].sum()),
+                        "hazard_auroc": _scores(yh[m], ph[m])["auroc"],
+                        "window_auroc": _scores(yh[m], pw[m])["auroc"],
+                    }
+                )
+    return {
+        "target": hazard.target,
+        "min_grade": hazard.min_grade,
+        "model": f"hazard ({hazard.model})",
+        "window_model": window_model,
+        "cross_validation": scheme,
+        "n_patients": len(patients),
+        "by_horizon": by_horizon,
+        "by_landmark": by_landmark,
+    }
+
+
+def _subset(table: DailyTable, index: Any) -> DailyTable:
+    return DailyTable(table.patient_id[index], table.day[index], {k: v[index] for k, v in table.values.items()})

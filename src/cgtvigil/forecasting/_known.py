@@ -1,0 +1,148 @@
+"""Features known at the time, on every patient-day from the first to the last row.
+
+For day t of a patient, every feature uses that patient's rows on days <= t only:
+
+- ``day`` (since infusion) and hinges ``day_after_3``/``_7``/``_14`` (a piecewise-linear time
+  effect; ICANS peaks later than CRS);
+- per lab (CRP, ferritin, IL-6, procalcitonin, WBC) on the log scale: the last value (carried
+  forward), the maximum so far, the 48 h and 72 h slopes (log change per day) and the ratio to
+  the baseline, the value on day 0 (before infusion by the usual timing of the infusion-day
+  draw; the table holds no earlier days); NaN where not computable;
+- temperature: the last and highest so far, and the fever burden (days so far >= 38.0 °C);
+- per grade column (the target's grades below the threshold and the other syndrome's): today's
+  grade, the highest so far and the days since its first grade >= 1 (0 if none yet).
+
+A day without a row (a gap in the table) is a day of follow-up with the labs carried forward
+and a grade of 0, the convention of a blank grade. Only the table's columns are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from cgtvigil.forecasting._daily import FEATURE_SOURCES, GRADE_COLUMNS, DailyTable, FloatArray, _groups
+
+__all__ = ["PatientDays", "known_features", "patient_days"]
+
+FEVER_C = 38.0
+_HINGES = (3, 7, 14)
+# lower bound before the log (a value of 0 is below the assay's limit)
+_LOG_FLOOR = {"crp_mg_l": 0.1, "ferritin_ng_ml": 1.0, "il6_pg_ml": 0.1, "pct_ng_ml": 0.01, "wbc_1e9_l": 0.01}
+TIME_FEATURES = ("day", *(f"day_after_{k}" for k in _HINGES))
+
+
+class PatientDays:
+    """The day grid: every day from each patient's first to last row, and where its rows are."""
+
+    def __init__(self, table: DailyTable) -> None:
+        pid: list[npt.NDArray[np.str_]] = []
+        day: list[npt.NDArray[np.int64]] = []
+        row: list[npt.NDArray[np.intp]] = []
+        self.spans: list[tuple[int, int]] = []  # grid [start, end) per patient
+        at = 0
+        for s, e in zip(*_groups(table.patient_id), strict=True):
+            d0, d1 = int(table.day[s]), int(table.day[e - 1])
+            grid = np.arange(d0, d1 + 1, dtype=np.int64)
+            r = np.full(len(grid), -1, dtype=np.intp)
+            r[table.day[s:e] - d0] = np.arange(s, e)
+            pid.append(np.full(len(grid), table.patient_id[s]))
+            day.append(grid)
+            row.append(r)
+            self.spans.append((at, at + len(grid)))
+            at += len(grid)
+        self.patient_id = np.concatenate(pid) if pid else np.array([], dtype=str)
+        self.day = np.concatenate(day) if day else np.array([], dtype=np.int64)
+        self.row = np.concatenate(row) if row else np.array([], dtype=np.intp)
+        self.grid_of_row = np.empty(len(table), dtype=np.intp)
+        self.grid_of_row[self.row[self.row >= 0]] = np.flatnonzero(self.row >= 0)
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+    def on_grid(self, values: FloatArray) -> FloatArray:
+        """A table column on the grid (NaN on days without a row)."""
+        out = np.full(len(self), np.nan)
+        has = self.row >= 0
+        out[has] = values[self.row[has]]
+        return out
+
+
+def patient_days(table: DailyTable) -> PatientDays:
+    return PatientDays(table)
+
+
+def time_features(day: FloatArray) -> FloatArray:
+    """The columns of TIME_FEATURES for the given days (also for days ahead)."""
+    return np.column_stack([day, *(np.maximum(day - k, 0.0) for k in _HINGES)])
+
+
+def _locf(v: FloatArray) -> FloatArray:
+    idx = np.where(~np.isnan(v), np.arange(len(v)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    out: FloatArray = np.where(idx >= 0, v[np.maximum(idx, 0)], np.nan)
+    return out
+
+
+def _lagged(v: FloatArray, k: int) -> FloatArray:
+    out = np.full_like(v, np.nan)
+    if k < len(v):
+        out[k:] = v[:-k]
+    return out
+
+
+def known_features(
+    table: DailyTable, grid: PatientDays, inputs: Sequence[str] | None = None
+) -> tuple[FloatArray, list[str]]:
+    """(features on the grid, their names) from the canonical columns ``inputs`` (default:
+    every column of the table with at least one value)."""
+    if inputs is None:
+        inputs = [k for k in table.values if not np.isnan(table.values[k]).all()]
+    names = list(TIME_FEATURES)
+    cols: list[FloatArray] = list(time_features(grid.day.astype(np.float64)).T)
+
+    def per_patient(v: FloatArray, fn: object) -> FloatArray:
+        out = np.empty_like(v)
+        for s, e in grid.spans:
+            out[s:e] = fn(v[s:e], grid.day[s:e])  # type: ignore[operator]
+        return out
+
+    for key in FEATURE_SOURCES:
+        if key not in inputs:
+            continue
+        raw = grid.on_grid(table.values[key])
+        if key == "max_temp_c":
+            filled = per_patient(raw, lambda v, d: _locf(v))
+            names += ["temp_last", "temp_max", "fever_days"]
+            cols += [
+                filled,
+                per_patient(filled, lambda v, d: np.fmax.accumulate(v)),
+                per_patient(raw, lambda v, d: np.cumsum(np.nan_to_num(v, nan=0.0) >= FEVER_C).astype(float)),
+            ]
+            continue
+        logv = np.log(np.maximum(raw, _LOG_FLOOR[key]))
+        filled = per_patient(logv, lambda v, d: _locf(v))
+        base = per_patient(logv, lambda v, d: np.full_like(v, v[0] if d[0] == 0 else np.nan))
+        names += [f"{key}_last", f"{key}_max", f"{key}_slope_48h", f"{key}_slope_72h", f"{key}_baseline_ratio"]
+        cols += [
+            filled,
+            per_patient(filled, lambda v, d: np.fmax.accumulate(v)),
+            per_patient(filled, lambda v, d: (v - _lagged(v, 2)) / 2.0),
+            per_patient(filled, lambda v, d: (v - _lagged(v, 3)) / 3.0),
+            filled - base,
+        ]
+    for key in GRADE_COLUMNS.values():
+        if key not in inputs:
+            continue
+        g = np.nan_to_num(grid.on_grid(table.values[key]), nan=0.0)
+
+        def since(v: FloatArray, d: npt.NDArray[np.int64]) -> FloatArray:
+            started = np.flatnonzero(v >= 1)
+            return np.where(d >= d[started[0]], d - d[started[0]] + 1, 0).astype(float) if len(started) else 0 * v
+
+        names += [f"{key}_today", f"{key}_max", f"{key}_days_since_onset"]
+        cols += [g, per_patient(g, lambda v, d: np.fmax.accumulate(v)), per_patient(g, since)]
+    x = np.column_stack(cols) if len(grid) else np.empty((0, len(names)))
+    return x, names
