@@ -40,7 +40,7 @@ def test_features_before_day_t_do_not_change_the_day_t_hazard() -> None:
         changed = model.predict_hazard(_table(rows))
         a = (t.patient_id == "A") & (t.day <= cut)
         np.testing.assert_array_equal(base[a], changed[a])
-    x, names = known_features(t, PatientDays(t))
+    _x, names = known_features(t, PatientDays(t))
     assert "crp_mg_l_baseline_ratio" in names and "icans_grade_days_since_onset" in names
 
 

@@ -4,7 +4,7 @@ grouped k-fold above it; AUROC, AUPRC and calibration."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -125,7 +125,7 @@ def evaluate_hazard(
     hazard: HazardForecaster,
     *,
     horizons: tuple[int, ...] = (1, 3, 5, 7),
-    window_model: str = "boosting",
+    window_model: Literal["boosting", "logistic"] = "boosting",
     loo_max_patients: int = 60,
     folds: int = 10,
 ) -> dict[str, Any]:
@@ -140,7 +140,7 @@ def evaluate_hazard(
         ToxicityForecaster(target=hazard.target, min_grade=hazard.min_grade, model=window_model),
         loo_max_patients,
         folds,
-    )  # type: ignore[arg-type]
+    )
     patients = np.unique(table.patient_id)
     if len(patients) < 2:
         problems = Problems()
@@ -165,7 +165,7 @@ def evaluate_hazard(
             pass  # a training fold without both outcomes: its patients are not scored
         for h in horizons:
             try:
-                w = ToxicityForecaster(target=hazard.target, min_grade=hazard.min_grade, horizon=h, model=window_model)  # type: ignore[arg-type]
+                w = ToxicityForecaster(target=hazard.target, min_grade=hazard.min_grade, horizon=h, model=window_model)
                 w_pred[h][test] = w.fit(tr).predict_proba(te)
             except ValidationError:
                 pass

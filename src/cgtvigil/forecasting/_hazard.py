@@ -143,7 +143,8 @@ class HazardForecaster:
                 f"{self.min_grade}: both outcomes are needed. Check the grade column and the minimum grade."
             )
             problems.raise_if_any()
-        keep = ~np.isnan(x).all(axis=0)  # a feature with no value (e.g. no day-0 baseline) is dropped
+        # a feature with no value (e.g. no day-0 baseline) is dropped
+        keep = np.asarray(~np.isnan(x).all(axis=0), dtype=bool)
         keep[: len(TIME_FEATURES)] = True
         self.feature_names_ = [n for n, k in zip(names, keep, strict=True) if k]
         self.estimator_ = self._estimator().fit(x[:, keep], y)
