@@ -23,6 +23,7 @@ import numpy.typing as npt
 from cgtvigil._validation import Problems, check_in, param_message
 from cgtvigil.forecasting._daily import GRADE_COLUMNS, DailyTable, FloatArray, feature_inputs
 from cgtvigil.forecasting._known import TIME_FEATURES, PatientDays, known_features, time_features
+from cgtvigil.forecasting._model import make_classifier
 
 __all__ = ["HazardForecaster", "risk_set"]
 
@@ -97,25 +98,8 @@ class HazardForecaster:
         problems.raise_if_any()
 
     def _estimator(self) -> Any:
-        if self.model == "boosting":
-            from sklearn.ensemble import HistGradientBoostingClassifier
-
-            return HistGradientBoostingClassifier(
-                max_iter=150,
-                learning_rate=0.06,
-                max_leaf_nodes=15,
-                l2_regularization=1.0,
-                random_state=self.random_state,
-            )
-        from sklearn.impute import SimpleImputer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return make_pipeline(
-            SimpleImputer(strategy="median", keep_empty_features=True),
-            StandardScaler(),
-            LogisticRegression(C=float(self.C), max_iter=3000),
+        return make_classifier(
+            self.model, random_state=self.random_state, C=float(self.C), max_iter=3000, keep_empty_features=True
         )
 
     @property

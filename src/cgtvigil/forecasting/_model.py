@@ -21,6 +21,29 @@ from cgtvigil.forecasting._daily import (
 __all__ = ["ToxicityForecaster"]
 
 
+def make_classifier(
+    model: str, *, random_state: int, C: float = 1.0, max_iter: int = 2000, keep_empty_features: bool = False
+) -> Any:
+    """The project's two learners: gradient boosting, or median imputation, scaling and
+    (L2-penalised) logistic regression."""
+    if model == "boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        return HistGradientBoostingClassifier(
+            max_iter=150, learning_rate=0.06, max_leaf_nodes=15, l2_regularization=1.0, random_state=random_state
+        )
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(
+        SimpleImputer(strategy="median", keep_empty_features=keep_empty_features),
+        StandardScaler(),
+        LogisticRegression(C=C, max_iter=max_iter),
+    )
+
+
 @dataclass
 class ToxicityForecaster:
     """Probability that a toxicity of at least ``min_grade`` starts within ``horizon`` days,
@@ -74,22 +97,7 @@ class ToxicityForecaster:
         problems.raise_if_any()
 
     def _estimator(self) -> Any:
-        if self.model == "boosting":
-            from sklearn.ensemble import HistGradientBoostingClassifier
-
-            return HistGradientBoostingClassifier(
-                max_iter=150,
-                learning_rate=0.06,
-                max_leaf_nodes=15,
-                l2_regularization=1.0,
-                random_state=self.random_state,
-            )
-        from sklearn.impute import SimpleImputer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression(max_iter=2000))
+        return make_classifier(self.model, random_state=self.random_state)
 
     @property
     def inputs_(self) -> list[str]:
