@@ -281,7 +281,11 @@ def observation_points(
 ) -> list[ObservationPoint]:
     """Current (not superseded) observations of a patient in scope, oldest first."""
     _, treatment = _patient(session, scope, patient_id)
-    query = select(ObservationRow).where(ObservationRow.patient_id == patient_id, ObservationRow.superseded.is_(False))
+    o = ObservationRow
+    # Columns, not ORM entities: a patient's chart holds thousands of points.
+    query = select(o.kind, o.time, o.value, o.unit, o.source, o.device).where(
+        o.patient_id == patient_id, o.superseded.is_(False)
+    )
     if since is not None:
         query = query.where(ObservationRow.time >= utc_naive(since))
     if until is not None:
@@ -291,15 +295,15 @@ def observation_points(
     day0 = datetime.combine(treatment.infusion_date, datetime.min.time()) if treatment else None
     return [
         ObservationPoint(
-            kind=o.kind,
-            time=_utc(o.time) or o.time,
-            value=o.value,
-            unit=o.unit,
-            source=o.source,
-            device=o.device or "",
-            day=round((o.time - day0).total_seconds() / 86400, 4) if day0 else None,
+            kind=kind,
+            time=_utc(time) or time,
+            value=value,
+            unit=unit,
+            source=source,
+            device=device or "",
+            day=round((time - day0).total_seconds() / 86400, 4) if day0 else None,
         )
-        for o in session.scalars(query.order_by(ObservationRow.time).limit(limit))
+        for kind, time, value, unit, source, device in session.execute(query.order_by(o.time).limit(limit))
     ]
 
 
