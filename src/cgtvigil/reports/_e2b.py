@@ -57,6 +57,13 @@ def _e(parent: etree._Element, tag: str, **attrs: str | None) -> etree._Element:
     return el
 
 
+def _party(parent: etree._Element, role: str, extension: str, root: str) -> None:
+    """A message's receiver or sender: ``<role typeCode><device><id extension root/>``."""
+    typ = "RCV" if role == "receiver" else "SND"
+    device = _e(_e(parent, role, typeCode=typ), "device", classCode="DEV", determinerCode="INSTANCE")
+    _e(device, "id", extension=extension, root=root)
+
+
 def _txt(parent: etree._Element, tag: str, value: str | Null | None, **attrs: str | None) -> etree._Element | None:
     if value is None:
         return None
@@ -1014,18 +1021,8 @@ def write_ack(
         _e(msg, "processingCode", code="P")
         _e(msg, "processingModeCode", code="T")
         _e(msg, "acceptAckCode", code="NE")
-        _e(
-            _e(_e(msg, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE"),
-            "id",
-            extension=receiver,
-            root=R + "16",
-        )
-        _e(
-            _e(_e(msg, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE"),
-            "id",
-            extension=sender,
-            root=R + "15",
-        )
+        _party(msg, "receiver", receiver, R + "16")
+        _party(msg, "sender", sender, R + "15")
         if o.message_created is not None:
             al = _e(msg, "attentionLine")
             _e(
@@ -1041,18 +1038,8 @@ def write_ack(
         _e(_e(ack, "targetMessage"), "id", extension=o.safety_report_id, root=R + "1")
         if o.problems:
             _e(_e(ack, "acknowledgementDetail"), "text").text = ";".join(o.problems)
-    _e(
-        _e(_e(root, "receiver", typeCode="RCV"), "device", classCode="DEV", determinerCode="INSTANCE"),
-        "id",
-        extension=receiver,
-        root=R + "18",
-    )
-    _e(
-        _e(_e(root, "sender", typeCode="SND"), "device", classCode="DEV", determinerCode="INSTANCE"),
-        "id",
-        extension=sender,
-        root=R + "17",
-    )
+    _party(root, "receiver", receiver, R + "18")
+    _party(root, "sender", sender, R + "17")
     if batch_created is not None:
         al = _e(root, "attentionLine")
         _e(
