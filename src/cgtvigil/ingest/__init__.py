@@ -9,7 +9,6 @@ from cgtvigil.ingest._e2b import (
     BatchHeader,
     E2BBatch,
     LoadedReport,
-    QuarantinedReport,
     read_ack,
     read_e2b,
 )
@@ -32,7 +31,6 @@ from cgtvigil.ingest._openfda import (
     OpenFdaPartition,
     OpenFdaReport,
     ProductMatch,
-    QuarantinedRecord,
     faers_links,
     iter_openfda_json,
     openfda_case,
@@ -56,6 +54,7 @@ from cgtvigil.ingest._patient_data import (
     read_wearable_csv,
     time_problem,
 )
+from cgtvigil.ingest._quarantine import QuarantinedReport
 from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
 
 __all__ = [
@@ -89,7 +88,6 @@ __all__ = [
     "OpenFdaReport",
     "ProductMatch",
     "QuarantineRow",
-    "QuarantinedRecord",
     "QuarantinedReport",
     "RetryPolicy",
     "SafeIterParse",

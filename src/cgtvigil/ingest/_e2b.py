@@ -18,6 +18,7 @@ from lxml import etree
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ParseError, ReconciliationError
+from cgtvigil.ingest._quarantine import QuarantinedReport
 from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
 from cgtvigil.model import (
     CaseDocument,
@@ -53,7 +54,6 @@ __all__ = [
     "BatchHeader",
     "E2BBatch",
     "LoadedReport",
-    "QuarantinedReport",
     "read_ack",
     "read_e2b",
 ]
@@ -103,19 +103,6 @@ class LoadedReport:
     xpath: str
     warnings: tuple[str, ...] = ()
     importer: str = E2B_IMPORTER_VERSION
-
-
-@dataclass(frozen=True)
-class QuarantinedReport:
-    """A report that was not loaded: reason code, XPath of the problem, message and raw XML."""
-
-    file: str
-    xpath: str
-    reason: str
-    detail: str
-    message_id: str | None
-    safety_report_id: str | None
-    raw: str
 
 
 @dataclass
@@ -178,11 +165,14 @@ def _flag(el: etree._Element | None) -> bool | Null | None:
     return bool(v == "true")
 
 
-def _code(el: etree._Element | None) -> Code | None:
-    """The coded value of ``el``; None when the element carries nothing (no attribute, no text)."""
+def _code(el: etree._Element | None, *, with_text: bool = True) -> Code | None:
+    """The coded value of ``el``; None when the element carries nothing (no attribute, no text).
+
+    ``with_text=False`` reads the attributes only (where ``originalText`` is a field of its own:
+    E.i.1.1a, F.r.2.1)."""
     if el is None:
         return None
-    ot = el.find(_q("originalText"))
+    ot = el.find(_q("originalText")) if with_text else None
     if ot is None and not any(
         k in el.attrib for k in ("code", "codeSystem", "codeSystemVersion", "displayName", "nullFlavor")
     ):
@@ -465,24 +455,13 @@ def _reactions(role: etree._Element) -> tuple[Reaction, ...]:
         rel = _Obs(obs, "outboundRelationship2/observation")
         flags = {name: _flag(rel.value(code)) for code, name in _SERIOUS.items()}
         loc = obs.find(_q("location/locatedEntity/locatedPlace/code"))
-        meddra = None
-        if value is not None and any(
-            k in value.attrib for k in ("code", "codeSystem", "codeSystemVersion", "displayName", "nullFlavor")
-        ):
-            meddra = Code(
-                code=value.get("code"),
-                system=value.get("codeSystem"),
-                version=value.get("codeSystemVersion"),
-                display=value.get("displayName"),
-                null_flavor=value.get("nullFlavor"),
-            )
         out.append(
             Reaction(
                 id=rid.get("root") if rid is not None else None,
                 as_reported=_text(ot),
                 as_reported_language=ot.get("language") if ot is not None else None,
                 translation=_text(rel.value("30")),
-                meddra=meddra,
+                meddra=_code(value, with_text=False),
                 highlighted=_code(rel.value("37")),
                 required_intervention=_flag(rel.value("7", FDA_LIST + "3")),
                 start=start,
@@ -512,22 +491,11 @@ def _tests(role: etree._Element) -> tuple[TestResult, ...]:
         }
         typ = value.get(XSI_TYPE) if value is not None else None
         name = c.find(_q("originalText")) if c is not None else None
-        meddra = None
-        if c is not None and any(
-            k in c.attrib for k in ("code", "codeSystem", "codeSystemVersion", "displayName", "nullFlavor")
-        ):
-            meddra = Code(
-                code=c.get("code"),
-                system=c.get("codeSystem"),
-                version=c.get("codeSystemVersion"),
-                display=c.get("displayName"),
-                null_flavor=c.get("nullFlavor"),
-            )
         out.append(
             TestResult(
                 date=_ts_of(obs.find(_q("effectiveTime"))),
                 name=_text(name),
-                meddra=meddra,
+                meddra=_code(c, with_text=False),
                 result_code=_code(obs.find(_q("interpretationCode"))),
                 result=_value(value) if typ not in (None, "ED") else None,
                 result_text=_text(value) if typ == "ED" else None,

@@ -35,6 +35,7 @@ from lxml import etree
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ParseError, ReconciliationError
+from cgtvigil.ingest._quarantine import QuarantinedReport
 from cgtvigil.ingest._xml import SafeIterParse, XmlLimits
 from cgtvigil.model import (
     CaseDocument,
@@ -61,7 +62,6 @@ __all__ = [
     "OpenFdaPartition",
     "OpenFdaReport",
     "ProductMatch",
-    "QuarantinedRecord",
     "faers_links",
     "iter_openfda_json",
     "openfda_case",
@@ -144,18 +144,6 @@ class OpenFdaReport:
     importer: str = OPENFDA_IMPORTER_VERSION
 
 
-@dataclass(frozen=True)
-class QuarantinedRecord:
-    """A record that was not loaded: reason code, where (``results[i].field``) and its raw JSON."""
-
-    file: str
-    xpath: str
-    reason: str
-    detail: str
-    safety_report_id: str | None
-    raw: str
-
-
 @dataclass
 class OpenFdaPartition:
     """The result of reading one openFDA partition (or FAERS XML file)."""
@@ -164,7 +152,7 @@ class OpenFdaPartition:
     sha256: str
     meta: dict[str, Any] = field(default_factory=dict)
     loaded: list[OpenFdaReport] = field(default_factory=list)
-    quarantined: list[QuarantinedRecord] = field(default_factory=list)
+    quarantined: list[QuarantinedReport] = field(default_factory=list)
     read: int = 0
 
     def check_counts(self) -> None:
@@ -592,7 +580,7 @@ def _take(part: OpenFdaPartition, rec: Any, where: str, index: Mapping[str, str]
         case, version, warnings = openfda_case(rec, where)
     except _Bad as bad:
         part.quarantined.append(
-            QuarantinedRecord(
+            QuarantinedReport(
                 part.file, bad.where, bad.reason, str(bad), rid if isinstance(rid, str) else None, _raw(rec)
             )
         )
@@ -601,7 +589,7 @@ def _take(part: OpenFdaPartition, rec: Any, where: str, index: Mapping[str, str]
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"] if not str(x).startswith("function-"))
         part.quarantined.append(
-            QuarantinedRecord(
+            QuarantinedReport(
                 part.file,
                 where,
                 "INVALID_VALUE",
@@ -788,7 +776,7 @@ def read_faers_xml(
         except _Bad as bad:
             part.read += 1
             part.quarantined.append(
-                QuarantinedRecord(
+                QuarantinedReport(
                     file, f"{xpath}/{bad.where}", bad.reason, str(bad), None, etree.tostring(el, encoding="unicode")
                 )
             )
