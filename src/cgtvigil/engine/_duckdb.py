@@ -8,9 +8,7 @@ import itertools
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cgtvigil.engine._base import ROW_COUNT_KEYS
 from cgtvigil.errors import ParseError
@@ -19,6 +17,12 @@ __all__ = ["DuckDBEngine"]
 
 # Accepted column names of a long-format file: ours, then the openEBGM layout.
 _ALIASES = {"report_id": ("report_id", "id"), "drug": ("drug", "var1"), "event": ("event", "var2")}
+
+
+# Report-id column types used as they are (no text to trim).
+_NATIVE_ID_TYPES = frozenset(
+    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+)
 
 
 def _q(name: str) -> str:
@@ -48,12 +52,6 @@ def _repeated_header_names(con: duckdb.DuckDBPyConnection, path: Path) -> list[s
     return [n for n, k in seen.items() if k > 1]
 
 
-def _lookup(keys: pa.ChunkedArray, table_keys: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
-    """values[position of each key in table_keys] (a hash lookup, no join)."""
-    pos = pc.index_in(keys, value_set=table_keys.combine_chunks())
-    return values.combine_chunks().take(pos)
-
-
 class DuckDBEngine:
     """Count pairs with DuckDB, in memory or on a given connection (e.g. the FAERS store).
 
@@ -71,6 +69,7 @@ class DuckDBEngine:
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self._ids = itertools.count(1)
+        self._distinct: dict[str, str] = {}
 
     def relation_from_file(self, path: Path, *, strata: tuple[str, ...] = ()) -> str:
         path = Path(path)
@@ -84,9 +83,11 @@ class DuckDBEngine:
         else:
             raise ParseError(f"unknown file type '{suffix}'; expected .csv or .parquet", file=str(path))
         try:
-            columns = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         except duckdb.Error as exc:
             raise ParseError(f"cannot be read as a table: {exc}", file=str(path)) from exc
+        columns = [r[0] for r in described]
+        types = {r[0]: str(r[1]) for r in described}
         lower = {c.lower(): c for c in columns}
         chosen: dict[str, str] = {}
         problems = []
@@ -113,11 +114,17 @@ class DuckDBEngine:
                     file=str(path),
                     line=1,
                 )
+
+        def key(role: str) -> str:
+            # A report id of a numeric type is kept as it is (grouping on it is cheaper, and it
+            # cannot be blank); text is trimmed-blank to NULL.
+            column = chosen[role]
+            if role == "report_id" and types[column] in _NATIVE_ID_TYPES:
+                return f"{_q(column)} AS {role}"
+            return f"{_blank_to_null(f'CAST({_q(column)} AS VARCHAR)')} AS {role}"
+
         select = ", ".join(
-            [
-                f"{_blank_to_null(f'CAST({_q(chosen[role])} AS VARCHAR)')} AS {role}"
-                for role in ("report_id", "drug", "event")
-            ]
+            [key(role) for role in ("report_id", "drug", "event")]
             + [f"CAST({_q(lower[s.lower()])} AS VARCHAR) AS {_q(s)}" for s in strata]
         )
         name = f"_rel{next(self._ids)}"
@@ -129,40 +136,58 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
         return name
 
+    def _distinct_rows(self, relation: str) -> str:
+        """The relation's distinct (report_id, drug, event) rows with their multiplicity ``k``,
+        blanks (NULL) included, materialised once: ``count_rows`` and ``count_pairs`` share it,
+        so the file is scanned once."""
+        table = self._distinct.get(relation)
+        if table is None:
+            rel = _q(relation) if not relation.startswith("_rel") else relation
+            table = f"_d{next(self._ids)}"
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS "
+                f"SELECT report_id, drug, event, count(*) AS k FROM {rel} GROUP BY ALL"
+            )
+            self._distinct[relation] = table
+        return table
+
     def count_rows(self, relation: str) -> dict[str, int]:
-        rel = _q(relation) if not relation.startswith("_rel") else relation
         row = self.con.execute(
-            f"""SELECT count(*),
-                       count(*) FILTER (WHERE report_id IS NOT NULL AND drug IS NOT NULL AND event IS NOT NULL),
-                       count(*) FILTER (WHERE report_id IS NULL), count(*) FILTER (WHERE drug IS NULL),
-                       count(*) FILTER (WHERE event IS NULL),
-                       count(*) FILTER (WHERE starts_with(drug, '"') OR starts_with(event, '"'))
-                FROM {rel}"""
+            f"""SELECT sum(k),
+                       sum(k) FILTER (WHERE report_id IS NOT NULL AND drug IS NOT NULL AND event IS NOT NULL),
+                       sum(k) FILTER (WHERE report_id IS NULL), sum(k) FILTER (WHERE drug IS NULL),
+                       sum(k) FILTER (WHERE event IS NULL),
+                       sum(k) FILTER (WHERE starts_with(drug, '"') OR starts_with(event, '"'))
+                FROM {self._distinct_rows(relation)}"""
         ).fetchall()[0]
-        return {k: int(v) for k, v in zip(ROW_COUNT_KEYS, row, strict=True)}
+        return {k: int(v or 0) for k, v in zip(ROW_COUNT_KEYS, row, strict=True)}
 
     def count_pairs(self, relation: str, *, strata: tuple[str, ...] = ()) -> pa.Table:
         con = self.con
         rel = _q(relation) if not relation.startswith("_rel") else relation
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _l AS SELECT DISTINCT report_id, drug, event FROM {rel} "
+            f"CREATE OR REPLACE TEMP VIEW _l AS SELECT report_id, drug, event FROM {self._distinct_rows(relation)} "
             "WHERE report_id IS NOT NULL AND drug IS NOT NULL AND event IS NOT NULL"
         )
-        pairs = con.sql("SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event").to_arrow_table()
+        try:
+            return self._pairs(rel, strata)
+        finally:  # the distinct rows are not kept past the count (a later count_rows re-reads)
+            con.execute(f"DROP TABLE IF EXISTS {self._distinct.pop(relation)}")
+
+    def _pairs(self, rel: str, strata: tuple[str, ...]) -> pa.Table:
+        con = self.con
         if not strata:
-            nd = con.sql("SELECT drug, count(DISTINCT report_id) AS c FROM _l GROUP BY drug").to_arrow_table()
-            ne = con.sql("SELECT event, count(DISTINCT report_id) AS c FROM _l GROUP BY event").to_arrow_table()
-            n_total = con.sql("SELECT count(DISTINCT report_id) FROM _l").fetchall()[0][0]
-            return pa.table(
-                {
-                    "drug": pairs.column("drug"),
-                    "event": pairs.column("event"),
-                    "n": pairs.column("n"),
-                    "n_drug": _lookup(pairs.column("drug"), nd.column("drug"), nd.column("c")),
-                    "n_event": _lookup(pairs.column("event"), ne.column("event"), ne.column("c")),
-                    "n_total": pa.array(np.full(pairs.num_rows, n_total, dtype=np.int64)),
-                }
-            )
+            # One query: the margins join the pair counts inside DuckDB.
+            return con.sql(
+                """
+                WITH p AS (SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event),
+                     nd AS (SELECT drug, count(DISTINCT report_id) AS n_drug FROM _l GROUP BY drug),
+                     ne AS (SELECT event, count(DISTINCT report_id) AS n_event FROM _l GROUP BY event),
+                     nt AS (SELECT count(DISTINCT report_id) AS n_total FROM _l)
+                SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total
+                FROM p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
+                """
+            ).to_arrow_table()
         stratum = "concat_ws('|', " + ", ".join(f"coalesce(CAST({_q(s)} AS VARCHAR), '')" for s in strata) + ")"
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _rs AS "

@@ -14,7 +14,9 @@ exp(E[ln lambda]) and its quantiles (EB05, EB95) follow.
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,6 +44,7 @@ DEFAULT_STARTS: tuple[tuple[float, float, float, float, float], ...] = (
 # (absolute, per parameter) and every parameter lies inside (0, PARAM_LIMIT) and 0 < P < 1.
 CLOSE_TOLERANCE: tuple[float, float, float, float, float] = (0.05, 0.05, 0.2, 0.2, 0.025)
 PARAM_LIMIT = 100.0
+_PARALLEL_ABOVE = 20_000  # pairs from which EB05 and EB95 are computed in two threads
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,11 @@ def _component(
         return g, g, g
     g_a = digamma(a + un)[inv] - digamma(a) + z_a
     g_b = a / b - (a + n) / (b + e)
-    if n_star:
+    if n_star == 1:  # the sum below with k = 0 only: f(0) = exp(z)
+        ratio0 = np.exp(z - log_surv)
+        g_a = g_a + ratio0 * z_a
+        g_b = g_b + ratio0 * (a / b - a / (b + e))
+    elif n_star:
         # d log(1 - F) = -dF / (1 - F), F(N* - 1) = sum over k < N* of f(k).
         k = np.arange(n_star, dtype=np.float64)[:, None]
         log_fk = gammaln(a + k) - gammaln(a) - gammaln(k + 1.0) + z + k * (pts.log_e - lb)
@@ -293,9 +300,7 @@ class GammaMixturePriorFitter:
                 return 1e300, np.zeros(5)
             return value, grad * np.concatenate([theta[:4], [theta[4] * (1 - theta[4])]])
 
-        reports: list[dict[str, Any]] = []
-        solutions: list[FloatArray] = []
-        for start in self.starts:
+        def optimise(start: tuple[float, float, float, float, float]) -> tuple[FloatArray, dict[str, Any]]:
             x0 = np.concatenate([np.log(start[:4]), [logit(start[4])]])
             res = minimize(
                 objective,
@@ -312,19 +317,23 @@ class GammaMixturePriorFitter:
                 bool(res.success) or grad_max <= 1e-3 * max(1.0, abs(float(res.fun)))
             )
             theta = _natural(res.x)
-            solutions.append(theta)
-            reports.append(
-                {
-                    "start": list(start),
-                    "estimate": dict(zip(("alpha1", "beta1", "alpha2", "beta2", "p"), map(float, theta), strict=True)),
-                    "neg_log_likelihood": float(res.fun),
-                    "converged": converged,
-                    "in_bounds": _in_bounds(theta),
-                    "max_gradient": grad_max,
-                    "iterations": int(res.nit),
-                    "message": str(res.message),
-                }
-            )
+            return theta, {
+                "start": list(start),
+                "estimate": dict(zip(("alpha1", "beta1", "alpha2", "beta2", "p"), map(float, theta), strict=True)),
+                "neg_log_likelihood": float(res.fun),
+                "converged": converged,
+                "in_bounds": _in_bounds(theta),
+                "max_gradient": grad_max,
+                "iterations": int(res.nit),
+                "message": str(res.message),
+            }
+
+        # Every start is optimised, as autoHyper does; the starts are independent, so they run
+        # in parallel threads (NumPy and SciPy release the GIL in their array loops).
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.starts), os.cpu_count() or 1))) as pool:
+            done = list(pool.map(optimise, self.starts))
+        solutions = [theta for theta, _ in done]
+        reports = [report for _, report in done]
         usable = [i for i, r in enumerate(reports) if r["converged"] and r["in_bounds"]]
         pool = usable or [i for i, r in enumerate(reports) if r["converged"]]
         if not pool:
@@ -526,10 +535,15 @@ def ebgm(n: Any, e: Any, prior: GammaMixturePrior, *, quantiles: tuple[float, fl
     log_gm = q * (digamma(prior.alpha1 + un)[inv] - np.log(r1)) + (1 - q) * (
         digamma(prior.alpha2 + un)[inv] - np.log(r2)
     )
+    if len(nn) >= _PARALLEL_ABOVE:  # the two quantiles in two threads (the loops release the GIL)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            lower, upper = pool.map(lambda prob: _mixture_quantile(prob, q, s1, r1, s2, r2), quantiles)
+    else:
+        lower, upper = (_mixture_quantile(prob, q, s1, r1, s2, r2) for prob in quantiles)
     return EBGMResult(
         ebgm=np.exp(log_gm),
-        lower=_mixture_quantile(quantiles[0], q, s1, r1, s2, r2),
-        upper=_mixture_quantile(quantiles[1], q, s1, r1, s2, r2),
+        lower=lower,
+        upper=upper,
         q1=q,
         quantiles=quantiles,
     )

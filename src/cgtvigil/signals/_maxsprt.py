@@ -30,7 +30,6 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from scipy.optimize import brentq
 from scipy.special import bdtrc, gammaln, lambertw, pdtrc, xlog1py, xlogy
 
 from cgtvigil._validation import Problems, check_interval, param_message
@@ -406,6 +405,8 @@ def maxsprt_poisson_cv(
         lo, hi = hi, hi * 2.0
     # alpha(cv) is continuous except for the jumps of a delayed first look or the last look: a
     # bracketing root finder lands on the root or the jump; then step to the side with alpha <= target.
+    from scipy.optimize import brentq  # imported here: scipy.optimize costs 0.3 s at start-up
+
     root = brentq(lambda c: alpha_at(c) - alpha, lo, hi, xtol=_TOL, rtol=4 * np.finfo(float).eps)
     hi, lo = float(root), float(root) - _TOL
     a_hi = alpha_at(hi)

@@ -118,16 +118,26 @@ def auto_squash(n: Any, e: Any) -> SquashedPoints:
     nn = as_float_array(n, "n", "auto_squash", problems)
     ee = as_float_array(e, "e", "auto_squash", problems)
     problems.raise_if_any()
-    values, sizes = np.unique(nn, return_counts=True)
-    out = SquashedPoints(nn, ee, np.ones_like(nn))
+    # One sort by (N, E); each count is then squashed on its own run of points, which gives
+    # the points (and their order) of squashing one count after the other.
+    order = np.lexsort((ee, nn))
+    nn, ee = nn[order], ee[order]
+    starts = np.flatnonzero(np.r_[True, nn[1:] != nn[:-1]]) if len(nn) else np.empty(0, dtype=np.intp)
+    ends = np.r_[starts[1:], len(nn)].astype(np.intp)
+    parts: list[SquashedPoints] = []
     position = 0
-    for value, size in zip(values, sizes, strict=True):
+    for s, t in zip(starts, ends, strict=True):
+        size = int(t - s)
         if size <= max(AUTO_KEEP_PTS) + 1:
+            parts.append(SquashedPoints(nn[s:t], ee[s:t], np.ones(size)))
             continue
         keep = AUTO_KEEP_PTS[min(position, len(AUTO_KEEP_PTS) - 1)]
         position += 1
-        to_squash = int(size) - keep
+        to_squash = size - keep
         super_pts = AUTO_SUPER_PTS[int(np.searchsorted(np.asarray(AUTO_CUT_OFFS), to_squash, side="right"))]
         bin_size = max(to_squash // super_pts, 2)
-        out = squash(out.n, out.e, out.weight, count=int(value), bin_size=bin_size, keep_pts=keep, min_pts=1)
-    return out
+        parts.append(squash(nn[s:t], ee[s:t], count=int(nn[s]), bin_size=bin_size, keep_pts=keep, min_pts=1))
+    if not parts:
+        empty = np.empty(0)
+        return SquashedPoints(empty, empty, empty)
+    return SquashedPoints(*(np.concatenate([getattr(q, k) for q in parts]) for k in ("n", "e", "weight")))

@@ -22,9 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy.optimize import minimize
 from scipy.special import ndtri
-from scipy.stats import chi2
 
 from cgtvigil._validation import Problems, check_interval
 from cgtvigil.errors import ConvergenceError, ValidationError
@@ -176,6 +174,8 @@ class WeibullOnsetFitter:
         def nll(theta: FloatArray) -> tuple[float, FloatArray]:
             return _negloglik(theta, lo, hi, exact)
 
+        from scipy.optimize import minimize  # imported here: scipy.optimize costs 0.3 s at start-up
+
         res = minimize(nll, theta0, jac=True, method="BFGS", options={"gtol": 1e-8})
         if not (res.success and np.isfinite(res.fun)):  # a poor start: simplex first, then BFGS again
             simplex = minimize(
@@ -284,4 +284,6 @@ def compare_onsets(groups: dict[str, tuple[Any, Any]], *, alpha: float = 0.05) -
     pooled = WeibullOnsetFitter(alpha=alpha).fit(np.concatenate(los), np.concatenate(his))
     lr = max(0.0, 2.0 * (sum(f.log_likelihood_ for f in fits) - pooled.log_likelihood_))
     df = 2 * (len(names) - 1)
+    from scipy.stats import chi2  # imported here: scipy.stats costs about 1 s at start-up
+
     return OnsetComparison(names, tuple(f.summary() for f in fits), pooled.summary(), lr, df, float(chi2.sf(lr, df)))
