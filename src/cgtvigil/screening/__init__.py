@@ -1,5 +1,6 @@
 """The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics."""
 
+from cgtvigil.screening._features import FEATURE_NAMES, PairFeatures, pair_features
 from cgtvigil.screening._ingest import (
     Checkpoint,
     FileReport,
@@ -41,6 +42,16 @@ from cgtvigil.screening._queries import (
     signal_points,
     statistic_by_quarter,
 )
+from cgtvigil.screening._ranking import (
+    RANKING_STATISTICS,
+    RankingReport,
+    add_priority,
+    evaluate_reference,
+    fit_reference,
+    ranking_document,
+    score_features,
+)
+from cgtvigil.screening._reference import ReferenceSet, load_reference_set, map_reference
 from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
 from cgtvigil.screening._screen import (
     ScreenResult,
@@ -52,8 +63,10 @@ from cgtvigil.screening._screen import (
 
 __all__ = [
     "CASE_PAGE_ROWS",
+    "FEATURE_NAMES",
     "MAX_PAGE_ROWS",
     "ONSET_STATUSES",
+    "RANKING_STATISTICS",
     "SIGNAL_COLUMNS",
     "SMALL_CELL",
     "SORT_KEYS",
@@ -64,10 +77,13 @@ __all__ = [
     "IgnoredReport",
     "ImportReport",
     "OnsetIntervals",
+    "PairFeatures",
     "PriorReport",
     "ProductEvent",
     "ProductProfile",
     "QuarterStatistic",
+    "RankingReport",
+    "ReferenceSet",
     "RegistryAggregates",
     "RegistryRow",
     "ScreenCache",
@@ -75,19 +91,27 @@ __all__ = [
     "SignalFilters",
     "SignalPage",
     "SignalRow",
+    "add_priority",
     "case_page",
     "check_result_path",
     "check_writable",
     "class_onset_comparison",
+    "evaluate_reference",
+    "fit_reference",
     "ingest_faers",
+    "load_reference_set",
+    "map_reference",
     "onset_intervals",
     "onset_summary",
     "open_screen_store",
+    "pair_features",
     "product_profile",
     "rank",
+    "ranking_document",
     "read_result",
     "refresh_drug_map",
     "registry_aggregates",
+    "score_features",
     "score_pairs",
     "screen_counts_file",
     "screen_long_file",

@@ -21,6 +21,8 @@ from cgtvigil.signals._maxsprt import (
     sequential_test,
 )
 from cgtvigil.signals._prr import PRRResult, chi_square, prr
+from cgtvigil.signals._ranker import SignalRanker
+from cgtvigil.signals._ranking_eval import RankingEvaluation, evaluate_ranking, precision_at_k, ranking_metrics
 from cgtvigil.signals._ror import RORResult, ror
 from cgtvigil.signals._squash import SquashedPoints, auto_squash, squash
 from cgtvigil.signals._table import ContingencyTables
@@ -47,7 +49,9 @@ __all__ = [
     "OnsetComparison",
     "PRRResult",
     "RORResult",
+    "RankingEvaluation",
     "SequentialTestResult",
+    "SignalRanker",
     "SquashedPoints",
     "ThresholdRule",
     "WeibullOnsetFitter",
@@ -57,6 +61,7 @@ __all__ = [
     "chi_square",
     "compare_onsets",
     "ebgm",
+    "evaluate_ranking",
     "hazard_reading",
     "information_component",
     "maxsprt_alpha_spending",
@@ -64,8 +69,10 @@ __all__ = [
     "maxsprt_performance",
     "maxsprt_poisson_cv",
     "poisson_llr",
+    "precision_at_k",
     "prior_log_likelihood",
     "prr",
+    "ranking_metrics",
     "ror",
     "sequential_test",
     "squash",

@@ -10,6 +10,13 @@ the planted signals with their strength. Shape:
 - CAR-T products whose share of reports and per-PT reporting rates are calibrated on dated
   openFDA counts (``data/cgt_calibration.json``);
 - planted background signals: a drug that adds an event with a known probability;
+- report attributes for the learned ranking (``_report_profiles``): reporter, country,
+  completeness, outcomes, therapy start (time to onset), dose, indication, dechallenge. True
+  signals differ from the background in recency, seriousness and spread by a per-signal
+  strength; stimulated-reporting pairs (bursts of sparse consumer and lawyer reports) are
+  disproportionate but labelled negative, and so are background pairs of low relative rate.
+  These attributes come from a second random stream, so the drugs and reactions of a seed are
+  the same with or without them;
 - follow-up versions of a share of cases in later quarters, and FDA-deleted cases.
 """
 
@@ -20,6 +27,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from cgtvigil.model import FAERS_COLUMNS, ProductDictionary
+from cgtvigil.synth._report_profiles import INDICATIONS, Profiles, SignalProfile
 
 __all__ = ["SynthConfig", "SynthFaersResult", "generate_faers"]
 
@@ -88,6 +97,8 @@ class SynthConfig:
     n_planted: int = 40
     zipf_drugs: float = 1.1
     zipf_events: float = 1.05
+    n_decoys: int = 20
+    n_negative_controls: int = 60
 
 
 @dataclass
@@ -136,12 +147,19 @@ class _World:
         p = rng.uniform(0.05, 0.4, cfg.n_planted)
         self.planted = {int(di): (int(ei), float(pi)) for di, ei, pi in zip(d, e, p, strict=True)}
         self.event_index = {name: i for i, name in enumerate(self.events)}
+        self.profiles = Profiles(
+            self.planted, rr < 0.8, len(cfg.quarters), cfg.n_decoys, cfg.n_negative_controls,
+            np.random.default_rng([cfg.seed, 14]),
+        )  # fmt: skip
+
+
+_Content = tuple[list[str], list[str], list[str], list[str]]
 
 
 def _report_content(
-    world: _World, cfg: SynthConfig, rng: np.random.Generator, n: int
-) -> list[tuple[list[str], list[str], list[str], list[str]]]:
-    """Per report: drug names, drug prod_ai, roles, reactions."""
+    world: _World, cfg: SynthConfig, rng: np.random.Generator, n: int, quarter: int
+) -> list[tuple[_Content, list[tuple[str, SignalProfile]]]]:
+    """Per report: (drug names, drug prod_ai, roles, reactions) and the planted pairs that fired."""
     n_drugs = 1 + rng.poisson(2.5, n)
     n_events = 1 + rng.poisson(2.0, n)
     is_cgt = rng.random(n) < cfg.cgt_share
@@ -161,10 +179,13 @@ def _report_content(
         ei += n_events[k]
         names = [str(world.drugs[x]) for x in drugs]
         ais = [str(world.drugs[x]).replace("SYNTHDRUG", "SYNTHAI") for x in drugs]
+        fired = []
         for x in drugs:
-            planted = world.planted.get(int(x))
-            if planted and rng.random() < planted[1]:
-                events.append(planted[0])
+            u_true = rng.random() if int(x) in world.planted else 1.0
+            hit = world.profiles.fired(int(x), quarter, u_true, world.profiles.rng.random())
+            if hit is not None:
+                events.append(hit[1].event)
+                fired.append(hit)
         if is_cgt[k]:
             product, cal = world.cgt[cgt_pick[k]]
             style = rng.integers(0, 4)
@@ -183,7 +204,7 @@ def _report_content(
                     events.append(world.event_index[name])
         roles = ["PS"] + [str(rng.choice(["SS", "C", "C", "I"])) for _ in names[1:]]
         reacs = [str(world.events[x]) for x in dict.fromkeys(int(v) for v in events)]
-        out.append((names, ais, roles, reacs))
+        out.append(((names, ais, roles, reacs), fired))
     return out
 
 
@@ -209,7 +230,8 @@ def generate_faers(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     next_case = 90_000_000
-    open_cases: list[tuple[int, int, tuple[list[str], list[str], list[str], list[str]], dict[str, str]]] = []
+    open_cases: list[tuple[int, int, _Content, dict[str, str]]] = []
+    attrs: dict[int, dict[str, Any]] = {}  # per case: the report's synthetic attributes
     zips: list[Path] = []
     total_reports = 0
     deleted_all: list[int] = []
@@ -219,7 +241,7 @@ def generate_faers(
         n_follow = int(len(open_cases) * cfg.followup_share) if qi else 0
         follow_idx = rng.choice(len(open_cases), n_follow, replace=False) if n_follow else np.array([], int)
         n_new = cfg.reports_per_quarter - n_follow
-        content = _report_content(world, cfg, rng, n_new)
+        content = _report_content(world, cfg, rng, n_new, qi)
         tables: dict[str, list[dict[str, str]]] = {t: [] for t in FAERS_COLUMNS}
         entries = []
         for k in range(n_new):
@@ -241,7 +263,23 @@ def generate_faers(
             }
             demo["age_cod"] = "YR" if demo["age"] else ""
             demo["occr_country"] = demo["reporter_country"]
-            entries.append((caseid, 1, content[k], demo))
+            a = world.profiles.attributes(content[k][1], demo, year)
+            demo |= a["demo"]
+            a["dechal_names"] = {str(world.drugs[d]): v for d, v in a["dechal"].items()}
+            a["rechal_names"] = {str(world.drugs[d]): v for d, v in a.get("rechal", {}).items()}
+            a["indication_name"] = (
+                str(world.profiles.rng.choice(INDICATIONS))
+                if a["indication"]
+                else "Product used for unknown indication"
+            )
+            if a["onset"] is not None and demo["event_dt"]:
+                event = date(int(demo["event_dt"][:4]), int(demo["event_dt"][4:6]), int(demo["event_dt"][6:8]))
+                start = event - timedelta(days=round(a["onset"]))
+                a["start_dt"] = f"{start:%Y%m%d}" if world.profiles.rng.random() < 0.8 else f"{start:%Y%m}"
+            else:  # a start month without an event date, or no therapy date at all
+                a["start_dt"] = demo["init_fda_dt"][:6] if a["onset"] is not None else ""
+            attrs[caseid] = a
+            entries.append((caseid, 1, content[k][0], demo))
         for i in follow_idx:
             caseid, version, cont, demo = open_cases[int(i)]
             names, ais, roles, reacs = cont
@@ -255,6 +293,7 @@ def generate_faers(
                 )
             )
         for caseid, version, (names, ais, roles, reacs), demo in entries:
+            a = attrs[caseid]
             pid = f"{caseid}{version}"
             fda_dt = f"{year}{month0 + int(rng.integers(0, 3)):02d}{int(rng.integers(1, 28)):02d}"
             tables["demo"].append(
@@ -279,8 +318,10 @@ def generate_faers(
                         "val_vbm": "1",
                         "route": "Intravenous" if s == 1 else "Oral",
                         "dose_vbm": "UNK",
-                        "dechal": "U",
-                        "rechal": "U",
+                        "dose_amt": str(10 * s) if a["dose"] else "",
+                        "dose_unit": "MG" if a["dose"] else "",
+                        "dechal": a["dechal_names"].get(name, "U"),
+                        "rechal": a["rechal_names"].get(name, "U"),
                     }
                 )
                 if s == 1:
@@ -289,7 +330,7 @@ def generate_faers(
                             "primaryid": pid,
                             "caseid": str(caseid),
                             "indi_drug_seq": "1",
-                            "indi_pt": "Product used for unknown indication",
+                            "indi_pt": a["indication_name"],
                         }
                     )
                     tables["ther"].append(
@@ -297,15 +338,15 @@ def generate_faers(
                             "primaryid": pid,
                             "caseid": str(caseid),
                             "dsg_drug_seq": "1",
-                            "start_dt": demo["init_fda_dt"][:6],
+                            "start_dt": a["start_dt"],
                         }
                     )
             for pt in reacs:
                 tables["reac"].append({"primaryid": pid, "caseid": str(caseid), "pt": pt})
-            if rng.random() < 0.3:
-                tables["outc"].append(
-                    {"primaryid": pid, "caseid": str(caseid), "outc_cod": str(rng.choice(["HO", "OT", "DE", "LT"]))}
-                )
+            if rng.random() < 0.3:  # drawn for the main stream's sake; the report's outcomes are its own
+                rng.choice(["HO", "OT", "DE", "LT"])
+            for code in a["outcomes"]:
+                tables["outc"].append({"primaryid": pid, "caseid": str(caseid), "outc_cod": code})
             if rng.random() < 0.2:
                 tables["rpsr"].append(
                     {"primaryid": pid, "caseid": str(caseid), "rpsr_cod": str(rng.choice(["HP", "CSM", "FGN"]))}
@@ -357,6 +398,11 @@ def generate_faers(
                 "cases": len(open_cases),
                 "deleted_caseids": deleted_all,
                 "planted_signals": planted,
+                **world.profiles.manifest(
+                    lambda d: str(world.drugs[d]).replace("SYNTHDRUG", "SYNTHAI").lower(),
+                    lambda e: str(world.events[e]),
+                    cfg.quarters,
+                ),
                 "cgt_products": [p.brand for p, _ in world.cgt],
             },
             indent=1,

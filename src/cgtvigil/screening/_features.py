@@ -1,0 +1,323 @@
+"""Features of every (drug, event) pair for the learned ranking, computed from the FAERS store
+in DuckDB (vigiRank-like: disproportionality, recency, spread, completeness, seriousness,
+reporter, dechallenge, time-to-onset concentration, class and masking views).
+
+The store is read in three SQL passes through the counting engine: the pair counts (and so the
+EBGM, IC and ROR of the screen), the counts without the most reported drugs (masking), and the
+descriptive aggregates per pair. Nothing is looped over in Python.
+
+Definitions (per pair, over its de-duplicated, non-deleted reports with the drug as suspect):
+
+========================  =================================================================
+``log2_eb05``             log2 of EB05 (MGPS, fitted on every pair of the database)
+``ic025``                 lower 95% limit of the IC (BCPNN)
+``log_ror_lower``         ln of the lower 95% limit of the ROR
+``log_n``                 ln of the number of reports
+``recent_share``          share of the reports in the last 4 quarters (of the data or the cut-off)
+``trend``                 ln((n last 4 quarters + 0.5) / (n the 4 quarters before + 0.5))
+``serious_share``         share with a FAERS outcome code (every OUTC code is a seriousness code)
+``fatal_share``           share with outcome DE
+``hp_share``              share reported by a health professional (occp_cod MD, PH, HP, OT)
+``log_countries``         ln of the number of reporter countries (unknown not counted; 0 if none)
+``completeness``          mean of 8 fields present: age, sex, event date, therapy start, dose,
+                          indication, country, reporter type
+``dechallenge_pos``       ln(1 + reports with a positive dechallenge of the drug)
+``rechallenge_pos``       ln(1 + reports with a positive rechallenge of the drug)
+``onset_concentration``   1 / (1 + SD of ln(1 + onset days)) over the usable onsets (interval
+                          midpoints, as in screening._onset); 0 with fewer than 3 onsets
+``class_log2_eb05``       the highest log2 EB05 of the same event among the other products of
+                          the drug's class (CD19 CAR-T, BCMA CAR-T, AAV, ...); 0 for no class
+``masked_log_ror_lower``  ln ROR lower limit with every report of the ``masking_top`` most
+                          reported drugs removed (the drug's own value when it is one of them)
+========================  =================================================================
+
+A feature that cannot be computed (EB05 of 0, a ROR lower limit of 0) is floored (log of 1e-3)
+rather than left missing, so every pair has every feature. FAERS has no narratives and no
+machine-readable label, so neither is a feature here (say so where the ranking is shown).
+
+The time-indexed mode (``until``) keeps only cases whose analysed (latest loaded) version is of
+that quarter or earlier: no information from after the cut-off enters, at the price of losing
+cases that were followed up later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from cgtvigil._validation import param_message
+from cgtvigil.engine import DuckDBEngine
+from cgtvigil.errors import ValidationError
+from cgtvigil.model import ProductDictionary, SignalSpec, spec_hash
+from cgtvigil.screening._onset import _date_bounds, _last_day
+from cgtvigil.screening._scoring import score_pairs
+from cgtvigil.signals import ContingencyTables, ror
+from cgtvigil.store import FaersStore, check_derived_tables, loaded_snapshot
+
+__all__ = ["FEATURE_NAMES", "PairFeatures", "pair_features"]
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "log2_eb05", "ic025", "log_ror_lower", "log_n", "recent_share", "trend", "serious_share",
+    "fatal_share", "hp_share", "log_countries", "completeness", "dechallenge_pos", "rechallenge_pos",
+    "onset_concentration", "class_log2_eb05", "masked_log_ror_lower",
+)  # fmt: skip
+
+_QUARTER = re.compile(r"\d{4}Q[1-4]")
+_FLOOR = 1e-3
+_UNKNOWN_INDICATIONS = ("PRODUCT USED FOR UNKNOWN INDICATION", "UNKNOWN INDICATION", "UNKNOWN")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PairFeatures:
+    """One row per (drug, event): the counts, the screen's statistics and every feature."""
+
+    table: pa.Table
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def matrix(self, names: Iterable[str] = FEATURE_NAMES) -> np.ndarray:
+        return np.column_stack([self.table.column(n).to_numpy(zero_copy_only=False) for n in names]).astype(float)
+
+
+def _quarter_index(expr: str) -> str:
+    return f"(TRY_CAST(substr({expr}, 1, 4) AS INTEGER) * 4 + TRY_CAST(substr({expr}, 6, 1) AS INTEGER))"
+
+
+def _rows_sql(roles: tuple[str, ...], grouped: bool, until: str | None) -> str:
+    """One row per (report, suspect drug row, event) with what the features need."""
+    roles_sql = ", ".join(f"'{r}'" for r in roles)
+    event = "grp.grp" if grouped else "upper(trim(x.pt))"
+    join_group = "JOIN _fx_group grp ON grp.pt_key = upper(trim(x.pt))" if grouped else ""
+    cut = f"AND r.quarter <= '{until}'" if until else ""
+    unknown = ", ".join(f"'{u}'" for u in _UNKNOWN_INDICATIONS)
+    return f"""
+    WITH starts AS (
+        SELECT primaryid, quarter, trim(dsg_drug_seq) AS drug_seq, {_date_bounds("start_dt", "start")}
+        FROM ther),
+    start_days AS (
+        SELECT primaryid, quarter, drug_seq, min(start_first) AS start_first, min({_last_day("start")}) AS start_last
+        FROM starts WHERE start_first IS NOT NULL GROUP BY ALL),
+    indi_known AS (
+        SELECT primaryid, quarter, trim(indi_drug_seq) AS drug_seq,
+               bool_or(nullif(trim(indi_pt), '') IS NOT NULL AND upper(trim(indi_pt)) NOT IN ({unknown})) AS known
+        FROM indi GROUP BY ALL),
+    events AS (
+        SELECT primaryid, quarter, {_date_bounds("event_dt", "event")} FROM report)
+    SELECT r.primaryid AS report_id, r.quarter, m.drug, m.product_id, {event} AS event,
+           r.age_band, r.sex, r.report_year,
+           upper(trim(g.dechal)) = 'Y' AS dechal_pos, upper(trim(g.rechal)) = 'Y' AS rechal_pos,
+           (nullif(trim(g.dose_amt), '') IS NOT NULL
+             OR coalesce(upper(trim(g.dose_vbm)), 'UNK') NOT IN ('', 'UNK', 'UNKNOWN')) AS has_dose,
+           coalesce(ik.known, FALSE) AS has_indication,
+           sd.start_first IS NOT NULL AS has_start,
+           CASE WHEN sd.start_first IS NOT NULL AND ev.event_first IS NOT NULL
+                     AND date_diff('day', sd.start_first, {_last_day("ev.event")}) >= 0
+                THEN greatest((date_diff('day', sd.start_first, ev.event_first)
+                               + date_diff('day', sd.start_last, {_last_day("ev.event")})) / 2.0, 0) END AS onset_days
+    FROM report r
+    JOIN drug g ON g.primaryid = r.primaryid AND g.quarter = r.quarter
+    JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
+    JOIN reac x ON x.primaryid = r.primaryid AND x.quarter = r.quarter
+    {join_group}
+    LEFT JOIN start_days sd ON sd.primaryid = r.primaryid AND sd.quarter = r.quarter AND sd.drug_seq = trim(g.drug_seq)
+    LEFT JOIN indi_known ik ON ik.primaryid = r.primaryid AND ik.quarter = r.quarter AND ik.drug_seq = trim(g.drug_seq)
+    LEFT JOIN events ev ON ev.primaryid = r.primaryid AND ev.quarter = r.quarter
+    WHERE NOT r.deleted AND upper(trim(g.role_cod)) IN ({roles_sql}) AND nullif(trim(x.pt), '') IS NOT NULL {cut}
+    """
+
+
+def _describe_sql(last_quarter: int) -> str:
+    """Per (drug, event) aggregates over its reports (report-level fields from ``report``/``outc``)."""
+    return f"""
+    WITH per AS (
+        SELECT report_id, quarter, drug, event, any_value(product_id) AS product_id,
+               bool_or(dechal_pos) AS dechal_pos, bool_or(rechal_pos) AS rechal_pos,
+               bool_or(has_dose) AS has_dose, bool_or(has_indication) AS has_indication,
+               bool_or(has_start) AS has_start, min(onset_days) AS onset_days
+        FROM _fx_rows GROUP BY report_id, quarter, drug, event),
+    outc_r AS (
+        SELECT primaryid, quarter, TRUE AS serious, bool_or(upper(trim(outc_cod)) = 'DE') AS fatal
+        FROM outc WHERE nullif(trim(outc_cod), '') IS NOT NULL GROUP BY ALL),
+    rep AS (
+        SELECT r.primaryid, r.quarter, {_quarter_index("r.quarter")} AS qi,
+               nullif(upper(trim(coalesce(nullif(trim(r.reporter_country), ''), r.occr_country))), '') AS country,
+               upper(trim(r.occp_cod)) IN ('MD', 'PH', 'HP', 'OT') AS hp,
+               nullif(trim(r.occp_cod), '') IS NOT NULL AS has_reporter,
+               r.age_years IS NOT NULL AS has_age, r.sex <> 'UNK' AS has_sex,
+               nullif(trim(r.event_dt), '') IS NOT NULL AS has_event_dt,
+               coalesce(o.serious, FALSE) AS serious, coalesce(o.fatal, FALSE) AS fatal
+        FROM report r LEFT JOIN outc_r o ON o.primaryid = r.primaryid AND o.quarter = r.quarter
+        WHERE r.primaryid IN (SELECT DISTINCT report_id FROM _fx_rows))
+    SELECT p.drug, p.event, any_value(p.product_id) AS product_id, count(*) AS reports,
+           count(*) FILTER (WHERE rep.qi > {last_quarter} - 4) AS n_recent,
+           count(*) FILTER (WHERE rep.qi <= {last_quarter} - 4 AND rep.qi > {last_quarter} - 8) AS n_before,
+           avg(rep.serious::INT) AS serious_share, avg(rep.fatal::INT) AS fatal_share,
+           avg(rep.hp::INT) AS hp_share, count(DISTINCT rep.country) AS countries,
+           avg((rep.has_age::INT + rep.has_sex::INT + rep.has_event_dt::INT + p.has_start::INT + p.has_dose::INT
+                + p.has_indication::INT + (rep.country IS NOT NULL)::INT + rep.has_reporter::INT) / 8.0)
+             AS completeness,
+           count(*) FILTER (WHERE p.dechal_pos) AS n_dechallenge,
+           count(*) FILTER (WHERE p.rechal_pos) AS n_rechallenge,
+           count(p.onset_days) AS onsets, stddev_samp(ln(1 + p.onset_days)) AS onset_sd
+    FROM per p JOIN rep ON rep.primaryid = p.report_id AND rep.quarter = p.quarter
+    GROUP BY p.drug, p.event
+    """
+
+
+def _safe_log(x: np.ndarray, base: float = np.e) -> np.ndarray:
+    x = np.where(np.isfinite(x), x, _FLOOR)
+    out: np.ndarray = np.log(np.maximum(x, _FLOOR)) / np.log(base)
+    return out
+
+
+def pair_features(
+    store: FaersStore,
+    products: ProductDictionary,
+    *,
+    spec: SignalSpec | None = None,
+    event_groups: Mapping[str, Iterable[str]] | None = None,
+    until: str | None = None,
+    masking_top: int = 10,
+    progress: Progress | None = None,
+) -> PairFeatures:
+    """Features of every (drug, event) pair of the store (all drugs, not only CGT products).
+
+    ``event_groups`` maps a group name (e.g. an OMOP outcome) to its PT names: events are then
+    the groups, a report counted once per group. ``until`` (a quarter such as ``2024Q2``) is the
+    cut-off of the time-indexed mode. ``spec`` sets roles, strata and the MGPS settings; its
+    methods are always the four (the features need EBGM, IC and ROR)."""
+    spec = (spec or SignalSpec(strata=("age_band", "sex", "report_year"))).model_copy(
+        update={"methods": ("prr", "ror", "ic", "ebgm"), "min_count": 1, "products_only": False}
+    )
+    if until is not None and not _QUARTER.fullmatch(until):
+        raise ValidationError([param_message("until", "pair_features", "a quarter such as 2024Q2", until)])
+    if not isinstance(masking_top, int) or isinstance(masking_top, bool) or masking_top < 1:
+        raise ValidationError([param_message("masking_top", "pair_features", "an integer >= 1", masking_top)])
+    check_derived_tables(store)
+    con = store.con
+    step = 0
+
+    def tick(label: str) -> None:
+        nonlocal step
+        if progress:
+            progress(label, step, 4)
+        step += 1
+
+    tick("reading the reports")
+    if event_groups is not None:
+        rows = [(pt.strip().upper(), g) for g, pts in event_groups.items() for pt in pts]
+        con.register("_fx_group_in", pa.table({"pt_key": [r[0] for r in rows], "grp": [r[1] for r in rows]}))
+        con.execute("CREATE OR REPLACE TEMP TABLE _fx_group AS SELECT DISTINCT pt_key, grp FROM _fx_group_in")
+        con.unregister("_fx_group_in")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fx_rows AS {_rows_sql(spec.roles, event_groups is not None, until)}")
+    engine = DuckDBEngine(con)
+    columns = "report_id, drug, event, age_band, sex, report_year"
+    counts = engine.count_pairs(engine.relation_from_sql(f"SELECT {columns} FROM _fx_rows"), strata=spec.strata)
+    if counts.num_rows == 0:
+        raise ValidationError(
+            [f"{store.path}: no (drug, event) pair to describe: no report has a suspect drug and an event"
+             + (f" up to {until}." if until else ".")]
+        )  # fmt: skip
+    tick(f"scoring {counts.num_rows:,} pairs")
+    scored, prior = score_pairs(counts, spec)
+    tick("masking the most reported drugs")
+    top = [
+        r[0]
+        for r in con.execute(
+            "SELECT drug FROM _fx_rows GROUP BY drug ORDER BY count(DISTINCT report_id) DESC, drug LIMIT ?",
+            [masking_top],
+        ).fetchall()
+    ]
+    con.register("_fx_top", pa.table({"drug": pa.array(top, pa.string())}))
+    masked_rel = engine.relation_from_sql(
+        f"SELECT {columns} FROM _fx_rows WHERE report_id NOT IN "
+        "(SELECT report_id FROM _fx_rows WHERE drug IN (SELECT drug FROM _fx_top))"
+    )
+    masked = engine.count_pairs(masked_rel)
+    con.unregister("_fx_top")
+    tick("describing the pairs")
+    last = until or con.execute("SELECT max(quarter) FROM _fx_rows").fetchall()[0][0]
+    last_q = int(last[:4]) * 4 + int(last[-1])
+    described = con.sql(_describe_sql(last_q)).to_arrow_table()
+    table = _assemble(scored, masked, described, top, products)
+    meta = {
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": spec_hash(spec),
+        "data": {"path": str(store.path), **loaded_snapshot(store), "until": until, "last_quarter": last},
+        "event_level": "groups" if event_groups is not None else "pt",
+        "masked_drugs": top,
+        "prior": prior.to_dict() if prior is not None else None,
+        "features": list(FEATURE_NAMES),
+    }
+    tick("done")
+    return PairFeatures(table, meta)
+
+
+def _assemble(
+    scored: pa.Table, masked: pa.Table, described: pa.Table, top: list[str], products: ProductDictionary
+) -> pa.Table:
+    """Join the three passes on (drug, event) and derive the features (vectorised)."""
+    con = duckdb.connect()
+    con.register("s", scored.select(["drug", "event", "n", "expected", "ebgm", "eb05", "ic025", "ror", "ror_lower"]))
+    a, n_drug, n_event, n_total = (
+        masked.column(c).to_numpy(zero_copy_only=False).astype(float) for c in ("n", "n_drug", "n_event", "n_total")
+    )
+    m_ror = ror(ContingencyTables.from_counts(a, n_drug - a, n_event - a, n_total - n_drug - n_event + a))
+    con.register("m", pa.table({"drug": masked.column("drug"), "event": masked.column("event"), "mror": m_ror.lower}))
+    con.register("d", described)
+    classes = {p.id: p.product_class for p in products.products}
+    con.register("c", pa.table({"product_id": list(classes), "product_class": list(classes.values())}))
+    con.register("t", pa.table({"drug": pa.array(top, pa.string())}))
+    joined = con.sql(
+        """
+        WITH base AS (
+            SELECT s.*, d.product_id, c.product_class, d.n_recent, d.n_before, d.serious_share, d.fatal_share,
+                   d.hp_share, d.countries, d.completeness, d.n_dechallenge, d.n_rechallenge, d.onsets, d.onset_sd,
+                   CASE WHEN s.drug IN (SELECT drug FROM t) THEN s.ror_lower ELSE coalesce(m.mror, s.ror_lower) END
+                     AS masked_ror_lower
+            FROM s JOIN d USING (drug, event)
+            LEFT JOIN m USING (drug, event)
+            LEFT JOIN c USING (product_id)),
+        cls AS (  -- the best EB05 of the event among the class's other products
+            SELECT a.drug, a.event, max(b.eb05) AS class_eb05
+            FROM base a JOIN base b ON a.product_class = b.product_class AND a.event = b.event AND a.drug <> b.drug
+            GROUP BY a.drug, a.event)
+        SELECT base.*, cls.class_eb05 FROM base LEFT JOIN cls USING (drug, event)
+        ORDER BY drug, event
+        """
+    ).to_arrow_table()
+    col = {n: joined.column(n).to_numpy(zero_copy_only=False) for n in joined.column_names}
+    n = col["n"].astype(float)
+    nums = {k: np.asarray(col[k], dtype=float) for k in ("n_recent", "n_before", "onsets")}
+    sd = np.asarray(pa.array(col["onset_sd"]).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=float)
+    class_eb05 = np.asarray(pa.array(col["class_eb05"]).fill_null(np.nan).to_numpy(zero_copy_only=False), float)
+    features = {
+        "log2_eb05": _safe_log(col["eb05"].astype(float), 2.0),
+        "ic025": col["ic025"].astype(float),
+        "log_ror_lower": _safe_log(col["ror_lower"].astype(float)),
+        "log_n": np.log(n),
+        "recent_share": nums["n_recent"] / n,
+        "trend": np.log((nums["n_recent"] + 0.5) / (nums["n_before"] + 0.5)),
+        "serious_share": col["serious_share"].astype(float),
+        "fatal_share": col["fatal_share"].astype(float),
+        "hp_share": col["hp_share"].astype(float),
+        "log_countries": np.log(np.maximum(col["countries"].astype(float), 1.0)),
+        "completeness": col["completeness"].astype(float),
+        "dechallenge_pos": np.log1p(col["n_dechallenge"].astype(float)),
+        "rechallenge_pos": np.log1p(col["n_rechallenge"].astype(float)),
+        "onset_concentration": np.where((nums["onsets"] >= 3) & np.isfinite(sd), 1 / (1 + np.nan_to_num(sd)), 0.0),
+        "class_log2_eb05": np.where(np.isfinite(class_eb05), _safe_log(class_eb05, 2.0), 0.0),
+        "masked_log_ror_lower": _safe_log(col["masked_ror_lower"].astype(float)),
+    }
+    keep = ["drug", "event", "product_id", "product_class", "n", "expected", "ebgm", "eb05", "ic025", "ror_lower"]
+    out = joined.select(keep)
+    for name in FEATURE_NAMES:
+        if name not in out.column_names:
+            out = out.append_column(name, pa.array(features[name], pa.float64()))
+    return out
