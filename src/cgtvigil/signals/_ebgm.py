@@ -330,8 +330,8 @@ class GammaMixturePriorFitter:
 
         # Every start is optimised, as autoHyper does; the starts are independent, so they run
         # in parallel threads (NumPy and SciPy release the GIL in their array loops).
-        with ThreadPoolExecutor(max_workers=max(1, min(len(self.starts), os.cpu_count() or 1))) as pool:
-            done = list(pool.map(optimise, self.starts))
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.starts), os.cpu_count() or 1))) as threads:
+            done = list(threads.map(optimise, self.starts))
         solutions = [theta for theta, _ in done]
         reports = [report for _, report in done]
         usable = [i for i, r in enumerate(reports) if r["converged"] and r["in_bounds"]]
