@@ -11,6 +11,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _demo,
     _exchange,
     _forecast,
+    _genotox,
     _grading,
     _monitor,
     _screening,

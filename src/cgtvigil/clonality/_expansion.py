@@ -29,7 +29,7 @@ class ExpansionRule:
     dominance: float = 0.10
     high_dominance: float = 0.20
     growth_points: int = 3
-    growth_min_fraction: float = 0.01
+    growth_min_fraction: float = 0.05
     version: str = "cgtvigil-clonal-expansion-0.1"
     verified: bool = False
 

@@ -14,6 +14,7 @@ from cgtvigil.store._cases import (
 )
 from cgtvigil.store._dictionaries import load_products, load_topics
 from cgtvigil.store._faers_store import FaersStore
+from cgtvigil.store._genotox_tables import IsQuarantineRow, IsSampleRow, IsSiteRow, OffTargetRow, VectorMeasurementRow
 from cgtvigil.store._meddra import expand_topics, load_meddra_groups
 from cgtvigil.store._migrate import migrate
 from cgtvigil.store._operational import (
@@ -41,9 +42,11 @@ from cgtvigil.store._operational import (
     utc_naive,
 )
 from cgtvigil.store._scope import Scope, patient_condition, product_condition
+from cgtvigil.store._watchlist import GENOMES, load_watchlist
 
 __all__ = [
     "AGE_BANDS",
+    "GENOMES",
     "SEALED_TABLES",
     "STORE_STRATA",
     "AccountTokenRow",
@@ -54,11 +57,15 @@ __all__ = [
     "CaseStore",
     "FaersStore",
     "GatewayRow",
+    "IsQuarantineRow",
+    "IsSampleRow",
+    "IsSiteRow",
     "LoginThrottleRow",
     "NotificationAttemptRow",
     "NotificationChannelRow",
     "NotificationRow",
     "ObservationRow",
+    "OffTargetRow",
     "PatientRow",
     "PlanRecordRow",
     "QuarantineRow",
@@ -67,6 +74,7 @@ __all__ = [
     "StoredReport",
     "TreatmentRow",
     "UserRow",
+    "VectorMeasurementRow",
     "analysis_relation_sql",
     "case_counts",
     "check_derived_tables",
@@ -75,6 +83,7 @@ __all__ = [
     "load_meddra_groups",
     "load_products",
     "load_topics",
+    "load_watchlist",
     "loaded_snapshot",
     "migrate",
     "operational_engine",
