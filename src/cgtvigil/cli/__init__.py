@@ -10,6 +10,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _audit,
     _demo,
     _exchange,
+    _followup,
     _forecast,
     _genotox,
     _grading,

@@ -39,6 +39,14 @@ from cgtvigil.model._clinical import (
     Seizure,
 )
 from cgtvigil.model._faers import FAERS_COLUMNS, FAERS_TABLES
+from cgtvigil.model._followup import (
+    Jurisdiction,
+    JurisdictionTable,
+    LtfuExtra,
+    LtfuRule,
+    LtfuRuleSet,
+    ProductMatch,
+)
 from cgtvigil.model._observation import Observation, QuarantinedInput
 from cgtvigil.model._product import Modality, Product, ProductDictionary, normalise_name
 from cgtvigil.model._spec import ALL_METHODS, FAERS_ROLES, SignalSpec, spec_hash
@@ -67,7 +75,12 @@ __all__ = [
     "ICANSAssessment",
     "IcsrCase",
     "Ingredient",
+    "Jurisdiction",
+    "JurisdictionTable",
     "LabResult",
+    "LtfuExtra",
+    "LtfuRule",
+    "LtfuRuleSet",
     "MedicalHistory",
     "Modality",
     "Null",
@@ -79,6 +92,7 @@ __all__ = [
     "PrimarySource",
     "Product",
     "ProductDictionary",
+    "ProductMatch",
     "Quantity",
     "QuarantinedInput",
     "Reaction",

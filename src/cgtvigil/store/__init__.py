@@ -12,9 +12,21 @@ from cgtvigil.store._cases import (
     write_drug_map,
     write_pt_topics,
 )
-from cgtvigil.store._dictionaries import load_products, load_topics
+from cgtvigil.store._dictionaries import load_jurisdictions, load_ltfu_rules, load_products, load_topics
 from cgtvigil.store._faers_store import FaersStore
 from cgtvigil.store._genotox_tables import IsQuarantineRow, IsSampleRow, IsSiteRow, OffTargetRow, VectorMeasurementRow
+from cgtvigil.store._followup_tables import (
+    ConsentRow,
+    ConsentStateRow,
+    LtfuFormRow,
+    LtfuPatientRow,
+    LtfuPlanRow,
+    LtfuSiteRow,
+    LtfuTaskRow,
+    LtfuVisitRow,
+    MalignancyRow,
+    TransferRow,
+)
 from cgtvigil.store._meddra import expand_topics, load_meddra_groups
 from cgtvigil.store._migrate import migrate
 from cgtvigil.store._operational import (
@@ -41,11 +53,19 @@ from cgtvigil.store._operational import (
     session_factory,
     utc_naive,
 )
-from cgtvigil.store._scope import Scope, patient_condition, product_condition
+from cgtvigil.store._scope import (
+    CONSENT_USES,
+    ConsentUse,
+    Scope,
+    consent_condition,
+    patient_condition,
+    product_condition,
+)
 from cgtvigil.store._watchlist import GENOMES, load_watchlist
 
 __all__ = [
     "AGE_BANDS",
+    "CONSENT_USES",
     "GENOMES",
     "SEALED_TABLES",
     "STORE_STRATA",
@@ -55,12 +75,22 @@ __all__ = [
     "AuditRow",
     "Base",
     "CaseStore",
+    "ConsentRow",
+    "ConsentStateRow",
+    "ConsentUse",
     "FaersStore",
     "GatewayRow",
     "IsQuarantineRow",
     "IsSampleRow",
     "IsSiteRow",
     "LoginThrottleRow",
+    "LtfuFormRow",
+    "LtfuPatientRow",
+    "LtfuPlanRow",
+    "LtfuSiteRow",
+    "LtfuTaskRow",
+    "LtfuVisitRow",
+    "MalignancyRow",
     "NotificationAttemptRow",
     "NotificationChannelRow",
     "NotificationRow",
@@ -72,14 +102,18 @@ __all__ = [
     "Scope",
     "SessionRow",
     "StoredReport",
+    "TransferRow",
     "TreatmentRow",
     "UserRow",
     "VectorMeasurementRow",
     "analysis_relation_sql",
     "case_counts",
     "check_derived_tables",
+    "consent_condition",
     "existing_operational_engine",
     "expand_topics",
+    "load_jurisdictions",
+    "load_ltfu_rules",
     "load_meddra_groups",
     "load_products",
     "load_topics",

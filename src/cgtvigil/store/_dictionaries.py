@@ -10,9 +10,9 @@ from pathlib import Path
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ValidationError
-from cgtvigil.model import ProductDictionary, TopicSet
+from cgtvigil.model import JurisdictionTable, LtfuRuleSet, ProductDictionary, TopicSet
 
-__all__ = ["load_products", "load_topics"]
+__all__ = ["load_jurisdictions", "load_ltfu_rules", "load_products", "load_topics"]
 
 
 def _read(path: Path | None, default: str) -> tuple[str, str]:
@@ -32,6 +32,31 @@ def load_products(path: Path | None = None) -> ProductDictionary:
         return ProductDictionary.model_validate(json.loads(text))
     except PydanticValidationError as exc:
         raise _problems(exc, where) from exc
+
+
+def load_ltfu_rules(path: Path | None = None) -> LtfuRuleSet:
+    """The shipped long-term follow-up rule set (issue 12), or one from ``path``."""
+    text, where = _read(path, "ltfu_rules.json")
+    try:
+        return LtfuRuleSet.model_validate(json.loads(text))
+    except PydanticValidationError as exc:
+        raise _problems(exc, where) from exc
+    except json.JSONDecodeError as exc:
+        raise ValidationError([f"{where}: not a JSON rule set ({exc})."]) from exc
+
+
+def load_jurisdictions(path: Path | None = None) -> JurisdictionTable:
+    """The shipped table of the ages of majority and assent (issue 12), or one from ``path``."""
+    text, where = _read(path, "jurisdictions.json")
+    try:
+        table = JurisdictionTable.model_validate(json.loads(text))
+    except PydanticValidationError as exc:
+        raise _problems(exc, where) from exc
+    except json.JSONDecodeError as exc:
+        raise ValidationError([f"{where}: not a JSON jurisdiction table ({exc})."]) from exc
+    if table.default.upper() not in {j.code.upper() for j in table.jurisdictions}:
+        raise ValidationError([f"{where}: the default {table.default!r} is not one of the jurisdictions."])
+    return table
 
 
 def load_topics(path: Path | None = None, *, extra: list[Path] | None = None) -> TopicSet:

@@ -7,12 +7,17 @@ query services of every area take it and filter through :func:`patient_condition
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy import ColumnElement, false, func, select, true
 
+from cgtvigil.store._followup_tables import ConsentStateRow, TransferRow
 from cgtvigil.store._operational import PatientRow, TreatmentRow
 
-__all__ = ["Scope", "patient_condition", "product_condition"]
+__all__ = ["CONSENT_USES", "ConsentUse", "Scope", "consent_condition", "patient_condition", "product_condition"]
+
+ConsentUse = Literal["safety_followup", "data_sharing", "biosample", "recontact"]
+CONSENT_USES: tuple[ConsentUse, ...] = ("safety_followup", "data_sharing", "biosample", "recontact")
 
 
 @dataclass(frozen=True)
@@ -45,19 +50,57 @@ class Scope:
         return self.all_patients or bool(self.sites or self.products or self.patient)
 
 
-def patient_condition(scope: Scope, patient_id: ColumnElement[str] | object) -> ColumnElement[bool]:
+def consent_condition(use: ConsentUse, patient_id: ColumnElement[str] | object) -> ColumnElement[bool]:
+    """The SQL condition that keeps the patients whose data may be used for ``use``: not
+    withdrawn, and not held at majority until re-consent (issue 12). A patient without any
+    recorded consent state is not restricted (consent kept outside cgtvigil)."""
+    column: ColumnElement[str] = patient_id  # type: ignore[assignment]
+    return column.not_in(
+        select(ConsentStateRow.patient_id).where(
+            ConsentStateRow.use == use, ConsentStateRow.state.in_(("withdrawn", "held"))
+        )
+    )
+
+
+def patient_condition(
+    scope: Scope, patient_id: ColumnElement[str] | object, *, use: ConsentUse | None = None, write: bool = False
+) -> ColumnElement[bool]:
     """The SQL condition on a ``patient_id`` column (of any operational table) that keeps the
-    patients ``scope`` may see at patient level: the one place the operational store is scoped."""
+    patients ``scope`` may see at patient level: the one place the operational store is scoped,
+    and the one enforcement point of consent (issue 12):
+
+    - a sponsor's view (``products``) leaves out patients whose data-sharing consent is withdrawn
+      or held, except for ``use="safety_followup"`` (safety data the law requires stays visible);
+    - ``use`` names the purpose of the query (a follow-up contact, a biosample request): patients
+      withdrawn or held for it are left out of every view but the patient's own;
+    - a site keeps read access to the patients it transferred while the transfer grants it;
+      ``write=True`` (acting on a patient) leaves that read access out."""
     column: ColumnElement[str] = patient_id  # type: ignore[assignment]
     if scope.all_patients:
         return true()
+    purpose = consent_condition(use, column) if use is not None else true()
     conditions: list[ColumnElement[bool]] = []
     if scope.sites:
-        conditions.append(column.in_(select(PatientRow.id).where(PatientRow.site.in_(sorted(scope.sites)))))
+        sites = sorted(scope.sites)
+        conditions.append(column.in_(select(PatientRow.id).where(PatientRow.site.in_(sites))) & purpose)
+        if not write:
+            conditions.append(
+                column.in_(
+                    select(TransferRow.patient_id).where(
+                        TransferRow.from_site.in_(sites),
+                        TransferRow.sending_access == "read",
+                        TransferRow.read_until.is_(None) | (TransferRow.read_until >= func.current_date()),
+                    )
+                )
+                & purpose
+            )
     if scope.products:
-        conditions.append(
-            column.in_(select(TreatmentRow.patient_id).where(TreatmentRow.product_id.in_(sorted(scope.products))))
+        sponsor: ColumnElement[bool] = column.in_(
+            select(TreatmentRow.patient_id).where(TreatmentRow.product_id.in_(sorted(scope.products)))
         )
+        if use != "safety_followup":
+            sponsor = sponsor & consent_condition("data_sharing", column)
+        conditions.append(sponsor & purpose)
     if scope.patient is not None:
         conditions.append(column == scope.patient)
     if not conditions:
