@@ -15,6 +15,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _genotox,
     _grading,
     _monitor,
+    _ranking,
     _screening,
     _serve,
     _surveillance,

@@ -31,6 +31,11 @@ Definitions (per pair, over its de-duplicated, non-deleted reports with the drug
                           reported drugs removed (the drug's own value when it is one of them)
 ========================  =================================================================
 
+Every share and the completeness are shrunk towards their mean over all the database's pairs
+(weighted by reports) by ``PSEUDO_REPORTS`` pseudo-reports, (k + 5 p0) / (n + 5), and the onset
+concentration towards 0 by onsets / (onsets + 5): one complete, fatal report is not yet a
+pattern, and a model trained on well-reported pairs must not read it as one.
+
 A feature that cannot be computed (EB05 of 0, a ROR lower limit of 0) is floored (log of 1e-3)
 rather than left missing, so every pair has every feature. FAERS has no narratives and no
 machine-readable label, so neither is a feature here (say so where the ranking is shown).
@@ -70,6 +75,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 _QUARTER = re.compile(r"\d{4}Q[1-4]")
 _FLOOR = 1e-3
+PSEUDO_REPORTS = 5.0
 _UNKNOWN_INDICATIONS = ("PRODUCT USED FOR UNKNOWN INDICATION", "UNKNOWN INDICATION", "UNKNOWN")
 Progress = Callable[[str, int, int], None]
 
@@ -297,21 +303,31 @@ def _assemble(
     nums = {k: np.asarray(col[k], dtype=float) for k in ("n_recent", "n_before", "onsets")}
     sd = np.asarray(pa.array(col["onset_sd"]).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=float)
     class_eb05 = np.asarray(pa.array(col["class_eb05"]).fill_null(np.nan).to_numpy(zero_copy_only=False), float)
+
+    def shrunk(share: np.ndarray) -> np.ndarray:
+        share = share.astype(float)
+        p0 = float((share * n).sum() / n.sum())
+        out: np.ndarray = (share * n + PSEUDO_REPORTS * p0) / (n + PSEUDO_REPORTS)
+        return out
+
+    onsets = nums["onsets"]
     features = {
         "log2_eb05": _safe_log(col["eb05"].astype(float), 2.0),
         "ic025": col["ic025"].astype(float),
         "log_ror_lower": _safe_log(col["ror_lower"].astype(float)),
         "log_n": np.log(n),
-        "recent_share": nums["n_recent"] / n,
+        "recent_share": shrunk(nums["n_recent"] / n),
         "trend": np.log((nums["n_recent"] + 0.5) / (nums["n_before"] + 0.5)),
-        "serious_share": col["serious_share"].astype(float),
-        "fatal_share": col["fatal_share"].astype(float),
-        "hp_share": col["hp_share"].astype(float),
+        "serious_share": shrunk(col["serious_share"]),
+        "fatal_share": shrunk(col["fatal_share"]),
+        "hp_share": shrunk(col["hp_share"]),
         "log_countries": np.log(np.maximum(col["countries"].astype(float), 1.0)),
-        "completeness": col["completeness"].astype(float),
+        "completeness": shrunk(col["completeness"]),
         "dechallenge_pos": np.log1p(col["n_dechallenge"].astype(float)),
         "rechallenge_pos": np.log1p(col["n_rechallenge"].astype(float)),
-        "onset_concentration": np.where((nums["onsets"] >= 3) & np.isfinite(sd), 1 / (1 + np.nan_to_num(sd)), 0.0),
+        "onset_concentration": np.where(
+            (onsets >= 3) & np.isfinite(sd), onsets / (onsets + PSEUDO_REPORTS) / (1 + np.nan_to_num(sd)), 0.0
+        ),
         "class_log2_eb05": np.where(np.isfinite(class_eb05), _safe_log(class_eb05, 2.0), 0.0),
         "masked_log_ror_lower": _safe_log(col["masked_ror_lower"].astype(float)),
     }

@@ -81,6 +81,20 @@ class RankingEvaluation:
     def margin(self, metric: str) -> dict[str, Any]:
         return next(m for m in self.margins if m["metric"] == metric)
 
+    def curves(self) -> list[dict[str, Any]]:
+        """ROC and precision-recall points of every method's pooled out-of-fold scores."""
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        rows: list[dict[str, Any]] = []
+        for name, s in self.oof.items():
+            fpr, tpr, _ = roc_curve(self.labels, s)
+            rows += [{"method": name, "curve": "roc", "x": float(a), "y": float(b), "order": i}
+                     for i, (a, b) in enumerate(zip(fpr, tpr, strict=True))]  # fmt: skip
+            precision, recall, _ = precision_recall_curve(self.labels, s)
+            rows += [{"method": name, "curve": "pr", "x": float(a), "y": float(b), "order": i}
+                     for i, (a, b) in enumerate(zip(recall[::-1], precision[::-1], strict=True))]  # fmt: skip
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "settings": self.settings, "best_statistic": self.best_statistic, "figures": self.figures,
