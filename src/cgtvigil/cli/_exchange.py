@@ -1,4 +1,4 @@
-"""Case exchange commands: ingest e2b (with acknowledgements) and export e2b."""
+"""Case exchange commands: ingest e2b (with acknowledgements), fhir and openfda; export e2b and fhir."""
 
 from __future__ import annotations
 
@@ -418,3 +418,140 @@ def fetch_openfda_cmd(
             f"Wrote {n} record(s) to ", plain(out), f" ({client.requests} request(s), {client.retries} retried)"
         )
     )
+
+
+def _registry_ids(url: str) -> set[str]:
+    """The pseudonyms of the monitored patients (to link FHIR subjects), empty without a registry."""
+    from sqlalchemy import select
+
+    from cgtvigil.store import PatientRow, existing_operational_engine, session_factory
+
+    try:
+        engine = existing_operational_engine(url)
+    except CgtVigilError:
+        return set()
+    try:
+        with session_factory(engine)() as session:
+            return set(session.scalars(select(PatientRow.id)))
+    finally:
+        engine.dispose()
+
+
+@ingest_app.command("fhir")
+def ingest_fhir_cmd(
+    files: Annotated[list[Path], typer.Argument(help="FHIR AdverseEvent resources or Bundles (JSON, R4 or R5).")],
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+    version: Annotated[str, typer.Option(help="auto (from meta.profile or the elements), R4 or R5.")] = "auto",
+    report_json: Annotated[Path | None, typer.Option(help="Write the import report as JSON here.")] = None,
+) -> None:
+    """Load FHIR AdverseEvents into the case store: AdverseEvents sharing an identifier are one
+    report; each resource is loaded or quarantined with its reason and JSON path; subjects are
+    linked to the patient registry ($CGTVIGIL_OPERATIONAL_URL) when it exists."""
+    from cgtvigil.ingest import read_fhir_adverse_events
+
+    settings = Settings.from_env()
+    if version not in ("auto", "R4", "R5"):
+        _fail(ParseError(f"--version must be auto, R4 or R5; got {version!r}", file="--version"))
+    rows: list[dict[str, object]] = []
+    failed = 0
+    store: CaseStore | None = None
+    try:
+        known = _registry_ids(settings.operational_url)
+        store = CaseStore(db or settings.db)
+        for path in files:
+            try:
+                batch = read_fhir_adverse_events(
+                    path,
+                    version=version,  # type: ignore[arg-type]
+                    registry=(lambda pid: pid in known) if known else None,
+                )
+            except ParseError as exc:
+                failed += 1
+                err.print(Text.assemble(("error:", "bold red"), " ", plain(exc)))
+                rows.append({"file": str(path), "status": "refused", "error": str(exc)})
+                continue
+            new = store.add(
+                [StoredReport(r.case, "fhir", r.file, r.sha256, r.xpath, r.importer) for r in batch.loaded],
+                [
+                    ("fhir", q.file, batch.sha256, q.xpath, q.reason, q.detail, q.safety_report_id, q.raw)
+                    for q in batch.quarantined
+                ],
+            )
+            for r in batch.loaded:
+                for w in r.warnings:
+                    _note("note", f"{path}: {r.case.safety_report_id}: {w}")
+            for q in batch.quarantined:
+                _note("warning", f"{path}: {q.xpath}: {q.reason}: {q.detail}")
+            rows.append(
+                {
+                    "file": str(path),
+                    "sha256": batch.sha256,
+                    "version": batch.version,
+                    "read": batch.read,
+                    "loaded": batch.resources_loaded,
+                    "quarantined": len(batch.quarantined),
+                    "reports": len(batch.loaded),
+                    "new": new,
+                    "status": "loaded" if not batch.quarantined else "partial",
+                    "quarantine": [
+                        {"where": q.xpath, "reason": q.reason, "detail": q.detail} for q in batch.quarantined
+                    ],
+                }
+            )
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    finally:
+        if store is not None:
+            store.con.close()
+    table = Table(title="FHIR AdverseEvent import (read = loaded + quarantined resources)")
+    for col in ("file", "read", "loaded", "quarantined", "reports", "new versions", "status"):
+        table.add_column(col, justify="left" if col in ("file", "status") else "right")
+    for row in rows:
+        table.add_row(
+            plain(row["file"]),
+            *(str(row.get(k, "")) for k in ("read", "loaded", "quarantined", "reports", "new")),
+            str(row["status"]),
+        )
+    console.print(table)
+    if report_json is not None:
+        try:
+            report_json.write_text(json.dumps({"files": rows}, indent=2), "utf-8")
+        except OSError as exc:
+            _fail(exc)
+    if failed:
+        raise typer.Exit(1)
+
+
+@export_app.command("fhir")
+def export_fhir_cmd(
+    out: Annotated[Path, typer.Option(help="The FHIR Bundle (JSON) to write.")],
+    version: Annotated[str, typer.Option(help="R4 or R5.")] = "R4",
+    case: Annotated[
+        list[str] | None, typer.Option(help="Case id (C.1.8.1) to export; repeatable; default all.")
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="DuckDB store file (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+) -> None:
+    """Export the current version of cases as FHIR AdverseEvents (one per reaction) in a
+    collection Bundle; what FHIR cannot carry is listed per case."""
+    from cgtvigil.reports import write_fhir_adverse_events
+
+    settings = Settings.from_env()
+    if version not in ("R4", "R5"):
+        _fail(ParseError(f"--version must be R4 or R5; got {version!r}", file="--version"))
+    try:
+        with CaseStore(db or settings.db, read_only=True) as store:
+            cases = store.current_cases(case)
+        if not cases:
+            raise ParseError("no current case to export (check --case and --db)", file=str(db or settings.db))
+        export = write_fhir_adverse_events(cases, version=version)  # type: ignore[arg-type]
+        out.write_text(export.to_json(), "utf-8")
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    for rid, lost in export.not_written.items():
+        _note("note", f"{rid}: NOT_WRITTEN: {', '.join(lost)}")
+    n = len(export.bundle["entry"])
+    console.print(Text.assemble(f"Wrote {n} AdverseEvent(s) of {len(cases)} case(s) to ", plain(out)))

@@ -205,6 +205,7 @@ class Person(_Frozen):
     postcode: Text | None = None
     country: Code | None = None
     telecom: tuple[str, ...] = Field((), description="as sent: tel:, fax:, mailto: URIs (C.2.r.2.7, FDA.C.2.r.2.8)")
+    reference: str | None = Field(None, description="a FHIR reference to the person as sent (Practitioner/...)")
 
 
 class PrimarySource(_Frozen):
@@ -300,6 +301,9 @@ class Patient(_Frozen):
     parent: ParentInfo | None = None
     race: tuple[Code, ...] = Field((), description="FDA.D.11.r (NCIt)")
     ethnicity: Code | None = Field(None, description="FDA.D.12 (NCIt)")
+    reference: str | None = Field(
+        None, description="FHIR subject as sent (Patient/<id>); <id> is the registry pseudonym of a monitored patient"
+    )
 
 
 SERIOUSNESS = ("death", "life_threatening", "hospitalisation", "disabling", "congenital_anomaly", "medically_important")
@@ -327,6 +331,12 @@ class Reaction(_Frozen):
     outcome: Code | None = Field(None, description="E.i.7 (1 recovered ... 5 fatal, 0 unknown)")
     medically_confirmed: Flag | None = Field(None, description="E.i.8")
     country: Code | None = Field(None, description="E.i.9")
+    seriousness: Code | None = Field(
+        None, description="overall seriousness as sent apart from the criteria (FHIR AdverseEvent.seriousness)"
+    )
+    severity: Code | None = Field(None, description="severity (intensity), not seriousness (FHIR R4 severity)")
+    categories: tuple[Code, ...] = Field((), description="FHIR AdverseEvent.category")
+    other_codes: tuple[Code, ...] = Field((), description="codes of the event outside MedDRA (SNOMED CT from FHIR)")
 
     @property
     def serious(self) -> bool:

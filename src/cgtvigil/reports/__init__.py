@@ -2,11 +2,13 @@
 
 from cgtvigil.reports._e2b import AckOutcome, lost_elements, validate_e2b, write_ack, write_e2b, write_e2b_file
 from cgtvigil.reports._e2b_rules import FDA_RULE_IDS, RuleViolation, check_fda_rules
+from cgtvigil.reports._fhir import FhirExport, write_fhir_adverse_events
 from cgtvigil.reports._signal_report import render_signal_report, write_signal_report
 
 __all__ = [
     "FDA_RULE_IDS",
     "AckOutcome",
+    "FhirExport",
     "RuleViolation",
     "check_fda_rules",
     "lost_elements",
@@ -15,5 +17,6 @@ __all__ = [
     "write_ack",
     "write_e2b",
     "write_e2b_file",
+    "write_fhir_adverse_events",
     "write_signal_report",
 ]
