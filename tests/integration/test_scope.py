@@ -213,3 +213,89 @@ def test_an_empty_scope_sees_nothing(session: Session) -> None:
     for p in PATIENTS:
         with pytest.raises(NotFoundError):
             patient_summary(session, scope, load_products(), p, NOW)
+
+
+# scope -> the risk registers it reads (None: none at all) and whether it edits them (issue 15)
+REGISTERS = {
+    "administrator": ({"kymriah", "yescarta"}, True),
+    "safety_scientist": ({"kymriah"}, True),
+    "regulator_reviewer": ({"kymriah", "yescarta"}, False),
+}
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_risk_register_services_honour_the_scope(session: Session, who: str) -> None:
+    from cgtvigil.risk_management import (
+        register_alignment,
+        register_index,
+        register_indicators,
+        register_view,
+        save_register,
+        starting_registers,
+    )
+
+    scope = scope_for(USERS[who])
+    products = load_products()
+    reads, edits = REGISTERS.get(who, (None, False))
+    services = {
+        "view": lambda p: register_view(session, scope, products, p),
+        "alignment": lambda p: register_alignment(session, scope, products, p, NOW.date()),
+        "indicators": lambda p: register_indicators(session, scope, products, p, NOW),
+    }
+    for call in services.values():
+        for p in ("kymriah", "yescarta"):
+            if reads is None:
+                with pytest.raises(NotInScopeError):
+                    call(p)
+            elif p in reads:
+                call(p)
+            else:
+                with pytest.raises(NotFoundError):
+                    call(p)
+    if reads is None:
+        with pytest.raises(NotInScopeError):
+            register_index(session, scope, products, NOW.date())
+    else:
+        listed = {r.product_id for r in register_index(session, scope, products, NOW.date())}
+        assert listed & {"kymriah", "yescarta"} == reads
+    kymriah = starting_registers().registers["kymriah"].model_copy(update={"notes": "edited"})
+    if edits:
+        assert save_register(session, scope, products, kymriah, at=NOW, note="n").version == 2
+    else:
+        with pytest.raises((NotInScopeError, NotFoundError)):
+            save_register(session, scope, products, kymriah, at=NOW, note="n")
+    session.rollback()
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_genotox_services_honour_the_scope(session: Session, who: str, tmp_path: Path) -> None:
+    """Integration sites of P-A1, P-B1 and P-X9 (not in the registry): each scope sees exactly
+    its patients' sites and series; another patient is NotFoundError; aggregate-only and empty
+    scopes are NotInScopeError for the per-sample statistics."""
+    from cgtvigil.genotox import patient_genotox, read_long_sites, sample_stats, store_sites
+
+    sites = tmp_path / "sites.csv"
+    sites.write_text(
+        "patient,sample,time_point,cell_type,chr,position,strand,nearest_gene,abundance\n"
+        + "".join(f"{p},{p}-S1,m6,Tcells,chr1,{1000 + k},+,G{k},{k + 1}\n" for p in PATIENTS for k in range(3)),
+        encoding="utf-8",
+    )
+    store_sites(session, read_long_sites(sites, genome="hg38"), NOW, watchlist=[])
+    session.flush()
+    scope = scope_for(USERS[who])
+    sees = SEES[who]
+    for p in PATIENTS:
+        if p in sees:
+            assert patient_genotox(session, scope, p).samples[0].n_is == 3
+        elif scope.patient_level:
+            with pytest.raises(NotFoundError):
+                patient_genotox(session, scope, p)
+        else:
+            with pytest.raises(NotInScopeError):
+                patient_genotox(session, scope, p)
+    if scope.patient_level:
+        assert {s.patient_id for s in sample_stats(session, scope)} == sees
+    else:
+        with pytest.raises(NotInScopeError):
+            sample_stats(session, scope)
+    session.rollback()

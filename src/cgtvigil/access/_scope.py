@@ -13,15 +13,30 @@ def scope_for(user: UserRow) -> Scope:
     """The scope of ``user``'s role and account (an unknown role sees nothing)."""
     name = user.username
     if user.role == "administrator":
-        return Scope(actor=name, all_patients=True, aggregates=frozenset(), screens=True, acts=True)
+        return Scope(
+            actor=name,
+            all_patients=True,
+            aggregates=frozenset(),
+            screens=True,
+            acts=True,
+            registers=frozenset(),
+            register_writes=True,
+        )
     if user.role == "site_investigator":
         return Scope(actor=name, sites=frozenset([user.site]) if user.site else frozenset(), acts=True)
     if user.role == "safety_scientist":
         products = frozenset(user.sponsor_products or [])
         # aggregates only of the sponsor's own products (None would mean: none at all)
-        return Scope(actor=name, products=products, aggregates=products or None, screens=True)
+        return Scope(
+            actor=name,
+            products=products,
+            aggregates=products or None,
+            screens=True,
+            registers=products or None,  # risk registers: the sponsor's own products
+            register_writes=bool(products),
+        )
     if user.role == "regulator_reviewer":
-        return Scope(actor=name, aggregates=frozenset(), screens=True)
+        return Scope(actor=name, aggregates=frozenset(), screens=True, registers=frozenset())
     if user.role == "patient":
         return Scope(actor=name, patient=user.patient_id)
     return Scope(actor=name)

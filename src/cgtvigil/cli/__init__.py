@@ -16,6 +16,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _grading,
     _monitor,
     _ranking,
+    _risk,
     _screening,
     _serve,
     _surveillance,

@@ -53,6 +53,7 @@ from cgtvigil.store._operational import (
     session_factory,
     utc_naive,
 )
+from cgtvigil.store._risk_tables import RiskChangeRow, RiskRegisterVersionRow
 from cgtvigil.store._scope import (
     CONSENT_USES,
     ConsentUse,
@@ -99,6 +100,8 @@ __all__ = [
     "PatientRow",
     "PlanRecordRow",
     "QuarantineRow",
+    "RiskChangeRow",
+    "RiskRegisterVersionRow",
     "Scope",
     "SessionRow",
     "StoredReport",

@@ -33,6 +33,9 @@ class Scope:
       set all products, else these products.
     - ``screens``: the public spontaneous-report screens and their cases.
     - ``acts``: may acknowledge and resolve alerts of the patients in scope.
+    - ``registers``: the risk registers (issue 15) of these products: ``None`` none, an empty
+      set all products, else these products.
+    - ``register_writes``: may edit the risk registers in ``registers``.
     """
 
     actor: str
@@ -43,6 +46,8 @@ class Scope:
     aggregates: frozenset[str] | None = None
     screens: bool = False
     acts: bool = False
+    registers: frozenset[str] | None = None
+    register_writes: bool = False
 
     @property
     def patient_level(self) -> bool:
