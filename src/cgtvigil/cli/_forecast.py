@@ -22,11 +22,15 @@ from cgtvigil.cli._app import _fail, _progress, app, console, plain
 from cgtvigil.errors import CgtVigilError, ValidationError
 from cgtvigil.forecasting import (
     CANONICAL_COLUMNS,
+    FAMILIES,
     FEATURE_SOURCES,
     GRADE_COLUMNS,
     REQUIRED_COLUMNS,
+    CourseForecaster,
     DailyTable,
+    HazardForecaster,
     ToxicityForecaster,
+    compare_families,
     evaluate_forecaster,
     where_rows,
 )
@@ -54,6 +58,11 @@ _UNIT_HELP = (
     f"Default units: {', '.join(f'{k} {u}' for k, u in FEATURE_SOURCES.items())}."
 )
 MapOption = Annotated[list[str] | None, typer.Option("--map", help=_MAP_HELP)]
+_FAMILY_HELP = (
+    "window (classifier of onset within the horizon, the default), hazard (discrete-time hazard: risk by "
+    "each day ahead) or course (Markov model of the daily grade: P(grade >= g) by day and time to resolution)."
+)
+Forecaster = ToxicityForecaster | HazardForecaster | CourseForecaster
 UnitOption = Annotated[list[str] | None, typer.Option("--unit", help=_UNIT_HELP)]
 
 
@@ -286,7 +295,17 @@ def forecast_evaluate_cmd(
     target: Annotated[str, typer.Option(help="crs or icans.")] = "icans",
     min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome (1-4).")] = 1,
     horizon: Annotated[int, typer.Option(help="Days ahead (1-30).")] = 5,
-    model: Annotated[str, typer.Option(help="boosting or logistic.")] = "boosting",
+    model: Annotated[str, typer.Option(help="Learner of the window classifier: boosting or logistic.")] = "boosting",
+    family: Annotated[
+        str,
+        typer.Option(
+            help=_FAMILY_HELP + " 'all' compares the three on the same folds for grade >= 1 and >= 3, "
+            "1-7 days ahead (--min-grade and --horizon are then not used)."
+        ),
+    ] = "window",
+    report: Annotated[
+        Path | None, typer.Option(help="With --family all: an HTML report with the tables and charts.")
+    ] = None,
     map: MapOption = None,
     unit: UnitOption = None,
     loo_max_patients: Annotated[
@@ -296,9 +315,17 @@ def forecast_evaluate_cmd(
 ) -> None:
     """Cross-validated AUROC, AUPRC and calibration of the forecaster on your own cohort."""
     try:
+        _check_family(family, allow_all=True)
+        if report is not None and family != "all":
+            raise ValidationError(["The '--report' option needs --family all (the comparison of the families)."])
+        if report is not None and report.suffix.lower() not in (".html", ".htm"):
+            raise ValidationError([f"The '--report' option must name a .html file. Got {str(report)!r}."])
         forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
         forecaster.check_params()
         table, ignored = _read_daily(data, map, unit, _need(target))
+        if family != "window":
+            _compare(table, ignored, family, forecaster, loo_max_patients, report, as_json)
+            return
         with _progress("cross-validating") as progress:
             progress("fitting folds", 0, 1)
             result = evaluate_forecaster(table, forecaster, loo_max_patients=loo_max_patients)
@@ -336,7 +363,8 @@ def forecast_fit_cmd(
     target: Annotated[str, typer.Option(help="crs or icans.")] = "icans",
     min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome (1-4).")] = 1,
     horizon: Annotated[int, typer.Option(help="Days ahead (1-30).")] = 5,
-    model: Annotated[str, typer.Option(help="boosting or logistic.")] = "boosting",
+    model: Annotated[str, typer.Option(help="Learner of the window classifier: boosting or logistic.")] = "boosting",
+    family: Annotated[str, typer.Option(help=_FAMILY_HELP)] = "window",
     map: MapOption = None,
     unit: UnitOption = None,
 ) -> None:
@@ -344,12 +372,20 @@ def forecast_fit_cmd(
     import joblib
 
     try:
-        forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
+        _check_family(family, allow_all=False)
+        forecaster: Forecaster
+        if family == "hazard":
+            forecaster = HazardForecaster(target=target, min_grade=min_grade, horizon=horizon)  # type: ignore[arg-type]
+        elif family == "course":
+            forecaster = CourseForecaster(target=target, min_grade=min_grade, horizon=horizon)  # type: ignore[arg-type]
+        else:
+            forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
         forecaster.check_params()
         table, ignored = _read_daily(data, map, unit, _need(target))
         forecaster.fit(table)
         saved = {
             "software": __version__,
+            "family": family,
             "forecaster": forecaster,
             "inputs": forecaster.inputs_,
             "feature_names": forecaster.feature_names_,
@@ -357,9 +393,8 @@ def forecast_fit_cmd(
         joblib.dump(saved, output)
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
-    console.print(
-        plain(f"Model ({forecaster.n_patients_} patients, {forecaster.n_patient_days_} patient-days): {output}")
-    )
+    days = forecaster.n_transitions_ if isinstance(forecaster, CourseForecaster) else forecaster.n_patient_days_
+    console.print(plain(f"Model ({family}, {forecaster.n_patients_} patients, {days} patient-days): {output}"))
     _print_inputs(forecaster.inputs_, table, ignored, "no values")
 
 
@@ -367,7 +402,14 @@ def forecast_fit_cmd(
 def forecast_predict_cmd(
     model: Annotated[Path, typer.Option(help="Model file written by 'cgtvigil forecast fit'.")],
     data: Annotated[Path, typer.Option(help="Daily table (CSV or Parquet).")],
-    output: Annotated[Path, typer.Option(help="CSV of patient_id, day, probability.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            help="CSV of patient_id, day, probability (of onset within the horizon); a hazard model adds "
+            "risk_day_1.. (risk of onset by each day ahead), a course model p_grade_ge_1..4 (reached within "
+            "the horizon) and days_to_resolution."
+        ),
+    ],
     map: MapOption = None,
     unit: UnitOption = None,
 ) -> None:
@@ -382,13 +424,29 @@ def forecast_predict_cmd(
         except (pickle.UnpicklingError, EOFError, ValueError, KeyError, AttributeError, ImportError) as exc:
             raise CgtVigilError(f"{model}: not a model file written by 'cgtvigil forecast fit'.") from exc
         forecaster = saved.get("forecaster") if isinstance(saved, dict) else None
-        if not isinstance(forecaster, ToxicityForecaster) or not hasattr(forecaster, "estimator_"):
+        if not isinstance(forecaster, ToxicityForecaster | HazardForecaster | CourseForecaster) or not hasattr(
+            forecaster, "estimator_"
+        ):
             raise CgtVigilError(f"{model}: not a model file written by 'cgtvigil forecast fit'.")
         table, ignored = _read_daily(
             data, map, unit, (*REQUIRED_COLUMNS, *(c for c in forecaster.inputs_ if c not in REQUIRED_COLUMNS))
         )
-        prob = forecaster.predict_proba(table)
-        pacsv.write_csv(pa.table({"patient_id": table.patient_id, "day": table.day, "probability": prob}), output)
+        columns: dict[str, Any] = {"patient_id": table.patient_id, "day": table.day}
+        if isinstance(forecaster, CourseForecaster):
+            course = forecaster.predict_course(table)
+            prob = course.reached[forecaster.min_grade][:, -1]
+            columns["probability"] = prob
+            columns |= {f"p_grade_ge_{g}": course.reached[g][:, -1] for g in (1, 2, 3, 4)}
+            columns["days_to_resolution"] = course.days_to_resolution
+        elif isinstance(forecaster, HazardForecaster):
+            risk = forecaster.predict_risk(table)
+            prob = risk[:, -1]
+            columns["probability"] = prob
+            columns |= {f"risk_day_{k + 1}": risk[:, k] for k in range(risk.shape[1])}
+        else:
+            prob = forecaster.predict_proba(table)
+            columns["probability"] = prob
+        pacsv.write_csv(pa.table(columns), output)
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     console.print(
@@ -398,3 +456,97 @@ def forecast_predict_cmd(
         )
     )
     _print_inputs(forecaster.inputs_, table, ignored, "not in the model")
+
+
+def _check_family(family: str, *, allow_all: bool) -> None:
+    allowed = (*FAMILIES, "all") if allow_all else FAMILIES
+    if family not in allowed:
+        raise ValidationError([param_message("--family", "cgtvigil forecast", f"one of {', '.join(allowed)}", family)])
+
+
+def _write_report(path: Path, result: dict[str, Any]) -> None:
+    """The comparison as a self-contained HTML page (the vendored vega libraries inlined)."""
+    from importlib import resources
+
+    from cgtvigil.reports import render_forecast_report
+
+    vendor = resources.files("cgtvigil.web") / "static" / "vendor"
+    names = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+    if not all((vendor / n).is_file() for n in names):
+        raise CgtVigilError("The '--report' page needs the vendored vega libraries (built by `make setup`).")
+    scripts = "\n".join(f"<script>{(vendor / n).read_text('utf-8')}</script>" for n in names)
+    title = f"{result['target'].upper()} forecasts compared (cgtvigil {__version__})"
+    path.write_text(render_forecast_report(result, scripts, title=title), "utf-8")
+
+
+def _compare(
+    table: DailyTable,
+    ignored: list[str],
+    family: str,
+    window: ToxicityForecaster,
+    loo_max_patients: int,
+    report: Path | None,
+    as_json: bool,
+) -> None:
+    """`forecast evaluate --family hazard|course|all`: compare_families on the table."""
+    families = FAMILIES if family == "all" else (family,)
+    tasks: dict[str, Any] = (
+        {"grades": (1, 3), "horizons": tuple(range(1, 8))}
+        if family == "all"
+        else {"grades": (window.min_grade,), "horizons": (window.horizon,)}
+    )
+    with _progress("cross-validating") as progress:
+        result = compare_families(
+            table,
+            window.target,
+            families=families,
+            window_model=window.model,
+            loo_max_patients=loo_max_patients,
+            progress=lambda done, total: progress("fitting folds", done, total),
+            **tasks,
+        )
+    result["ignored_columns"] = ignored
+    if report is not None:
+        _write_report(report, result)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    console.print(
+        f"{result['target'].upper()} ({result['cross_validation']}, the same folds for every family): "
+        f"{result['n_patients']} patients, {result['n_patient_days']} patient-days."
+    )
+    out = Table(title="Per patient-day forecasts of onset within the horizon (* kept for the task)")
+    for c in ("grade", "days", "family", "AUROC", "AUPRC", "patient AUROC", "Brier", "slope", "alerted", "lead"):
+        out.add_column(c, justify="right", no_wrap=True, min_width=8 if c == "family" else None)
+
+    def f3(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    for t in result["tasks"]:
+        for name, m in t["families"].items():
+            cal, lead = m.get("calibration") or {}, m.get("lead_time") or {}
+            out.add_row(
+                f">= {t['min_grade']}",
+                str(t["horizon_days"]),
+                name + (" *" if name == t["winner"] else ""),
+                f3(m.get("auroc")),
+                f3(m.get("auprc")),
+                f3((m.get("patient_level") or {}).get("auroc")),
+                f3(m.get("brier")),
+                f3(cal.get("slope")),
+                f3(lead.get("detected")),
+                f3(lead.get("median_lead_days")),
+            )
+    console.print(out)
+    sev = result.get("severity")
+    if sev:
+        text = ", ".join(f"{f} {f3(m['auroc'])}" for f, m in sev["families"].items())
+        console.print(
+            plain(
+                f"Severe (grade >= 3) against non-severe {sev['horizon_days']} days ahead, among the "
+                f"{sev['n_patients']} patients who develop it ({sev['n_severe']} severe): AUROC {text}."
+            )
+        )
+    console.print(plain(f"Alert rate for the lead time: {result['alert_rate']:.0%} of scored patient-days."))
+    if report is not None:
+        console.print(plain(f"Report: {report}"))

@@ -1,5 +1,7 @@
 """Forecasting severe CRS/ICANS from the daily patient table (L1: computation only)."""
 
+from cgtvigil.forecasting._compare import FAMILIES, compare_families
+from cgtvigil.forecasting._course import CourseForecast, CourseForecaster
 from cgtvigil.forecasting._daily import (
     CANONICAL_COLUMNS,
     FEATURE_SOURCES,
@@ -19,15 +21,19 @@ from cgtvigil.forecasting._model import ToxicityForecaster
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "FAMILIES",
     "FEATURE_SOURCES",
     "GRADE_COLUMNS",
     "MAX_DAY",
     "MAX_ID",
     "REQUIRED_COLUMNS",
+    "CourseForecast",
+    "CourseForecaster",
     "DailyTable",
     "HazardForecaster",
     "ToxicityForecaster",
     "build_features",
+    "compare_families",
     "evaluate_forecaster",
     "evaluate_hazard",
     "feature_inputs",

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cgtvigil._validation import Problems, check_in, param_message
-from cgtvigil.forecasting._daily import GRADE_COLUMNS, DailyTable, FloatArray, feature_inputs
-from cgtvigil.forecasting._known import TIME_FEATURES, PatientDays, known_features, time_features
+from cgtvigil.forecasting._daily import GRADE_COLUMNS, DailyTable, FloatArray
+from cgtvigil.forecasting._known import TIME_FEATURES, PatientDays, inputs_of, known_features, time_features
 from cgtvigil.forecasting._model import make_classifier
 
 __all__ = ["HazardForecaster", "risk_set"]
@@ -104,10 +104,7 @@ class HazardForecaster:
 
     @property
     def inputs_(self) -> list[str]:
-        cols = [k for k in (*GRADE_COLUMNS.values(), *_LABS) if any(f.startswith(k) for f in self.feature_names_)]
-        if any(n.startswith("temp_") or n == "fever_days" for n in self.feature_names_):
-            cols.append("max_temp_c")
-        return feature_inputs(["day", *sorted(cols, key=_CANON_ORDER.index)])
+        return inputs_of(self.feature_names_)
 
     def fit(self, table: DailyTable) -> HazardForecaster:
         self.check_params()
@@ -170,6 +167,7 @@ class HazardForecaster:
         risk: FloatArray = np.clip(1.0 - np.cumprod(1.0 - np.clip(h, 0.0, 1.0), axis=1), 0.0, 1.0)
         return np.maximum.accumulate(risk, axis=1)
 
-
-_LABS = ("crp_mg_l", "ferritin_ng_ml", "il6_pg_ml", "pct_ng_ml", "wbc_1e9_l")
-_CANON_ORDER = ["max_temp_c", *_LABS, "crs_grade", "icans_grade"]
+    def predict_proba(self, table: DailyTable) -> FloatArray:
+        """Risk of onset within the horizon (the last day of the risk curve) for every row."""
+        out: FloatArray = self.predict_risk(table)[:, -1]
+        return out

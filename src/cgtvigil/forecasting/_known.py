@@ -23,9 +23,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from cgtvigil.forecasting._daily import FEATURE_SOURCES, GRADE_COLUMNS, DailyTable, FloatArray, _groups
+from cgtvigil.forecasting._daily import FEATURE_SOURCES, GRADE_COLUMNS, DailyTable, FloatArray, _groups, feature_inputs
 
-__all__ = ["PatientDays", "known_features", "patient_days"]
+__all__ = ["PatientDays", "inputs_of", "known_features", "patient_days"]
 
 FEVER_C = 38.0
 _HINGES = (3, 7, 14)
@@ -68,6 +68,16 @@ class PatientDays:
         has = self.row >= 0
         out[has] = values[self.row[has]]
         return out
+
+
+def inputs_of(feature_names: Sequence[str]) -> list[str]:
+    """The canonical columns behind _known's feature names, in canonical order."""
+    labs = [k for k in FEATURE_SOURCES if k != "max_temp_c"]
+    cols = [k for k in (*GRADE_COLUMNS.values(), *labs) if any(f.startswith(k) for f in feature_names)]
+    if any(n.startswith("temp_") or n == "fever_days" for n in feature_names):
+        cols.append("max_temp_c")
+    order = ["max_temp_c", *labs, *GRADE_COLUMNS.values()]
+    return feature_inputs(["day", *sorted(cols, key=order.index)])
 
 
 def patient_days(table: DailyTable) -> PatientDays:

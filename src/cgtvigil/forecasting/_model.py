@@ -22,10 +22,17 @@ __all__ = ["ToxicityForecaster"]
 
 
 def make_classifier(
-    model: str, *, random_state: int, C: float = 1.0, max_iter: int = 2000, keep_empty_features: bool = False
+    model: str,
+    *,
+    random_state: int,
+    C: float = 1.0,
+    max_iter: int = 2000,
+    keep_empty_features: bool = False,
+    solver: str = "lbfgs",
 ) -> Any:
     """The project's two learners: gradient boosting, or median imputation, scaling and
-    (L2-penalised) logistic regression."""
+    (L2-penalised) logistic regression (``solver``: newton-cg converges in a few steps on the
+    course model's multinomial fit, where lbfgs needs hundreds)."""
     if model == "boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -40,7 +47,7 @@ def make_classifier(
     return make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=keep_empty_features),
         StandardScaler(),
-        LogisticRegression(C=C, max_iter=max_iter),
+        LogisticRegression(C=C, max_iter=max_iter, solver=solver),
     )
 
 
