@@ -1,6 +1,13 @@
 """Users, roles, scope, passwords, log-in throttling and server-side sessions (L3)."""
 
-from cgtvigil.access._login import LoginResult, ThrottlePolicy, authenticate, clear_throttle, unlock_user
+from cgtvigil.access._login import (
+    LoginResult,
+    ThrottlePolicy,
+    authenticate,
+    clear_throttle,
+    throttled_check,
+    unlock_user,
+)
 from cgtvigil.access._passwords import (
     MAX_PASSWORD,
     MIN_PASSWORD,
@@ -48,6 +55,7 @@ __all__ = [
     "scope_for",
     "session_user",
     "set_password_with_code",
+    "throttled_check",
     "unlock_user",
     "update_user",
 ]

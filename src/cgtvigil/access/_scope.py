@@ -21,6 +21,8 @@ def scope_for(user: UserRow) -> Scope:
             acts=True,
             registers=frozenset(),
             register_writes=True,
+            all_signals=True,
+            signal_writes=True,
         )
     if user.role == "site_investigator":
         return Scope(actor=name, sites=frozenset([user.site]) if user.site else frozenset(), acts=True)
@@ -34,9 +36,11 @@ def scope_for(user: UserRow) -> Scope:
             screens=True,
             registers=products or None,  # risk registers: the sponsor's own products
             register_writes=bool(products),
+            signal_products=products,
+            signal_writes=bool(products),
         )
     if user.role == "regulator_reviewer":
-        return Scope(actor=name, aggregates=frozenset(), screens=True, registers=frozenset())
+        return Scope(actor=name, aggregates=frozenset(), screens=True, registers=frozenset(), signal_reviewer=name)
     if user.role == "patient":
         return Scope(actor=name, patient=user.patient_id)
     return Scope(actor=name)

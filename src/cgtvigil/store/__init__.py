@@ -61,7 +61,9 @@ from cgtvigil.store._scope import (
     consent_condition,
     patient_condition,
     product_condition,
+    signal_condition,
 )
+from cgtvigil.store._signal_tables import SignalEventRow, SignalEvidenceRow, SignalRecordRow, SignalShareRow
 from cgtvigil.store._watchlist import GENOMES, load_watchlist
 
 __all__ = [
@@ -104,6 +106,10 @@ __all__ = [
     "RiskRegisterVersionRow",
     "Scope",
     "SessionRow",
+    "SignalEventRow",
+    "SignalEvidenceRow",
+    "SignalRecordRow",
+    "SignalShareRow",
     "StoredReport",
     "TransferRow",
     "TreatmentRow",
@@ -128,6 +134,7 @@ __all__ = [
     "product_condition",
     "rebuild_cases",
     "session_factory",
+    "signal_condition",
     "utc_naive",
     "write_drug_map",
     "write_pt_topics",

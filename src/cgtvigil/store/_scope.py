@@ -13,8 +13,17 @@ from sqlalchemy import ColumnElement, false, func, select, true
 
 from cgtvigil.store._followup_tables import ConsentStateRow, TransferRow
 from cgtvigil.store._operational import PatientRow, TreatmentRow
+from cgtvigil.store._signal_tables import SignalRecordRow, SignalShareRow
 
-__all__ = ["CONSENT_USES", "ConsentUse", "Scope", "consent_condition", "patient_condition", "product_condition"]
+__all__ = [
+    "CONSENT_USES",
+    "ConsentUse",
+    "Scope",
+    "consent_condition",
+    "patient_condition",
+    "product_condition",
+    "signal_condition",
+]
 
 ConsentUse = Literal["safety_followup", "data_sharing", "biosample", "recontact"]
 CONSENT_USES: tuple[ConsentUse, ...] = ("safety_followup", "data_sharing", "biosample", "recontact")
@@ -33,6 +42,10 @@ class Scope:
       set all products, else these products.
     - ``screens``: the public spontaneous-report screens and their cases.
     - ``acts``: may acknowledge and resolve alerts of the patients in scope.
+    - ``all_signals``: every signal of the workflow (administrator).
+    - ``signal_products``: the signals of these products, the sponsor's own (safety scientist).
+    - ``signal_reviewer``: the signals shared with this regulator reviewer (by user name).
+    - ``signal_writes``: may create signals, advance them with a signature and share them.
     - ``registers``: the risk registers (issue 15) of these products: ``None`` none, an empty
       set all products, else these products.
     - ``register_writes``: may edit the risk registers in ``registers``.
@@ -46,6 +59,10 @@ class Scope:
     aggregates: frozenset[str] | None = None
     screens: bool = False
     acts: bool = False
+    all_signals: bool = False
+    signal_products: frozenset[str] = frozenset()
+    signal_reviewer: str | None = None
+    signal_writes: bool = False
     registers: frozenset[str] | None = None
     register_writes: bool = False
 
@@ -125,3 +142,27 @@ def product_condition(scope: Scope, product_id: ColumnElement[str] | object) -> 
     if scope.aggregates:
         return column.in_(sorted(scope.aggregates))
     return false()
+
+
+def signal_condition(scope: Scope) -> ColumnElement[bool]:
+    """The SQL condition on the ``signal`` table that keeps the signals ``scope`` may see: a
+    sponsor's own products' signals, a reviewer's shared (and not revoked) ones, or all."""
+    if scope.all_signals:
+        return true()
+    conditions: list[ColumnElement[bool]] = []
+    if scope.signal_products:
+        conditions.append(SignalRecordRow.product_id.in_(sorted(scope.signal_products)))
+    if scope.signal_reviewer is not None:
+        conditions.append(
+            SignalRecordRow.id.in_(
+                select(SignalShareRow.signal_id).where(
+                    SignalShareRow.reviewer == scope.signal_reviewer, SignalShareRow.revoked_at.is_(None)
+                )
+            )
+        )
+    if not conditions:
+        return false()
+    out = conditions[0]
+    for c in conditions[1:]:
+        out = out | c
+    return out

@@ -1,0 +1,301 @@
+"""The signal workflow (issue 15, GVP Module IX) on the operational store: a signal opened
+from a screen row of a real screen result carries the row, its spec and snapshot as
+evidence; it moves through every state with an electronic signature (the re-entered password
+checked by argon2 under the log-in throttle), each transition audited; a re-screen of a new
+snapshot flags new cases; a sponsor never reaches another sponsor's signals and a regulator
+reviewer only the ones shared with them. SQLite and PostgreSQL.
+
+Data: a SYNTHETIC FAERS set (cgtvigil.synth, seed 7, two quarters) screened after the first
+quarter and again after both, so that the second screen has more Kymriah cases."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cgtvigil.access import create_user, scope_for, throttled_check
+from cgtvigil.audit import verify_audit
+from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
+from cgtvigil.model import SignalSpec
+from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient
+from cgtvigil.screening import ScreenCache, ingest_faers, screen_store, write_result
+from cgtvigil.signal_management import (
+    EvidenceDraft,
+    SignatureRefusedError,
+    advance_signal,
+    alert_draft,
+    attach_evidence,
+    case_series_draft,
+    create_signal,
+    list_signals,
+    load_timelines,
+    rescreen_signals,
+    screen_row_draft,
+    share_signal,
+    signal_detail,
+)
+from cgtvigil.store import (
+    AuditRow,
+    FaersStore,
+    UserRow,
+    load_products,
+    load_topics,
+    operational_engine,
+    session_factory,
+)
+from cgtvigil.synth import SynthConfig, generate_faers
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery staple"
+USERS = {
+    "sci.kym": ("safety_scientist", {"sponsor_products": ("kymriah",)}),
+    "sci.yes": ("safety_scientist", {"sponsor_products": ("yescarta",)}),
+    "reg.one": ("regulator_reviewer", {}),
+    "reg.two": ("regulator_reviewer", {}),
+    "adm.user": ("administrator", {}),
+}
+ROW = ("Kymriah", "pt", "MALIGNANT NEOPLASM PROGRESSION")
+
+
+@pytest.fixture(scope="module")
+def screens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The screen after 2024Q1, and after 2024Q1 and 2024Q2 (a new snapshot)."""
+    tmp = tmp_path_factory.mktemp("signal-workflow")
+    cfg = SynthConfig(
+        reports_per_quarter=1500,
+        quarters=("2024Q1", "2024Q2"),
+        seed=7,
+        n_drugs=100,
+        n_tail_events=200,
+        n_planted=6,
+        cgt_share=0.2,
+        n_decoys=4,
+        n_negative_controls=6,
+    )
+    zips = generate_faers(tmp / "zips", load_products(), cfg).zips
+    out = []
+    for i in (1, 2):
+        with FaersStore(tmp / "faers.duckdb") as store:
+            ingest_faers(zips[i - 1 : i], store, load_products())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # zero cells in a small synthetic set
+                result = screen_store(store, SignalSpec(products_only=True, strata=()), load_products(), load_topics())
+        write_result(result, tmp / f"screen{i}.parquet")
+        out.append(tmp / f"screen{i}.parquet")
+    return out[0], out[1]
+
+
+@pytest.fixture
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """argon2 at its smallest cost: these tests are about the workflow (test_accounts checks
+    the real verification)."""
+    from argon2 import PasswordHasher
+
+    from cgtvigil.access import _passwords
+
+    monkeypatch.setattr(_passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    _passwords._dummy_hash.cache_clear()
+    yield
+    _passwords._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def session(operational_url: str, cheap_argon2):  # type: ignore[no-untyped-def]
+    engine = operational_engine(operational_url)
+    with session_factory(engine)() as s:
+        for name, (role, extra) in USERS.items():
+            create_user(s, username=name, password=PASSWORD, role=role, at=NOW, **extra)  # type: ignore[arg-type]
+        s.commit()
+        yield s
+    engine.dispose()
+
+
+def _scope(session: Session, name: str):  # type: ignore[no-untyped-def]
+    return scope_for(session.get(UserRow, name))  # type: ignore[arg-type]
+
+
+def _advance(session: Session, who: str, signal_id: int, to: str, **kw: object):  # type: ignore[no-untyped-def]
+    options: dict[str, object] = {"rationale": f"moved to {to}", "meaning": "approval", "password": PASSWORD} | kw
+    return advance_signal(
+        session,
+        _scope(session, who),
+        signal_id,
+        to=to,
+        at=NOW + timedelta(days=1),
+        check=throttled_check,
+        timelines=load_timelines(),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def test_a_screen_row_carried_to_a_closed_decision(session: Session, screens: tuple[Path, Path]) -> None:
+    cache = ScreenCache(screens[0])
+    scope = _scope(session, "sci.kym")
+    draft = screen_row_draft(cache, scope, load_products(), *ROW)
+    signal = create_signal(session, scope, draft, at=NOW, timelines=load_timelines())
+    session.commit()
+    assert (signal.product_id, signal.state, signal.owner) == ("kymriah", "detection", "sci.kym")
+    assert signal.due_at == NOW.replace(tzinfo=None) + timedelta(days=30)  # the shipped (unconfirmed) timelines
+    # the evidence is the screen row with the screen's spec and snapshot, as in the file
+    meta = json.loads(pq.read_schema(screens[0]).metadata[b"cgtvigil"])
+    (evidence,) = signal.evidence
+    assert (evidence.spec_hash, evidence.snapshot) == (meta["spec_hash"], meta["data"]["snapshot_sha256"])
+    assert evidence.payload["spec"] == meta["spec"] and evidence.payload["n"] == 12
+    assert evidence.payload["rank"] >= 1 and "fda_eb05" in evidence.payload["rules"]
+
+    # a wrong password signs nothing; the refusal is audited (and committed)
+    with pytest.raises(SignatureRefusedError, match="password is wrong"):
+        _advance(session, "sci.kym", signal.id, "validation", password="not the password at all")
+    session.rollback()
+    assert session.scalars(select(AuditRow.detail).where(AuditRow.action == "signal.sign")).one()["outcome"] == (
+        "wrong password"
+    )
+    assert signal_detail(session, scope, signal.id, NOW).state == "detection"
+    with pytest.raises(ValidationError) as bad:
+        _advance(session, "sci.kym", signal.id, "assessment", meaning="liked it", rationale=" ")
+    assert len(bad.value.problems) == 3  # the jump, the meaning and the missing rationale together
+
+    for to in ("validation", "confirmation", "analysis", "assessment", "recommendation"):
+        _advance(session, "sci.kym", signal.id, to, priority="high" if to == "analysis" else None)
+    with pytest.raises(ValidationError, match="needs its outcome"):
+        _advance(session, "sci.kym", signal.id, "closed")
+    _advance(session, "sci.kym", signal.id, "closed", outcome="confirmed_risk", rationale="new important risk")
+    session.commit()
+    found = signal_detail(session, scope, signal.id, NOW)
+    assert (found.state, found.outcome, found.priority, found.due_at) == ("closed", "confirmed_risk", "high", None)
+    signed = [e for e in found.events if e.kind == "transition"]
+    assert [e.to_state for e in signed] == [
+        "validation",
+        "confirmation",
+        "analysis",
+        "assessment",
+        "recommendation",
+        "closed",
+    ]
+    assert all(e.meaning == "approval" and e.by == "sci.kym" and e.audit_id for e in signed)
+    entries = {a.id: a for a in session.scalars(select(AuditRow).where(AuditRow.action == "signal.advance"))}
+    assert {e.audit_id for e in signed} == set(entries)
+    last = entries[signed[-1].audit_id or 0].detail
+    assert last["signature"] == {"signer": "sci.kym", "meaning": "approval", "method": "password re-entered"}
+    assert (last["from"], last["to"], last["outcome"]) == ("recommendation", "closed", "confirmed_risk")
+    assert verify_audit(session).ok
+    # new information reopens a closed signal (signed too)
+    _advance(session, "sci.kym", signal.id, "validation", rationale="new cases reported")
+    assert signal_detail(session, scope, signal.id, NOW).outcome is None
+
+
+def test_sponsors_and_reviewers_see_only_their_signals(session: Session, screens: tuple[Path, Path]) -> None:
+    cache = ScreenCache(screens[0])
+    kym, yes, reg = _scope(session, "sci.kym"), _scope(session, "sci.yes"), _scope(session, "reg.one")
+    draft = screen_row_draft(cache, kym, load_products(), *ROW)
+    with pytest.raises(NotInScopeError, match="another sponsor"):
+        create_signal(session, yes, draft, at=NOW, timelines=load_timelines())
+    with pytest.raises(NotInScopeError):
+        create_signal(session, reg, draft, at=NOW, timelines=load_timelines())
+    signal = create_signal(session, kym, draft, at=NOW, timelines=load_timelines())
+    session.commit()
+    assert [s.id for s in list_signals(session, kym, NOW)] == [signal.id]
+    assert [s.id for s in list_signals(session, _scope(session, "adm.user"), NOW)] == [signal.id]
+    for outsider in (yes, reg):
+        assert list_signals(session, outsider, NOW, state="all") == []
+        with pytest.raises(NotFoundError):  # the same answer as for a missing signal
+            signal_detail(session, outsider, signal.id, NOW)
+    with pytest.raises(NotFoundError):
+        share_signal(session, yes, signal.id, "reg.one", at=NOW)  # not the sponsor's to share
+    with pytest.raises(ValidationError, match="no active regulator reviewer"):
+        share_signal(session, kym, signal.id, "sci.yes", at=NOW)
+    share_signal(session, kym, signal.id, "reg.one", at=NOW)
+    session.commit()
+    seen = signal_detail(session, reg, signal.id, NOW)
+    assert (seen.can_write, seen.next_states, seen.shared_with) == (False, [], [])
+    assert [s.id for s in list_signals(session, reg, NOW)] == [signal.id]
+    assert list_signals(session, _scope(session, "reg.two"), NOW) == []  # shared with one reviewer only
+    with pytest.raises(NotInScopeError):  # a reviewer reads, never signs
+        _advance(session, "reg.one", signal.id, "validation")
+    assert signal_detail(session, kym, signal.id, NOW).shared_with == ["reg.one"]
+    share_signal(session, kym, signal.id, "reg.one", at=NOW, revoke=True)
+    session.commit()
+    assert list_signals(session, reg, NOW) == []
+
+
+def test_a_rescreen_flags_new_cases(session: Session, screens: tuple[Path, Path]) -> None:
+    scope = _scope(session, "sci.kym")
+    first = ScreenCache(screens[0])
+    signal = create_signal(
+        session, scope, screen_row_draft(first, scope, load_products(), *ROW), at=NOW, timelines=load_timelines()
+    )
+    session.commit()
+    assert rescreen_signals(session, scope, first, at=NOW).changes == []  # the same screen: nothing to do
+    second = ScreenCache(screens[1])
+    report = rescreen_signals(session, scope, second, at=NOW + timedelta(days=90))
+    session.commit()
+    (change,) = report.changes
+    # the row in each file: n 12 after 2024Q1, 23 after both quarters
+    assert (change.status, change.new_cases) == ("changed", 23 - 12)
+    found = signal_detail(session, scope, signal.id, NOW)
+    assert "+11 cases" in found.flag
+    old, new = found.evidence
+    assert (old.current, new.current, new.payload["n"]) == (False, True, 23)
+    assert new.snapshot == report.snapshot != old.snapshot
+    assert found.events[-1].kind == "rescreen" and found.events[-1].detail["new_cases"] == 11
+    assert rescreen_signals(session, scope, second, at=NOW).changes == []  # up to date now
+    _advance(session, "sci.kym", signal.id, "validation")
+    assert signal_detail(session, scope, signal.id, NOW).flag == ""  # the signer has seen it
+
+
+def test_alerts_case_series_and_attached_evidence(session: Session) -> None:
+    products = load_products()
+    register_patient(session, products, patient="P-A1", site="A", product="kymriah", infusion_date=NOW.date())
+    register_patient(session, products, patient="P-B1", site="B", product="yescarta", infusion_date=NOW.date())
+    alert, _ = raise_alert(session, "P-A1", "sensor_fever", "high", "temperature >= 38.0 °C", NOW, MonitoringRules())
+    other, _ = raise_alert(session, "P-B1", "sensor_fever", "high", "temperature >= 38.0 °C", NOW, MonitoringRules())
+    session.commit()
+    kym = _scope(session, "sci.kym")
+    draft = alert_draft(session, kym, alert.id, "PYREXIA")
+    assert (draft.product_id, draft.source_kind, draft.evidence[0].patient_level) == ("kymriah", "alert", True)
+    with pytest.raises(NotFoundError):  # another sponsor's patient
+        alert_draft(session, kym, other.id, "PYREXIA")
+    signal = create_signal(session, kym, draft, at=NOW, timelines=load_timelines())
+    with pytest.raises(NotFoundError, match="P-B1"):
+        case_series_draft(session, kym, "kymriah", "pt", "PYREXIA", ["P-A1", "P-B1"], source="registry")
+    series = case_series_draft(session, kym, "kymriah", "pt", "PYREXIA", ["P-A1"], source="registry")
+    attach_evidence(session, kym, signal.id, series.evidence[0], at=NOW)
+    attach_evidence(
+        session,
+        kym,
+        signal.id,
+        EvidenceDraft(kind="literature", title="Case report of fever after CAR-T", reference="doi:10.1000/xyz123"),
+        at=NOW,
+    )
+    share_signal(session, kym, signal.id, "reg.one", at=NOW)
+    session.commit()
+    mine = signal_detail(session, kym, signal.id, NOW)
+    assert [e.kind for e in mine.evidence] == ["alert", "case_list", "literature"]
+    assert mine.evidence[1].payload["cases"] == ["P-A1"]
+    shared = signal_detail(session, _scope(session, "reg.one"), signal.id, NOW)
+    # the reviewer sees the dossier but not the registry patients' ids
+    assert [(e.kind, e.withheld, e.payload) for e in shared.evidence[:2]] == [
+        ("alert", True, {}),
+        ("case_list", True, {}),
+    ]
+    assert shared.evidence[2].reference == "doi:10.1000/xyz123"
+
+
+def test_timelines_files_are_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "timelines.json"
+    bad.write_text(json.dumps({"version": "SOP-7", "verified": True, "days": {"validaton": 30, "assessment": 0}}))
+    with pytest.raises(ValidationError) as caught:
+        load_timelines(bad)
+    assert len(caught.value.problems) == 2
+    assert "days.validaton" in caught.value.problems[0] and "at least 1 day" in caught.value.problems[1]
+    good = tmp_path / "sop.json"
+    good.write_text(json.dumps({"version": "SOP-7", "verified": True, "days": {"validation": 14}}))
+    assert load_timelines(good).due("validation", NOW) == NOW + timedelta(days=14)
+    assert load_timelines(good).due("assessment", NOW) is None
