@@ -179,6 +179,10 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/alerts"): {"sci", "inv", "pat", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"inv", "adm"},
+    ("GET", "/patients/{patient_id}/genotox"): {"sci", "inv", "adm"},
+    ("GET", "/api/v1/genotox/patients/{patient_id}"): {"sci", "inv", "adm"},
+    ("GET", "/api/v1/genotox/samples"): {"sci", "inv", "adm"},
+    ("GET", "/api/v1/genotox/alerts"): {"sci", "inv", "adm"},
     ("GET", "/static"): "public",
     ("GET", "/docs"): "login",  # served offline from the package's static files (issue 10 item 10)
     ("GET", "/openapi.json"): "login",

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil import __version__
+from cgtvigil.api._genotox import genotox_api
 from cgtvigil.api._read import read_router
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
@@ -261,6 +262,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     install_error_pages(app)  # query-service errors and malformed parameters: JSON on /api/, else the HTML page
     screens = ScreenCache(settings.screen_result)  # the screen result, shared by the pages and the JSON API
     app.include_router(read_router(settings, products, screens))
+    app.include_router(genotox_api())
     app.include_router(web_router(settings, screens))
 
     @app.get("/api/v1/health", tags=["meta"])

@@ -5,10 +5,20 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+from cgtvigil.genotox import CloneShare, VectorPoint
 from cgtvigil.monitoring import ObservationPoint
 from cgtvigil.screening import ProductProfile, QuarterStatistic, SignalRow
 
-__all__ = ["LABELS", "encode", "patient_charts", "product_chart", "signal_scatter", "trend_chart"]
+__all__ = [
+    "LABELS",
+    "clone_charts",
+    "encode",
+    "patient_charts",
+    "product_chart",
+    "signal_scatter",
+    "trend_chart",
+    "vector_charts",
+]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 LABELS = {
@@ -214,4 +224,112 @@ def patient_charts(points: list[ObservationPoint]) -> list[dict[str, Any]]:
             for p in series
         ]
         out.append({"title": title, "spec": encode(_chart(values, title, step=step, extra=extra))})
+    return out
+
+
+CLONE_COLOURS = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
+
+
+def clone_charts(clones: list[CloneShare]) -> list[dict[str, Any]]:
+    """Per cell type: the share of each top clone (IS) at each time point as stacked bars, the
+    rest of the sample as 'other' (grey), ordered by months since treatment."""
+    out = []
+    for series in sorted({c.series for c in clones}):
+        rows = [c for c in clones if c.series == series]
+        values: list[dict[str, Any]] = [
+            {
+                "clone": c.clone,
+                "label": f"{c.clone} {c.gene}".strip() if c.clone != "other" else "other IS",
+                "gene": c.gene,
+                "time": f"{c.time_point} ({c.months:.1f} m)",
+                "months": c.months,
+                "percent": 100 * c.fraction,
+            }
+            for c in rows
+        ]
+        ranked = sorted(values, key=lambda v: -float(v["percent"]))
+        labels = list(dict.fromkeys(str(v["label"]) for v in ranked if v["clone"] != "other"))
+        spec = {
+            "$schema": SCHEMA,
+            "width": "container",
+            "height": 240,
+            "data": {"values": values},
+            "mark": "bar",
+            "encoding": {
+                "x": {"field": "time", "type": "ordinal", "sort": {"field": "months"}, "title": "time point"},
+                "y": {
+                    "field": "percent",
+                    "type": "quantitative",
+                    "stack": "zero",
+                    "title": "% of the sample",
+                    "scale": {"domain": [0, 100]},
+                },
+                "color": {
+                    "field": "label",
+                    "type": "nominal",
+                    "title": "clone (IS, nearest gene)",
+                    "scale": {"domain": [*labels, "other IS"], "range": [*CLONE_COLOURS[: len(labels)], "#d9d9d9"]},
+                    "legend": {"orient": "right", "labelLimit": 260},
+                },
+                "order": {"field": "percent", "type": "quantitative", "sort": "descending"},
+                "tooltip": [
+                    {"field": "label", "title": "clone"},
+                    {"field": "time", "title": "time point"},
+                    {"field": "percent", "title": "% of sample", "format": ".2f"},
+                ],
+            },
+        }
+        out.append({"title": f"Clonal abundance: {series} (top {len(labels)} clones)", "spec": encode(spec)})
+    return out
+
+
+def vector_charts(points: list[VectorPoint]) -> list[dict[str, Any]]:
+    """Vector copy number and CAR-transgene persistence over months since treatment, a line per
+    cell type (the transgene on a log scale)."""
+    out = []
+    for kind, title in (("vcn", "Vector copy number"), ("car_transgene", "CAR-transgene persistence")):
+        rows = [p for p in points if p.kind == kind]
+        if not rows:
+            continue
+        unit = ", ".join(sorted({p.unit for p in rows}))
+        values = [
+            {"months": p.months, "value": p.value, "cells": p.cell_type or "all", "unit": p.unit, "method": p.method}
+            for p in rows
+        ]
+        spec = {
+            "$schema": SCHEMA,
+            "width": "container",
+            "height": 200,
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "months", "type": "quantitative", "title": "months since treatment"},
+                "y": {
+                    "field": "value",
+                    "type": "quantitative",
+                    "title": f"{title} ({unit})",
+                    "scale": {"type": "log"} if kind == "car_transgene" else {"zero": True},
+                },
+                "color": {"field": "cells", "type": "nominal", "title": None, "legend": {"orient": "top"}},
+                "tooltip": [
+                    {"field": "cells"},
+                    {"field": "months", "format": ".1f"},
+                    {"field": "value"},
+                    {"field": "unit"},
+                    {"field": "method"},
+                ],
+            },
+        }
+        out.append({"title": f"{title} ({unit})", "spec": encode(spec)})
     return out

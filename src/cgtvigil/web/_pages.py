@@ -15,6 +15,7 @@ from cgtvigil.web._render import render
 from cgtvigil.web._security import current_user
 from cgtvigil.web.docs import docs_router
 from cgtvigil.web.epro import epro_router
+from cgtvigil.web.genotox import genotox_router
 from cgtvigil.web.monitoring import monitoring_router
 from cgtvigil.web.patients import patients_router
 from cgtvigil.web.signals import signals_router
@@ -44,6 +45,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
         signals_router(settings, products, screens),
         monitoring_router(products),
         patients_router(settings, products),
+        genotox_router(),  # a patient's integration sites, VCN and off-target results
         epro_router(settings, products),
     ):
         router.routes.extend(part.routes)
