@@ -183,6 +183,15 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/genotox/patients/{patient_id}"): {"sci", "inv", "adm"},
     ("GET", "/api/v1/genotox/samples"): {"sci", "inv", "adm"},
     ("GET", "/api/v1/genotox/alerts"): {"sci", "inv", "adm"},
+    # long-term follow-up (issue 12): pages and JSON API
+    ("GET", "/followup"): {"sci", "inv", "adm"},
+    ("GET", "/followup/patients/{patient_id}"): {"sci", "inv", "pat", "adm"},
+    ("POST", "/followup/visits/{visit_id}/record"): {"inv", "adm"},
+    ("GET", "/api/v1/followup/worklist"): {"sci", "inv", "adm"},
+    ("GET", "/api/v1/followup/patients/{patient_id}"): {"sci", "inv", "pat", "adm"},
+    ("GET", "/api/v1/followup/patients/{patient_id}/transition"): {"sci", "inv", "pat", "adm"},
+    ("POST", "/api/v1/followup/visits/{visit_id}/record"): {"inv", "adm"},
+    ("POST", "/api/v1/followup/patients/{patient_id}/consent"): {"inv", "adm"},
     ("GET", "/static"): "public",
     ("GET", "/docs"): "login",  # served offline from the package's static files (issue 10 item 10)
     ("GET", "/openapi.json"): "login",
@@ -191,6 +200,7 @@ EXAMPLE = {
     "{product_id}": "kymriah",
     "{patient_id}": "P-A1",
     "{alert_id}": "1",
+    "{visit_id}": "1",
     "{username}": "reg.user",
     "{action}": "unlock",
     "{token_id}": "0123456789ab",

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil import __version__
+from cgtvigil.api._followup import followup_api
 from cgtvigil.api._genotox import genotox_api
 from cgtvigil.api._read import read_router
 from cgtvigil.audit import append_audit
@@ -34,7 +35,15 @@ from cgtvigil.monitoring import (
     store_observations,
 )
 from cgtvigil.screening import ScreenCache
-from cgtvigil.store import GatewayRow, load_products, operational_engine, session_factory, utc_naive
+from cgtvigil.store import (
+    GatewayRow,
+    load_jurisdictions,
+    load_ltfu_rules,
+    load_products,
+    operational_engine,
+    session_factory,
+    utc_naive,
+)
 from cgtvigil.web import error_page, install_error_pages, install_security, web_router
 
 __all__ = ["create_app"]
@@ -263,6 +272,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     screens = ScreenCache(settings.screen_result)  # the screen result, shared by the pages and the JSON API
     app.include_router(read_router(settings, products, screens))
     app.include_router(genotox_api())
+    app.include_router(followup_api(products, load_ltfu_rules(), load_jurisdictions()))
     app.include_router(web_router(settings, screens))
 
     @app.get("/api/v1/health", tags=["meta"])

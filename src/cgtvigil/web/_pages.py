@@ -9,12 +9,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from cgtvigil.config import Settings
 from cgtvigil.screening import ScreenCache
-from cgtvigil.store import UserRow, load_products
+from cgtvigil.store import UserRow, load_jurisdictions, load_ltfu_rules, load_products
 from cgtvigil.web._accounts import accounts_router
 from cgtvigil.web._render import render
 from cgtvigil.web._security import current_user
 from cgtvigil.web.docs import docs_router
 from cgtvigil.web.epro import epro_router
+from cgtvigil.web.followup import followup_router
 from cgtvigil.web.genotox import genotox_router
 from cgtvigil.web.monitoring import monitoring_router
 from cgtvigil.web.patients import patients_router
@@ -47,6 +48,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
         patients_router(settings, products),
         genotox_router(),  # a patient's integration sites, VCN and off-target results
         epro_router(settings, products),
+        followup_router(products, load_ltfu_rules(), load_jurisdictions()),  # long-term follow-up
     ):
         router.routes.extend(part.routes)
     return router

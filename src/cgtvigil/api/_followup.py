@@ -1,0 +1,160 @@
+"""The JSON API of long-term follow-up (issue 12): the coordinator's work list, a patient's
+follow-up timeline and transition status, recording a visit with its yearly form, and consent.
+The same query services, scope (consent enforced in it), roles and audit as the pages."""
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import BaseModel, Field
+
+from cgtvigil.api._read import ACTORS, PATIENT_READERS, api_reader
+from cgtvigil.followup import (
+    Timeline,
+    TransitionStatus,
+    VisitView,
+    Worklist,
+    YearlyForm,
+    record_consent,
+    record_visit,
+    timeline,
+    transition_status,
+    worklist,
+)
+from cgtvigil.model import JurisdictionTable, LtfuRuleSet, ProductDictionary
+from cgtvigil.store import ConsentUse
+from cgtvigil.web import Reader, audit_read
+from cgtvigil.web._security import DbSession
+from cgtvigil.web.monitoring import CARE_TEAM
+
+__all__ = ["followup_api"]
+
+
+class VisitRecord(BaseModel):
+    done_on: date = Field(description="the date the visit was done, the site's local date")
+    contact: Literal["visit", "questionnaire", "phone", "record"] = "visit"
+    form: YearlyForm | None = None
+
+
+class RecordedVisitView(BaseModel):
+    visit: VisitView
+    malignancy_case: str | None = Field(None, description="the safety case opened by a new malignancy")
+
+
+class ConsentRecord(BaseModel):
+    use: ConsentUse
+    kind: Literal["permission", "assent", "consent", "waiver"]
+    signer: Literal["parent", "guardian", "patient", "irb"]
+    form_version: str = Field(min_length=1, max_length=64)
+    signed_on: date
+    withdrawn: bool = False
+    note: str = Field("", max_length=512)
+
+
+class ConsentStates(BaseModel):
+    patient_id: str
+    states: dict[str, str]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: JurisdictionTable) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/followup", tags=["follow-up"])
+
+    @router.get("/worklist", response_model=Worklist)
+    def work(
+        session: DbSession,
+        who: Annotated[Reader, Depends(api_reader(*CARE_TEAM))],
+        sort: Literal["due", "risk"] = "due",
+    ) -> Worklist:
+        """Visits due this week, overdue visits, patients lost to follow-up and open tasks."""
+        found = worklist(session, who.scope, rules, _now(), sort=sort)
+        audit_read(session, who.scope, "patient.list", "followup-worklist", items=len(found.items), via="api")
+        return found
+
+    @router.get("/patients/{patient_id}", response_model=Timeline)
+    def patient(
+        session: DbSession, patient_id: str, who: Annotated[Reader, Depends(api_reader(*PATIENT_READERS))]
+    ) -> Timeline:
+        """The patient's plan, visits (with the rule version of each), forms, malignancies, consent, tasks."""
+        found = timeline(session, who.scope, products, patient_id, _now())
+        audit_read(session, who.scope, "patient.read", f"patient:{patient_id}", part="followup", via="api")
+        return found
+
+    @router.get("/patients/{patient_id}/transition", response_model=TransitionStatus)
+    def transition(
+        session: DbSession, patient_id: str, who: Annotated[Reader, Depends(api_reader(*PATIENT_READERS))]
+    ) -> TransitionStatus:
+        """The Got Transition roadmap with the ages of majority and assent that apply."""
+        found = transition_status(session, who.scope, ages, patient_id, _now())
+        audit_read(session, who.scope, "patient.read", f"patient:{patient_id}", part="transition", via="api")
+        return found
+
+    @router.post("/visits/{visit_id}/record", response_model=RecordedVisitView)
+    def record(
+        session: DbSession,
+        visit_id: int,
+        who: Annotated[Reader, Depends(api_reader(*ACTORS, write=True))],
+        body: Annotated[VisitRecord, Body()],
+    ) -> RecordedVisitView:
+        """Record a visit as done with its yearly form (a new malignancy opens a safety case,
+        filed into the case store by the next ``cgtvigil followup record``)."""
+        done = record_visit(
+            session,
+            who.scope,
+            products,
+            visit_id,
+            done_on=body.done_on,
+            contact=body.contact,
+            now=_now(),
+            form=body.form,
+        )
+        audit_read(
+            session, who.scope, "followup.visit", f"patient:{done.visit.patient_id}", via="api", **done.audit_detail()
+        )
+        view = timeline(session, who.scope, products, done.visit.patient_id, _now())
+        return RecordedVisitView(
+            visit=next(v for v in view.visits if v.id == visit_id),
+            malignancy_case=done.malignancy.case_id if done.malignancy else None,
+        )
+
+    @router.post("/patients/{patient_id}/consent", response_model=ConsentStates)
+    def consent(
+        session: DbSession,
+        patient_id: str,
+        who: Annotated[Reader, Depends(api_reader(*ACTORS, write=True))],
+        body: Annotated[ConsentRecord, Body()],
+    ) -> ConsentStates:
+        """Record a consent or its withdrawal; it applies at once to every query, export and page."""
+        row, states = record_consent(
+            session,
+            who.scope,
+            ages,
+            patient_id,
+            use=body.use,
+            kind=body.kind,
+            signer=body.signer,
+            form_version=body.form_version,
+            signed_on=body.signed_on,
+            now=_now(),
+            withdrawn=body.withdrawn,
+            note=body.note,
+        )
+        audit_read(
+            session,
+            who.scope,
+            "consent.withdraw" if body.withdrawn else "consent.record",
+            f"patient:{patient_id}",
+            via="api",
+            use=body.use,
+            kind=body.kind,
+            signer=body.signer,
+            form_version=body.form_version,
+            signed_on=row.signed_on.isoformat(),
+            states=states,
+        )
+        return ConsentStates(patient_id=patient_id, states=states)
+
+    return router
