@@ -9,6 +9,7 @@ results are stored per patient; the scope decides who sees a patient's sites."""
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -218,3 +219,64 @@ def test_vector_copy_number_car_transgene_and_off_target(session: Session, tmp_p
     ]
     assert [(o.site, o.result) for o in view.off_target] == [("OT-1 chr2:1000", "not_detected")]
     assert view.samples == []
+
+
+def test_cli_ingest_stats_cis_alerts_and_one_clear_error(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ISAnalytics example through the CLI: 20 samples; the CIS test over it tests 501 genes
+    with 5 missing (ISAnalytics' test-CIS_grubbs.R); a file without a strand column is one
+    message naming the file and line, without a traceback."""
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    folder = shared / "genotoxicity"
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        [
+            "genotox",
+            "ingest",
+            str(folder / "isa_example_integration_matrix.csv"),
+            "--association",
+            str(folder / "isa_example_association_file.csv"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "1,689 rows, 1,074 loaded into 20 samples of 2 patients" in " ".join(r.output.split())
+    r = runner.invoke(app, ["genotox", "stats", "--json", "--patient", "PT001"])
+    assert r.exit_code == 0 and len(json.loads(r.output)) == 2 * 10
+    r = runner.invoke(app, ["genotox", "cis", "--genes", str(folder / "isa_refGenes_hg19.csv")])
+    assert r.exit_code == 0, r.output
+    assert "all: 501 genes tested, 5 genes" in " ".join(r.output.split())
+    r = runner.invoke(app, ["genotox", "alerts"])
+    assert r.exit_code == 0 and "clonal-expansion alerts" in r.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient,sample,time_point,chr,position,abundance\nP-1,S,m6,chr1,5,1\n", encoding="utf-8")
+    r = runner.invoke(app, ["genotox", "ingest", str(bad), "--genome", "hg38"])
+    assert r.exit_code == 2
+    assert "bad.csv, line 1: missing column(s): strand" in " ".join(r.output.split())
+    assert "Traceback" not in r.output
+
+
+def test_demo_seed_shows_the_ccnd2_clone(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's genotoxicity: SYNTHETIC SYN-GT01 with a clone near CCND2 growing to 11.6 %,
+    and the real pP7 CCND2 clone (shared data present), each a high alert."""
+    from cgtvigil.cli._genotox import seed_demo_genotox
+    from cgtvigil.config import Settings
+
+    monkeypatch.setenv("CGTVIGIL_SHARED_DATA", str(shared))
+    settings = Settings(db=tmp_path / "x.duckdb", operational_url=f"sqlite:///{tmp_path / 'op.db'}", secret_key="k")
+    seed_demo_genotox(settings)
+    engine = operational_engine(settings.operational_url)
+    with session_factory(engine)() as s:
+        alerts = {a.patient_id: a for a in s.scalars(select(AlertRow).where(AlertRow.rule == EXPANSION_RULE))}
+        for pid in ("SYN-GT01", "pP7"):
+            assert alerts[pid].severity == "high" and "CCND2" in alerts[pid].message and "11.6 %" in alerts[pid].message
+        view = patient_genotox(s, ADMIN, "SYN-GT01")
+        assert [p.value for p in view.vector][:2] == [1.2, 0.9]
+        assert {e.kind for e in view.expansions if e.clone == "chr12:4271331:-"} == {"dominant", "growing"}
+        assert [o.result for o in patient_genotox(s, ADMIN, "SYN-GE01").off_target].count("detected") == 1
+    engine.dispose()

@@ -326,3 +326,66 @@ def alerts_cmd(
         table.add_row(str(a.id), a.patient_id, a.severity, a.status, a.first_seen.strftime("%Y-%m-%d %H:%M"), a.message)
     console.print(table)
     console.print(f"{len(found)} clonal-expansion alerts", markup=False)
+
+
+def seed_demo_genotox(settings: Settings) -> None:
+    """The demo's genotoxicity data: SYNTHETIC SYN-GT01 (Skysona, Site-A: a clone near CCND2
+    growing to 11.6 %, VCN) and SYN-GE01 (Casgevy, Site-B: off-target results); and, where the
+    workspace's shared data are present, the real SCID-X1 sites of Clarke et al. 2018 (CC0 copy;
+    patients not in the demo registry, so shown to the administrator)."""
+    import os
+
+    from cgtvigil.genotox import (
+        SYNTHETIC_EDITED_PATIENT,
+        SYNTHETIC_IS_PATIENT,
+        read_long_sites,
+        store_sites,
+        store_vector,
+        synthetic_sites,
+        synthetic_vector,
+    )
+    from cgtvigil.monitoring import register_patient
+    from cgtvigil.store import load_products, load_watchlist, operational_engine, session_factory
+
+    now = datetime.now(UTC)
+    genes = load_watchlist("hg38")[1]
+    shared = Path(os.environ.get("CGTVIGIL_SHARED_DATA") or "../shared/data")
+    real = shared / "genotoxicity" / "clarke2018_scidx1_intsites.csv"
+    engine = operational_engine(settings.operational_url)
+    with session_factory(engine)() as session:
+        products = load_products()
+        for pid, site, product, years in (
+            (SYNTHETIC_IS_PATIENT, "Site-A", "skysona", 3),
+            (SYNTHETIC_EDITED_PATIENT, "Site-B", "casgevy", 1),
+        ):
+            register_patient(
+                session,
+                products,
+                patient=pid,
+                site=site,
+                product=product,
+                infusion_date=now.date().replace(year=now.year - years, day=1),
+            )
+        summaries = [
+            store_sites(session, synthetic_sites(), now, watchlist=genes),
+            store_vector(session, synthetic_vector(), now),
+        ]
+        if real.is_file():
+            summaries.append(store_sites(session, read_long_sites(real, genome="hg38"), now, watchlist=genes))
+        for s in summaries:
+            append_audit(
+                session, actor=_operator(), action="genotox.ingest", target=s.source, at=now, detail=s.audit_detail()
+            )
+        session.commit()
+    engine.dispose()
+    console.print(
+        f"Genotoxicity: SYNTHETIC {SYNTHETIC_IS_PATIENT} (clone near CCND2 growing to 11.6 %) at "
+        f"/patients/{SYNTHETIC_IS_PATIENT}/genotox, off-target results of {SYNTHETIC_EDITED_PATIENT}"
+        + (
+            f"; real SCID-X1 sites of 13 patients from {real.name} (Clarke et al. 2018): pP7's CCND2 clone "
+            "holds 11.6 % of T cells at 155 months, /patients/pP7/genotox (administrator)"
+            if real.is_file()
+            else ""
+        ),
+        markup=False,
+    )

@@ -2,6 +2,7 @@
 vector copy number and off-target results (L3).
 """
 
+from cgtvigil.genotox._demo import SYNTHETIC_EDITED_PATIENT, SYNTHETIC_IS_PATIENT, synthetic_sites, synthetic_vector
 from cgtvigil.genotox._ingest import (
     EXPANSION_RULE,
     WATCH_DISTANCE_BP,
@@ -40,6 +41,8 @@ __all__ = [
     "EXPANSION_RULE",
     "OFF_TARGET_RESULTS",
     "QUANTIFICATIONS",
+    "SYNTHETIC_EDITED_PATIENT",
+    "SYNTHETIC_IS_PATIENT",
     "TOP_CLONES",
     "VECTOR_KINDS",
     "WATCH_DISTANCE_BP",
@@ -68,4 +71,6 @@ __all__ = [
     "sample_stats",
     "store_sites",
     "store_vector",
+    "synthetic_sites",
+    "synthetic_vector",
 ]
