@@ -88,13 +88,20 @@ def synth_trajectories_cmd(
     days: Annotated[int, typer.Option(help="Days after infusion.")] = 21,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20261125,
     wearables: Annotated[bool, typer.Option(help="Also write a 2-minute wearable temperature stream.")] = False,
+    realistic: Annotated[
+        bool,
+        typer.Option(
+            help="As hard as a real cohort: onset days by product, early discharge of uneventful patients, "
+            "missing labs, noisy prodromes, and one file per site in its own units (daily_site_*.csv)."
+        ),
+    ] = False,
 ) -> None:
     """SYNTHETIC post-infusion trajectories: CRS/ICANS grades, labs, temperature."""
     problems = Problems()
     _at_least("cgtvigil synth trajectories", problems, patients=(patients, 1), days=(days, 1))
     try:
         problems.raise_if_any()
-        cfg = TrajectoryConfig(patients=patients, days=days, seed=seed)
+        cfg = TrajectoryConfig(patients=patients, days=days, seed=seed, realistic=realistic)
         paths = write_trajectories(out_dir, cfg, wearables=wearables)
     except (CgtVigilError, OSError) as exc:
         _fail(exc)

@@ -20,10 +20,11 @@ Per task (minimum grade g, horizon h), on the patient-days ``onset_labels`` scor
 - the decision curve: net benefit TP/n - FP/n * p_t / (1 - p_t) at thresholds p_t, with the
   treat-all curve alongside.
 
-Severity (``severity``): among patients who develop the syndrome (grade >= 1) after day 0,
-severe (highest grade >= 3) against non-severe, each scored by their highest forecast of grade
->= 3 within ``severity_horizon`` days over the ``severity_horizon`` days before the onset of
-any grade (the forecast a physician has before the first symptom).
+Severity (``severity``, unless ``severity_horizon`` is None or grade 1 is not a task): among
+patients who develop the syndrome (grade >= 1) after day 0, severe (highest grade >= 3)
+against non-severe, each scored by their highest forecast of grade >= 3 within
+``severity_horizon`` days over the ``severity_horizon`` days before the onset of any grade
+(the forecast a physician has before the first symptom).
 
 The winner of a task is the family with the highest per-patient-day AUROC (the window
 classifier on a tie: it is the default); calibration is reported, not used to choose.
@@ -157,7 +158,7 @@ def _check(
     alert_rate: float,
     loo_max_patients: int,
     folds: int,
-    severity_horizon: int,
+    severity_horizon: int | None,
 ) -> None:
     problems = Problems()
     owner = "compare_families"
@@ -172,7 +173,7 @@ def _check(
     for name, value, low in (("loo_max_patients", loo_max_patients, 1), ("folds", folds, 2)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             problems.add(param_message(name, owner, f"an integer >= {low}", value))
-    if not isinstance(severity_horizon, int) or not 1 <= severity_horizon <= 28:
+    if severity_horizon is not None and (not isinstance(severity_horizon, int) or not 1 <= severity_horizon <= 28):
         problems.add(param_message("severity_horizon", owner, "an integer from 1 to 28", severity_horizon))
     if not isinstance(alert_rate, float) or not 0 < alert_rate < 1:
         problems.add(param_message("alert_rate", owner, "a number in (0, 1)", alert_rate))
@@ -187,7 +188,7 @@ def compare_families(
     grades: Sequence[int] = (1, 3),
     horizons: Sequence[int] = tuple(range(1, 8)),
     window_model: Literal["boosting", "logistic"] = "boosting",
-    severity_horizon: int = 5,
+    severity_horizon: int | None = 5,
     alert_rate: float = 0.1,
     loo_max_patients: int = 60,
     folds: int = 10,
@@ -207,12 +208,13 @@ def compare_families(
             [f"cross-validation by patient needs at least 2 patients; the table has {len(patients)}."]
         )
     grades = tuple(sorted(set(grades)))
-    sev = severity_horizon
     horizons = tuple(sorted(set(horizons)))
+    with_severity = severity_horizon is not None and 1 in grades
+    sev = severity_horizon if with_severity and severity_horizon is not None else horizons[-1]
     top = max(*horizons, sev)
-    need_grades = tuple(sorted({*grades, 3})) if 1 in grades else grades
+    need_grades = tuple(sorted({*grades, 3})) if with_severity else grades
     pred: dict[tuple[str, int, int], FloatArray] = {}
-    window_tasks = {(g, h) for g in need_grades for h in horizons} | ({(3, sev)} if 1 in grades else set())
+    window_tasks = {(g, h) for g in grades for h in horizons} | ({(3, sev)} if with_severity else set())
     for f in families:
         for g in need_grades:
             for h in sorted({*horizons, sev}):
@@ -297,7 +299,7 @@ def compare_families(
         "failed_folds": failed,
         "tasks": tasks,
     }
-    if 1 in grades:
+    if with_severity:
         result["severity"] = _severity(table, target, families, pred, sev)
     return result
 

@@ -6,6 +6,26 @@ more severe after severe CRS); daily maximum temperature with antipyretic/tocili
 CRP, ferritin, IL-6, procalcitonin and WBC that rise before and with the toxicities (the signal a
 forecaster can learn); and an optional wearable temperature stream every 2 minutes.
 The effect sizes are illustrative, not estimates from any cohort.
+
+``realistic=True`` (``cgtvigil synth trajectories --realistic``) makes the data as hard as a
+real cohort table (forecasting issue 16):
+
+- onset days by product: the median days of CRS and of neurological toxicity onset in the US
+  prescribing information of each product (``ONSET_MEDIAN``, approximately: Yescarta 2 and 4,
+  Kymriah 3 and 6, Breyanzi 5 and 8, Tecartus 3 and 7, Abecma 1 and 3, Carvykti 7 and 8), each
+  patient's day drawn around it (log-normal spread, sigma 0.35);
+- early discharge: a patient without CRS or ICANS through day 7 goes home with probability 0.6
+  on a day from 7 to 10 (their data end there: censored, not "unknown");
+- irregular and missing labs: each lab is measured on a day with its own probability
+  (``MEASURED``: temperature 0.95, WBC 0.8, CRP 0.6, ferritin 0.45, IL-6 0.3,
+  procalcitonin 0.2), more often (x 1.5, at most 1) while a toxicity is active; the day-0 value
+  (the baseline) is always drawn;
+- severe cases (highest CRS or ICANS grade >= 3) are preceded, with probability 0.7, by a high
+  fever (38.6-40 °C) on day 1 or 2, and their CRP, ferritin and IL-6 rise with extra
+  multiplicative noise (log-normal, sigma 0.45) as every patient's do;
+- sites with their own units: each patient belongs to site A, B or C (``SITE_UNITS``: C reports
+  CRP in mg/dL and temperature in °F); ``write_trajectories`` writes ``daily.csv`` in the
+  canonical units and one ``daily_site_<S>.csv`` per site in the site's units.
 """
 
 from __future__ import annotations
@@ -23,11 +43,34 @@ PRODUCTS = ("Yescarta", "Kymriah", "Breyanzi", "Tecartus", "Abecma", "Carvykti")
 PRODUCT_EFFECT = {"Yescarta": 0.5, "Tecartus": 0.5, "Kymriah": 0.0, "Breyanzi": -0.4, "Abecma": -0.1, "Carvykti": 0.1}
 
 
+CD19 = ("Yescarta", "Kymriah", "Breyanzi", "Tecartus")
+# product -> (median day of CRS onset, of neurological toxicity onset), US prescribing information
+ONSET_MEDIAN = {
+    "Yescarta": (2, 4),
+    "Kymriah": (3, 6),
+    "Breyanzi": (5, 8),
+    "Tecartus": (3, 7),
+    "Abecma": (1, 3),
+    "Carvykti": (7, 8),
+}
+MEASURED = {
+    "max_temp_c": 0.95,
+    "wbc_1e9_l": 0.8,
+    "crp_mg_l": 0.6,
+    "ferritin_ng_ml": 0.45,
+    "il6_pg_ml": 0.3,
+    "pct_ng_ml": 0.2,
+}
+SITE_UNITS = {"A": {}, "B": {}, "C": {"crp_mg_l": "mg/dL", "max_temp_c": "[degF]"}}
+
+
 @dataclass(frozen=True)
 class TrajectoryConfig:
     patients: int = 200
     days: int = 21
     seed: int = 20261125
+    realistic: bool = False
+    missing_labs: bool = True  # with realistic: labs measured on some days only (False: every day)
 
 
 def _sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -80,6 +123,16 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
         0,
     ).astype(int)
     icans_len = np.clip(np.round(rng.gamma(2.5, 1.6, n)), 1, 10).astype(int)
+    if cfg.realistic:
+        med = np.array([ONSET_MEDIAN[p] for p in product], dtype=float)
+        crs_day = np.clip(np.round(med[:, 0] * rng.lognormal(0, 0.35, n)), 1, cfg.days)
+        crs_onset = np.where(has_crs, crs_day, 99).astype(int)
+        icans_day = np.round(med[:, 1] * rng.lognormal(0, 0.35, n))
+        icans_day = np.where(has_crs, np.maximum(icans_day, crs_onset + 1), icans_day)
+        icans_onset = np.where(has_icans, np.clip(icans_day, 2, cfg.days), 99).astype(int)
+        severe = (crs_max >= 3) | (icans_max >= 3)
+        prodrome = np.where(severe & (rng.random(n) < 0.7), rng.integers(1, 3, n), -1)
+        site = rng.choice(tuple(SITE_UNITS), n)
 
     rows: dict[str, list[np.ndarray]] = {
         k: []
@@ -127,6 +180,11 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
         )
         fever = crs_g > 0
         temp = 36.8 + rng.normal(0, 0.25, days.size) + fever * (1.4 + 0.25 * crs_g) * np.where(crs_g >= 2, 0.7, 1.0)
+        if cfg.realistic:
+            noise = rng.lognormal(0, 0.45, (3, days.size))
+            crp, ferritin, il6 = np.minimum(crp * noise[0], 500.0), ferritin * noise[1], il6 * noise[2]
+            if prodrome[i] >= 0:
+                temp[prodrome[i]] = max(temp[prodrome[i]], rng.uniform(38.6, 40.0))
         for k, v in (
             ("patient_id", np.full(days.size, pid[i])),
             ("day", days),
@@ -140,10 +198,17 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
             ("icans_grade", icans_g),
         ):
             rows[k].append(v)
-    daily = pa.table({k: pa.array(np.concatenate(v)) for k, v in rows.items()})
+    columns = {k: np.concatenate(v) for k, v in rows.items()}
+    extra: dict[str, np.ndarray] = {}
+    if cfg.realistic:
+        columns, extra = _realistic(columns, cfg, rng, pid, crs_onset, icans_onset)
+        extra["site"] = site
+        extra["product_class"] = np.array(["CD19 CAR-T" if p in CD19 else "BCMA CAR-T" for p in product])
+    daily = pa.table({k: pa.array(v, from_pandas=True) for k, v in columns.items()})  # NaN: not measured
     patients = pa.table(
         {
             "patient_id": pid,
+            **extra,
             "product": product,
             "age": age,
             "baseline_plt_1e9_l": plt.round(0),
@@ -154,6 +219,29 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
         }
     )
     return daily, patients
+
+
+def _realistic(
+    columns: dict[str, np.ndarray],
+    cfg: TrajectoryConfig,
+    rng: np.random.Generator,
+    pid: np.ndarray,
+    crs_onset: np.ndarray,
+    icans_onset: np.ndarray,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Early discharge of uneventful patients and labs measured on some days only (NaN)."""
+    n = len(pid)
+    first = np.minimum(crs_onset, icans_onset)
+    discharge = np.where((first > 10) & (rng.random(n) < 0.6), rng.integers(7, 11, n), cfg.days)
+    index = np.searchsorted(pid, columns["patient_id"])
+    keep = columns["day"] <= discharge[index]
+    active = (columns["crs_grade"] > 0) | (columns["icans_grade"] > 0)
+    out = {k: v[keep] if v.dtype.kind != "f" else v.astype(float)[keep] for k, v in columns.items()}
+    active, day0 = active[keep], out["day"] == 0
+    for k, p in MEASURED.items() if cfg.missing_labs else ():
+        seen = (rng.random(len(active)) < np.minimum(p * np.where(active, 1.5, 1.0), 1.0)) | day0
+        out[k] = np.where(seen, out[k], np.nan)
+    return out, {"discharge_day": discharge}
 
 
 def wearable_temperature(daily: pa.Table, *, seed: int = 1, every_minutes: int = 2) -> pa.Table:
@@ -184,7 +272,28 @@ def write_trajectories(out_dir: Path, cfg: TrajectoryConfig | None = None, *, we
     paths = [out_dir / "daily.csv", out_dir / "patients.csv"]
     pacsv.write_csv(daily, paths[0])
     pacsv.write_csv(patients, paths[1])
+    if cfg is not None and cfg.realistic:
+        paths += _site_files(out_dir, daily, patients)
     if wearables:
         paths.append(out_dir / "wearable_temperature.csv")
         pacsv.write_csv(wearable_temperature(daily), paths[2])
+    return paths
+
+
+def _site_files(out_dir: Path, daily: pa.Table, patients: pa.Table) -> list[Path]:
+    """One daily table per site in the site's own units (SITE_UNITS)."""
+    import pyarrow.compute as pc
+
+    site_of = dict(zip(patients.column("patient_id").to_pylist(), patients.column("site").to_pylist(), strict=True))
+    sites = pa.array([site_of[p] for p in daily.column("patient_id").to_pylist()])
+    paths = []
+    for site, units in SITE_UNITS.items():
+        part = daily.filter(pc.equal(sites, site))
+        for column, unit in units.items():
+            v = part.column(column).to_numpy(zero_copy_only=False)
+            converted = v / 10.0 if unit == "mg/dL" else v * 9.0 / 5.0 + 32.0
+            values = pa.array(np.round(converted, 2), from_pandas=True)
+            part = part.set_column(part.column_names.index(column), column, values)
+        paths.append(out_dir / f"daily_site_{site}.csv")
+        pacsv.write_csv(part, paths[-1])
     return paths
