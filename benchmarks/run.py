@@ -8,10 +8,11 @@ Measured, each in its own subprocess (wall time and peak RSS of that process):
             EBGM with a fitted prior (``cgtvigil.screening.screen_long_file``, default spec);
 - vigipy    the same input through vigipy (PyPI): pandas read, distinct-report counts per
             pair, ``convert``, then ``prr``, ``ror``, ``bcpnn`` and ``gps`` (sizes it can finish);
+- read      the quarter's members read by pyarrow's CSV reader (the floor of the ingest);
 - ingest    a synthetic FAERS quarter of 200,000 reports through ``ingest_faers`` into a new
             DuckDB store, de-duplication and drug-name mapping included.
 
-Usage: python benchmarks/run.py [--sizes 100000,1000000,5000000] [--vigipy-max 1000000]
+Usage: python benchmarks/run.py [--sizes 100000,1000000,5000000] [--vigipy-max 1000000] [--repeat 3]
        python benchmarks/run.py --sizes ""     (the ingest benchmark only; keeps stored screen rows)
 """
 
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -68,6 +70,24 @@ for method in (vigipy.prr, vigipy.ror, vigipy.bcpnn, vigipy.gps):
 print(len(counts))
 """
 
+READ_QUARTER = """
+import sys, zipfile
+import pyarrow as pa, pyarrow.csv as pacsv
+rows = 0
+with zipfile.ZipFile(sys.argv[1]) as zf:
+    for info in zf.infolist():
+        if info.filename.rsplit("/", 1)[-1][:4].upper() in ("DEMO", "DRUG", "REAC", "OUTC", "RPSR", "THER", "INDI"):
+            with zf.open(info) as fh:
+                t = pacsv.read_csv(
+                    fh,
+                    read_options=pacsv.ReadOptions(use_threads=True),
+                    parse_options=pacsv.ParseOptions(delimiter="$", quote_char=False),
+                    convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
+                )
+                rows += t.num_rows
+print(rows)
+"""
+
 INGEST = """
 import sys, warnings
 from pathlib import Path
@@ -82,7 +102,27 @@ print(report.cases["cases_after_dedup"])
 """
 
 
-def measure(code: str, *args: str, timeout: float = 3600) -> dict[str, float | str]:
+def measure(code: str, *args: str, repeat: int = 1) -> dict[str, float | str]:
+    """Median wall time, CPU time (user + sys) and peak RSS over ``repeat`` runs."""
+    return summarise([_measure_once(code, *args) for _ in range(repeat)])
+
+
+def summarise(runs: list[dict[str, float | str]]) -> dict[str, float | str]:
+    """Medians of runs (each run's figures kept in ``runs``): on a shared machine the CPU time
+    varies less than the wall time."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    out: dict[str, float | str] = {
+        k: round(statistics.median(float(r[k]) for r in runs), 3) for k in ("seconds", "cpu_seconds", "peak_rss_mb")
+    }
+    out["output"] = runs[-1]["output"]
+    if len(runs) > 1:
+        out["runs"] = json.dumps([{k: r[k] for k in ("seconds", "cpu_seconds", "peak_rss_mb")} for r in runs])
+    return out
+
+
+def _measure_once(code: str, *args: str) -> dict[str, float | str]:
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -98,7 +138,18 @@ def measure(code: str, *args: str, timeout: float = 3600) -> dict[str, float | s
             "error": err.strip().splitlines()[-1] if err else f"exit {status}",
         }
     last = out.strip().splitlines()[-1] if out.strip() else ""
-    return {"seconds": round(seconds, 3), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "output": last}
+    return {
+        "seconds": round(seconds, 3),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "output": last,
+    }
+
+
+def _median_ratio(pairs: list[tuple[dict[str, float | str], dict[str, float | str]]], key: str) -> float | None:
+    if any("error" in f or "error" in o for f, o in pairs):
+        return None
+    return round(statistics.median(float(o[key]) / float(f[key]) for f, o in pairs), 2)
 
 
 def machine() -> dict[str, str | int]:
@@ -131,6 +182,7 @@ def main() -> None:
     parser.add_argument("--vigipy-max", type=int, default=1_000_000)
     parser.add_argument("--ingest-reports", type=int, default=200_000)
     parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement (medians are reported)")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     from cgtvigil.store import load_products
@@ -147,10 +199,11 @@ def main() -> None:
             import pyarrow.parquet as pq
 
             rows = pq.ParquetFile(path).metadata.num_rows
-        floor = measure(FLOOR, str(path))
-        ours = measure(CGTVIGIL, str(path))
+        # floor and cgtvigil alternate, so that a change in the machine's load hits both
+        pairs = [(_measure_once(FLOOR, str(path)), _measure_once(CGTVIGIL, str(path))) for _ in range(args.repeat)]
+        floor, ours = summarise([f for f, _ in pairs]), summarise([o for _, o in pairs])
         theirs = (
-            measure(VIGIPY, str(path))
+            measure(VIGIPY, str(path))  # once: at 100+ s the noise matters less
             if size <= args.vigipy_max
             else {"skipped": f"above --vigipy-max {args.vigipy_max}"}
         )
@@ -161,7 +214,9 @@ def main() -> None:
             "floor": floor,
             "cgtvigil": ours,
             "vigipy": theirs,
-            "ratio_to_floor": round(float(ours["seconds"]) / float(floor["seconds"]), 2),
+            # median of the per-run ratios (each cgtvigil run against the floor run just before it)
+            "ratio_to_floor": _median_ratio(pairs, "seconds"),
+            "cpu_ratio_to_floor": _median_ratio(pairs, "cpu_seconds"),
         }
         if "seconds" in theirs and "error" not in theirs:
             row["speedup_vs_vigipy"] = round(float(theirs["seconds"]) / float(ours["seconds"]), 1)
@@ -174,16 +229,26 @@ def main() -> None:
             load_products(),
             SynthConfig(reports_per_quarter=args.ingest_reports, quarters=("2024Q1",), seed=3),
         )
-    ing = measure(INGEST, str(quarter), str(WORK / "ingest.duckdb"))
-    results["ingest"] = {"reports": args.ingest_reports, **ing}
+    runs = [
+        (_measure_once(READ_QUARTER, str(quarter)), _measure_once(INGEST, str(quarter), str(WORK / "ingest.duckdb")))
+        for _ in range(args.repeat)
+    ]
+    ing = summarise([i for _, i in runs])
+    results["ingest"] = {
+        "reports": args.ingest_reports,
+        **ing,
+        "read_floor": summarise([r for r, _ in runs]),
+        "ratio_to_read": _median_ratio(runs, "seconds"),
+        "cpu_ratio_to_read": _median_ratio(runs, "cpu_seconds"),
+    }
     print(json.dumps(results["ingest"]), flush=True)
     args.output.write_text(json.dumps(results, indent=2))
     print_table(results)
 
 
 def print_table(results: dict) -> None:
-    head = ("reports", "rows", "pairs", "floor s", "cgtvigil s", "ratio", "RSS MB", "vigipy s", "speedup")
-    widths = (10, 11, 9, 8, 10, 6, 8, 9, 8)
+    head = ("reports", "rows", "pairs", "floor s", "cgtvigil s", "ratio", "CPU ratio", "RSS MB", "vigipy s", "speedup")
+    widths = (10, 11, 9, 8, 10, 6, 9, 8, 9, 8)
     print()
     print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
     for r in results["screen"]:
@@ -196,6 +261,7 @@ def print_table(results: dict) -> None:
             f"{r['floor']['seconds']:.2f}",
             f"{r['cgtvigil']['seconds']:.2f}",
             f"{r['ratio_to_floor']:.2f}",
+            f"{r.get('cpu_ratio_to_floor') or 0:.2f}",
             f"{r['cgtvigil']['peak_rss_mb']:.0f}",
             vs,
             str(r.get("speedup_vs_vigipy", "-")),
@@ -204,7 +270,9 @@ def print_table(results: dict) -> None:
     i = results["ingest"]
     print(
         f"\nFAERS ingest of one {i['reports']:,}-report quarter (+ de-duplication, drug mapping): "
-        f"{i['seconds']:.2f} s, peak RSS {i['peak_rss_mb']:.0f} MB"
+        f"{i['seconds']:.2f} s, peak RSS {i['peak_rss_mb']:.0f} MB; reading its files "
+        f"{i.get('read_floor', {}).get('seconds', float('nan')):.2f} s (ratio {i.get('ratio_to_read')}, "
+        f"CPU ratio {i.get('cpu_ratio_to_read')})"
     )
 
 

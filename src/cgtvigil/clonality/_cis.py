@@ -18,8 +18,6 @@ from statistics import median
 from typing import Any
 
 import numpy as np
-from scipy.stats import false_discovery_control
-from scipy.stats import t as student_t
 
 from cgtvigil._validation import Problems, check_interval, param_message
 
@@ -134,6 +132,10 @@ def cis_grubbs(
         z = (mlif - mlif.mean()) / sd
         neg_z = -z
         t_z = np.sqrt((m * (m - 2) * neg_z**2) / ((m - 1) ** 2 - m * neg_z**2))
+    # imported here: scipy.stats costs about 1 s at start-up, paid by every command that imports the store
+    from scipy.stats import false_discovery_control
+    from scipy.stats import t as student_t
+
     pt = student_t.cdf(t_z, m - 2) if m > 2 else np.full(m, math.nan)
     p2 = (1 - pt) * 2
     bonferroni = np.minimum(p2 * m, 1.0)

@@ -355,8 +355,14 @@ class DelimitedReader:
         if repaired_text:
             self._warn(f"LINE_REPAIRED: {len(repaired_text)} records split by embedded line breaks were joined")
         sel = pa.array(good_idx, type=pa.int64())
-        raw = pa.concat_arrays([arr.take(sel), pa.array(repaired_text, type=pa.string())])
-        fields = pa.concat_arrays([parts.take(sel), pc.split_pattern(pa.array(repaired_text, type=pa.string()), "$")])
+        if len(good_idx) == total:  # every line a record (the usual case): no copy of the lines
+            raw, fields = arr, parts
+        else:
+            raw, fields = arr.take(sel), parts.take(sel)
+        if repaired_text:
+            joined = pa.array(repaired_text, type=pa.string())
+            raw = pa.concat_arrays([raw, joined])
+            fields = pa.concat_arrays([fields, pc.split_pattern(joined, "$")])
         first = pa.concat_arrays([pc.add(sel, start), pa.array(repaired_line, type=pa.int64())])
         nl = pa.array(np.concatenate([np.ones(len(good_idx), np.int32), np.asarray(repaired_n, np.int32)]))
         self.stats.repaired_records += len(repaired_text)

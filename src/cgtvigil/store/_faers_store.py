@@ -159,20 +159,18 @@ class FaersStore:
         with self.guard():
             self.con.execute(f"INSERT INTO source_file ({cols}) VALUES ({marks})", list(values.values()))
 
-    def _insert(self, table: str, batch: pa.Table) -> None:
+    def _insert(self, table: str, batch: pa.Table, constants: str = "", params: list[Any] | None = None) -> None:
         # On failure the view stays registered (unregistering in an aborted transaction would
         # raise and hide the cause); the next call replaces it.
         with self.guard():
             self.con.register("_batch", batch)
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT *{constants} FROM _batch", params)
             self.con.unregister("_batch")
 
     def append(self, table: str, batch: pa.Table, *, file_id: int, quarter: str, legacy: bool) -> None:
-        n = batch.num_rows
-        batch = batch.append_column("file_id", pa.array([file_id] * n, pa.int32()))
-        batch = batch.append_column("quarter", pa.array([quarter] * n, pa.string()))
-        batch = batch.append_column("legacy", pa.array([legacy] * n, pa.bool_()))
-        self._insert(table, batch)
+        # The batch's provenance as constants of the INSERT (no column of n equal values built).
+        constants = ", CAST(? AS INTEGER) AS file_id, CAST(? AS VARCHAR) AS quarter, CAST(? AS BOOLEAN) AS legacy"
+        self._insert(table, batch, constants, [file_id, quarter, legacy])
 
     def append_quarantine(self, file_id: int, rows: list[tuple[int, int, str, str]]) -> None:
         if not rows:
