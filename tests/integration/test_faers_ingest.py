@@ -7,6 +7,7 @@ read by hand from the files (first data lines quoted in the tests)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -222,3 +223,22 @@ def test_identical_member_content_in_two_quarters_is_recorded_for_each(tmp_path:
     rpsr = [(f.quarter, f.status, f.read) for f in report.files if f.table == "rpsr"]
     assert rpsr == [("2017Q2", "loaded", 0), ("2017Q3", "loaded", 0)]
     assert store.query("SELECT count(*) AS n FROM source_file WHERE table_name = 'rpsr'").to_pylist() == [{"n": 2}]
+
+
+def test_progress_shows_the_ingest_rate_in_reports_per_second(tmp_path: Path, faers_samples: Path) -> None:
+    """Issue 17: the progress labels carry the reports loaded so far (DEMO rows) and the rate."""
+    seen: list[tuple[str, int, int]] = []
+    with FaersStore(tmp_path / "s.duckdb") as store:
+        ingest_faers(
+            [faers_samples / "faers_ascii_2017q2.zip"],
+            store,
+            load_products(),
+            progress=lambda label, done, total: seen.append((label, done, total)),
+        )
+    rate = r"\((\d[\d,]*) reports, (\d[\d,]*) reports/s\)"
+    assert all(re.search(rate, label) for label, _, _ in seen), seen
+    last = re.search(rate, seen[-1][0])
+    assert seen[-1][0].startswith("done") and last is not None
+    assert int(last.group(1).replace(",", "")) == README_2017Q2["demo"]  # the 100 reports of the sample
+    assert int(last.group(2).replace(",", "")) > 0
+    assert seen[-1][1:] == (7, 7)

@@ -13,6 +13,7 @@ stored twice (a folder re-run after the zip, or the reverse).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -205,10 +206,20 @@ def ingest_faers(
     quarters = sorted((open_quarter(Path(p), limits) for p in paths), key=lambda q: q.quarter)
     total = sum(len(q.members) for q in quarters)
 
+    started = time.perf_counter()
+    reports = 0  # DEMO rows loaded: one per report (version)
+
+    def rate() -> str:
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        return f"{reports:,} reports, {reports / elapsed:,.0f} reports/s"
+
     def after_member(entry: FileReport) -> None:
+        nonlocal reports
         report.files.append(entry)
+        if entry.table == "demo":
+            reports += entry.loaded
         if progress:
-            progress(f"{entry.quarter} {entry.table}", len(report.files), total)
+            progress(f"{entry.quarter} {entry.table} ({rate()})", len(report.files), total)
         step(f"{entry.quarter}:member:{entry.table}")
 
     for quarter in quarters:
@@ -223,11 +234,15 @@ def ingest_faers(
         _load_quarter(store, quarter, limits, after_member)
         step(f"{quarter.quarter}:committed")
     if progress:
-        progress("de-duplicating cases", total, total)
+        progress(f"de-duplicating cases ({rate()})", total, total)
     step("dedup")
     report.cases = rebuild_cases(store, flag_duplicates=flag_duplicates)
+    if progress:
+        progress(f"mapping drug names ({rate()})", total, total)
     step("drugmap")
     report.drug_mapping = refresh_drug_map(store, products)
+    if progress:  # the rate of the whole run: loading, de-duplication and drug mapping
+        progress(f"done ({rate()})", total, total)
     step("done")
     return report
 
