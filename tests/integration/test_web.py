@@ -170,6 +170,7 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/signals"): {"sci", "reg", "adm"},
     ("GET", "/api/v1/signals.csv"): {"sci", "reg", "adm"},
     ("GET", "/api/v1/signals/cases"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/signals/onset"): {"sci", "reg", "adm"},
     ("GET", "/api/v1/products/{product_id}"): {"sci", "reg", "adm"},
     ("GET", "/api/v1/registry"): {"sci", "reg", "adm"},
     ("GET", "/api/v1/patients"): {"sci", "inv", "adm"},

@@ -30,12 +30,14 @@ from cgtvigil.monitoring import (
 )
 from cgtvigil.screening import (
     CasePage,
+    OnsetView,
     ProductProfile,
     RegistryAggregates,
     ScreenCache,
     SignalFilters,
     SignalPage,
     case_page,
+    onset_view,
     product_profile,
     registry_aggregates,
     signal_csv,
@@ -138,6 +140,15 @@ def read_router(settings: Settings, products: ProductDictionary, screens: Screen
     ) -> CasePage:
         """The de-duplicated cases of one pair with their count, and its statistic by quarter."""
         return case_page(settings.db, who.scope, drug, event, page, page_size)
+
+    @router.get("/signals/onset", tags=["signals"], response_model=OnsetView)
+    def onset(
+        who: Annotated[Reader, Depends(api_reader(*SCREEN_READERS))],
+        drug: Annotated[str, Query(max_length=500, examples=["KYMRIAH"])],
+        event: Annotated[str, Query(max_length=500, examples=["CYTOKINE RELEASE SYNDROME"])],
+    ) -> OnsetView:
+        """Time to onset of one pair: its onset intervals (days) and Weibull fit, as the drill-down's chart."""
+        return onset_view(settings.db, who.scope, drug, event)
 
     @router.get("/products/{product_id}", tags=["signals"], response_model=ProductProfile)
     def product(product_id: str, who: Annotated[Reader, Depends(api_reader(*SCREEN_READERS))]) -> ProductProfile:

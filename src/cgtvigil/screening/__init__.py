@@ -16,6 +16,7 @@ from cgtvigil.screening._onset import (
     onset_intervals,
     onset_summary,
 )
+from cgtvigil.screening._onset_view import OnsetFit, OnsetInterval, OnsetView, onset_view
 from cgtvigil.screening._output import check_result_path, check_writable, read_result, sidecar_path, write_result
 from cgtvigil.screening._queries import (
     CASE_PAGE_ROWS,
@@ -76,7 +77,10 @@ __all__ = [
     "FileReport",
     "IgnoredReport",
     "ImportReport",
+    "OnsetFit",
+    "OnsetInterval",
     "OnsetIntervals",
+    "OnsetView",
     "PairFeatures",
     "PriorReport",
     "ProductEvent",
@@ -103,6 +107,7 @@ __all__ = [
     "map_reference",
     "onset_intervals",
     "onset_summary",
+    "onset_view",
     "open_screen_store",
     "pair_features",
     "product_profile",

@@ -53,11 +53,13 @@ __all__ = [
     "statistic_by_quarter",
 ]
 
-SORT_KEYS = ("eb05", "n", "ic025", "ror_lower", "prr", "ebgm", "expected", "drug", "event")
+SORT_KEYS = ("eb05", "n", "ic025", "ror_lower", "prr", "ebgm", "expected", "drug", "event", "priority")
 MAX_PAGE_ROWS = 1000
 CASE_PAGE_ROWS = 100
 SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
 SIGNAL_COLUMNS = ("drug", "event_type", "event", "n", "expected", "prr", "ror_lower", "ic025", "ebgm", "eb05")
+# Added by `cgtvigil rank apply` (a learned priority, 1 = review first, with its explanation).
+PRIORITY_COLUMNS = ("priority", "priority_score", "priority_explanation")
 
 
 class ScreenCache:
@@ -99,6 +101,8 @@ class ScreenCache:
                 return None
             self._load()
             assert self.table is not None
+            if key not in self.table.column_names:  # a screen without a learned priority
+                key = "eb05"
             if (key, descending) not in self._sorted:
                 order = pc.sort_indices(
                     self.table,
@@ -148,6 +152,9 @@ class SignalRow(BaseModel):
     ebgm: float | None = None
     eb05: float | None = None
     rules: list[str] = Field(default_factory=list, description="signal rules the row meets")
+    priority: int | None = Field(None, description="learned priority, 1 = review first (`cgtvigil rank apply`)")
+    priority_score: float | None = Field(None, description="the ranker's probability of a true adverse reaction")
+    priority_explanation: str | None = Field(None, description="the features that moved the log-odds most")
 
 
 class SignalPage(BaseModel):
@@ -161,6 +168,7 @@ class SignalPage(BaseModel):
     spec_hash: str = ""
     created_at: str = ""
     rules_version: str = ""
+    ranked: bool = Field(False, description="the screen carries a learned priority")
 
 
 def _filtered(cache: ScreenCache, scope: Scope, filters: SignalFilters) -> pa.Table | None:
@@ -199,7 +207,7 @@ def _filtered(cache: ScreenCache, scope: Scope, filters: SignalFilters) -> pa.Ta
 
 def _signal_row(cache: ScreenCache, r: dict[str, Any], brand_to_id: dict[str, str]) -> SignalRow:
     return SignalRow(
-        **{k: r.get(k) for k in SIGNAL_COLUMNS},
+        **{k: r.get(k) for k in (*SIGNAL_COLUMNS, *PRIORITY_COLUMNS)},
         product_id=brand_to_id.get(r["drug"]),
         event_label=cache.event_label(r["event_type"], r["event"]),
         rules=cache.rules_met(r),
@@ -232,6 +240,7 @@ def signal_page(
         spec_hash=str(meta.get("spec_hash", "")),
         created_at=str(meta.get("created_at", "")),
         rules_version=str(meta.get("threshold_rules", {}).get("version", "")),
+        ranked="priority" in table.column_names,
     )
 
 
@@ -248,7 +257,8 @@ def signal_csv(cache: ScreenCache, scope: Scope, filters: SignalFilters, product
     table = _filtered(cache, scope, filters)
     if table is None:
         raise NotFoundError("no screen result is available yet")
-    columns = [*SIGNAL_COLUMNS, *(f"sdr_{n}" for n in cache.rule_names)]
+    ranked = [c for c in PRIORITY_COLUMNS if c in table.column_names]
+    columns = [*SIGNAL_COLUMNS, *ranked, *(f"sdr_{n}" for n in cache.rule_names)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)

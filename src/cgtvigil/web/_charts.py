@@ -2,17 +2,19 @@
 services' view models (drawn by vega-embed in the browser; no inline script)."""
 
 import json
+import math
 from typing import Any
 from urllib.parse import urlencode
 
 from cgtvigil.genotox import CloneShare, VectorPoint
 from cgtvigil.monitoring import ObservationPoint
-from cgtvigil.screening import ProductProfile, QuarterStatistic, SignalRow
+from cgtvigil.screening import OnsetView, ProductProfile, QuarterStatistic, SignalRow
 
 __all__ = [
     "LABELS",
     "clone_charts",
     "encode",
+    "onset_chart",
     "patient_charts",
     "product_chart",
     "signal_scatter",
@@ -225,6 +227,59 @@ def patient_charts(points: list[ObservationPoint]) -> list[dict[str, Any]]:
         ]
         out.append({"title": title, "spec": encode(_chart(values, title, step=step, extra=extra))})
     return out
+
+
+ONSET_BINS = 20
+
+
+def onset_chart(view: OnsetView) -> dict[str, Any]:
+    """Days from the therapy start to the event: a histogram of the onsets (interval midpoints)
+    and, with a Weibull fit, the count each bin expects under the fit (points on a line)."""
+    mids = [(o.lower + o.upper) / 2 for o in view.onsets]
+    top = max([*mids, 1.0])
+    width = top / ONSET_BINS
+    counts = [0] * ONSET_BINS
+    for m in mids:
+        counts[min(int(m / width), ONSET_BINS - 1)] += 1
+    bars = [{"start": i * width, "end": (i + 1) * width, "onsets": c} for i, c in enumerate(counts)]
+    x = {"field": "start", "type": "quantitative", "title": "days after the therapy start (interval midpoints)"}
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": bars},
+            "mark": {"type": "bar", "color": "#4c78a8"},
+            "encoding": {
+                "x": x,
+                "x2": {"field": "end"},
+                "y": {"field": "onsets", "type": "quantitative", "title": "reports"},
+                "tooltip": [
+                    {"field": "start", "format": ".0f"},
+                    {"field": "end", "format": ".0f"},
+                    {"field": "onsets"},
+                ],
+            },
+        }
+    ]
+    if view.fit is not None:
+        k, lam, n = view.fit.shape, view.fit.scale, len(mids)
+
+        def cdf(t: float) -> float:
+            return 1 - math.exp(-((t / lam) ** k))
+
+        expected = [
+            {"mid": (b["start"] + b["end"]) / 2, "expected": n * (cdf(b["end"]) - cdf(b["start"]))} for b in bars
+        ]
+        layers.append(
+            {
+                "data": {"values": expected},
+                "mark": {"type": "line", "point": True, "color": "#e45756"},
+                "encoding": {
+                    "x": {"field": "mid", "type": "quantitative"},
+                    "y": {"field": "expected", "type": "quantitative"},
+                    "tooltip": [{"field": "mid", "format": ".0f"}, {"field": "expected", "format": ".1f"}],
+                },
+            }
+        )
+    return {"$schema": SCHEMA, "width": "container", "height": 200, "layer": layers}
 
 
 CLONE_COLOURS = [

@@ -14,13 +14,14 @@ from cgtvigil.screening import (
     ScreenCache,
     SignalFilters,
     case_page,
+    onset_view,
     product_profile,
     registry_aggregates,
     signal_csv,
     signal_page,
     signal_points,
 )
-from cgtvigil.web._charts import encode, product_chart, signal_scatter, trend_chart
+from cgtvigil.web._charts import encode, onset_chart, product_chart, signal_scatter, trend_chart
 from cgtvigil.web._render import Reader, audit_read, reader, render
 from cgtvigil.web._security import DbSession
 
@@ -54,6 +55,14 @@ def _query(filters: SignalFilters, **changes: object) -> str:
     return urlencode({k: v for k, v in values.items() if v not in ("", None) and k != "page_size"})
 
 
+def _next_order(key: str | None, filters: SignalFilters) -> str:
+    """A header's link reverses the current order; a new column opens with its best first
+    (the highest statistic, priority 1)."""
+    if key != filters.sort:
+        return "asc" if key == "priority" else "desc"
+    return "asc" if filters.order == "desc" else "desc"
+
+
 def signals_router(settings: Settings, products: ProductDictionary, screens: ScreenCache) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -76,11 +85,11 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
                 + _query(
                     filters,
                     sort=key,
-                    order="asc" if key == filters.sort and filters.order == "desc" else "desc",
+                    order=_next_order(key, filters),
                     page=1,
                 ),
             }
-            for key, label in COLUMNS
+            for key, label in (*COLUMNS, *((("priority", "Priority"),) if found.ranked else ()))
         ]
         return render(
             request,
@@ -113,6 +122,7 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
         back: Annotated[str, Query(max_length=2000)] = "",
     ) -> HTMLResponse:
         found = case_page(settings.db, who.scope, drug, event, page)
+        onset = onset_view(settings.db, who.scope, drug, event)
         back_link = "/signals?" + back if back and not back.startswith(("/", "http")) else "/signals"
         return render(
             request,
@@ -121,6 +131,8 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
             title=f"{drug} – {event}",
             found=found,
             trend_spec=encode(trend_chart(found.by_quarter)),
+            onset=onset,
+            onset_spec=encode(onset_chart(onset)),
             page_query=urlencode({"drug": drug, "event": event, "back": back}),
             back_link=back_link,
         )
