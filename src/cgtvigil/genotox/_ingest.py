@@ -332,20 +332,24 @@ def check_expansions(
             rule,
         )
         latest = max(i[2] for i in items)
+        kinds: dict[str, list[str]] = {}
         for e in expansions:
-            if e.time != latest:
-                continue
-            chrom, pos, nearest = genes[e.clone]
+            if e.time == latest:
+                kinds.setdefault(e.clone, []).append(e.kind)
+        for clone, how_list in kinds.items():
+            e = next(x for x in expansions if x.clone == clone and x.time == latest)
+            chrom, pos, nearest = genes[clone]
             near = index.within(chrom, pos, WATCH_DISTANCE_BP)
             severity = "high" if near or e.severity == "high" else "warning"
             where = f" ({nearest})" if nearest else ""
-            watch = f", {near[0][1]:,} bp from watch-list gene {near[0][0].symbol}" if near else ""
-            how = (
+            watch = f", {near[0][1]:,} bp from watch-list gene {near[0][0].symbol}," if near else ""
+            how = " and ".join(
                 f"holds {100 * e.fraction:.1f} % (dominance threshold {100 * rule.dominance:g} %)"
-                if e.kind == "dominant"
+                if kind == "dominant"
                 else f"grew over {rule.growth_points} time points to {100 * e.fraction:.1f} %"
+                for kind in how_list
             )
-            text = f"IS {e.clone}{where}{watch} {how} of {series} {q} at {e.time:.1f} months"
+            text = f"IS {clone}{where}{watch} {how} of {series} {q} at {e.time:.1f} months"
             found.append((0 if severity == "high" else 1, -e.fraction, text))
     if not found:
         return None

@@ -315,6 +315,8 @@ def clone_charts(clones: list[CloneShare]) -> list[dict[str, Any]]:
         ]
         ranked = sorted(values, key=lambda v: -float(v["percent"]))
         labels = list(dict.fromkeys(str(v["label"]) for v in ranked if v["clone"] != "other"))
+        for v in values:  # the largest clone at the bottom of each bar, the rest of the sample on top
+            v["rank"] = labels.index(v["label"]) if v["clone"] != "other" else len(labels)
         spec = {
             "$schema": SCHEMA,
             "width": "container",
@@ -322,7 +324,13 @@ def clone_charts(clones: list[CloneShare]) -> list[dict[str, Any]]:
             "data": {"values": values},
             "mark": "bar",
             "encoding": {
-                "x": {"field": "time", "type": "ordinal", "sort": {"field": "months"}, "title": "time point"},
+                "x": {
+                    "field": "time",
+                    "type": "ordinal",
+                    "sort": {"field": "months"},
+                    "title": "time point (months since treatment)",
+                    "axis": {"labelAngle": 0},
+                },
                 "y": {
                     "field": "percent",
                     "type": "quantitative",
@@ -337,7 +345,7 @@ def clone_charts(clones: list[CloneShare]) -> list[dict[str, Any]]:
                     "scale": {"domain": [*labels, "other IS"], "range": [*CLONE_COLOURS[: len(labels)], "#d9d9d9"]},
                     "legend": {"orient": "right", "labelLimit": 260},
                 },
-                "order": {"field": "percent", "type": "quantitative", "sort": "descending"},
+                "order": {"field": "rank", "type": "quantitative"},
                 "tooltip": [
                     {"field": "label", "title": "clone"},
                     {"field": "time", "title": "time point"},
