@@ -25,6 +25,7 @@ from cgtvigil.audit import verify_audit
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.model import SignalSpec
 from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient
+from cgtvigil.risk_management import Risk
 from cgtvigil.screening import ScreenCache, ingest_faers, screen_store, write_result
 from cgtvigil.signal_management import (
     EvidenceDraft,
@@ -36,6 +37,7 @@ from cgtvigil.signal_management import (
     create_signal,
     list_signals,
     load_timelines,
+    open_risk,
     rescreen_signals,
     screen_row_draft,
     share_signal,
@@ -44,6 +46,7 @@ from cgtvigil.signal_management import (
 from cgtvigil.store import (
     AuditRow,
     FaersStore,
+    RiskChangeRow,
     UserRow,
     load_products,
     load_topics,
@@ -299,3 +302,32 @@ def test_timelines_files_are_checked(tmp_path: Path) -> None:
     good.write_text(json.dumps({"version": "SOP-7", "verified": True, "days": {"validation": 14}}))
     assert load_timelines(good).due("validation", NOW) == NOW + timedelta(days=14)
     assert load_timelines(good).due("assessment", NOW) is None
+
+
+def test_a_validated_signal_opens_a_risk_linked_both_ways(session: Session, screens: tuple[Path, Path]) -> None:
+    scope = _scope(session, "sci.kym")
+    cache = ScreenCache(screens[0])
+    signal = create_signal(
+        session, scope, screen_row_draft(cache, scope, load_products(), *ROW), at=NOW, timelines=load_timelines()
+    )
+    risk = Risk(
+        key="malignant-progression",
+        name="Malignant neoplasm progression",
+        category="important_potential",
+        preferred_terms=("MALIGNANT NEOPLASM PROGRESSION",),
+    )
+    with pytest.raises(ValidationError, match="only a validated signal"):
+        open_risk(session, scope, load_products(), signal.id, risk, rationale="disproportionate", at=NOW)
+    _advance(session, "sci.kym", signal.id, "validation")
+    _advance(session, "sci.kym", signal.id, "analysis")  # no EU network confirmation step
+    linked = open_risk(session, scope, load_products(), signal.id, risk, rationale="validated by case review", at=NOW)
+    session.commit()
+    assert linked.risk_ref.startswith("kymriah/malignant-progression@v")
+    change = session.scalars(select(RiskChangeRow).where(RiskChangeRow.signal_id == signal.id)).one()
+    assert (change.product_id, change.risk_key, change.kind) == ("kymriah", "malignant-progression", "opened")
+    assert signal_detail(session, scope, signal.id, NOW).events[-1].detail == {
+        "risk": linked.risk_ref,
+        "kind": "opened",
+    }
+    with pytest.raises(NotFoundError):  # another sponsor reaches neither the signal nor the register
+        open_risk(session, _scope(session, "sci.yes"), load_products(), signal.id, risk, rationale="x", at=NOW)

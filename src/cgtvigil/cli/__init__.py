@@ -19,6 +19,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _risk,
     _screening,
     _serve,
+    _signal_management,
     _surveillance,
     _synth,
     _tokens,

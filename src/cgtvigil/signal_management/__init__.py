@@ -18,6 +18,7 @@ from cgtvigil.signal_management._queries import (
     signal_detail,
 )
 from cgtvigil.signal_management._rescreen import RescreenChange, RescreenReport, rescreen_signals
+from cgtvigil.signal_management._risk import VALIDATED_STATES, open_risk
 from cgtvigil.signal_management._sources import (
     EVIDENCE_KINDS,
     SOURCE_KINDS,
@@ -58,6 +59,7 @@ __all__ = [
     "SOURCE_KINDS",
     "STATES",
     "STATE_LABELS",
+    "VALIDATED_STATES",
     "EvidenceDraft",
     "EvidenceView",
     "PasswordCheck",
@@ -80,6 +82,7 @@ __all__ = [
     "link_risk",
     "list_signals",
     "load_timelines",
+    "open_risk",
     "rescreen_signals",
     "screen_evidence",
     "screen_row_draft",

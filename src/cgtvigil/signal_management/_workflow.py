@@ -44,6 +44,7 @@ __all__ = [
     "create_signal",
     "find_signal",
     "link_risk",
+    "require_writes",
     "share_signal",
 ]
 
@@ -67,7 +68,7 @@ def find_signal(session: Session, scope: Scope, signal_id: int) -> SignalRecordR
     return row
 
 
-def _require_writes(scope: Scope, product_id: str) -> None:
+def require_writes(scope: Scope, product_id: str) -> None:
     if not scope.signal_writes:
         raise NotInScopeError("this account may read signals shared with it, not create or change them")
     if not scope.all_signals and product_id not in scope.signal_products:
@@ -105,7 +106,7 @@ def create_signal(
     session: Session, scope: Scope, draft: SignalDraft, *, at: datetime, timelines: Timelines
 ) -> SignalRecordRow:
     """Store a detected signal (state ``detection``, due by ``timelines``) with its evidence."""
-    _require_writes(scope, draft.product_id)
+    require_writes(scope, draft.product_id)
     owner = draft.owner or scope.actor
     if draft.owner and (session.get(UserRow, owner) is None):
         raise ValidationError([f"There is no user named {owner!r} to own the signal."])
@@ -216,7 +217,7 @@ def advance_signal(
     transition needs a rationale and the meaning of the signature. The due date of the new
     state comes from ``timelines``; a re-screen flag is cleared (the signer has seen it)."""
     signal = find_signal(session, scope, signal_id)
-    _require_writes(scope, signal.product_id)
+    require_writes(scope, signal.product_id)
     problems: list[str] = []
     if to not in allowed_next(signal.state):
         problems.append(
@@ -298,7 +299,7 @@ def attach_evidence(
 ) -> SignalEvidenceRow:
     """Add one piece of evidence to an open or closed signal."""
     signal = find_signal(session, scope, signal_id)
-    _require_writes(scope, signal.product_id)
+    require_writes(scope, signal.product_id)
     row = _evidence_row(signal.id, evidence, scope.actor, at)
     signal.evidence.append(row)
     session.flush()
@@ -322,7 +323,7 @@ def share_signal(
 ) -> SignalRecordRow:
     """Share a signal with a regulator reviewer (who then sees it, read-only), or end that."""
     signal = find_signal(session, scope, signal_id)
-    _require_writes(scope, signal.product_id)
+    require_writes(scope, signal.product_id)
     user = session.get(UserRow, reviewer) if len(reviewer) <= 64 else None
     if user is None or not user.active or user.role != "regulator_reviewer":
         raise ValidationError([f"There is no active regulator reviewer named {reviewer!r}."])
@@ -355,17 +356,25 @@ def share_signal(
     return signal
 
 
-def link_risk(session: Session, scope: Scope, signal_id: int, risk_ref: str, *, at: datetime) -> SignalRecordRow:
+def link_risk(
+    session: Session, scope: Scope, signal_id: int, risk_ref: str, *, at: datetime, kind: str = "linked"
+) -> SignalRecordRow:
     """Record the risk of the register that the signal opened or changed (``risk_ref``, the
-    register's reference of the risk). The register keeps the signal's id on its side."""
+    register's reference of the risk; ``kind`` opened, changed, unchanged or linked). The
+    register keeps the signal's id on its side (:func:`open_risk` does both)."""
     signal = find_signal(session, scope, signal_id)
-    _require_writes(scope, signal.product_id)
+    require_writes(scope, signal.product_id)
     if not risk_ref.strip() or len(risk_ref) > 128:
         raise ValidationError([f"A risk reference has 1 to 128 characters; got {len(risk_ref.strip())}."])
     signal.risk_ref = risk_ref.strip()
     entry = append_audit(
-        session, actor=scope.actor, action="signal.risk", target=f"signal:{signal.id}", at=at, detail={"risk": risk_ref}
+        session,
+        actor=scope.actor,
+        action="signal.risk",
+        target=f"signal:{signal.id}",
+        at=at,
+        detail={"risk": signal.risk_ref, "kind": kind},
     )
-    _event(session, signal, "risk", scope.actor, at, audit_id=entry.id, detail={"risk": signal.risk_ref})
+    _event(session, signal, "risk", scope.actor, at, audit_id=entry.id, detail={"risk": signal.risk_ref, "kind": kind})
     session.flush()
     return signal
