@@ -280,3 +280,12 @@ def test_demo_seed_shows_the_ccnd2_clone(shared: Path, tmp_path: Path, monkeypat
         assert {e.kind for e in view.expansions if e.clone == "chr12:4271331:-"} == {"dominant", "growing"}
         assert [o.result for o in patient_genotox(s, ADMIN, "SYN-GE01").off_target].count("detected") == 1
     engine.dispose()
+
+
+def test_damaged_gzip_is_one_message(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "sites.csv.gz"
+    path.write_bytes(gzip.compress(b"patient,sample\n" * 1000)[:-30])
+    with pytest.raises(ParseError, match=r"sites.csv.gz: the gzip data are damaged"):
+        read_long_sites(path)

@@ -5,7 +5,7 @@ insertion sites, expansion (L1).
 from cgtvigil.clonality._cis import CisGene, CisResult, cis_grubbs
 from cgtvigil.clonality._diversity import CloneDiversity, clone_diversity
 from cgtvigil.clonality._expansion import Expansion, ExpansionRule, find_expansions
-from cgtvigil.clonality._genes import GeneIndex, GeneSpan, gene_distance
+from cgtvigil.clonality._genes import GeneIndex, GeneSpan
 from cgtvigil.clonality._sharing import Sharing, cumulative_is, is_sharing
 
 __all__ = [
@@ -21,6 +21,5 @@ __all__ = [
     "clone_diversity",
     "cumulative_is",
     "find_expansions",
-    "gene_distance",
     "is_sharing",
 ]

@@ -1,5 +1,5 @@
 """Gene bodies and the distance of an IS to them: the watch-list rule (an IS within 50 kb of a
-watch-list gene body) and the nearest gene of an IS that came without one."""
+watch-list gene body, on a chromosome of exactly the same name, so alt contigs never match)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["GeneIndex", "GeneSpan", "gene_distance"]
+__all__ = ["GeneIndex", "GeneSpan"]
 
 
 @dataclass(frozen=True)
@@ -19,20 +19,6 @@ class GeneSpan:
     start: int
     end: int
     strand: str = ""
-
-
-def gene_distance(gene: GeneSpan, chrom: str, position: int) -> int | None:
-    """max(0, start - pos, pos - end) on the gene's chromosome (exact name match), else None.
-
-    Examples
-    --------
-    >>> ccnd2 = GeneSpan("CCND2", "chr12", 4273735, 4305356, "+")
-    >>> gene_distance(ccnd2, "chr12", 4271331), gene_distance(ccnd2, "chr12", 4280000), gene_distance(ccnd2, "12", 1)
-    (2404, 0, None)
-    """
-    if chrom != gene.chrom:
-        return None
-    return max(0, gene.start - position, position - gene.end)
 
 
 class GeneIndex:
@@ -50,7 +36,17 @@ class GeneIndex:
             self._max_len[chrom] = max(g.end - g.start for g in spans)
 
     def within(self, chrom: str, position: int, max_bp: int) -> list[tuple[GeneSpan, int]]:
-        """Genes whose body is at most ``max_bp`` from the IS, nearest first, with the distance."""
+        """Genes whose body is at most ``max_bp`` from the IS, nearest first, with the distance
+        max(0, start - pos, pos - end).
+
+        Examples
+        --------
+        >>> index = GeneIndex([GeneSpan("CCND2", "chr12", 4273735, 4305356, "+")])
+        >>> [(g.symbol, d) for g, d in index.within("chr12", 4271331, 50_000)]
+        [('CCND2', 2404)]
+        >>> index.within("chr12", 4200000, 50_000), index.within("12", 4271331, 50_000)
+        ([], [])
+        """
         spans = self._by_chrom.get(chrom)
         if not spans:
             return []
@@ -63,11 +59,3 @@ class GeneIndex:
             if d <= max_bp:
                 found.append((g, d))
         return sorted(found, key=lambda p: (p[1], p[0].symbol))
-
-    def nearest(self, chrom: str, position: int) -> tuple[GeneSpan, int] | None:
-        """The nearest gene body on the chromosome (ties: alphabetical), or None."""
-        spans = self._by_chrom.get(chrom)
-        if not spans:
-            return None
-        best = min(spans, key=lambda g: (max(0, g.start - position, position - g.end), g.symbol))
-        return best, max(0, best.start - position, position - best.end)

@@ -93,20 +93,21 @@ class IngestSummary:
 
 
 def _quarantine(session: Session, source: str, items: list[Quarantined], now: datetime) -> dict[str, int]:
-    session.execute(
-        insert(IsQuarantineRow),
-        [
-            {
-                "source": source,
-                "line": q.line,
-                "reason": q.reason,
-                "detail": q.detail[:1024],
-                "raw": q.raw,
-                "received_at": now,
-            }
-            for q in items
-        ],
-    ) if items else None
+    if items:
+        session.execute(
+            insert(IsQuarantineRow),
+            [
+                {
+                    "source": source,
+                    "line": q.line,
+                    "reason": q.reason,
+                    "detail": q.detail[:1024],
+                    "raw": q.raw,
+                    "received_at": now,
+                }
+                for q in items
+            ],
+        )
     return dict(Counter(q.reason for q in items))
 
 

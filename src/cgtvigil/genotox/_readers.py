@@ -37,6 +37,7 @@ __all__ = [
 
 QUANTIFICATIONS = ("seqCount", "fragmentEstimate", "barcodeCount", "cellCount", "ShsCount", "reads", "inferredCells")
 DAYS_PER_MONTH = 30.4375
+MAX_BYTES = 1 << 30  # of text, after decompression (a gzip bomb stops here)
 ISA_KEY = ("SubjectID", "CellMarker", "Tissue", "TimePoint")
 _LONG_ALIASES = {
     "patient": ("patient", "patient_id", "subjectid"),
@@ -95,18 +96,17 @@ class SiteBatch:
     quarantined: list[Quarantined] = field(default_factory=list)
     vcn: list[tuple[str, str, float, str, float]] = field(default_factory=list)  # patient, sample, months, cell, VCN
 
-    @property
-    def quantifications(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for r in self.records:
-            seen.update(dict.fromkeys(r.abundance))
-        return list(seen)
-
 
 def _open_text(path: Path) -> io.TextIOBase:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as z:
+                raw = z.read(MAX_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise ParseError(f"the gzip data are damaged ({exc})", file=path.name) from None
+    if len(raw) > MAX_BYTES:
+        raise ParseError(f"the file holds more than {MAX_BYTES:,} bytes; split it", file=path.name)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
