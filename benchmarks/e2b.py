@@ -10,6 +10,8 @@ process, imports included); the phase itself is also timed inside the process:
              canonical model, counts reconciled;
 - write      ``read_e2b`` then ``write_e2b_file`` of all the cases, streamed to a file (the
              write phase timed alone; the peak RSS includes the parsed cases);
+- store      ``read_e2b`` then ``CaseStore.add`` of all the reports into a new DuckDB file (the
+             store phase timed alone: insert, version kind and status of each case);
 - validate   ``validate_e2b`` of the written batch against the ICH/HL7 XSDs (lxml).
 
 Usage: python benchmarks/e2b.py [--reports 10000] [--output benchmarks/e2b_results.json]
@@ -50,6 +52,20 @@ t, c = time.perf_counter(), time.process_time()
 n = write_e2b_file(b.cases, Path(sys.argv[2]), batch_id="BENCH", sender="BENCH", receiver="ZZFDA")
 s, cpu = time.perf_counter() - t, time.process_time() - c
 print(json.dumps({"reports": n, "bytes": Path(sys.argv[2]).stat().st_size, "phase_s": s, "phase_cpu_s": cpu}))
+"""
+
+STORE = """
+import json, sys, time, tempfile
+from pathlib import Path
+from cgtvigil.ingest import read_e2b
+from cgtvigil.store import CaseStore, StoredReport
+b = read_e2b(Path(sys.argv[1]))
+reports = [StoredReport(r.case, "e2b", r.file, r.sha256, r.xpath, r.importer) for r in b.loaded]
+with tempfile.TemporaryDirectory() as d, CaseStore(Path(d) / "cases.duckdb") as store:
+    t, c = time.perf_counter(), time.process_time()
+    n = store.add(reports, [])
+    s, cpu = time.perf_counter() - t, time.process_time() - c
+print(json.dumps({"reports": n, "phase_s": s, "phase_cpu_s": cpu}))
 """
 
 VALIDATE = """
@@ -108,6 +124,7 @@ def main() -> None:
     for name, code, extra in (
         ("parse", PARSE, ()),
         ("write", WRITE, (str(written),)),
+        ("store", STORE, ()),
         ("validate", VALIDATE, (str(SHARED / "schemas"),)),
     ):
         arg = str(written) if name == "validate" else str(batch)
@@ -123,7 +140,7 @@ def main() -> None:
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     cols = ("phase_s", "phase_cpu_s", "reports_per_s", "reports_per_cpu_s", "seconds", "peak_rss_mb")
     print(f"{'phase':9s} " + " ".join(f"{c:>17s}" for c in cols))
-    for name in ("parse", "write", "validate"):
+    for name in ("parse", "write", "store", "validate"):
         r = results[name]
         assert isinstance(r, dict)
         print(f"{name:9s} " + " ".join(f"{r.get(c, '-')!s:>17s}" for c in cols))

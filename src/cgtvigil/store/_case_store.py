@@ -10,11 +10,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from cgtvigil.errors import StoreError
 from cgtvigil.model import CaseHistory, IcsrCase
 
 __all__ = ["CaseStore", "StoredReport"]
+
+_INSERTED = (
+    "case_id",
+    "safety_report_id",
+    "most_recent",
+    "source",
+    "file",
+    "sha256",
+    "xpath",
+    "importer",
+    "case_json",
+    "kind",
+    "status",
+)
+_COLUMNS = ", ".join(_INSERTED)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS icsr_version (
@@ -71,20 +87,26 @@ class CaseStore:
         quarantined: Sequence[tuple[str, str, str, str, str, str, str | None, str]],
     ) -> int:
         """Store reports and quarantined reports in one transaction; a report already stored
-        (same file hash and XPath) is skipped (C8). Returns the number of new versions."""
-        new = 0
+        (same file hash and XPath) is skipped (C8). Returns the number of new versions.
+
+        The kind and status of each version are worked out once per case and batch, from the
+        case's stored versions (read once) and the batch's new ones; only rows whose kind or
+        status changes are updated."""
         try:
             self.con.execute("BEGIN TRANSACTION")
+            stored = self._stored_keys({r.sha256 for r in reports})
+            rows: list[list[object]] = []
+            keys: list[tuple[str, str]] = []
+            touched: dict[str, list[tuple[IcsrCase, tuple[str, str]]]] = {}
             for r in reports:
-                if self.con.execute(
-                    "SELECT 1 FROM icsr_version WHERE sha256 = ? AND xpath = ?", [r.sha256, r.xpath]
-                ).fetchone():
+                key = (r.sha256, r.xpath)
+                if key in stored:
                     continue
-                self.con.execute(
-                    "INSERT INTO icsr_version (case_id, safety_report_id, most_recent, kind, status, source, file, "
-                    "sha256, xpath, importer, case_json) VALUES (?, ?, ?, '', '', ?, ?, ?, ?, ?, ?)",
+                stored.add(key)
+                cid = r.case.case_id
+                rows.append(
                     [
-                        r.case.case_id,
+                        cid,
                         r.case.safety_report_id,
                         r.case.most_recent if isinstance(r.case.most_recent, str) else None,
                         r.source,
@@ -93,10 +115,26 @@ class CaseStore:
                         r.xpath,
                         r.importer,
                         r.case.model_dump_json(),
-                    ],
+                    ]
                 )
-                new += 1
-                self._restatus(r.case.case_id)
+                keys.append(key)
+                touched.setdefault(cid, []).append((r.case, key))
+            if rows:
+                status = self._restatus(touched)
+                cols = list(zip(*rows, strict=True))
+                table = pa.table(
+                    {
+                        name: pa.array(values, pa.string())
+                        for name, values in zip(
+                            _INSERTED, [*cols, *zip(*(status[k] for k in keys), strict=True)], strict=True
+                        )
+                    }
+                )
+                self.con.register("_new_versions", table)
+                try:
+                    self.con.execute(f"INSERT INTO icsr_version ({_COLUMNS}) SELECT {_COLUMNS} FROM _new_versions")
+                finally:
+                    self.con.unregister("_new_versions")
             for q in quarantined:
                 self.con.execute(
                     "INSERT OR IGNORE INTO icsr_quarantine (source, file, sha256, xpath, reason, detail, "
@@ -107,15 +145,61 @@ class CaseStore:
         except duckdb.Error as exc:
             self.con.execute("ROLLBACK")
             raise StoreError(f"{self.path}: the reports were not stored: {str(exc).strip().splitlines()[0]}") from exc
-        return new
+        return len(rows)
 
-    def _restatus(self, case_id: str) -> None:
-        h = self.history(case_id)
-        for v in h.versions:
-            self.con.execute(
-                "UPDATE icsr_version SET kind = ?, status = ? WHERE case_id = ? AND case_json = ?",
-                [v.kind, v.status, case_id, v.case.model_dump_json()],
+    def _stored_keys(self, shas: set[str]) -> set[tuple[str, str]]:
+        if not shas:
+            return set()
+        found = self.con.execute(
+            "SELECT sha256, xpath FROM icsr_version WHERE sha256 IN (SELECT unnest(?))", [sorted(shas)]
+        ).fetchall()
+        return {(str(a), str(b)) for a, b in found}
+
+    def _restatus(
+        self, touched: dict[str, list[tuple[IcsrCase, tuple[str, str]]]]
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        """Kind and status of every version of the touched cases: one read of the earlier
+        versions of all of them, one history per case; earlier rows whose kind or status changes
+        are updated here, those of the new rows returned (by file hash and XPath) for the insert."""
+        earlier: dict[str, list[tuple[IcsrCase, tuple[str, str], str, str]]] = {}
+        for cid, js, sha, xp, kind, status in self.con.execute(
+            "SELECT case_id, case_json, sha256, xpath, kind, status FROM icsr_version "
+            "WHERE case_id IN (SELECT unnest(?)) ORDER BY rowid",  # arrival order breaks C.1.5 ties
+            [sorted(touched)],
+        ).fetchall():
+            earlier.setdefault(cid, []).append((IcsrCase.model_validate_json(js), (sha, xp), kind, status))
+        new: dict[tuple[str, str], tuple[str, str]] = {}
+        updates: list[tuple[str, str, str, str]] = []
+        for cid, items in touched.items():
+            old = earlier.get(cid, [])
+            h = CaseHistory(case_id=cid)
+            for c, *_ in old:
+                h = h.add(c)
+            for c, _ in items:
+                h = h.add(c)
+            by_case = {v.case: v for v in h.versions}  # identical versions share kind and status
+            for c, key, kind, status in old:
+                v = by_case[c]
+                if (v.kind, v.status) != (kind, status):
+                    updates.append((v.kind, v.status, *key))
+            for c, key in items:
+                new[key] = (by_case[c].kind, by_case[c].status)
+        if updates:
+            table = pa.table(
+                {
+                    n: pa.array(v, pa.string())
+                    for n, v in zip(("kind", "status", "sha256", "xpath"), zip(*updates, strict=True), strict=True)
+                }
             )
+            self.con.register("_restatus", table)
+            try:
+                self.con.execute(
+                    "UPDATE icsr_version SET kind = u.kind, status = u.status FROM _restatus u "
+                    "WHERE icsr_version.sha256 = u.sha256 AND icsr_version.xpath = u.xpath"
+                )
+            finally:
+                self.con.unregister("_restatus")
+        return new
 
     def current_cases(self, case_ids: Sequence[str] | None = None) -> list[IcsrCase]:
         """The version in force of each case (nullified cases excluded), ordered by case id."""
