@@ -24,6 +24,9 @@ $(ASSETS): web-assets/package.json web-assets/package-lock.json
 	   $(VENDOR)/
 
 $(STAMP): pyproject.toml constraints.txt $(ASSETS)
+	@# WeasyPrint (PDF reports) needs Pango from the system; install it where it is missing (Debian)
+	@ldconfig -p | grep -q libpangoft2-1.0 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

@@ -15,6 +15,7 @@ from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _genotox,
     _grading,
     _monitor,
+    _periodic,
     _ranking,
     _risk,
     _screening,

@@ -37,6 +37,7 @@ def operator_scope() -> Scope:
         aggregates=frozenset(),
         registers=frozenset(),
         register_writes=True,
+        all_signals=True,
     )
 
 

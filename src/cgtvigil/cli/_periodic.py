@@ -1,0 +1,240 @@
+"""Periodic and signal reports (issue 15): `cgtvigil reports pbrer|dsur|dossier`, HTML and PDF
+from a stored spec (written beside the document) and the analytic store's snapshots. (`cgtvigil
+report` is the HTML report of a screen result.)"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from cgtvigil.cli._app import _fail, _progress, app, console, plain
+from cgtvigil.cli._risk import operator_scope
+from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError
+from cgtvigil.reports import InputRef, PeriodicSpec, RegisterInForce, SignalLine
+
+reports_app = typer.Typer(
+    help="Periodic safety reports (PBRER/PSUR, DSUR) and signal assessment dossiers, as HTML and PDF.",
+    no_args_is_help=True,
+)
+app.add_typer(reports_app, name="reports")
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CgtVigilError(f"The '--{option}' option must be a date YYYY-MM-DD. Got {value!r}.") from None
+
+
+def _registers(product_ids: tuple[str, ...]) -> list[RegisterInForce]:
+    from cgtvigil.risk_management import register_view
+    from cgtvigil.store import load_products, operational_engine, session_factory
+
+    products = load_products()
+    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        views = [register_view(session, operator_scope(), products, pid) for pid in product_ids]
+    return [
+        RegisterInForce(product_id=v.product_id, brand=v.brand, version=v.version, sha256=v.sha256, document=v.document)
+        for v in views
+    ]
+
+
+def signal_lines(spec: PeriodicSpec) -> list[SignalLine]:
+    """The signal summary table of the period from the signal workflow: the signals of the
+    spec's products detected by the data lock point and open at it or closed in the interval."""
+    from datetime import UTC, datetime
+
+    from cgtvigil.signal_management import list_signals
+    from cgtvigil.store import operational_engine, session_factory
+
+    lines = []
+    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        for product in spec.products:
+            for s in list_signals(session, operator_scope(), datetime.now(UTC), state="all", product=product):
+                detected = s.created_at.date()
+                closed = s.state_since.date() if s.state == "closed" else None
+                if detected > spec.data_lock_point or (closed is not None and closed < spec.interval_start):
+                    continue
+                if closed is not None and closed > spec.data_lock_point:
+                    closed = None  # closed after the data lock point: open at it
+                lines.append(
+                    SignalLine(
+                        id=s.id,
+                        title=s.title,
+                        product=s.product_id,
+                        event=s.event,
+                        source=s.source_kind,
+                        detected=detected,
+                        state="open at the data lock point"
+                        if s.state == "closed" and closed is None
+                        else s.state_label,
+                        outcome=(s.outcome or "") if closed else "",
+                        closed=closed,
+                        risk_ref=s.risk_ref,
+                    )
+                )
+    return lines
+
+
+def _periodic(
+    kind: Literal["pbrer", "dsur"],
+    product: list[str] | None,
+    start: str | None,
+    dlp: str | None,
+    spec_file: Path | None,
+    db: Path | None,
+    output: Path,
+    pdf: bool,
+) -> None:
+    from cgtvigil.reports import build_periodic, collect_events, render_pdf, render_periodic_html
+    from cgtvigil.store import load_products, load_topics
+
+    try:
+        products = load_products()
+        if spec_file is not None:
+            if product or start or dlp:
+                raise CgtVigilError("Give either '--spec' or '--product', '--from' and '--dlp', not both.")
+            spec = PeriodicSpec.model_validate_json(spec_file.read_text("utf-8"))
+        else:
+            if not product or not start or not dlp:
+                raise CgtVigilError("Give '--product' (one or more), '--from' and '--dlp', or a stored '--spec' file.")
+            names = {p.brand.lower(): p.id for p in products.products}
+            ids = tuple(sorted({names.get(p.lower(), p.lower()) for p in product}))
+            unknown = [p for p in ids if p not in products.by_id()]
+            if unknown:
+                raise CgtVigilError(f"unknown product(s) {', '.join(unknown)}; see 'cgtvigil dictionary products'.")
+            spec = PeriodicSpec(
+                kind=kind, products=ids, interval_start=_day(start, "from"), data_lock_point=_day(dlp, "dlp")
+            )
+        if spec.kind != kind:
+            raise CgtVigilError(f"{spec_file}: the spec is a {spec.kind} spec, not a {kind} spec.")
+        topics = load_topics()
+        with _progress(kind.upper()) as step:
+            step("counting cases", 0, 3)
+            events, inputs = collect_events(db or Settings.from_env().db, spec, products, topics)
+            step("risk registers and signals", 1, 3)
+            registers = _registers(spec.products)
+            signals = signal_lines(spec)
+            inputs.append(signals_input(signals))
+            report = build_periodic(spec, events, inputs, registers, {t.id: t.name for t in topics.topics}, signals)
+            step("rendering", 2, 3)
+            stem = f"{kind}-{'-'.join(spec.products)}-{spec.data_lock_point}"
+            output.mkdir(parents=True, exist_ok=True)
+            (output / f"{stem}.spec.json").write_text(spec.model_dump_json(indent=1) + "\n", "utf-8")
+            html = render_periodic_html(report)
+            (output / f"{stem}.html").write_text(html, "utf-8")
+            if pdf:
+                render_pdf(html, output / f"{stem}.pdf")
+            step("done", 3, 3)
+    except (CgtVigilError, OSError, ValueError) as exc:
+        _fail(exc)
+    console.print(
+        plain(
+            f"{kind.upper()} {', '.join(spec.products)} {spec.interval_start} to {spec.data_lock_point}: "
+            f"{report.cases_interval} cases in the interval, {report.cases_cumulative} cumulative."
+        )
+    )
+    written = [f"{stem}.spec.json", f"{stem}.html", *([f"{stem}.pdf"] if pdf else [])]
+    console.print(plain("Written: " + ", ".join(str(output / w) for w in written)))
+
+
+def signals_input(lines: list[SignalLine]) -> InputRef:
+    """The signal table as a named input: the SHA-256 of its lines as JSON."""
+    import hashlib
+    import json
+
+    body = json.dumps([line.model_dump(mode="json") for line in sorted(lines, key=lambda x: x.id)], sort_keys=True)
+    return InputRef(
+        kind="signals",
+        name="signal workflow",
+        sha256=hashlib.sha256(body.encode()).hexdigest(),
+        detail=f"{len(lines)} signals",
+    )
+
+
+_PRODUCT = typer.Option("--product", help="A product id or brand (repeat for several).")
+_FROM = typer.Option("--from", help="First day of the reporting interval (YYYY-MM-DD).")
+_DLP = typer.Option("--dlp", help="The data lock point, last day of the interval (YYYY-MM-DD).")
+_SPEC = typer.Option("--spec", help="A stored spec (the .spec.json written beside an earlier report).")
+_DB = typer.Option("--db", help="The analytic store (FAERS and case store); default CGTVIGIL_DB.")
+_OUT = typer.Option("--output", help="Folder to write the documents into.")
+_PDF = typer.Option("--pdf/--no-pdf", help="Also write the PDF (WeasyPrint).")
+
+
+@reports_app.command("pbrer")
+def pbrer_cmd(
+    product: Annotated[list[str] | None, _PRODUCT] = None,
+    start: Annotated[str | None, _FROM] = None,
+    dlp: Annotated[str | None, _DLP] = None,
+    spec: Annotated[Path | None, _SPEC] = None,
+    db: Annotated[Path | None, _DB] = None,
+    output: Annotated[Path, _OUT] = Path("cgtvigil-output/reports"),
+    pdf: Annotated[bool, _PDF] = True,
+) -> None:
+    """PBRER/PSUR summary tabulations of marketed products (every source)."""
+    _periodic("pbrer", product, start, dlp, spec, db, output, pdf)
+
+
+@reports_app.command("dsur")
+def dsur_cmd(
+    product: Annotated[list[str] | None, _PRODUCT] = None,
+    start: Annotated[str | None, _FROM] = None,
+    dlp: Annotated[str | None, _DLP] = None,
+    spec: Annotated[Path | None, _SPEC] = None,
+    db: Annotated[Path | None, _DB] = None,
+    output: Annotated[Path, _OUT] = Path("cgtvigil-output/reports"),
+    pdf: Annotated[bool, _PDF] = True,
+) -> None:
+    """DSUR tabulations (clinical-study cases only)."""
+    _periodic("dsur", product, start, dlp, spec, db, output, pdf)
+
+
+@reports_app.command("dossier")
+def dossier_cmd(
+    product: Annotated[str, typer.Option(help="A product id or brand.")],
+    event: Annotated[str, typer.Option(help="A preferred term name or a safety topic id.")],
+    dlp: Annotated[str, _DLP],
+    db: Annotated[Path | None, _DB] = None,
+    output: Annotated[Path, _OUT] = Path("cgtvigil-output/reports"),
+    pdf: Annotated[bool, _PDF] = True,
+) -> None:
+    """A signal assessment dossier: the cases of a product-event pair, the register's risk for
+    it with its EU/US alignment, and the inputs it was made from."""
+    from cgtvigil.reports import build_dossier, collect_events, render_dossier_html, render_pdf
+    from cgtvigil.risk_management import register_alignment
+    from cgtvigil.store import load_products, load_topics, operational_engine, session_factory
+
+    try:
+        products = load_products()
+        names = {p.brand.lower(): p.id for p in products.products}
+        pid = names.get(product.lower(), product.lower())
+        lock = _day(dlp, "dlp")
+        spec = PeriodicSpec(kind="pbrer", products=(pid,), interval_start=lock, data_lock_point=lock)
+        events, inputs = collect_events(db or Settings.from_env().db, spec, products, load_topics())
+        (register,) = _registers((pid,))
+        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+            alignment = register_alignment(session, operator_scope(), products, pid, lock)
+        dossier = build_dossier(
+            product_id=pid,
+            brand=register.brand,
+            event=event,
+            data_lock_point=lock,
+            events=events,
+            inputs=[*inputs, InputRef(kind="risk-register", name=f"{pid} v{register.version}", sha256=register.sha256)],
+            alignment=alignment,
+            register=register.document,
+        )
+        slug = "".join(c if c.isalnum() else "_" for c in event.lower())[:60]
+        stem = f"dossier-{pid}-{slug}-{lock}"
+        output.mkdir(parents=True, exist_ok=True)
+        html = render_dossier_html(dossier)
+        (output / f"{stem}.html").write_text(html, "utf-8")
+        if pdf:
+            render_pdf(html, output / f"{stem}.pdf")
+    except (CgtVigilError, OSError, ValueError) as exc:
+        _fail(exc)
+    console.print(plain(f"Dossier {register.brand} – {event}: {dossier.counts['cases']} cases; {output / stem}.html"))

@@ -1,0 +1,237 @@
+"""`cgtvigil reports pbrer|dsur|dossier` on a real analytic store (SYNTHETIC FAERS quarters from
+`cgtvigil synth faers` plus ICSRs in the case store): the same spec and inputs give the same
+HTML bytes (and PDF), the document names its inputs by SHA-256, the DSUR counts study cases only,
+a dossier carries the register's risk and its alignment, and bad input gets one clear message."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cgtvigil.access import scope_for
+from cgtvigil.cli import app
+from cgtvigil.model import Code, Drug, IcsrCase, Reaction
+from cgtvigil.reports import PeriodicSpec, case_store_events
+from cgtvigil.signal_management import SignalDraft, create_signal, load_timelines
+from cgtvigil.store import (
+    CaseStore,
+    StoredReport,
+    UserRow,
+    load_products,
+    load_topics,
+    operational_engine,
+    session_factory,
+)
+
+runner = CliRunner()
+ADMIN = scope_for(UserRow(username="adm", role="administrator"))
+
+
+def _icsr(report_id: str, report_type: str, received: str, term: str, *, death: bool = False) -> IcsrCase:
+    return IcsrCase(
+        safety_report_id=report_id,
+        report_type=Code(code=report_type),
+        first_received=received,
+        most_recent=received,
+        drugs=(Drug(role=Code(code="1"), name="Kymriah"), Drug(role=Code(code="2"), name="Yescarta")),
+        reactions=(Reaction(meddra=Code(code="10000001", display=term), death=death or None, hospitalisation=True),),
+    )
+
+
+CASES = [
+    _icsr("US-E2B-1", "2", "20240415", "Cytokine release syndrome"),
+    _icsr("US-E2B-2", "1", "20240102", "Immune effector cell-associated neurotoxicity syndrome", death=True),
+]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("reports")
+    db = tmp / "analytic.duckdb"
+    r = runner.invoke(
+        app, ["synth", "faers", str(tmp / "zips"), "--reports-per-quarter", "800", "--quarters", "2024Q1,2024Q2"]
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["ingest", "faers", *map(str, sorted((tmp / "zips").glob("*.zip"))), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    with CaseStore(db) as cases:
+        cases.add([StoredReport(c, "e2b", "test.xml", f"sha{i}", f"/x[{i}]", "test") for i, c in enumerate(CASES)], [])
+    return db
+
+
+def test_e2b_cases_count_by_suspect_product_and_type() -> None:
+    spec = PeriodicSpec(
+        kind="dsur",
+        products=("kymriah", "yescarta"),
+        interval_start=date(2024, 1, 1),
+        data_lock_point=date(2024, 6, 30),
+    )
+    events = case_store_events(CASES, spec, load_products(), load_topics())
+    # DSUR: the study report only; Yescarta is concomitant (role 2), not suspect
+    assert [(e.case_id, e.product_id, e.pt, e.topic, e.source) for e in events] == [
+        ("E2B:US-E2B-1", "kymriah", "CYTOKINE RELEASE SYNDROME", "crs", "E2B: study")
+    ]
+    pbrer = case_store_events(CASES, spec.model_copy(update={"kind": "pbrer"}), load_products(), load_topics())
+    assert {(e.case_id, e.fatal) for e in pbrer} == {("E2B:US-E2B-1", False), ("E2B:US-E2B-2", True)}
+
+
+def test_pbrer_is_reproducible_and_names_its_inputs(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    engine = operational_engine(url)
+    with session_factory(engine)() as session:  # a signal detected in the interval
+        draft = SignalDraft(
+            title="CRS cluster",
+            product_id="kymriah",
+            event_type="topic",
+            event="crs",
+            source_kind="case_series",
+            source_ref="test",
+        )
+        create_signal(session, ADMIN, draft, at=datetime(2024, 5, 2, tzinfo=UTC), timelines=load_timelines())
+        session.commit()
+    engine.dispose()
+    args = [
+        "reports",
+        "pbrer",
+        "--product",
+        "Kymriah",
+        "--from",
+        "2024-04-01",
+        "--dlp",
+        "2024-06-30",
+        "--db",
+        str(store),
+    ]
+    first = runner.invoke(app, [*args, "--output", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    stem = "pbrer-kymriah-2024-06-30"
+    again = runner.invoke(
+        app,
+        [
+            "reports",
+            "pbrer",
+            "--spec",
+            str(tmp_path / "a" / f"{stem}.spec.json"),
+            "--db",
+            str(store),
+            "--output",
+            str(tmp_path / "b"),
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    html = (tmp_path / "a" / f"{stem}.html").read_bytes()
+    assert html == (tmp_path / "b" / f"{stem}.html").read_bytes()
+    assert (tmp_path / "a" / f"{stem}.pdf").read_bytes() == (tmp_path / "b" / f"{stem}.pdf").read_bytes()
+    assert (tmp_path / "a" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    text = html.decode()
+    assert "faers-store" in text and "case-store" in text and "risk-register" in text
+    # spec, FAERS store, case store, register, signal table
+    assert len(set(re.findall(r"<code>([0-9a-f]{64})</code>", text))) == 5 and "1 signals" in text
+    assert '<td class="l">CRS cluster</td>' in text and "2024-05-02" in text
+    assert "E2B: study" in text and "CYTOKINE RELEASE SYNDROME" in text
+    assert "Cytokine release syndrome" in text  # the register's safety concerns in force
+    spec = json.loads((tmp_path / "a" / f"{stem}.spec.json").read_text())
+    assert spec["products"] == ["kymriah"] and spec["data_lock_point"] == "2024-06-30"
+
+
+def test_dsur_and_dossier(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    out = tmp_path / "out"
+    dsur = runner.invoke(
+        app,
+        [
+            "reports",
+            "dsur",
+            "--product",
+            "kymriah",
+            "--from",
+            "2024-01-01",
+            "--dlp",
+            "2024-06-30",
+            "--db",
+            str(store),
+            "--output",
+            str(out),
+            "--no-pdf",
+        ],
+    )
+    assert dsur.exit_code == 0, dsur.output
+    assert "1 cases in the interval, 1 cumulative" in " ".join(dsur.stdout.split())  # the E2B study case
+    dossier = runner.invoke(
+        app,
+        [
+            "reports",
+            "dossier",
+            "--product",
+            "kymriah",
+            "--event",
+            "crs",
+            "--dlp",
+            "2024-06-30",
+            "--db",
+            str(store),
+            "--output",
+            str(out),
+            "--no-pdf",
+        ],
+    )
+    assert dossier.exit_code == 0, dossier.output
+    page = (out / "dossier-kymriah-crs-2024-06-30.html").read_text()
+    assert "Cytokine release syndrome</b> — important identified" in page
+    assert "E2B:US-E2B-1" in page
+    # on the data lock point (2024) the CAR-T REMS was in force: additional measures in both regions
+    assert "REMS ETASU: certified hospitals and clinics (REMS)" in page and "additional measures" not in page
+    for bad, message in (
+        (
+            ["reports", "pbrer", "--product", "kymriah", "--from", "2024-13-01", "--dlp", "2024-06-30"],
+            "must be a date YYYY-MM-DD",
+        ),
+        (
+            ["reports", "pbrer", "--product", "nonesuch", "--from", "2024-01-01", "--dlp", "2024-06-30"],
+            "unknown product(s) nonesuch",
+        ),
+        (
+            [
+                "reports",
+                "pbrer",
+                "--product",
+                "kymriah",
+                "--from",
+                "2024-07-01",
+                "--dlp",
+                "2024-06-30",
+                "--db",
+                str(store),
+            ],
+            "after the data lock point",
+        ),
+        (
+            [
+                "reports",
+                "pbrer",
+                "--product",
+                "kymriah",
+                "--from",
+                "2024-01-01",
+                "--dlp",
+                "2024-06-30",
+                "--db",
+                str(tmp_path / "none.duckdb"),
+            ],
+            "no such analytic store",
+        ),
+        (
+            ["reports", "dsur", "--spec", str(out / "dsur-kymriah-2024-06-30.spec.json"), "--product", "kymriah"],
+            "not both",
+        ),
+    ):
+        r = runner.invoke(app, bad)
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), (bad, r.output)
