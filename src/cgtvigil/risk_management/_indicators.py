@@ -5,7 +5,8 @@ computed from what the operational store holds about treated patients, by infusi
 
 An indicator the data cannot support says so (``status`` ``not computable`` with the reason)
 rather than showing a number: the platform stores no patient location, so the proximity to the
-treating centre in the first weeks cannot be measured here."""
+treating centre in the first weeks cannot be measured here. Long-term follow-up visit completion
+is counted over the follow-up visits (``cgtvigil.followup``) whose window has closed."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cgtvigil.store import ObservationRow, TreatmentRow
+from cgtvigil.store import LtfuPlanRow, LtfuVisitRow, ObservationRow, TreatmentRow
 
 __all__ = ["INDICATORS", "IndicatorDefinition", "IndicatorPoint", "IndicatorSeries", "compute_indicator"]
 
@@ -78,6 +79,7 @@ class IndicatorDefinition:
     kinds: tuple[str, ...]  # observation kinds read
     per_patient: _PerPatient | None
     not_computable: str = ""
+    per_visit: bool = False  # counted over long-term follow-up visits, not patients
 
 
 def _start(p: _Patient) -> datetime:
@@ -173,11 +175,10 @@ INDICATORS: dict[str, IndicatorDefinition] = {
             "Long-term follow-up visits completed of those due",
             "process",
             "share",
-            "patients with long-term follow-up visits due",
+            "long-term follow-up visits whose window has closed (replaced and not-required visits left out)",
             (),
             None,
-            not_computable="long-term follow-up visits are not in this platform's store yet (the follow-up module,"
-            " issue 12, is being built); the indicator is computed once its visits are stored",
+            per_visit=True,
         ),
     )
 }
@@ -233,8 +234,53 @@ def compute_indicator(
         target=target,
         direction=direction,
     )
-    if d.per_patient is None:
+    if d.per_visit:
+        per_quarter = _ltfu_visits(session, product_id, now)
+    elif d.per_patient is None:
         return IndicatorSeries(**head, status="not computable", note=d.not_computable)
+    else:
+        per_quarter = _per_patient(session, product_id, d.kinds, d.per_patient, now)
+    if not per_quarter:
+        return IndicatorSeries(
+            **head,
+            status="no data",
+            note=f"nothing of {product_id} in the population ({d.population}) in the store",
+        )
+    points = [_point(q, per_quarter[q], d.unit, target, direction, patient_level) for q in sorted(per_quarter)]
+    overall = _point("all", [r for q in per_quarter.values() for r in q], d.unit, target, direction, patient_level)
+    note = ""
+    if indicator == "crs_treatment_hours":
+        note = (
+            "the store records CRS treatment as 'tocilizumab' when the source says so, else as a masking agent"
+            " (antipyretic, tocilizumab or corticosteroid, not told apart); patients with no treatment recorded"
+            " are in the population but not in the median"
+        )
+    if d.per_visit:
+        note = "counted over visits (by the infusion quarter of the plan), not patients"
+    return IndicatorSeries(**head, status="computed", note=note, points=points, overall=overall)
+
+
+def _ltfu_visits(session: Session, product_id: str, now: datetime) -> dict[str, list[tuple[bool, float | None]]]:
+    """Each follow-up visit of the product's plans whose window closed before ``now``: done or not."""
+    rows = session.execute(
+        select(LtfuPlanRow.start, LtfuVisitRow.state)
+        .join(LtfuVisitRow, LtfuVisitRow.plan_id == LtfuPlanRow.id)
+        .where(
+            LtfuPlanRow.product_id == product_id,
+            LtfuVisitRow.closes < now.date(),
+            LtfuVisitRow.state.not_in(("replaced", "not_required")),
+        )
+    )
+    out: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
+    for start, state in rows:
+        out[_quarter(start)].append((state == "done", None))
+    return out
+
+
+def _per_patient(
+    session: Session, product_id: str, kinds: tuple[str, ...], per_patient: _PerPatient, now: datetime
+) -> dict[str, list[tuple[bool, float | None]]]:
+    """Each treated patient of the product in the indicator's population: its result."""
     patients = [
         _Patient(pid, day)
         for pid, day in session.execute(
@@ -251,7 +297,7 @@ def compute_indicator(
         rows = session.scalars(
             select(ObservationRow).where(
                 ObservationRow.patient_id.in_(sorted(first)),
-                ObservationRow.kind.in_(d.kinds),
+                ObservationRow.kind.in_(kinds),
                 ObservationRow.superseded.is_(False),
             )
         )
@@ -260,22 +306,7 @@ def compute_indicator(
     per_quarter: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
     when = now.replace(tzinfo=None)
     for pid, p in first.items():
-        result = d.per_patient(p, by_patient.get(pid, {}), when)
+        result = per_patient(p, by_patient.get(pid, {}), when)
         if result is not None:
             per_quarter[_quarter(p.infusion)].append(result)
-    if not per_quarter:
-        return IndicatorSeries(
-            **head,
-            status="no data",
-            note=f"no patient of {product_id} in the population ({d.population}) in the store",
-        )
-    points = [_point(q, per_quarter[q], d.unit, target, direction, patient_level) for q in sorted(per_quarter)]
-    overall = _point("all", [r for q in per_quarter.values() for r in q], d.unit, target, direction, patient_level)
-    note = ""
-    if indicator == "crs_treatment_hours":
-        note = (
-            "the store records CRS treatment as 'tocilizumab' when the source says so, else as a masking agent"
-            " (antipyretic, tocilizumab or corticosteroid, not told apart); patients with no treatment recorded"
-            " are in the population but not in the median"
-        )
-    return IndicatorSeries(**head, status="computed", note=note, points=points, overall=overall)
+    return per_quarter
