@@ -87,6 +87,11 @@ def test_clarke_sites_loaded_and_agree_with_the_references(session: Session, sha
     session.commit()
     assert (summary.rows, summary.loaded, summary.quarantined, summary.samples) == (24_170, 24_170, 0, 31)
     assert len(summary.patients) == 13
+    with (shared / "genotoxicity" / "clarke2018_scidx1_intsites.csv").open(newline="") as f:
+        owners: dict[tuple[str, str, str], set[str]] = {}
+        for r in csv.DictReader(f):
+            owners.setdefault((r["chromosome"], r["position"], r["strand"]), set()).add(r["patient"])
+    assert summary.collisions == sum(len(p) > 1 for p in owners.values())  # IS in more than one patient
     assert session.scalar(select(func.count()).select_from(IsSiteRow)) == 2 * 24_170
     _agree(sample_stats(session, ADMIN), _reference(shared, "Clarke2018_SCIDX1"))
     # the CCND2 clone: 11.6 % of pP7's T cells at 155 months, a high alert
@@ -289,3 +294,29 @@ def test_damaged_gzip_is_one_message(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b"patient,sample\n" * 1000)[:-30])
     with pytest.raises(ParseError, match=r"sites.csv.gz: the gzip data are damaged"):
         read_long_sites(path)
+
+
+def test_sparse_vispa2_matrix_reads_as_the_long_one(session: Session, shared: Path, tmp_path: Path) -> None:
+    """The example's seqCount written as VISPA2's sparse matrix (one column per amplification)
+    gives the same 20 samples as the long matrix (reference_diversity.csv, seqCount rows)."""
+    folder = shared / "genotoxicity"
+    with (folder / "isa_example_integration_matrix.csv").open(newline="") as f:
+        long = list(csv.DictReader(f))
+    ids = sorted({r["CompleteAmplificationID"] for r in long})
+    cells: dict[tuple[str, str, str, str, str], dict[str, str]] = {}
+    for r in long:
+        key = (r["chr"], r["integration_locus"], r["strand"], r["GeneName"], r["GeneStrand"])
+        cells.setdefault(key, {})[r["CompleteAmplificationID"]] = r["seqCount"]
+    sparse = tmp_path / "sparse.tsv"
+    with sparse.open("w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["chr", "integration_locus", "strand", "GeneName", "GeneStrand", *ids])
+        for key, values in cells.items():
+            w.writerow([*key, *(values.get(i, "") for i in ids)])
+        w.writerow(["1", "100", "+", "G", "+", *("" for _ in ids)])  # no value: quarantined
+    batch = read_isa(sparse, folder / "isa_example_association_file.csv", quantification="seqCount")
+    summary = store_sites(session, batch, NOW, watchlist=load_watchlist("hg19")[1])
+    session.commit()
+    assert summary.layout == "isanalytics-sparse" and summary.reasons == {"bad_abundance": 1}
+    refs = {k: v for k, v in _reference(shared, "ISAnalytics_example").items() if k[1] == "seqCount"}
+    _agree(sample_stats(session, ADMIN), refs)

@@ -66,6 +66,12 @@ def _print_summary(summary: object) -> None:
     )
     for reason, n in sorted(summary.reasons.items()):
         console.print(f"  quarantined {n:,} × {reason}", markup=False)
+    if summary.collisions:
+        console.print(
+            f"  note: {summary.collisions:,} IS of these patients are also stored for another patient "
+            "(cross-contamination or recurrent sites; ISAnalytics' remove_collisions resolves them)",
+            markup=False,
+        )
     if summary.vector_points:
         console.print(f"  {summary.vector_points} vector-copy-number points", markup=False)
     if summary.unregistered:
@@ -84,6 +90,9 @@ def ingest_cmd(
     association: Annotated[
         Path | None, typer.Option("--association", help="The ISAnalytics association file of the matrix.")
     ] = None,
+    quantification: Annotated[
+        str, typer.Option(help="What the columns of a sparse (VISPA2) matrix hold: seqCount, fragmentEstimate, ...")
+    ] = "seqCount",
     genome: Annotated[
         Genome | None, typer.Option(help="Genome build (default: the association file's Genome).")
     ] = None,
@@ -102,7 +111,11 @@ def ingest_cmd(
         rule = ExpansionRule(dominance=dominance, high_dominance=high, growth_points=growth_points)
         with _progress("integration sites") as step:
             step(f"reading {path.name}", 0, 3)
-            batch = read_isa(path, association) if association else read_long_sites(path, genome=genome or "")
+            batch = (
+                read_isa(path, association, quantification=quantification)
+                if association
+                else read_long_sites(path, genome=genome or "")
+            )
             if genome:
                 batch.genome = genome
             if batch.genome not in ("hg19", "hg38"):

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from cgtvigil.clonality import ExpansionRule, GeneIndex, GeneSpan, find_expansions
@@ -76,6 +76,7 @@ class IngestSummary:
     reasons: dict[str, int]
     vector_points: int = 0
     alerts: list[ExpansionAlert] = field(default_factory=list)
+    collisions: int = 0  # IS of these patients also stored for another patient (contamination or recurrent)
 
     def audit_detail(self) -> dict[str, object]:
         return {
@@ -88,6 +89,7 @@ class IngestSummary:
             "patients": len(self.patients),
             "quarantined": self.reasons,
             "vector_points": self.vector_points,
+            "collisions": self.collisions,
             "alerts": [a.alert_id for a in self.alerts],
         }
 
@@ -182,6 +184,7 @@ def store_sites(
     ]
     _replace_vector(session, vector)
     patients = sorted({p for p, _ in samples})
+    collisions = _collisions(session, patients)
     alerts = [
         a for p in patients if (a := check_expansions(session, p, now, watchlist=watchlist, rule=rule, rules=rules))
     ]
@@ -198,6 +201,40 @@ def store_sites(
         reasons=reasons,
         vector_points=len(vector),
         alerts=alerts,
+        collisions=collisions,
+    )
+
+
+def _collisions(session: Session, patients: list[str]) -> int:
+    """IS (chr, position, strand) of these patients that are stored for more than one patient:
+    cross-contamination or a recurrent site, which ISAnalytics' remove_collisions resolves."""
+    s, i = IsSampleRow, IsSiteRow
+    shared = (
+        select(i.chr, i.position, i.strand)
+        .join(s, s.id == i.sample_id)
+        .group_by(i.chr, i.position, i.strand)
+        .having(func.count(func.distinct(s.patient_id)) > 1)
+        .subquery()
+    )
+    mine = (
+        select(i.chr, i.position, i.strand)
+        .join(s, s.id == i.sample_id)
+        .where(s.patient_id.in_(patients))
+        .distinct()
+        .subquery()
+    )
+    return (
+        session.scalar(
+            select(func.count()).select_from(
+                mine.join(
+                    shared,
+                    (mine.c.chr == shared.c.chr)
+                    & (mine.c.position == shared.c.position)
+                    & (mine.c.strand == shared.c.strand),
+                )
+            )
+        )
+        or 0
     )
 
 

@@ -275,9 +275,11 @@ def read_long_sites(path: Path, *, genome: str = "") -> SiteBatch:
     return batch
 
 
-def read_isa(matrix: Path, association_file: Path) -> SiteBatch:
-    """Read an ISAnalytics integration matrix (long layout) with its association file and sum
-    the amplifications per IS into samples (SubjectID|CellMarker|Tissue|TimePoint)."""
+def read_isa(matrix: Path, association_file: Path, *, quantification: str = "seqCount") -> SiteBatch:
+    """Read an ISAnalytics integration matrix with its association file and sum the
+    amplifications per IS into samples (SubjectID|CellMarker|Tissue|TimePoint). The matrix is
+    long (a ``CompleteAmplificationID`` column and one column per quantification) or sparse, as
+    VISPA2 writes it (one column per amplification holding ``quantification``)."""
     af_rows = _rows(association_file)
     _, _, af_header = next(af_rows)
     need = ["CompleteAmplificationID", *ISA_KEY]
@@ -298,21 +300,40 @@ def read_isa(matrix: Path, association_file: Path) -> SiteBatch:
             vcn.setdefault(cid, []).append(v)
     rows = _rows(matrix)
     _, _, header = next(rows)
-    need = ["chr", "integration_locus", "strand", "CompleteAmplificationID"]
-    quants = [h for h in header if h in QUANTIFICATIONS]
+    wide = [h for h in header if h in amplification] if "CompleteAmplificationID" not in header else []
+    need = ["chr", "integration_locus", "strand"] + ([] if wide else ["CompleteAmplificationID"])
+    quants = [quantification] if wide else [h for h in header if h in QUANTIFICATIONS]
     missing = [c for c in need if c not in header] + ([] if quants else ["a quantification (seqCount, ...)"])
     if missing:
         raise ParseError(f"missing column(s): {', '.join(missing)}", file=matrix.name, line=1)
-    batch = SiteBatch(source=matrix.name, sha256=_sha256(matrix), genome=genome, layout="isanalytics")
+    layout = "isanalytics-sparse" if wide else "isanalytics"
+    batch = SiteBatch(source=matrix.name, sha256=_sha256(matrix), genome=genome, layout=layout)
     by_site: dict[tuple[str, str, int, str], SiteRecord] = {}
-    for line, r, cells in rows:
-        batch.rows += 1
+
+    def long_rows() -> Iterator[tuple[int, dict[str, str], list[str]]]:
+        """The matrix one (IS, amplification) at a time: a sparse matrix's row gives one for each
+        amplification column with a value."""
+        for line, r, cells in rows:
+            batch.rows += 1
+            if not wide or len(cells) != len(header):
+                yield line, r, cells
+                continue
+            found = [cid for cid in wide if r[cid] not in ("", "NA", "0")]
+            for cid in found:
+                yield line, {**r, "CompleteAmplificationID": cid, quantification: r[cid]}, cells
+            if not found:
+                yield line, {**r, "CompleteAmplificationID": ""}, cells
+
+    for line, r, cells in long_rows():
 
         def put_aside(reason: str, detail: str, line: int = line, cells: list[str] = cells) -> None:
             batch.quarantined.append(Quarantined(line, reason, detail, ",".join(cells)[:4000]))
 
         if len(cells) != len(header):
             put_aside("wrong_column_count", f"{len(cells)} fields, the header has {len(header)}")
+            continue
+        if wide and not r["CompleteAmplificationID"]:
+            put_aside("bad_abundance", "no amplification column has a value")
             continue
         meta = amplification.get(r["CompleteAmplificationID"])
         if meta is None:
