@@ -10,13 +10,13 @@ import time
 import httpx
 
 
-def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """(process, base URL) of `cgtvigil monitor serve` with ``env``, once it answers."""
+def start_server(env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """(process, base URL) of `cgtvigil serve` with ``env`` and ``workers`` processes, once it answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "cgtvigil.cli", "monitor", "serve", "--port", str(port)],
+        [sys.executable, "-m", "cgtvigil.cli", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

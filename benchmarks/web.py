@@ -4,10 +4,13 @@ loopback (half safety scientists, half site investigators, each opening the page
 may see) request the signals table, the monitoring board and a patient page, and the same
 reads from the JSON API (signals page, board, patient summary, 3 days of observations);
 p50/p95 latency per page and route. Users log in before the clock starts; --think adds a pause after every page and a
-random arrival. The server is uvicorn in a second process on an SQLite operational store.
-Writes benchmarks/web_results.json (or web_results_think<N>.json).
+random arrival. The server is `cgtvigil serve` in a second process: one uvicorn worker on an
+SQLite operational store, or with --postgres a PostgreSQL server started here
+(scripts/postgres.sh) and --workers N uvicorn workers, the configuration a hospital deploys.
+Writes benchmarks/web_results[_pg<N>][_think<T>].json.
 
 Usage: python benchmarks/web.py [--patients 1000] [--users 20] [--rounds 10] [--think 0]
+                                [--postgres] [--workers 1]
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import argparse
 import json
 import os
 import re
+import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -27,10 +32,11 @@ import numpy as np
 from _server import start_server
 
 HERE = Path(__file__).resolve().parent
+POSTGRES = HERE.parent / "scripts" / "postgres.sh"
 PASSWORD = "benchmark password 1"
 
 
-def build(tmp: Path, patients: int, screen_source: Path) -> dict[str, str]:
+def build(tmp: Path, patients: int, screen_source: Path, url: str | None = None) -> dict[str, str]:
     from sqlalchemy import insert
 
     from cgtvigil.access import create_user
@@ -41,7 +47,7 @@ def build(tmp: Path, patients: int, screen_source: Path) -> dict[str, str]:
 
     result = tmp / "screen.parquet"
     write_result(screen_long_file(screen_source, SignalSpec()), result)
-    url = f"sqlite:///{tmp / 'op.db'}"
+    url = url or f"sqlite:///{tmp / 'op.db'}"
     engine = operational_engine(url)
     products = load_products()
     now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -149,61 +155,93 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--think", type=float, default=0.0, help="seconds each user pauses between pages")
     parser.add_argument("--screen-source", type=Path, default=HERE / "work" / "long_1000000.parquet")
+    parser.add_argument("--postgres", action="store_true", help="a PostgreSQL operational store (started here)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (PostgreSQL for more than 1)")
+    parser.add_argument("--data", type=Path, help="build the SQLite data into this folder once and reuse it later")
     args = parser.parse_args()
+    if args.workers > 1 and not args.postgres:
+        parser.error("several workers need --postgres (SQLite is one process's store)")
     if not args.screen_source.exists():
         from cgtvigil.synth import generate_long
 
         args.screen_source.parent.mkdir(exist_ok=True)
         generate_long(args.screen_source, 1_000_000, seed=1_000_000)
-    tmp = Path(tempfile.mkdtemp())
-    t0 = time.perf_counter()
-    env = {**os.environ, **build(tmp, args.patients, args.screen_source)}
-    setup = time.perf_counter() - t0
-    server, base = start_server(env)
+    if args.data and args.postgres:
+        parser.error("--data keeps an SQLite store; leave it out with --postgres")
+    tmp = args.data or Path(tempfile.mkdtemp())
+    tmp.mkdir(parents=True, exist_ok=True)
+    tmp.chmod(0o755)  # the postgres user must reach its data directory
+    pg, url, setup = tmp / "pg", None, 0.0
+    if args.postgres:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        url = subprocess.run([POSTGRES, "start", pg, str(port)], check=True, capture_output=True, text=True).stdout
+    server = None
     try:
-        warm = httpx.Client(base_url=base)
-        token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
-        warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
-        warm.get("/signals")  # loads the screen result once, as the first user of a day would
-        out: dict[str, list[float]] = {name: [] for pages in PAGES.values() for name in pages} | {"errors": []}
-        lock = threading.Lock()
-        ready = threading.Barrier(args.users + 1)
-        starts = np.random.default_rng(5).uniform(0, args.think, args.users)  # all zero without think time
-        threads = [
-            threading.Thread(
-                target=user_loop,
-                args=(
-                    base,
-                    "bench.inv" if k % 2 else "bench.sci",
-                    args.rounds,
-                    args.think,
-                    starts[k],
-                    ready,
-                    out,
-                    lock,
-                ),
-            )
-            for k in range(args.users)
-        ]
-        for t in threads:
-            t.start()
-        ready.wait(timeout=300)  # every user is logged in
-        t1 = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t1
+        saved = tmp / "env.json"
+        if args.data and saved.exists():  # built by an earlier run with the same --data
+            built = json.loads(saved.read_text())
+        else:
+            t0 = time.perf_counter()
+            built = build(tmp, args.patients, args.screen_source, url.strip() if url else None)
+            setup = time.perf_counter() - t0
+            saved.write_text(json.dumps(built))
+        server, base = start_server({**os.environ, **built}, workers=args.workers)
+        result = run(base, args)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
-    if out.pop("errors"):
-        raise SystemExit("some requests failed: the latencies would not describe 20 working users")
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if args.postgres:
+            subprocess.run([POSTGRES, "stop", pg], check=False)
     result = {
+        "operational_store": "postgresql" if args.postgres else "sqlite",
+        "workers": args.workers,
         "patients": args.patients,
         "concurrent_users": args.users,
         "think_seconds": args.think,
-        "requests": sum(len(v) for v in out.values()),
         "setup_seconds": round(setup, 1),
+        **result,
+    }
+    name = "web_results" + (f"_pg{args.workers}" if args.postgres else "")
+    name += f"_think{args.think:g}.json" if args.think else ".json"
+    (HERE / name).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+def run(base: str, args: argparse.Namespace) -> dict[str, object]:
+    """Log the users in, run the rounds; the request count, wall time and latencies per page."""
+    warm = httpx.Client(base_url=base)
+    token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
+    warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
+    for _ in range(max(4, 2 * args.workers)):  # each worker loads the screen result once, as a first user would
+        warm.get("/signals")
+    out: dict[str, list[float]] = {name: [] for pages in PAGES.values() for name in pages} | {"errors": []}
+    lock = threading.Lock()
+    ready = threading.Barrier(args.users + 1)
+    starts = np.random.default_rng(5).uniform(0, args.think, args.users)  # all zero without think time
+    threads = [
+        threading.Thread(
+            target=user_loop,
+            args=(base, "bench.inv" if k % 2 else "bench.sci", args.rounds, args.think, starts[k], ready, out, lock),
+        )
+        for k in range(args.users)
+    ]
+    for t in threads:
+        t.start()
+    ready.wait(timeout=300)  # every user is logged in
+    t1 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t1
+    if out.pop("errors"):
+        raise SystemExit("some requests failed: the latencies would not describe 20 working users")
+    requests = sum(len(v) for v in out.values())
+    return {
+        "requests": requests,
         "wall_seconds": round(wall, 1),
+        "requests_per_second": round(requests / wall, 1),
         "pages": {
             k: {
                 "n": len(v),
@@ -213,9 +251,6 @@ def main() -> None:
             for k, v in out.items()
         },
     }
-    name = "web_results.json" if not args.think else f"web_results_think{args.think:g}.json"
-    (HERE / name).write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

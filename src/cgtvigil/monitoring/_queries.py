@@ -41,12 +41,14 @@ __all__ = [
     "EproReport",
     "NoticeView",
     "ObservationPoint",
+    "ObservationSeries",
     "PatientSummary",
     "act_on_alert",
     "alert_views",
     "board",
     "epro_reports",
     "observation_points",
+    "observation_series",
     "patient_summary",
 ]
 
@@ -296,7 +298,7 @@ def observation_points(
     return [
         ObservationPoint(
             kind=kind,
-            time=_utc(time) or time,
+            time=time.replace(tzinfo=UTC),
             value=value,
             unit=unit,
             source=source,
@@ -305,6 +307,67 @@ def observation_points(
         )
         for kind, time, value, unit, source, device in session.execute(query.order_by(o.time).limit(limit))
     ]
+
+
+class ObservationSeries(BaseModel):
+    """One measure of a patient as columns (for charts): above ``max_points`` observations the
+    series keeps each hour's maximum, so that a fever still shows."""
+
+    kind: str
+    unit: str
+    times: list[datetime]
+    values: list[float]
+    days: list[float | None] = Field(description="days since the latest infusion (fractional)")
+    hourly_maxima: bool = False
+
+
+def observation_series(
+    session: Session,
+    scope: Scope,
+    patient_id: str,
+    *,
+    since: datetime | None = None,
+    kinds: tuple[str, ...] = (),
+    max_points: int = 1500,
+) -> list[ObservationSeries]:
+    """A patient's current observations in scope, one series per measure and unit, oldest first."""
+    _, treatment = _patient(session, scope, patient_id)
+    o = ObservationRow
+    query = select(o.kind, o.unit, o.time, o.value).where(o.patient_id == patient_id, o.superseded.is_(False))
+    if since is not None:
+        query = query.where(o.time >= utc_naive(since))
+    if kinds:
+        query = query.where(o.kind.in_(kinds))
+    rows: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
+    newest = session.execute(query.order_by(o.time.desc()).limit(MAX_POINTS * 4)).all()  # bounded: the newest
+    for kind, unit, time, value in reversed(newest):
+        rows.setdefault((kind, unit), []).append((time, value))
+    day0 = datetime.combine(treatment.infusion_date, datetime.min.time()) if treatment else None
+
+    def days(points: list[tuple[datetime, float]]) -> list[float | None]:
+        return [round((t - day0).total_seconds() / 86400, 4) if day0 else None for t, _ in points]
+
+    out = []
+    for (kind, unit), points in sorted(rows.items()):
+        reduced = len(points) > max_points
+        if reduced:  # the first maximum of each hour, in time order
+            hourly: dict[datetime, tuple[datetime, float]] = {}
+            for t, v in points:
+                hour = t.replace(minute=0, second=0, microsecond=0)
+                if hour not in hourly or v > hourly[hour][1]:
+                    hourly[hour] = (t, v)
+            points = list(hourly.values())
+        out.append(
+            ObservationSeries.model_construct(
+                kind=kind,
+                unit=unit,
+                times=[t.replace(tzinfo=UTC) for t, _ in points],
+                values=[v for _, v in points],
+                days=days(points),
+                hourly_maxima=reduced,
+            )
+        )
+    return out
 
 
 class AlertEvent(BaseModel):

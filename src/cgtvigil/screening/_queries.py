@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import threading
+from collections import OrderedDict
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,7 @@ __all__ = [
     "ScreenCache",
     "SignalFilters",
     "SignalPage",
+    "SignalPoint",
     "SignalRow",
     "case_page",
     "product_profile",
@@ -63,17 +65,23 @@ PRIORITY_COLUMNS = ("priority", "priority_score", "priority_explanation")
 
 
 class ScreenCache:
-    """The screen result, read once per file version and kept sorted by each sort key and
-    direction on first use, so a request filters and slices instead of re-sorting."""
+    """The screen result, read once per file version, with each sort order (an index per sort
+    key and direction, made on first use) and the last few filtered selections kept, so that a
+    request takes one page of rows instead of sorting or copying the table."""
+
+    SELECTIONS = 8  # filtered selections kept (paging through one filter reuses its selection)
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._stamp: float | None = None
-        self._sorted: dict[tuple[str, bool], pa.Table] = {}
+        self._orders: dict[tuple[str, bool], pa.Array] = {}
+        self._selections: OrderedDict[tuple[object, ...], pa.Array] = OrderedDict()
         self.table: pa.Table | None = None
+        self.labels: pa.Array | None = None
         self.meta: dict[str, Any] = {}
         self.products: list[str] = []
+        self.present: frozenset[str] = frozenset()
         self.topic_names: dict[str, str] = {}
         self.rule_names: list[str] = []
 
@@ -88,28 +96,57 @@ class ScreenCache:
         self.meta = json.loads((table.schema.metadata or {}).get(b"cgtvigil", b"{}"))
         self.table = table
         self.products = sorted(pc.unique(table.column("drug")).to_pylist())
+        self.present = frozenset(self.products)
         self.topic_names = self.meta.get("dictionaries", {}).get("topic_names", {})
         self.rule_names = [c[4:] for c in table.column_names if c.startswith("sdr_")]
-        self._sorted = {}
+        events = table.column("event").combine_chunks()
+        names = pc.take(pa.array(list(self.topic_names.values()), pa.string()),
+                        pc.index_in(events, value_set=pa.array(list(self.topic_names), pa.string())))  # fmt: skip
+        is_topic = pc.equal(table.column("event_type").combine_chunks(), "topic")
+        self.labels = pc.if_else(pc.and_(is_topic, pc.is_valid(names)), names, events)  # what search matches
+        self._orders, self._selections = {}, OrderedDict()
         self._stamp = stamp
 
-    def view(self, sort: str = "eb05", descending: bool = True) -> pa.Table | None:
-        """The table sorted by ``sort`` (missing values last), or None without a result file."""
-        key = sort if sort in SORT_KEYS else "eb05"
+    def _order(self, key: str, descending: bool) -> pa.Array:
+        assert self.table is not None
+        if key not in self.table.column_names:  # a screen without a learned priority
+            key = "eb05"
+        if (key, descending) not in self._orders:
+            self._orders[(key, descending)] = pc.sort_indices(
+                self.table, sort_keys=[(key, "descending" if descending else "ascending"), ("drug", "ascending")]
+            )
+        return self._orders[(key, descending)]
+
+    def current(self) -> pa.Table | None:
+        """The table as stored (unsorted), or None without a result file."""
         with self._lock:
             if not self.path.exists():
                 return None
             self._load()
-            assert self.table is not None
-            if key not in self.table.column_names:  # a screen without a learned priority
-                key = "eb05"
-            if (key, descending) not in self._sorted:
-                order = pc.sort_indices(
-                    self.table,
-                    sort_keys=[(key, "descending" if descending else "ascending"), ("drug", "ascending")],
-                )
-                self._sorted[(key, descending)] = self.table.take(order)
-            return self._sorted[(key, descending)]
+            return self.table
+
+    def select(self, filters: SignalFilters) -> tuple[pa.Table, pa.Array] | None:
+        """(table, the row numbers matching ``filters`` in their order), or None without a
+        result file. The selection is computed on the unsorted table and kept for reuse."""
+        key = (filters.sort, filters.order, filters.product, filters.level, filters.rule, filters.q.strip())
+        with self._lock:
+            if not self.path.exists():
+                return None
+            self._load()
+            table, labels = self.table, self.labels
+            assert table is not None and labels is not None
+            if filters.rule and filters.rule not in self.rule_names:
+                raise ValidationError([f"rule: expected one of {', '.join(self.rule_names)}, got {filters.rule!r}"])
+            if key in self._selections:
+                self._selections.move_to_end(key)
+                return table, self._selections[key]
+            order = self._order(filters.sort, filters.order == "desc")
+            mask = _mask(table, labels, filters)
+            rows = order if mask is None else order.take(pc.indices_nonzero(mask.take(order)))
+            self._selections[key] = rows
+            if len(self._selections) > self.SELECTIONS:
+                self._selections.popitem(last=False)
+            return table, rows
 
     def event_label(self, event_type: str, event: str) -> str:
         """A safety topic's name, or the PT itself."""
@@ -120,6 +157,30 @@ class ScreenCache:
         return [n for n in self.rule_names if row.get(f"sdr_{n}")]
 
 
+def _mask(table: pa.Table, labels: pa.Array, filters: SignalFilters) -> pa.Array | None:
+    """The rows of the (unsorted) table that ``filters`` keep; None when nothing is filtered."""
+    masks = []
+    if filters.product:
+        masks.append(pc.equal(table.column("drug"), filters.product))
+    if filters.level:
+        masks.append(pc.equal(table.column("event_type"), filters.level))
+    if filters.rule:
+        masks.append(pc.fill_null(table.column(f"sdr_{filters.rule}"), False))
+    if needle := filters.q.strip():
+        masks.append(
+            pc.or_(
+                pc.match_substring(table.column("drug"), needle, ignore_case=True),
+                pc.match_substring(labels, needle, ignore_case=True),
+            )
+        )
+    if not masks:
+        return None
+    mask = masks[0]
+    for m in masks[1:]:
+        mask = pc.and_(mask, m)
+    return mask.combine_chunks() if isinstance(mask, pa.ChunkedArray) else mask
+
+
 def _require_screens(scope: Scope) -> None:
     if not scope.screens:
         raise NotInScopeError("the spontaneous-report screens are not in this account's scope")
@@ -128,7 +189,7 @@ def _require_screens(scope: Scope) -> None:
 class SignalFilters(BaseModel):
     """What the signals table is filtered and sorted by."""
 
-    product: str = Field("", description="exact product (drug) name as screened", examples=["KYMRIAH"])
+    product: str = Field("", description="exact product (drug) name as screened", examples=["KYMRIAH"], max_length=500)
     q: str = Field("", description="text searched in the product and the event (PT or topic name)", max_length=200)
     level: Literal["", "pt", "topic"] = ""
     rule: str = Field("", description="only rows meeting this signal rule", examples=["fda_eb05"])
@@ -163,7 +224,9 @@ class SignalPage(BaseModel):
     page: int
     pages: int
     rows: list[SignalRow]
-    products: list[str] = Field(description="every product in the screen")
+    products: list[str] = Field(
+        description="the screen's products that are in the CGT dictionary (any screened name can be filtered by)"
+    )
     rules: list[str] = Field(description="signal rules of the screen")
     spec_hash: str = ""
     created_at: str = ""
@@ -171,38 +234,11 @@ class SignalPage(BaseModel):
     ranked: bool = Field(False, description="the screen carries a learned priority")
 
 
-def _filtered(cache: ScreenCache, scope: Scope, filters: SignalFilters) -> pa.Table | None:
+def _filtered(cache: ScreenCache, scope: Scope, filters: SignalFilters) -> tuple[pa.Table, pa.Array] | None:
     _require_screens(scope)
     if filters.sort not in SORT_KEYS:
         raise ValidationError([f"sort: expected one of {', '.join(SORT_KEYS)}, got {filters.sort!r}"])
-    table = cache.view(filters.sort, filters.order == "desc")
-    if table is None:
-        return None
-    if filters.rule and filters.rule not in cache.rule_names:
-        raise ValidationError([f"rule: expected one of {', '.join(cache.rule_names)}, got {filters.rule!r}"])
-    masks = []
-    if filters.product:
-        masks.append(pc.equal(table.column("drug"), filters.product))
-    if filters.level:
-        masks.append(pc.equal(table.column("event_type"), filters.level))
-    if filters.rule:
-        masks.append(pc.fill_null(table.column(f"sdr_{filters.rule}"), False))
-    if filters.q.strip():
-        needle = filters.q.strip()
-        kinds, events = table.column("event_type").to_pylist(), table.column("event").to_pylist()
-        labels = pa.array([cache.event_label(t, e) for t, e in zip(kinds, events, strict=True)])
-        masks.append(
-            pc.or_(
-                pc.match_substring(table.column("drug"), needle, ignore_case=True),
-                pc.match_substring(labels, needle, ignore_case=True),
-            )
-        )
-    if masks:  # every mask is on the whole sorted table: combine them, then filter once
-        mask = masks[0]
-        for m in masks[1:]:
-            mask = pc.and_(mask, m)
-        table = table.filter(mask)
-    return table
+    return cache.select(filters)
 
 
 def _signal_row(cache: ScreenCache, r: dict[str, Any], brand_to_id: dict[str, str]) -> SignalRow:
@@ -218,16 +254,18 @@ def signal_page(
     cache: ScreenCache, scope: Scope, filters: SignalFilters, products: ProductDictionary
 ) -> SignalPage | None:
     """One page of the filtered, sorted screen (None when no screen result exists yet)."""
-    table = _filtered(cache, scope, filters)
-    if table is None:
+    found = _filtered(cache, scope, filters)
+    if found is None:
         return None
-    total = table.num_rows
+    table, selected = found
+    total = len(selected)
     pages = max(1, (total + filters.page_size - 1) // filters.page_size)
     if filters.page > pages and total:
         raise NotFoundError(f"page {filters.page} is past the last page ({pages})")
     start = filters.page_size * (filters.page - 1)
     brand_to_id = {p.brand: p.id for p in products.products}
-    rows = [_signal_row(cache, r, brand_to_id) for r in table.slice(start, filters.page_size).to_pylist()]
+    page = table.take(selected.slice(start, filters.page_size)).to_pylist()
+    rows = [_signal_row(cache, r, brand_to_id) for r in page]
     meta = cache.meta
     return SignalPage(
         filters=filters,
@@ -235,7 +273,7 @@ def signal_page(
         page=filters.page,
         pages=pages,
         rows=rows,
-        products=cache.products,
+        products=[p.brand for p in products.products if p.brand in cache.present],
         rules=cache.rule_names,
         spec_hash=str(meta.get("spec_hash", "")),
         created_at=str(meta.get("created_at", "")),
@@ -244,25 +282,44 @@ def signal_page(
     )
 
 
-def signal_points(cache: ScreenCache, scope: Scope, filters: SignalFilters, limit: int) -> list[SignalRow]:
+class SignalPoint(BaseModel):
+    """A screen row as the EB05 plot needs it."""
+
+    drug: str
+    event_type: str
+    event: str
+    event_label: str
+    n: int
+    eb05: float | None = None
+
+
+def signal_points(cache: ScreenCache, scope: Scope, filters: SignalFilters, limit: int) -> list[SignalPoint]:
     """The first ``limit`` rows of the filtered, sorted screen (for the EB05 plot)."""
-    table = _filtered(cache, scope, filters)
-    if table is None:
+    found = _filtered(cache, scope, filters)
+    if found is None:
         return []
-    return [_signal_row(cache, r, {}) for r in table.slice(0, limit).to_pylist()]
+    table, selected = found
+    first = selected.slice(0, limit)
+    assert cache.labels is not None
+    columns = table.select(["drug", "event_type", "event", "n", "eb05"]).take(first).to_pydict()
+    columns["event_label"] = cache.labels.take(first).to_pylist()
+    names = list(columns)
+    rows = zip(*columns.values(), strict=True)
+    return [SignalPoint.model_construct(**dict(zip(names, row, strict=True))) for row in rows]
 
 
 def signal_csv(cache: ScreenCache, scope: Scope, filters: SignalFilters, products: ProductDictionary) -> str:
     """Every row matching the filters (not only one page), in the chosen order, as CSV."""
-    table = _filtered(cache, scope, filters)
-    if table is None:
+    found = _filtered(cache, scope, filters)
+    if found is None:
         raise NotFoundError("no screen result is available yet")
+    table, selected = found
     ranked = [c for c in PRIORITY_COLUMNS if c in table.column_names]
     columns = [*SIGNAL_COLUMNS, *ranked, *(f"sdr_{n}" for n in cache.rule_names)]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for r in table.select(columns).to_pylist():
+    for r in table.select(columns).take(selected).to_pylist():
         writer.writerow(["" if r[c] is None else r[c] for c in columns])
     return out.getvalue()
 
@@ -433,10 +490,10 @@ def product_profile(
     """A product's screen rows against the mean EB05 of its class (topics first)."""
     _require_screens(scope)
     product = products.by_id().get(product_id.lower())
-    table = cache.view("eb05")
+    table = cache.current()
     if product is None or table is None:
         raise NotFoundError(f"no product {product_id!r} in the screen")
-    present = set(cache.products)
+    present = cache.present
     peers = [
         p.brand
         for p in products.products

@@ -64,7 +64,7 @@ def rescreen_signals(session: Session, scope: Scope, cache: ScreenCache, *, at: 
         raise NotInScopeError("this account may read signals shared with it, not re-screen them")
     if not scope.screens:
         raise NotInScopeError("the spontaneous-report screens are not in this account's scope")
-    if cache.view() is None:
+    if cache.current() is None:
         raise NotFoundError("no screen result is available yet")
     meta = cache.meta
     snapshot, spec_hash = str(meta.get("data", {}).get("snapshot_sha256", "")), str(meta.get("spec_hash", ""))

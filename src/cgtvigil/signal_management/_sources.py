@@ -82,7 +82,7 @@ def screen_evidence(cache: ScreenCache, scope: Scope, drug: str, event_type: str
 
     Raises NotFoundError when there is no screen result or no such row."""
     _require_screens(scope)
-    if cache.view() is None:
+    if cache.current() is None:
         raise NotFoundError("no screen result is available yet")
     table = cache.table
     assert table is not None

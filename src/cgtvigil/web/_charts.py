@@ -1,14 +1,15 @@
 """Every chart of the pages as a Vega-Lite specification, built in one place from the query
 services' view models (drawn by vega-embed in the browser; no inline script)."""
 
+import functools
 import json
 import math
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from cgtvigil.genotox import CloneShare, VectorPoint
-from cgtvigil.monitoring import ObservationPoint
-from cgtvigil.screening import OnsetView, ProductProfile, QuarterStatistic, SignalRow
+from cgtvigil.monitoring import ObservationSeries
+from cgtvigil.screening import OnsetView, ProductProfile, QuarterStatistic, SignalPoint
 
 __all__ = [
     "LABELS",
@@ -38,7 +39,6 @@ LABELS = {
 }
 FEVER_C = 38.0
 EB05_LINE = 2.0
-MAX_POINTS = 1500
 
 
 def encode(spec: dict[str, Any]) -> str:
@@ -46,15 +46,16 @@ def encode(spec: dict[str, Any]) -> str:
     return json.dumps(spec).replace("'", "&#39;")
 
 
-def signal_scatter(rows: list[SignalRow]) -> dict[str, Any]:
+def signal_scatter(rows: list[SignalPoint]) -> dict[str, Any]:
     """EB05 against n on log scales, the EB05 = 2 rule as a line; a point opens its cases."""
+    quote = functools.lru_cache(maxsize=4096)(quote_plus)  # names repeat among the points
     values = [
         {
             "n": r.n,
             "eb05": r.eb05,
             "pair": f"{r.drug} – {r.event_label}",
-            "sdr": "EB05 ≥ 2" if (r.eb05 or 0) >= EB05_LINE else "EB05 < 2",
-            "href": "/signals/cases?" + urlencode({"drug": r.drug, "event": r.event}) if r.event_type == "pt" else "",
+            "sdr": "EB05 ≥ 2" if r.eb05 >= EB05_LINE else "EB05 < 2",
+            "href": f"/signals/cases?drug={quote(r.drug)}&event={quote(r.event)}" if r.event_type == "pt" else "",
         }
         for r in rows
         if r.eb05
@@ -140,18 +141,6 @@ def product_chart(profile: ProductProfile) -> dict[str, Any]:
     }
 
 
-def _reduce(points: list[ObservationPoint]) -> list[ObservationPoint]:
-    """Above MAX_POINTS a series keeps its hourly maximum (a fever still shows)."""
-    if len(points) <= MAX_POINTS:
-        return points
-    hourly: dict[tuple[str, Any], ObservationPoint] = {}
-    for p in points:
-        key = (p.kind, p.time.replace(minute=0, second=0, microsecond=0))
-        if key not in hourly or p.value > hourly[key].value:
-            hourly[key] = p
-    return sorted(hourly.values(), key=lambda p: p.time)
-
-
 def _chart(values: list[dict[str, Any]], title: str, *, step: bool, extra: list[dict[str, Any]]) -> dict[str, Any]:
     x = {"field": "day", "type": "quantitative", "title": "days since infusion"}
     return {
@@ -191,7 +180,7 @@ def _chart(values: list[dict[str, Any]], title: str, *, step: bool, extra: list[
     }
 
 
-def patient_charts(points: list[ObservationPoint]) -> list[dict[str, Any]]:
+def patient_charts(series: list[ObservationSeries]) -> list[dict[str, Any]]:
     """Temperature (38 °C line), CRS/ICANS grades as steps, blood counts (ANC, platelets, WBC),
     CRP: x in days since infusion with the time on hover, a day-0 marker, named legends."""
     out = []
@@ -212,20 +201,22 @@ def patient_charts(points: list[ObservationPoint]) -> list[dict[str, Any]]:
         (("anc", "plt", "wbc"), "Blood counts (10^9/L)", False, []),
         (("crp",), "CRP (mg/dL)", False, []),
     ):
-        series = _reduce([p for p in points if p.kind in kinds and p.day is not None])
-        if not series:
-            continue
-        values = [
+        values: list[dict[str, Any]] = [
             {
-                "series": LABELS.get(p.kind, p.kind),
-                "value": p.value,
-                "unit": p.unit,
-                "time": p.time.isoformat().replace("+00:00", "Z"),
-                "day": p.day,
+                "series": LABELS.get(s.kind, s.kind),
+                "value": value,
+                "unit": s.unit,
+                "time": time.isoformat().replace("+00:00", "Z"),
+                "day": day,
             }
-            for p in series
+            for s in series
+            if s.kind in kinds
+            for time, value, day in zip(s.times, s.values, s.days, strict=True)
+            if day is not None
         ]
-        out.append({"title": title, "spec": encode(_chart(values, title, step=step, extra=extra))})
+        if values:
+            values.sort(key=lambda v: v["day"])
+            out.append({"title": title, "spec": encode(_chart(values, title, step=step, extra=extra))})
     return out
 
 

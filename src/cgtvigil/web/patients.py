@@ -14,11 +14,11 @@ from cgtvigil.config import Settings
 from cgtvigil.ingest import CGT_SYMPTOM_ITEMS
 from cgtvigil.model import ProductDictionary
 from cgtvigil.monitoring import (
-    ObservationPoint,
+    ObservationSeries,
     act_on_alert,
     alert_views,
     epro_reports,
-    observation_points,
+    observation_series,
     patient_summary,
 )
 from cgtvigil.web._charts import patient_charts
@@ -57,7 +57,7 @@ def _load_forecaster(path: Path, mtime: float) -> "ToxicityForecaster":
 
 
 def _forecast(
-    model_path: Path | None, patient_id: str, infusion: date | None, points: list[ObservationPoint]
+    model_path: Path | None, patient_id: str, infusion: date | None, series: list[ObservationSeries]
 ) -> dict[str, Any] | None:
     """The forecaster's probability for the patient's latest day, from their observations
     rolled up into the daily table (daily maxima; CRP converted to mg/L)."""
@@ -69,13 +69,14 @@ def _forecast(
 
     forecaster = _load_forecaster(model_path, model_path.stat().st_mtime)
     days: dict[int, dict[str, float]] = {}
-    for p in points:
-        col = _DAILY.get(p.kind)
+    for s in series:
+        col = _DAILY.get(s.kind)
         if col is None:
             continue
-        value = p.value * 10 if p.kind == "crp" else p.value
-        slot = days.setdefault((p.time.date() - infusion).days, {})
-        slot[col] = max(value, slot.get(col, value))
+        for time, raw in zip(s.times, s.values, strict=True):
+            value = raw * 10 if s.kind == "crp" else raw
+            slot = days.setdefault((time.date() - infusion).days, {})
+            slot[col] = max(value, slot.get(col, value))
     order = sorted(d for d in days if d >= 0)
     if not order:
         return None
@@ -102,7 +103,7 @@ def patients_router(settings: Settings, products: ProductDictionary) -> APIRoute
     ) -> HTMLResponse:
         now = datetime.now(UTC)
         summary = patient_summary(session, who.scope, products, patient_id, now)
-        points = observation_points(session, who.scope, patient_id, since=now - timedelta(days=CHART_DAYS))
+        series = observation_series(session, who.scope, patient_id, since=now - timedelta(days=CHART_DAYS))
         alerts = alert_views(session, who.scope, now, patient_id=patient_id, status="all")
         reports = epro_reports(session, who.scope, patient_id, now)
         audit_read(session, who.scope, "patient.read", f"patient:{patient_id}")
@@ -116,8 +117,8 @@ def patients_router(settings: Settings, products: ProductDictionary) -> APIRoute
             closed_alerts=[a for a in alerts if a.status == "resolved"][-20:],
             reports=reports,
             items=CGT_SYMPTOM_ITEMS,
-            charts=patient_charts(points),
-            forecast=_forecast(settings.forecast_model, patient_id, summary.infusion_date, points),
+            charts=patient_charts(series),
+            forecast=_forecast(settings.forecast_model, patient_id, summary.infusion_date, series),
             can_act=who.scope.acts,
             now=now,
         )
