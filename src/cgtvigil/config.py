@@ -97,7 +97,8 @@ class Settings:
     escalate`), CGTVIGIL_SMTP_HOST, CGTVIGIL_SMTP_PORT (default 587), CGTVIGIL_SMTP_SECURITY
     (starttls, ssl or none), CGTVIGIL_SMTP_USER, CGTVIGIL_SMTP_PASSWORD_FILE or
     CGTVIGIL_SMTP_PASSWORD, CGTVIGIL_SMTP_FROM (the mail server and sender of alert e-mails),
-    CGTVIGIL_OPENFDA_API_KEY_FILE or CGTVIGIL_OPENFDA_API_KEY and CGTVIGIL_OPENFDA_URL (the openFDA API)."""
+    CGTVIGIL_OPENFDA_API_KEY_FILE or CGTVIGIL_OPENFDA_API_KEY and CGTVIGIL_OPENFDA_URL (the openFDA API),
+    CGTVIGIL_SIGNAL_TIMELINES (a JSON file of days per signal state, the deployment's GVP IX SOP)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
@@ -105,6 +106,7 @@ class Settings:
     screen_result: Path = Path("cgtvigil-output/demo/cgt_screen.parquet")
     secret_key: str = ""  # signs session cookies; required by create_app
     forecast_model: Path | None = None  # a model from `cgtvigil forecast fit`, shown on patient pages
+    signal_timelines: Path | None = None  # days per signal state (GVP IX SOP); None: the shipped, unconfirmed ones
     behind_tls: bool = False
     session_idle: timedelta = timedelta(minutes=30)
     session_lifetime: timedelta = timedelta(hours=12)
@@ -132,6 +134,9 @@ class Settings:
             secret_key=os.environ.get("CGTVIGIL_SECRET_KEY", ""),
             forecast_model=Path(os.environ["CGTVIGIL_FORECAST_MODEL"])
             if os.environ.get("CGTVIGIL_FORECAST_MODEL")
+            else None,
+            signal_timelines=Path(os.environ["CGTVIGIL_SIGNAL_TIMELINES"])
+            if os.environ.get("CGTVIGIL_SIGNAL_TIMELINES")
             else None,
             behind_tls=os.environ.get("CGTVIGIL_BEHIND_TLS", "").strip().lower() in _TRUE,
             session_idle=_minutes("CGTVIGIL_SESSION_IDLE_MINUTES", 30),

@@ -299,3 +299,52 @@ def test_genotox_services_honour_the_scope(session: Session, who: str, tmp_path:
         with pytest.raises(NotInScopeError):
             sample_stats(session, scope)
     session.rollback()
+
+
+# scope -> the signals of the workflow it sees (issue 15): a sponsor its products', a reviewer the
+# ones shared with them, an administrator all; and whether it may write signals
+SIGNALS = {
+    "administrator": {"kymriah", "yescarta"},
+    "safety_scientist": {"kymriah"},
+    "regulator_reviewer": {"yescarta"},  # shared with "reg"
+}
+SIGNAL_WRITERS = {"administrator", "safety_scientist"}
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_signal_services_honour_the_scope(session: Session, who: str) -> None:
+    from cgtvigil.signal_management import (
+        case_series_draft,
+        create_signal,
+        list_signals,
+        load_timelines,
+        share_signal,
+        signal_detail,
+    )
+    from cgtvigil.store import UserRow as User
+
+    session.add(User(username="reg", password_hash="", role="regulator_reviewer"))
+    admin = scope_for(USERS["administrator"])
+    ids = {}
+    for pid, product in (("P-A1", "kymriah"), ("P-B1", "yescarta")):
+        draft = case_series_draft(session, admin, product, "pt", "PYREXIA", [pid], source="registry")
+        ids[product] = create_signal(session, admin, draft, at=NOW, timelines=load_timelines()).id
+    share_signal(session, admin, ids["yescarta"], "reg", at=NOW)
+    scope = scope_for(USERS[who])
+    sees = SIGNALS.get(who, set())
+    assert {s.product_id for s in list_signals(session, scope, NOW, state="all")} == sees
+    for product, signal_id in ids.items():
+        if product in sees:
+            found = signal_detail(session, scope, signal_id, NOW)
+            # registry patient ids only at patient level
+            assert found.evidence[0].withheld == (not scope.patient_level)
+        else:
+            with pytest.raises(NotFoundError):
+                signal_detail(session, scope, signal_id, NOW)
+    draft = case_series_draft(session, admin, "kymriah", "pt", "FEVER", ["P-A1"], source="registry")
+    if who in SIGNAL_WRITERS:
+        assert create_signal(session, scope, draft, at=NOW, timelines=load_timelines()).product_id == "kymriah"
+    else:
+        with pytest.raises(NotInScopeError):
+            create_signal(session, scope, draft, at=NOW, timelines=load_timelines())
+    session.rollback()

@@ -5,13 +5,12 @@ checked by argon2 under the log-in throttle), each transition audited; a re-scre
 snapshot flags new cases; a sponsor never reaches another sponsor's signals and a regulator
 reviewer only the ones shared with them. SQLite and PostgreSQL.
 
-Data: a SYNTHETIC FAERS set (cgtvigil.synth, seed 7, two quarters) screened after the first
-quarter and again after both, so that the second screen has more Kymriah cases."""
+Data: the SYNTHETIC screens of ``_signal_data`` (two quarters; the second has more Kymriah
+cases)."""
 
 from __future__ import annotations
 
 import json
-import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,10 +22,9 @@ from sqlalchemy.orm import Session
 from cgtvigil.access import create_user, scope_for, throttled_check
 from cgtvigil.audit import verify_audit
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
-from cgtvigil.model import SignalSpec
 from cgtvigil.monitoring import MonitoringRules, raise_alert, register_patient
 from cgtvigil.risk_management import Risk
-from cgtvigil.screening import ScreenCache, ingest_faers, screen_store, write_result
+from cgtvigil.screening import ScreenCache
 from cgtvigil.signal_management import (
     EvidenceDraft,
     SignatureRefusedError,
@@ -45,15 +43,14 @@ from cgtvigil.signal_management import (
 )
 from cgtvigil.store import (
     AuditRow,
-    FaersStore,
     RiskChangeRow,
     UserRow,
     load_products,
-    load_topics,
     operational_engine,
     session_factory,
 )
-from cgtvigil.synth import SynthConfig, generate_faers
+
+from ._signal_data import ROW, synthetic_screens
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
@@ -64,35 +61,11 @@ USERS = {
     "reg.two": ("regulator_reviewer", {}),
     "adm.user": ("administrator", {}),
 }
-ROW = ("Kymriah", "pt", "MALIGNANT NEOPLASM PROGRESSION")
 
 
 @pytest.fixture(scope="module")
 def screens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The screen after 2024Q1, and after 2024Q1 and 2024Q2 (a new snapshot)."""
-    tmp = tmp_path_factory.mktemp("signal-workflow")
-    cfg = SynthConfig(
-        reports_per_quarter=1500,
-        quarters=("2024Q1", "2024Q2"),
-        seed=7,
-        n_drugs=100,
-        n_tail_events=200,
-        n_planted=6,
-        cgt_share=0.2,
-        n_decoys=4,
-        n_negative_controls=6,
-    )
-    zips = generate_faers(tmp / "zips", load_products(), cfg).zips
-    out = []
-    for i in (1, 2):
-        with FaersStore(tmp / "faers.duckdb") as store:
-            ingest_faers(zips[i - 1 : i], store, load_products())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # zero cells in a small synthetic set
-                result = screen_store(store, SignalSpec(products_only=True, strata=()), load_products(), load_topics())
-        write_result(result, tmp / f"screen{i}.parquet")
-        out.append(tmp / f"screen{i}.parquet")
-    return out[0], out[1]
+    return synthetic_screens(tmp_path_factory.mktemp("signal-workflow"))
 
 
 @pytest.fixture

@@ -151,6 +151,24 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/signals/cases"): {"sci", "reg", "adm"},
     ("GET", "/products/{product_id}"): {"sci", "reg", "adm"},
     ("GET", "/registry"): {"sci", "reg", "adm"},
+    # the signal workflow (issue 15): sponsors write their own, reviewers read what is shared
+    ("GET", "/workflow/signals"): {"sci", "reg", "adm"},
+    ("GET", "/workflow/signals/new"): {"sci", "adm"},
+    ("POST", "/workflow/signals"): {"sci", "adm"},
+    ("GET", "/workflow/signals/{signal_id}"): {"sci", "reg", "adm"},
+    ("POST", "/workflow/signals/{signal_id}/advance"): {"sci", "adm"},
+    ("POST", "/workflow/signals/{signal_id}/evidence"): {"sci", "adm"},
+    ("POST", "/workflow/signals/{signal_id}/share"): {"sci", "adm"},
+    ("POST", "/workflow/signals/{signal_id}/risk"): {"sci", "adm"},
+    ("POST", "/workflow/rescreen"): {"sci", "adm"},
+    ("GET", "/api/v1/workflow/signals"): {"sci", "reg", "adm"},
+    ("POST", "/api/v1/workflow/signals"): {"sci", "adm"},
+    ("GET", "/api/v1/workflow/signals/{signal_id}"): {"sci", "reg", "adm"},
+    ("POST", "/api/v1/workflow/signals/{signal_id}/advance"): {"sci", "adm"},
+    ("POST", "/api/v1/workflow/signals/{signal_id}/evidence"): {"sci", "adm"},
+    ("POST", "/api/v1/workflow/signals/{signal_id}/share"): {"sci", "adm"},
+    ("POST", "/api/v1/workflow/signals/{signal_id}/risk"): {"sci", "adm"},
+    ("POST", "/api/v1/workflow/rescreen"): {"sci", "adm"},
     ("GET", "/monitoring"): {"sci", "inv", "adm"},
     ("GET", "/patients/{patient_id}"): {"sci", "inv", "pat", "adm"},
     ("POST", "/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
@@ -205,6 +223,7 @@ EXAMPLE = {
     "{username}": "reg.user",
     "{action}": "unlock",
     "{token_id}": "0123456789ab",
+    "{signal_id}": "1",
 }
 
 

@@ -23,6 +23,7 @@ from cgtvigil import __version__
 from cgtvigil.api._followup import followup_api
 from cgtvigil.api._genotox import genotox_api
 from cgtvigil.api._read import read_router
+from cgtvigil.api._signal_management import signal_management_api
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
@@ -271,6 +272,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     install_error_pages(app)  # query-service errors and malformed parameters: JSON on /api/, else the HTML page
     screens = ScreenCache(settings.screen_result)  # the screen result, shared by the pages and the JSON API
     app.include_router(read_router(settings, products, screens))
+    app.include_router(signal_management_api(settings, products, screens))
     app.include_router(genotox_api())
     app.include_router(followup_api(products, load_ltfu_rules(), load_jurisdictions()))
     app.include_router(web_router(settings, screens))

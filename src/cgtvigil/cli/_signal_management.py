@@ -45,7 +45,10 @@ ScreenOption = Annotated[
     Path | None, typer.Option("--screen", help="Screen result file (default: CGTVIGIL_SCREEN_RESULT).")
 ]
 TimelinesOption = Annotated[
-    Path | None, typer.Option("--timelines", help="Timelines file (days per state); default: the shipped one.")
+    Path | None,
+    typer.Option(
+        "--timelines", help="Timelines file (days per state); default: CGTVIGIL_SIGNAL_TIMELINES, else the shipped one."
+    ),
 ]
 
 
@@ -78,6 +81,13 @@ def _acting(username: str, *, password: str | None = None) -> Iterator[tuple[Ses
                     f"Too many failed password checks: wait {wait} s." if wait else "The password is wrong."
                 )
         yield session, scope_for(user)
+
+
+def _options_error(exc: Any) -> ValidationError:
+    """Pydantic's problems with the given options, named as options."""
+    return ValidationError(
+        [f"--{'.'.join(str(x) for x in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()]
+    )
 
 
 def _screens(path: Path | None):  # type: ignore[no-untyped-def]
@@ -143,54 +153,43 @@ def create_cmd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Record a detected signal with its first evidence; prints its id."""
-    from cgtvigil.signal_management import (
-        alert_draft,
-        case_series_draft,
-        create_signal,
-        followup_draft,
-        load_timelines,
-        screen_row_draft,
-    )
+    from pydantic import ValidationError as PydanticValidationError
+
+    from cgtvigil.signal_management import SignalRequest, create_signal, draft_for, load_timelines
     from cgtvigil.store import load_products
 
     given = [x for x in (from_screen, from_alert, followup, cases) if x is not None]
     try:
         if len(given) != 1:
             raise CgtVigilError("Give exactly one of --from-screen, --from-alert, --followup or --cases.")
-        if level not in ("pt", "topic"):
-            raise ValidationError([f"--level: expected pt or topic, got {level!r}."])
-        if case_source not in ("faers", "registry"):
-            raise ValidationError([f"--case-source: expected faers or registry, got {case_source!r}."])
-        rules = load_timelines(timelines)
+        rules = load_timelines(timelines or Settings.from_env().signal_timelines)
         password = _password(password_stdin)
         with _acting(user, password=password) as (session, scope):
-            if from_screen is not None:
-                draft = screen_row_draft(_screens(screen), scope, load_products(), from_screen, level, event)
-            elif from_alert is not None:
-                draft = alert_draft(session, scope, from_alert, event, product_id=product)
-            elif followup is not None:
-                if not product:
-                    raise ValidationError(["A signal from a follow-up alert needs --product."])
-                draft = followup_draft(product, event, followup, title or followup, {})
-            else:
-                if not product:
-                    raise ValidationError(["A case series needs --product."])
-                draft = case_series_draft(
-                    session,
-                    scope,
-                    product,
-                    "pt",
-                    event,
-                    list(_listed(cases)),
-                    source=case_source,  # type: ignore[arg-type]
-                )
-            changes = {k: v for k, v in (("title", title), ("owner", owner), ("priority", priority)) if v}
-            draft = draft.model_validate(draft.model_dump() | changes)
+            kinds = {"screen": from_screen, "alert": from_alert, "followup": followup, "case_series": cases}
+            request = SignalRequest(
+                source=next(k for k, v in kinds.items() if v is not None),
+                event=event,
+                drug=from_screen or "",
+                level=level,
+                alert_id=from_alert,
+                product_id=product,
+                reference=followup or "",
+                cases=list(_listed(cases)) if cases else [],
+                case_source=case_source,
+                title=title,
+                owner=owner,
+                priority=priority,
+            )
+            draft = draft_for(session, scope, _screens(screen), load_products(), request)
             signal = create_signal(session, scope, draft, at=_now(), timelines=rules)
             session.commit()
             console.print(
-                f"Signal {signal.id} created ({signal.product_id}, {signal.event}); due {signal.due_at:%Y-%m-%d}."
+                plain(
+                    f"Signal {signal.id} created ({signal.product_id}, {signal.event}); due {signal.due_at:%Y-%m-%d}."
+                )
             )
+    except PydanticValidationError as exc:
+        _fail(_options_error(exc))
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
 
@@ -236,7 +235,7 @@ def show_cmd(
     from cgtvigil.signal_management import load_timelines, signal_detail
 
     try:
-        verified = load_timelines(timelines).verified
+        verified = load_timelines(timelines or Settings.from_env().signal_timelines).verified
         with _acting(user) as (session, scope):
             detail = signal_detail(session, scope, signal_id, _now(), verified)
             append_audit(
@@ -276,7 +275,7 @@ def advance_cmd(
     from cgtvigil.signal_management import advance_signal, load_timelines
 
     try:
-        rules = load_timelines(timelines)
+        rules = load_timelines(timelines or Settings.from_env().signal_timelines)
         password = _password(password_stdin)
         with _acting(user) as (session, scope):
             signal = advance_signal(
@@ -361,7 +360,7 @@ def attach_cmd(
                     with file.open("rb") as fh:
                         sha = hashlib.file_digest(fh, "sha256").hexdigest()
                 evidence = EvidenceDraft(
-                    kind=kind,  # type: ignore[arg-type]
+                    kind=kind,
                     title=title or (file.name if file else ""),
                     reference=reference or (file.name if file else ""),
                     sha256=sha,
@@ -445,15 +444,13 @@ def risk_cmd(
             risk = Risk(
                 key=key,
                 name=name,
-                category=category,  # type: ignore[arg-type]
+                category=category,
                 topic=topic,
                 preferred_terms=_listed(pt) if pt else (),
                 source=f"signal:{signal_id}",
             )
         except PydanticValidationError as exc:
-            raise ValidationError(
-                [f"--{'.'.join(str(x) for x in e['loc']).replace('_', '-')}: {e['msg']}" for e in exc.errors()]
-            ) from exc
+            raise _options_error(exc) from exc
         password = _password(password_stdin)
         with _acting(user, password=password) as (session, scope):
             signal = open_risk(session, scope, load_products(), signal_id, risk, rationale=rationale, at=_now())

@@ -22,8 +22,10 @@ __all__ = [
     "SOURCE_KINDS",
     "EvidenceDraft",
     "SignalDraft",
+    "SignalRequest",
     "alert_draft",
     "case_series_draft",
+    "draft_for",
     "followup_draft",
     "screen_evidence",
     "screen_row_draft",
@@ -240,3 +242,58 @@ def case_series_draft(
         source_ref=f"{source}:{ids[0]}{'…' if len(ids) > 1 else ''}"[:256],
         evidence=(evidence,),
     )
+
+
+class SignalRequest(BaseModel):
+    """What a person asks for when opening a signal (the JSON API's body, the page's form,
+    the CLI's options): one source and the event, with optional title, owner and priority."""
+
+    source: Literal["screen", "alert", "followup", "case_series"]
+    event: str = Field(min_length=1, max_length=256, examples=["CYTOKINE RELEASE SYNDROME"])
+    drug: str = Field("", max_length=256, description="screen: the screened drug", examples=["Kymriah"])
+    level: Literal["pt", "topic"] = Field("pt", description="screen: the row's level")
+    alert_id: int | None = Field(None, description="alert: a monitoring or MaxSPRT alert id")
+    product_id: str = Field("", max_length=128, description="needed for cohort alerts, follow-up and case series")
+    reference: str = Field("", max_length=256, description="followup: the follow-up alert's reference")
+    cases: list[str] = Field(default_factory=list, max_length=MAX_CASES, description="case_series: the case ids")
+    case_source: Literal["faers", "registry"] = "faers"
+    title: str = Field("", max_length=256)
+    owner: str = Field("", max_length=64)
+    priority: Literal["", "low", "medium", "high"] = ""
+
+
+def draft_for(
+    session: Session, scope: Scope, cache: ScreenCache, products: ProductDictionary, request: SignalRequest
+) -> SignalDraft:
+    """The draft of the signal ``request`` asks for (its first evidence read under ``scope``)."""
+    problems = []
+    if request.source == "screen" and not request.drug:
+        problems.append("A signal from a screen row needs the drug.")
+    if request.source == "alert" and request.alert_id is None:
+        problems.append("A signal from an alert needs the alert id.")
+    if request.source in ("followup", "case_series") and not request.product_id:
+        problems.append(
+            f"A signal from {'a follow-up alert' if request.source == 'followup' else 'a case series'} "
+            "needs the product id."
+        )
+    if request.source == "followup" and not request.reference:
+        problems.append("A signal from a follow-up alert needs its reference (e.g. followup:42).")
+    if problems:
+        raise ValidationError(problems)
+    if request.source == "screen":
+        draft = screen_row_draft(cache, scope, products, request.drug, request.level, request.event)
+    elif request.source == "alert":
+        assert request.alert_id is not None
+        draft = alert_draft(session, scope, request.alert_id, request.event, product_id=request.product_id)
+    elif request.source == "followup":
+        draft = followup_draft(
+            request.product_id, request.event, request.reference, request.title or request.reference, {}
+        )
+    else:
+        draft = case_series_draft(
+            session, scope, request.product_id, "pt", request.event, request.cases, source=request.case_source
+        )
+    changes = {
+        k: v for k, v in (("title", request.title), ("owner", request.owner), ("priority", request.priority)) if v
+    }
+    return SignalDraft.model_validate(draft.model_dump() | changes) if changes else draft

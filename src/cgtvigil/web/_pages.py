@@ -19,6 +19,7 @@ from cgtvigil.web.followup import followup_router
 from cgtvigil.web.genotox import genotox_router
 from cgtvigil.web.monitoring import monitoring_router
 from cgtvigil.web.patients import patients_router
+from cgtvigil.web.signal_management import signal_management_router
 from cgtvigil.web.signals import signals_router
 from cgtvigil.web.tokens import tokens_router
 
@@ -44,6 +45,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
         tokens_router(),  # personal API tokens
         docs_router(),  # the API documentation, behind a log-in and offline
         signals_router(settings, products, screens),
+        signal_management_router(settings, products, screens),  # the signal workflow (GVP IX)
         monitoring_router(products),
         patients_router(settings, products),
         genotox_router(),  # a patient's integration sites, VCN and off-target results

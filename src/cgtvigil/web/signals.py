@@ -104,6 +104,7 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
             scatter_spec=encode(signal_scatter(signal_points(screens, who.scope, filters, SCATTER_ROWS))),
             scatter_rows=min(found.total, SCATTER_ROWS),
             result_path=screens.path,
+            can_open_signal=who.scope.signal_writes,  # "open a signal" on a row (the signal workflow)
         )
 
     @router.get("/signals.csv")
@@ -135,6 +136,7 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
             onset_spec=encode(onset_chart(onset)),
             page_query=urlencode({"drug": drug, "event": event, "back": back}),
             back_link=back_link,
+            can_open_signal=who.scope.signal_writes,
         )
 
     @router.get("/products/{product_id}")
