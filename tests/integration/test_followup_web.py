@@ -26,6 +26,7 @@ USERS = {
     "invb": ("site_investigator", {"site": "B"}),
     "sci": ("safety_scientist", {"sponsor_products": ("skysona",)}),
     "pat": ("patient", {"patient_id": "P-F1"}),
+    "reg": ("regulator_reviewer", {}),
 }
 
 
@@ -129,3 +130,15 @@ def test_other_site_and_patient(client: TestClient) -> None:
     assert client.get("/api/v1/followup/patients/P-F1").status_code == 200
     assert client.get("/api/v1/followup/worklist").status_code == 403
     assert client.get("/api/v1/followup/patients/P-F1/transition").json()["majority_age"] == 18
+
+
+def test_retention_page_and_api_suppress_small_cells(client: TestClient) -> None:
+    """One patient with a plan: every count is below 5, so suppressed, and no curve is drawn; the risk
+    score cannot be evaluated without a loss and the page says why (the API answers 400)."""
+    login(client, "reg")
+    page = client.get("/followup/retention?by=sex").text
+    assert "&lt;5" in page and "cannot be evaluated" in page and "P-F1" not in page
+    api = client.get("/api/v1/followup/retention", params={"by": "country"}).json()
+    assert api["patients"] == "<5" and all(g["suppressed"] and not g["km"] for g in api["groups"])
+    assert client.get("/api/v1/followup/risk").status_code == 400
+    assert client.get("/api/v1/followup/retention", params={"by": "shoe size"}).status_code == 422

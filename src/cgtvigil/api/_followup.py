@@ -5,18 +5,22 @@ The same query services, scope (consent enforced in it), roles and audit as the 
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 from pydantic import BaseModel, Field
 
-from cgtvigil.api._read import ACTORS, PATIENT_READERS, api_reader
+from cgtvigil.api._read import ACTORS, AGGREGATE_READERS, PATIENT_READERS, api_reader
 from cgtvigil.followup import (
+    Retention,
+    RiskEvaluation,
     Timeline,
     TransitionStatus,
     VisitView,
     Worklist,
     YearlyForm,
+    evaluate_risk,
     record_consent,
     record_visit,
+    retention,
     timeline,
     transition_status,
     worklist,
@@ -27,7 +31,9 @@ from cgtvigil.web import Reader, audit_read
 from cgtvigil.web._security import DbSession
 from cgtvigil.web.monitoring import CARE_TEAM
 
-__all__ = ["followup_api"]
+__all__ = ["RETENTION_READERS", "followup_api"]
+
+RETENTION_READERS = ("site_investigator", *AGGREGATE_READERS)
 
 
 class VisitRecord(BaseModel):
@@ -156,5 +162,27 @@ def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: Jurisdic
             states=states,
         )
         return ConsentStates(patient_id=patient_id, states=states)
+
+    @router.get("/retention", response_model=Retention)
+    def retained(
+        session: DbSession,
+        who: Annotated[Reader, Depends(api_reader(*RETENTION_READERS))],
+        by: Literal["site", "country", "age_band", "sex", "race", "ethnicity", "distance"] = "site",
+    ) -> Retention:
+        """Kaplan–Meier retention and missed-visit rates (Wilson 95 % CI) by group; cells below 5 suppressed."""
+        found = retention(session, who.scope, rules, _now(), by)
+        audit_read(session, who.scope, "registry.aggregate", "followup-retention", by=by, via="api")
+        return found
+
+    @router.get("/risk", response_model=RiskEvaluation)
+    def risk(
+        session: DbSession,
+        who: Annotated[Reader, Depends(api_reader(*RETENTION_READERS))],
+        seed: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> RiskEvaluation:
+        """The loss-to-follow-up risk score evaluated on held-out patients: AUROC, Brier, calibration, coefficients."""
+        found = evaluate_risk(session, who.scope, rules, _now(), seed=seed)
+        audit_read(session, who.scope, "registry.aggregate", "followup-risk", seed=seed, via="api")
+        return found
 
     return router

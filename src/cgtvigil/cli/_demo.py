@@ -15,6 +15,7 @@ from rich.text import Text
 from cgtvigil._validation import Problems, param_message
 from cgtvigil.access import create_user
 from cgtvigil.cli._app import _fail, _progress, _show_warnings, _unused, app, console, plain
+from cgtvigil.cli._followup import seed_demo_followup
 from cgtvigil.cli._genotox import seed_demo_genotox
 from cgtvigil.cli._screening import _print_import, _print_top
 from cgtvigil.config import Settings
@@ -215,6 +216,7 @@ def demo_cmd(
         secret_key=secrets.token_urlsafe(32),
     )
     passwords = seed_demo_operational(web, products)
+    seed_demo_followup(web)  # SYNTHETIC long-term follow-up cohort (issue 12)
     seed_demo_genotox(web)  # integration sites (the CCND2 clone), VCN, off-target results
     table = Table(title="Demo users (passwords generated now, shown once, never stored in clear)")
     for c in ("user", "role", "password"):

@@ -24,6 +24,8 @@ from cgtvigil.store import Scope, load_jurisdictions, load_ltfu_rules, load_prod
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from cgtvigil.followup import Retention, RiskEvaluation
+
 followup_app = typer.Typer(
     help="Long-term follow-up: plans, visits, yearly forms, work list, transition and consent.", no_args_is_help=True
 )
@@ -393,3 +395,130 @@ def consent_cmd(
     except CgtVigilError as exc:
         _fail(exc)
     console.print(plain(f"Consent of {patient}: " + ", ".join(f"{k} {v}" for k, v in states.items())))
+
+
+@followup_app.command("retention")
+def retention_cmd(
+    by: Annotated[str, typer.Option(help="site, country, age_band, sex, race, ethnicity or distance.")] = "site",
+    risk: Annotated[bool, typer.Option("--risk", help="Also evaluate the loss-to-follow-up risk score.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out split of patients (with --risk).")] = 0,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report with the charts here.")] = None,
+    rules: RulesOption = None,
+) -> None:
+    """Retention (Kaplan–Meier time to loss to follow-up) and missed-visit rates by group, small
+    cells suppressed; with --risk the risk score's AUROC and calibration on held-out patients."""
+    from cgtvigil.followup import GROUPINGS, evaluate_risk, retention
+
+    now = datetime.now(UTC)
+    try:
+        if by not in GROUPINGS:
+            raise ValidationError([f"The '--by' option must be one of {', '.join(GROUPINGS)}. Got {by!r}."])
+        rule_set = load_ltfu_rules(rules)
+        with _session() as session:
+            found = retention(session, _scope(), rule_set, now, by)
+            evaluation = evaluate_risk(session, _scope(), rule_set, now, seed=seed) if risk else None
+            _audit(session, "registry.aggregate", "followup-retention", {"by": by, "risk": risk})
+            session.commit()
+    except CgtVigilError as exc:
+        _fail(exc)
+    table = Table(
+        title=f"Retention by {by} ({found.patients} patients; cells below {found.suppressed_below} suppressed)"
+    )
+    for c in ("group", "patients", "lost", "visits due", "missed", "missed rate (95% CI)", "retained at 5 y"):
+        table.add_column(c)
+    for g in found.groups:
+        rate = f"{g.missed_rate:.1%} ({g.missed_low:.1%}–{g.missed_high:.1%})" if g.missed_rate is not None else "–"
+        table.add_row(
+            g.group,
+            str(g.patients),
+            str(g.lost),
+            str(g.visits_due),
+            str(g.missed),
+            rate,
+            f"{g.retained_5y:.2f}" if g.retained_5y is not None else "–",
+        )
+    console.print(table)
+    if found.logrank_p is not None:
+        console.print(f"Log-rank test across the shown groups: p = {found.logrank_p:.3g}")
+    if evaluation is not None:
+        console.print(
+            f"Risk score (loss within {evaluation.horizon_years} years): AUROC {evaluation.auroc:.3f}, Brier "
+            f"{evaluation.brier:.3f} on {evaluation.patients_test} held-out patients ({evaluation.rows_test} "
+            f"patient-years, {evaluation.losses_test} losses); fitted on {evaluation.patients_train}."
+        )
+        for b in evaluation.calibration:
+            console.print(f"  predicted {b.predicted:.3f} · observed {b.observed:.3f} ({b.rows} rows)")
+        for name, coef in sorted(evaluation.coefficients.items(), key=lambda kv: -abs(kv[1])):
+            console.print(plain(f"  {name}: {coef:+.2f} log-odds per SD"))
+    if html is not None:
+        try:
+            _retention_html(html, found, evaluation)
+        except OSError as exc:
+            _fail(exc)
+        console.print(plain(f"HTML report: {html}"))
+
+
+def _retention_html(path: Path, found: Retention, evaluation: RiskEvaluation | None) -> None:
+    """A self-contained HTML report: the page's tables and charts, the chart libraries inlined
+    from the package's static folder (works offline, as the web application does)."""
+    from html import escape
+    from importlib import resources
+
+    from cgtvigil.web._charts import retention_charts
+
+    vendor = resources.files("cgtvigil.web").joinpath("static", "vendor")
+    scripts = "".join(
+        f"<script>{vendor.joinpath(name).read_text('utf-8')}</script>"
+        for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+    )
+    charts = retention_charts(found, evaluation)
+    rows = "".join(
+        f"<tr><td>{escape(g.group)}</td><td>{g.patients}</td><td>{g.lost}</td><td>{g.visits_due}</td><td>{g.missed}</td>"
+        f"<td>{'' if g.missed_rate is None else f'{g.missed_rate:.1%} ({g.missed_low:.1%}-{g.missed_high:.1%})'}</td>"
+        f"<td>{'' if g.retained_5y is None else f'{g.retained_5y:.2f}'}</td></tr>"
+        for g in found.groups
+    )
+    divs = "".join(f"<h2>{escape(c['title'])}</h2><div id='c{k}'></div>" for k, c in enumerate(charts))
+    embeds = "".join(f"vegaEmbed('#c{k}', {c['spec']}, {{actions: false}});" for k, c in enumerate(charts))
+    risk = (
+        f"<p>Risk score: AUROC {evaluation.auroc:.3f}, Brier {evaluation.brier:.3f} on {evaluation.patients_test}"
+        f" held-out patients ({evaluation.losses_test} losses).</p>"
+        if evaluation
+        else ""
+    )
+    path.write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>cgtvigil follow-up retention</title>"
+        f"{scripts}</head><body><h1>Long-term follow-up retention by {escape(found.by)}</h1>"
+        f"<p>{found.today} · {found.patients} patients · rules {escape(found.rule_version)} · counts below "
+        f"{found.suppressed_below} suppressed; a group with a suppressed count shows no rate or curve.</p>"
+        "<table border='1'><tr><th>group</th><th>patients</th><th>lost</th><th>visits due</th><th>missed</th>"
+        f"<th>missed rate (95% CI)</th><th>retained at 5 y</th></tr>{rows}</table>"
+        f"{'' if found.logrank_p is None else f'<p>Log-rank p = {found.logrank_p:.3g}</p>'}{risk}{divs}"
+        f"<script>{embeds}</script></body></html>",
+        "utf-8",
+    )
+
+
+def seed_demo_followup(settings: Settings, patients: int = 240) -> dict[str, int]:
+    """The demo's SYNTHETIC long-term follow-up cohort (multi-site, multi-country, 12 years of
+    enrolment up to today), loaded through the follow-up services, with a progress bar."""
+    from cgtvigil.followup import file_pending_cases, load_ltfu_cohort
+    from cgtvigil.store import CaseStore, operational_engine, session_factory
+    from cgtvigil.synth import LtfuCohortConfig, simulate_ltfu
+
+    products = load_products()
+    cohort = simulate_ltfu(LtfuCohortConfig(patients=patients, today=datetime.now(UTC).date()), products)
+    engine = operational_engine(settings.operational_url)
+    try:
+        with session_factory(engine)() as session, _progress("follow-up cohort (SYNTHETIC)") as progress:
+            counts = load_ltfu_cohort(
+                session, cohort, products, load_ltfu_rules(), load_jurisdictions(), progress=progress
+            )
+            _audit(session, "synth.followup", "followup-cohort", dict(counts))
+            session.commit()
+            with CaseStore(settings.db) as store:  # the malignancy cases into the demo's case store
+                counts["cases_filed"] = file_pending_cases(session, store)
+            session.commit()
+    finally:
+        engine.dispose()
+    return counts

@@ -2,6 +2,7 @@
 paediatric-to-adult transition, consent and retention (L3).
 """
 
+from cgtvigil.followup._cohort import load_ltfu_cohort
 from cgtvigil.followup._consent import (
     CONSENT_KINDS,
     SIGNERS,
@@ -26,6 +27,17 @@ from cgtvigil.followup._queries import (
     transition_status,
     worklist,
 )
+from cgtvigil.followup._retention import (
+    GROUPINGS,
+    CohortPatient,
+    GroupRetention,
+    KmPoint,
+    Retention,
+    cohort_patients,
+    retention,
+    wilson,
+)
+from cgtvigil.followup._risk import FEATURES, LtfuRiskModel, RiskEvaluation, evaluate_risk, risk_scores, risk_table
 from cgtvigil.followup._transition import ELEMENTS, Transfer, close_task, transfer_patient, transition_sweep
 from cgtvigil.followup._visits import (
     FORM_VERSION,
@@ -41,14 +53,22 @@ from cgtvigil.followup._visits import (
 __all__ = [
     "CONSENT_KINDS",
     "ELEMENTS",
+    "FEATURES",
     "FORM_VERSION",
+    "GROUPINGS",
     "SIGNERS",
     "TISSUE_STATES",
+    "CohortPatient",
     "ElementStatus",
+    "GroupRetention",
+    "KmPoint",
+    "LtfuRiskModel",
     "MalignancyView",
     "PlanOutcome",
     "PlannedVisit",
     "RecordedVisit",
+    "Retention",
+    "RiskEvaluation",
     "TaskView",
     "Timeline",
     "Transfer",
@@ -59,8 +79,11 @@ __all__ = [
     "Worklist",
     "YearlyForm",
     "close_task",
+    "cohort_patients",
     "consent_states",
+    "evaluate_risk",
     "file_pending_cases",
+    "load_ltfu_cohort",
     "lost_patients",
     "majority_date",
     "mark_missed",
@@ -70,9 +93,13 @@ __all__ = [
     "record_tissue_result",
     "record_visit",
     "refresh_consent_state",
+    "retention",
+    "risk_scores",
+    "risk_table",
     "timeline",
     "transfer_patient",
     "transition_status",
     "transition_sweep",
+    "wilson",
     "worklist",
 ]

@@ -214,6 +214,10 @@ def worklist(
     views = [(_view(v, today), site) for v, site in rows]
     site_of = {v.patient_id: site for v, site in views}
     lost = lost_patients([v for v, _ in views], rules.lost_after_missed)
+    if sort == "risk" and risk is None:  # the risk score of each patient, fitted on the scope's cohort
+        from cgtvigil.followup._risk import risk_scores
+
+        risk = {pid: score for pid, (score, _) in risk_scores(session, scope, rules, now).items()}
     risk = risk or {}
     items: list[WorkItem] = []
     for v, site in views:

@@ -109,9 +109,7 @@ def transition_sweep(
             tasks.append(("assent", None, max(assent, day0), f"child assent from age {entry.assent_age} (IRB-set)"))
         for number, (kind, title, age, status) in ELEMENTS.items():
             due = adult_on if number == 5 else milestone_date(p.birth_date, precision, age)  # type: ignore[arg-type]
-            note = f"Got Transition element {number}: {title}" + (
-                " (age UNCONFIRMED)" if status != "confirmed" else ""
-            )
+            note = f"Got Transition element {number}: {title}" + (" (age UNCONFIRMED)" if status != "confirmed" else "")
             tasks.append((kind, number, min(max(due, day0), adult_on), note))
         for kind, element, due, detail in tasks:
             if due - lead <= today:

@@ -8,17 +8,28 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cgtvigil.errors import ValidationError
-from cgtvigil.followup import YearlyForm, record_visit, timeline, transition_status, worklist
+from cgtvigil.errors import ConvergenceError, ValidationError
+from cgtvigil.followup import (
+    GROUPINGS,
+    YearlyForm,
+    evaluate_risk,
+    record_visit,
+    retention,
+    timeline,
+    transition_status,
+    worklist,
+)
 from cgtvigil.model import JurisdictionTable, LtfuRuleSet, ProductDictionary
+from cgtvigil.web._charts import retention_charts
 from cgtvigil.web._render import Reader, audit_read, reader, render
 from cgtvigil.web._security import DbSession, require_csrf
 from cgtvigil.web.monitoring import CARE_TEAM
 
-__all__ = ["FORM_FIELDS", "followup_router"]
+__all__ = ["FORM_FIELDS", "RETENTION_READERS", "followup_router"]
 
 PATIENT_READERS = (*CARE_TEAM, "patient")
 ACTORS = ("site_investigator", "administrator")
+RETENTION_READERS = ("site_investigator", "regulator_reviewer", "safety_scientist", "administrator")
 # yearly form categories shown on the page: (flag, detail field, label)
 FORM_FIELDS = (
     ("new_malignancy", "malignancy_diagnosis", "New malignancy (diagnosis)"),
@@ -44,6 +55,33 @@ def followup_router(products: ProductDictionary, rules: LtfuRuleSet, ages: Juris
         found = worklist(session, who.scope, rules, datetime.now(UTC), sort=sort)
         audit_read(session, who.scope, "patient.list", "followup-worklist", items=len(found.items))
         return render(request, "followup.html", who.user, title="Follow-up", worklist=found, rules=rules)
+
+    @router.get("/followup/retention")
+    def retention_page(
+        request: Request,
+        session: DbSession,
+        who: Annotated[Reader, Depends(reader(*RETENTION_READERS))],
+        by: Literal["site", "country", "age_band", "sex", "race", "ethnicity", "distance"] = "site",
+    ) -> HTMLResponse:
+        now = datetime.now(UTC)
+        found = retention(session, who.scope, rules, now, by)
+        try:
+            evaluation = evaluate_risk(session, who.scope, rules, now)
+            why = ""
+        except ConvergenceError as exc:
+            evaluation, why = None, str(exc)
+        audit_read(session, who.scope, "registry.aggregate", "followup-retention", by=by)
+        return render(
+            request,
+            "followup_retention.html",
+            who.user,
+            title="Follow-up retention",
+            found=found,
+            evaluation=evaluation,
+            why=why,
+            groupings=GROUPINGS,
+            charts=retention_charts(found, evaluation),
+        )
 
     @router.get("/followup/patients/{patient_id}")
     def patient_page(
@@ -101,9 +139,9 @@ def followup_router(products: ProductDictionary, rules: LtfuRuleSet, ages: Juris
             products,
             visit_id,
             done_on=day,
-            contact=contact,
+            contact=contact,  # type: ignore[arg-type]
             now=datetime.now(UTC),
-            form=form,  # type: ignore[arg-type]
+            form=form,
         )
         audit_read(session, who.scope, "followup.visit", f"patient:{done.visit.patient_id}", **done.audit_detail())
         return RedirectResponse(f"/followup/patients/{done.visit.patient_id}", status_code=303)
