@@ -212,7 +212,7 @@ def main() -> None:
 
 def run(base: str, args: argparse.Namespace) -> dict[str, object]:
     """Log the users in, run the rounds; the request count, wall time and latencies per page."""
-    warm = httpx.Client(base_url=base)
+    warm = httpx.Client(base_url=base, timeout=300)  # the first page of each worker reads the screen
     token = re.search(r'name="csrf" value="([^"]+)"', warm.get("/login").text).group(1)  # type: ignore[union-attr]
     warm.post("/login", data={"username": "bench.sci", "password": PASSWORD, "csrf": token})
     for _ in range(max(4, 2 * args.workers)):  # each worker loads the screen result once, as a first user would
@@ -237,6 +237,11 @@ def run(base: str, args: argparse.Namespace) -> dict[str, object]:
     wall = time.perf_counter() - t1
     if out.pop("errors"):
         raise SystemExit("some requests failed: the latencies would not describe 20 working users")
+    users = {"bench.inv": args.users // 2, "bench.sci": args.users - args.users // 2}
+    for user, pages in PAGES.items():
+        for name in pages:
+            if len(out[name]) < users[user] * args.rounds:  # a user thread stopped on an exception
+                raise SystemExit(f"{name}: {len(out[name])} answers, expected {users[user] * args.rounds}")
     requests = sum(len(v) for v in out.values())
     return {
         "requests": requests,
