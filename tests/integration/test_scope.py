@@ -348,3 +348,56 @@ def test_signal_services_honour_the_scope(session: Session, who: str) -> None:
         with pytest.raises(NotInScopeError):
             create_signal(session, scope, draft, at=NOW, timelines=load_timelines())
     session.rollback()
+
+
+# scope -> the ICSRs of the case store it sees (issue 13): a sponsor the cases of its products,
+# a regulator those of public sources and those submitted to a regulator, an administrator all
+CASES_SEEN = {
+    "administrator": {"US-K", "US-Y", "OF-1"},
+    "safety_scientist": {"US-K"},
+    "regulator_reviewer": {"OF-1", "US-Y"},  # US-Y was submitted
+    "scientist without products": None,  # NotInScopeError
+}
+
+
+@pytest.mark.parametrize("who", USERS)
+def test_case_services_honour_the_scope(session: Session, who: str, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from cgtvigil.cases import Reference, case_detail, case_list, record_submissions
+    from cgtvigil.model import Code, Drug, IcsrCase, Reaction
+    from cgtvigil.store import AuditRow, CaseStore, StoredReport, load_safety_info
+
+    def case(cid: str, drug: str) -> IcsrCase:
+        return IcsrCase(
+            safety_report_id=cid, drugs=(Drug(role=Code(code="1"), name=drug),), reactions=(Reaction(death=True),)
+        )
+
+    db = tmp_path / "cases.duckdb"
+    made = [(case("US-K", "KYMRIAH"), "e2b"), (case("US-Y", "YESCARTA"), "e2b"), (case("OF-1", "ASPIRIN"), "openfda")]
+    with CaseStore(db) as store:
+        store.add([StoredReport(c, src, "f", c.safety_report_id, "/x", "t") for c, src in made], [])
+    record_submissions(session, [made[1][0]], receiver="ZZFDA", batch_id="B1", actor="adm", at=NOW)
+    session.commit()
+    topics = load_topics()
+    ref = Reference(products=load_products(), rsi=load_safety_info(topics=topics), topics=topics)
+    scope = scope_for(USERS[who])
+    expected = CASES_SEEN.get(who)
+    before = len(session.scalars(select(AuditRow)).all())
+    if expected is None:
+        with pytest.raises(NotInScopeError):
+            case_list(db, session, scope, ref, today=NOW.date(), now=NOW)
+        with pytest.raises(NotInScopeError):
+            case_detail(db, session, scope, ref, "US-K", today=NOW.date(), now=NOW)
+        return
+    listed = case_list(db, session, scope, ref, today=NOW.date(), now=NOW)
+    assert {r.case_id for r in listed.rows} == expected
+    for c, _ in made:
+        cid = c.safety_report_id
+        if cid in expected:
+            assert case_detail(db, session, scope, ref, cid, today=NOW.date(), now=NOW).case == c
+        else:
+            with pytest.raises(NotFoundError):  # not told apart from a case that does not exist
+                case_detail(db, session, scope, ref, cid, today=NOW.date(), now=NOW)
+    actions = [a.action for a in session.scalars(select(AuditRow).order_by(AuditRow.id)).all()[before:]]
+    assert actions == ["cases.list"] + ["cases.read"] * len(expected)  # every patient-level read is audited

@@ -196,6 +196,14 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/patients/{patient_id}/observations"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/patients/{patient_id}/epro"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/alerts"): {"sci", "inv", "pat", "adm"},
+    # ICSRs (issue 13): sponsors' safety scientists (their products), regulators (public and submitted), admins
+    ("GET", "/cases"): {"sci", "reg", "adm"},
+    ("GET", "/cases/{case_id}"): {"sci", "reg", "adm"},
+    ("GET", "/cases/{case_id}/export"): {"sci", "reg", "adm"},
+    ("POST", "/cases/matches/{match_id}"): {"adm"},
+    ("GET", "/api/v1/cases"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/cases/{case_id}"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/cases/{case_id}/export"): {"sci", "reg", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"inv", "adm"},
     ("GET", "/patients/{patient_id}/genotox"): {"sci", "inv", "adm"},
@@ -226,6 +234,8 @@ EXAMPLE = {
     "{username}": "reg.user",
     "{action}": "unlock",
     "{token_id}": "0123456789ab",
+    "{case_id}": "US-X-1",
+    "{match_id}": "1",
     "{signal_id}": "1",
 }
 

@@ -21,6 +21,7 @@ def scope_for(user: UserRow) -> Scope:
             acts=True,
             registers=frozenset(),
             register_writes=True,
+            cases=frozenset(),  # ICSRs: every case
             all_signals=True,
             signal_writes=True,
         )
@@ -36,11 +37,19 @@ def scope_for(user: UserRow) -> Scope:
             screens=True,
             registers=products or None,  # risk registers: the sponsor's own products
             register_writes=bool(products),
+            cases=products or None,  # ICSRs whose suspect drugs are the sponsor's products
             signal_products=products,
             signal_writes=bool(products),
         )
     if user.role == "regulator_reviewer":
-        return Scope(actor=name, aggregates=frozenset(), screens=True, registers=frozenset(), signal_reviewer=name)
+        return Scope(
+            actor=name,
+            aggregates=frozenset(),
+            screens=True,
+            registers=frozenset(),
+            signal_reviewer=name,
+            public_cases=True,  # ICSRs of public sources and those submitted to a regulator
+        )
     if user.role == "patient":
         return Scope(actor=name, patient=user.patient_id)
     return Scope(actor=name)

@@ -8,6 +8,7 @@ import typer
 from cgtvigil import __version__
 from cgtvigil.cli import (  # noqa: F401  (registers commands)
     _audit,
+    _cases,
     _demo,
     _exchange,
     _followup,

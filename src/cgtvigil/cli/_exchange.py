@@ -200,6 +200,10 @@ def export_e2b_cmd(
         Path | None,
         typer.Option(help="Folder of the ICH E2B(R3) schema package (multicacheschemas/, coreschemas/) to validate."),
     ] = None,
+    submit: Annotated[
+        bool,
+        typer.Option(help="Record the cases as submitted to --receiver in this batch (stops their reporting clock)."),
+    ] = False,
 ) -> None:
     """Export the current version of cases as one E2B(R3) batch, checked against FDA's business
     rules (each problem with its rule id) and, with --schemas, the ICH/HL7 XML schemas.
@@ -236,6 +240,26 @@ def export_e2b_cmd(
     )
     if problems or any(v.severity == "rejection" for v in violations):
         raise typer.Exit(1)
+    if submit:
+        import getpass
+
+        from cgtvigil.cases import record_submissions
+        from cgtvigil.store import operational_engine, session_factory
+
+        try:
+            with session_factory(operational_engine(settings.operational_url))() as session:
+                record_submissions(
+                    session,
+                    cases,
+                    receiver=receiver,
+                    batch_id=bid,
+                    actor=f"cli:{getpass.getuser()}",
+                    at=datetime.now(UTC),
+                )
+                session.commit()
+        except CgtVigilError as exc:
+            _fail(exc)
+        console.print(f"Recorded {len(cases)} submission(s) to {receiver} in batch {bid}")
 
 
 fetch_app = typer.Typer(help="Download cases from public sources (openFDA).", no_args_is_help=True)

@@ -281,6 +281,7 @@ def _suspects(res: dict[str, Any], version: str, reaction_id: str | None) -> lis
     for i, se in enumerate(res.get("suspectEntity") or []):
         if version == "R5":
             ref = (se.get("instanceReference") or {}).get("reference")
+            shown = (se.get("instanceReference") or {}).get("display")
             concept = se.get("instanceCodeableConcept")
             causalities = [se["causality"]] if se.get("causality") else []
             rel = [
@@ -293,6 +294,7 @@ def _suspects(res: dict[str, Any], version: str, reaction_id: str | None) -> lis
             ]
         else:
             ref = (se.get("instance") or {}).get("reference")
+            shown = (se.get("instance") or {}).get("display")
             concept = None
             rel = [
                 Relatedness(
@@ -312,7 +314,7 @@ def _suspects(res: dict[str, Any], version: str, reaction_id: str | None) -> lis
             Drug(
                 id=did,
                 role=Code(code="1", system="2.16.840.1.113883.3.989.2.1.1.13", display="suspect"),
-                name=(concept or {}).get("text"),
+                name=(concept or {}).get("text") or shown,
                 product_code=_coding({"coding": (concept or {}).get("coding")}) if concept else None,
                 assessments=assessments,
             )

@@ -49,6 +49,7 @@ from cgtvigil.model._followup import (
 )
 from cgtvigil.model._observation import Observation, QuarantinedInput
 from cgtvigil.model._product import Modality, Product, ProductDictionary, normalise_name
+from cgtvigil.model._safety_info import ExpectedEvent, ProductSafetyInfo, ReferenceSafetyInformation
 from cgtvigil.model._spec import ALL_METHODS, FAERS_ROLES, SignalSpec, spec_hash
 from cgtvigil.model._topic import SafetyTopic, TopicSet
 
@@ -72,6 +73,7 @@ __all__ = [
     "Drug",
     "DrugHistory",
     "DrugReactionAssessment",
+    "ExpectedEvent",
     "ICANSAssessment",
     "IcsrCase",
     "Ingredient",
@@ -93,9 +95,11 @@ __all__ = [
     "Product",
     "ProductDictionary",
     "ProductMatch",
+    "ProductSafetyInfo",
     "Quantity",
     "QuarantinedInput",
     "Reaction",
+    "ReferenceSafetyInformation",
     "Relatedness",
     "SafetyTopic",
     "Seizure",

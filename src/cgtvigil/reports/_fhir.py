@@ -174,12 +174,14 @@ def _event(case: IcsrCase, r: Reaction, n: int, version: str, lost: list[str]) -
             continue
         rel = [x for a in d.assessments if a.reaction_id == r.id for x in a.relatedness]
         entity: dict[str, Any] = {}
+        display = {"display": d.name} if isinstance(d.name, str) else {}  # the drug as reported (G.k.2.2)
         ref = d.id if d.id and "/" in d.id else None
         if version == "R5":
             if ref:
-                entity["instanceReference"] = {"reference": ref}
+                entity["instanceReference"] = {"reference": ref, **display}
             else:
-                entity["instanceCodeableConcept"] = _cc(d.product_code, d.name if isinstance(d.name, str) else None)
+                product = _cc(d.product_code, d.name if isinstance(d.name, str) else None)
+                entity["instanceCodeableConcept"] = product or {"text": "unknown"}
             if rel:
                 x = rel[0]
                 entity["causality"] = {
@@ -194,7 +196,7 @@ def _event(case: IcsrCase, r: Reaction, n: int, version: str, lost: list[str]) -
                 if rel[1:]:
                     lost.append(f"G.k.9.i.2.r relatedness after the first ({d.id}; R5 holds one)")
         else:
-            entity["instance"] = {"reference": ref or f"Medication/{_fhir_id(d.id or 'unknown')}"}
+            entity["instance"] = {"reference": ref or f"Medication/{_fhir_id(d.id or 'unknown')}", **display}
             if rel:
                 entity["causality"] = [
                     {

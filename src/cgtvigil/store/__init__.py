@@ -1,6 +1,7 @@
 """Persistence (L2): the DuckDB analytic store and loaders of shipped reference data."""
 
 from cgtvigil.store._case_store import CaseStore, StoredReport
+from cgtvigil.store._case_tables import CaseMatchRow, CaseSubmissionRow
 from cgtvigil.store._cases import (
     AGE_BANDS,
     STORE_STRATA,
@@ -54,10 +55,12 @@ from cgtvigil.store._operational import (
     utc_naive,
 )
 from cgtvigil.store._risk_tables import RiskChangeRow, RiskRegisterVersionRow
+from cgtvigil.store._safety_info import load_safety_info
 from cgtvigil.store._scope import (
     CONSENT_USES,
     ConsentUse,
     Scope,
+    case_visible,
     consent_condition,
     patient_condition,
     product_condition,
@@ -77,7 +80,9 @@ __all__ = [
     "AlertRow",
     "AuditRow",
     "Base",
+    "CaseMatchRow",
     "CaseStore",
+    "CaseSubmissionRow",
     "ConsentRow",
     "ConsentStateRow",
     "ConsentUse",
@@ -117,6 +122,7 @@ __all__ = [
     "VectorMeasurementRow",
     "analysis_relation_sql",
     "case_counts",
+    "case_visible",
     "check_derived_tables",
     "consent_condition",
     "existing_operational_engine",
@@ -125,6 +131,7 @@ __all__ = [
     "load_ltfu_rules",
     "load_meddra_groups",
     "load_products",
+    "load_safety_info",
     "load_topics",
     "load_watchlist",
     "loaded_snapshot",

@@ -65,6 +65,10 @@ class CaseStore:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
             if not read_only:
                 self.con.execute(_DDL)
+            # a store without case tables yet (e.g. FAERS only) reads as holding no case
+            self.empty = not self.con.execute(
+                "SELECT 1 FROM duckdb_tables() WHERE table_name = 'icsr_version'"
+            ).fetchone()
         except (duckdb.Error, OSError) as exc:
             raise StoreError(f"{self.path}: the store cannot be opened: {str(exc).strip().splitlines()[0]}") from exc
 
@@ -75,6 +79,8 @@ class CaseStore:
         self.con.close()
 
     def history(self, case_id: str) -> CaseHistory:
+        if self.empty:
+            return CaseHistory(case_id=case_id)
         rows = self.con.execute("SELECT case_json FROM icsr_version WHERE case_id = ?", [case_id]).fetchall()
         h = CaseHistory(case_id=case_id)
         for (js,) in rows:
@@ -203,11 +209,48 @@ class CaseStore:
 
     def current_cases(self, case_ids: Sequence[str] | None = None) -> list[IcsrCase]:
         """The version in force of each case (nullified cases excluded), ordered by case id."""
+        if self.empty:
+            return []
         rows = self.con.execute(
             "SELECT case_json FROM icsr_version WHERE status = 'current' ORDER BY case_id, most_recent"
         ).fetchall()
         cases = [IcsrCase.model_validate_json(js) for (js,) in rows]
         return [c for c in cases if case_ids is None or c.case_id in case_ids]
+
+    def current_with_source(self) -> list[tuple[str, IcsrCase]]:
+        """(source, current version) of every case that is not nullified, ordered by case id."""
+        if self.empty:
+            return []
+        rows = self.con.execute(
+            "SELECT source, case_json FROM icsr_version WHERE status = 'current' ORDER BY case_id, most_recent"
+        ).fetchall()
+        return [(str(src), IcsrCase.model_validate_json(js)) for src, js in rows]
+
+    def versions(self, case_id: str) -> list[dict[str, object]]:
+        """Every stored version of a case with its provenance, in arrival order."""
+        if self.empty:
+            return []
+        cur = self.con.execute(
+            "SELECT safety_report_id, most_recent, kind, status, source, file, sha256, xpath, importer, loaded_at "
+            "FROM icsr_version WHERE case_id = ? ORDER BY rowid",
+            [case_id],
+        )
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def faers_cases(self) -> list[tuple[str, float | None, str, str | None, str | None, str, str]]:
+        """(caseid, age in years, sex M/F/UNK, event date, country, suspect drug names joined by
+        '|', PT names joined by '|') of the FAERS case view in the same file; empty without one."""
+        if not self.con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'report'").fetchone():
+            return []
+        return self.con.execute(
+            """SELECT r.caseid, r.age_years, r.sex, nullif(trim(r.event_dt), ''), nullif(trim(r.occr_country), ''),
+                  coalesce((SELECT string_agg(DISTINCT upper(trim(g.drugname)), '|') FROM drug g
+                     WHERE g.primaryid = r.primaryid AND g.quarter = r.quarter AND g.role_cod IN ('PS', 'SS')), ''),
+                  coalesce((SELECT string_agg(DISTINCT upper(trim(x.pt)), '|') FROM reac x
+                     WHERE x.primaryid = r.primaryid AND x.quarter = r.quarter), '')
+               FROM report r WHERE NOT r.deleted"""
+        ).fetchall()
 
     def counts(self) -> dict[str, int]:
         rows = self.con.execute("SELECT status, count(*) FROM icsr_version GROUP BY status").fetchall()

@@ -19,6 +19,7 @@ __all__ = [
     "CONSENT_USES",
     "ConsentUse",
     "Scope",
+    "case_visible",
     "consent_condition",
     "patient_condition",
     "product_condition",
@@ -49,6 +50,10 @@ class Scope:
     - ``registers``: the risk registers (issue 15) of these products: ``None`` none, an empty
       set all products, else these products.
     - ``register_writes``: may edit the risk registers in ``registers``.
+    - ``cases``: the ICSRs of the case store (issue 13) whose suspect drugs include these
+      products: ``None`` none, an empty set all cases.
+    - ``public_cases``: the ICSRs of public sources (openFDA, FAERS XML) and those submitted to a
+      regulator (regulator reviewers).
     """
 
     actor: str
@@ -65,6 +70,8 @@ class Scope:
     signal_writes: bool = False
     registers: frozenset[str] | None = None
     register_writes: bool = False
+    cases: frozenset[str] | None = None
+    public_cases: bool = False
 
     @property
     def patient_level(self) -> bool:
@@ -166,3 +173,14 @@ def signal_condition(scope: Scope) -> ColumnElement[bool]:
     for c in conditions[1:]:
         out = out | c
     return out
+
+
+PUBLIC_CASE_SOURCES = frozenset({"openfda", "faers-xml"})
+
+
+def case_visible(scope: Scope, product_ids: set[str], source: str, submitted: bool) -> bool:
+    """Whether ``scope`` may read an ICSR whose suspect drugs match ``product_ids``, loaded from
+    ``source``, ``submitted`` to a regulator or not: the one place that decides who sees a case."""
+    if scope.cases is not None and (not scope.cases or product_ids & scope.cases):
+        return True
+    return scope.public_cases and (source in PUBLIC_CASE_SOURCES or submitted)

@@ -13,6 +13,7 @@ from cgtvigil.store import UserRow, load_jurisdictions, load_ltfu_rules, load_pr
 from cgtvigil.web._accounts import accounts_router
 from cgtvigil.web._render import render
 from cgtvigil.web._security import current_user
+from cgtvigil.web.cases import cases_router
 from cgtvigil.web.docs import docs_router
 from cgtvigil.web.epro import epro_router
 from cgtvigil.web.followup import followup_router
@@ -46,6 +47,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
         docs_router(),  # the API documentation, behind a log-in and offline
         signals_router(settings, products, screens),
         signal_management_router(settings, products, screens),  # the signal workflow (GVP IX)
+        cases_router(settings),  # ICSRs: list with the reporting clock, case page, export
         monitoring_router(products),
         patients_router(settings, products),
         genotox_router(),  # a patient's integration sites, VCN and off-target results
