@@ -251,6 +251,7 @@ def pair_features(
     last = until or con.execute("SELECT max(quarter) FROM _fx_rows").fetchall()[0][0]
     last_q = int(last[:4]) * 4 + int(last[-1])
     described = con.sql(_describe_sql(last_q)).to_arrow_table()
+    con.execute("DROP TABLE IF EXISTS _fx_rows; DROP TABLE IF EXISTS _fx_group")  # the store stays as it was
     table = _assemble(scored, masked, described, top, products)
     meta = {
         "spec": spec.model_dump(mode="json"),
