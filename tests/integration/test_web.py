@@ -6,6 +6,7 @@ fictitious patients in the operational store (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -151,6 +152,17 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/signals/cases"): {"sci", "reg", "adm"},
     ("GET", "/products/{product_id}"): {"sci", "reg", "adm"},
     ("GET", "/registry"): {"sci", "reg", "adm"},
+    # risk registers (issue 15): sponsors edit their own products', reviewers read, administrators all
+    ("GET", "/risk"): {"sci", "reg", "adm"},
+    ("GET", "/risk/{product_id}"): {"sci", "reg", "adm"},
+    ("POST", "/risk/{product_id}"): {"sci", "adm"},
+    ("GET", "/risk/{product_id}/alignment"): {"sci", "reg", "adm"},
+    ("GET", "/risk/{product_id}/indicators"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/risk/registers"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/risk/registers/{product_id}"): {"sci", "reg", "adm"},
+    ("POST", "/api/v1/risk/registers/{product_id}"): {"sci", "adm"},
+    ("GET", "/api/v1/risk/registers/{product_id}/alignment"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/risk/registers/{product_id}/indicators"): {"sci", "reg", "adm"},
     # the signal workflow (issue 15): sponsors write their own, reviewers read what is shared
     ("GET", "/workflow/signals"): {"sci", "reg", "adm"},
     ("GET", "/workflow/signals/new"): {"sci", "adm"},
@@ -196,14 +208,6 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/patients/{patient_id}/observations"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/patients/{patient_id}/epro"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/alerts"): {"sci", "inv", "pat", "adm"},
-    # ICSRs (issue 13): sponsors' safety scientists (their products), regulators (public and submitted), admins
-    ("GET", "/cases"): {"sci", "reg", "adm"},
-    ("GET", "/cases/{case_id}"): {"sci", "reg", "adm"},
-    ("GET", "/cases/{case_id}/export"): {"sci", "reg", "adm"},
-    ("POST", "/cases/matches/{match_id}"): {"adm"},
-    ("GET", "/api/v1/cases"): {"sci", "reg", "adm"},
-    ("GET", "/api/v1/cases/{case_id}"): {"sci", "reg", "adm"},
-    ("GET", "/api/v1/cases/{case_id}/export"): {"sci", "reg", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"inv", "adm"},
     ("GET", "/patients/{patient_id}/genotox"): {"sci", "inv", "adm"},
@@ -219,9 +223,6 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/followup/patients/{patient_id}/transition"): {"sci", "inv", "pat", "adm"},
     ("POST", "/api/v1/followup/visits/{visit_id}/record"): {"inv", "adm"},
     ("POST", "/api/v1/followup/patients/{patient_id}/consent"): {"inv", "adm"},
-    ("GET", "/followup/retention"): {"sci", "inv", "reg", "adm"},
-    ("GET", "/api/v1/followup/retention"): {"sci", "inv", "reg", "adm"},
-    ("GET", "/api/v1/followup/risk"): {"sci", "inv", "reg", "adm"},
     ("GET", "/static"): "public",
     ("GET", "/docs"): "login",  # served offline from the package's static files (issue 10 item 10)
     ("GET", "/openapi.json"): "login",
@@ -234,8 +235,6 @@ EXAMPLE = {
     "{username}": "reg.user",
     "{action}": "unlock",
     "{token_id}": "0123456789ab",
-    "{case_id}": "US-X-1",
-    "{match_id}": "1",
     "{signal_id}": "1",
 }
 
@@ -448,3 +447,34 @@ def test_registry_aggregates_suppress_small_cells(client: TestClient) -> None:
     login(client, "reg")
     page = client.get("/registry").text
     assert "Kymriah" in page and "Yescarta" in page and "&lt;5" in page and "P-A1" not in page
+
+
+def test_risk_register_pages_and_api(client: TestClient) -> None:
+    """The register page, an edit through the page (CSRF, a clear message for a broken
+    document, then the next version), the alignment with the REMS history and the indicator
+    page; the JSON API gives the same register; a sponsor never sees another product's."""
+    login(client, "sci")
+    page = client.get("/risk/kymriah").text
+    assert "Cytokine release syndrome" in page and "REMS ETASU: certified hospitals and clinics" in page
+    assert client.get("/risk/yescarta").status_code == 404  # another sponsor's product
+    doc = client.get("/api/v1/risk/registers/kymriah").json()["document"]
+    doc["notes"] = "checked"
+    bad = client.post("/risk/kymriah", data={"csrf": _csrf(page), "document": "{", "note": "x"})
+    assert bad.status_code == 400 and "not JSON" in bad.text
+    form = {"csrf": _csrf(page), "document": json.dumps(doc), "note": "notes"}
+    r = client.post("/risk/kymriah", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/risk/kymriah?version=2"
+    assert client.get("/api/v1/risk/registers/kymriah").json()["document"]["notes"] == "checked"
+    aligned = client.get("/risk/kymriah/alignment?on=2025-07-01").text
+    assert "additional measures EU only" in aligned and "2025-06-26" in aligned and "FDA eliminates the REMS" in aligned
+    api = client.get("/api/v1/risk/registers/kymriah/alignment", params={"on": "2025-01-01"}).json()
+    assert {row["additional_gap"] for row in api["rows"] if row["risk_key"] == "crs"} == {""}  # REMS still in force
+    indicators = client.get("/risk/kymriah/indicators").text
+    assert "no patient location" in indicators
+    listed = {r["product_id"] for r in client.get("/api/v1/risk/registers").json()}
+    assert listed == {"kymriah"}
+    login(client, "reg")
+    assert "Store as the next version" not in client.get("/risk/kymriah").text  # read only
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        edits = s.scalars(select(AuditRow).where(AuditRow.action == "risk_register.edit")).all()
+        assert [e.actor for e in edits] == ["sci.user"] and verify_audit(s).ok

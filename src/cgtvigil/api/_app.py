@@ -24,6 +24,7 @@ from cgtvigil.api._followup import followup_api
 from cgtvigil.api._genotox import genotox_api
 from cgtvigil.api._cases import cases_api
 from cgtvigil.api._read import read_router
+from cgtvigil.api._risk_management import risk_api_router
 from cgtvigil.api._signal_management import signal_management_api
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
@@ -273,6 +274,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     install_error_pages(app)  # query-service errors and malformed parameters: JSON on /api/, else the HTML page
     screens = ScreenCache(settings.screen_result)  # the screen result, shared by the pages and the JSON API
     app.include_router(read_router(settings, products, screens))
+    app.include_router(risk_api_router(products))
     app.include_router(cases_api(settings))
     app.include_router(signal_management_api(settings, products, screens))
     app.include_router(genotox_api())

@@ -37,7 +37,7 @@ class IndicatorPoint(BaseModel):
     period: str
     value: float | None
     numerator: int | None = None  # patients meeting the criterion (shares), or with the time measured
-    denominator: int  # patients in the population
+    denominator: int | None  # patients in the population (None: withheld)
     withheld: bool = False  # fewer than 5 patients outside patient-level scope
     met: bool | None = None  # whether the target is met
 
@@ -206,7 +206,7 @@ def _point(
         value = hits / n if n else None
         numerator = hits
     if not patient_level and 0 < n < SMALL_CELL:
-        return IndicatorPoint(period=period, value=None, denominator=n, withheld=True)
+        return IndicatorPoint(period=period, value=None, denominator=None, withheld=True)
     met = None if value is None else (value >= target if direction == "at_least" else value <= target)
     return IndicatorPoint(period=period, value=value, numerator=numerator, denominator=n, met=met)
 

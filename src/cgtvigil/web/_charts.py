@@ -7,19 +7,19 @@ import math
 from typing import Any
 from urllib.parse import quote_plus
 
-from cgtvigil.followup import Retention, RiskEvaluation
 from cgtvigil.genotox import CloneShare, VectorPoint
 from cgtvigil.monitoring import ObservationSeries
+from cgtvigil.risk_management import IndicatorSeries
 from cgtvigil.screening import OnsetView, ProductProfile, QuarterStatistic, SignalPoint
 
 __all__ = [
     "LABELS",
     "clone_charts",
     "encode",
+    "indicator_chart",
     "onset_chart",
     "patient_charts",
     "product_chart",
-    "retention_charts",
     "signal_scatter",
     "trend_chart",
     "vector_charts",
@@ -391,126 +391,61 @@ def vector_charts(points: list[VectorPoint]) -> list[dict[str, Any]]:
     return out
 
 
-def retention_charts(found: Retention, evaluation: RiskEvaluation | None = None) -> list[dict[str, Any]]:
-    """Long-term follow-up retention: Kaplan–Meier curves per group (95 % band), missed-visit
-    rates per group with Wilson intervals, and the risk score's calibration on held-out patients.
-    Suppressed groups are not drawn."""
-    curves = [
-        {"group": g.group, "years": k.years, "retained": k.retained, "lower": k.lower, "upper": k.upper}
-        for g in found.groups
-        for k in g.km
+def indicator_chart(series: IndicatorSeries) -> dict[str, Any]:
+    """An effectiveness indicator by infusion quarter against its target (dashed rule);
+    withheld quarters (fewer than 5 patients for an aggregate reader) are left out."""
+    share = series.unit == "share"
+    values = [
+        {
+            "quarter": p.period,
+            "value": p.value,
+            "n": p.denominator,
+            "met": "target met" if p.met else "target not met",
+        }
+        for p in series.points
+        if p.value is not None
     ]
-    x = {"field": "years", "type": "quantitative", "title": "years since infusion"}
-    km = {
+    x = {"field": "quarter", "type": "ordinal", "title": "infusion quarter"}
+    y = {
+        "field": "value",
+        "type": "quantitative",
+        "title": "share of the population" if share else "hours (median)",
+        **({"axis": {"format": ".0%"}, "scale": {"domain": [0, 1]}} if share else {}),
+    }
+    return {
         "$schema": SCHEMA,
         "width": "container",
-        "height": 260,
-        "data": {"values": curves},
+        "height": 160,
+        "title": series.name,
         "layer": [
             {
-                "mark": {"type": "area", "opacity": 0.15, "interpolate": "step-after"},
-                "encoding": {
-                    "x": x,
-                    "y": {"field": "lower", "type": "quantitative"},
-                    "y2": {"field": "upper"},
-                    "color": {"field": "group", "type": "nominal", "title": found.by.replace("_", " ")},
-                },
+                "data": {"values": values},
+                "mark": {"type": "line", "color": "#4a6b8a"},
+                "encoding": {"x": x, "y": y},
             },
             {
-                "mark": {"type": "line", "interpolate": "step-after"},
+                "data": {"values": values},
+                "mark": {"type": "point", "filled": True, "size": 70},
                 "encoding": {
                     "x": x,
-                    "y": {
-                        "field": "retained",
-                        "type": "quantitative",
-                        "title": "still followed",
-                        "scale": {"domain": [0, 1]},
+                    "y": y,
+                    "color": {
+                        "field": "met",
+                        "type": "nominal",
+                        "scale": {"domain": ["target met", "target not met"], "range": ["#2e7d32", "#b3261e"]},
+                        "title": None,
                     },
-                    "color": {"field": "group", "type": "nominal", "title": found.by.replace("_", " ")},
                     "tooltip": [
-                        {"field": "group"},
-                        {"field": "years", "format": ".1f"},
-                        {"field": "retained", "format": ".2f"},
+                        {"field": "quarter"},
+                        {"field": "value", "format": ".2f"},
+                        {"field": "n", "title": "population"},
                     ],
                 },
             },
-        ],
-    }
-    rates = [
-        {"group": g.group, "rate": g.missed_rate, "low": g.missed_low, "high": g.missed_high}
-        for g in found.groups
-        if g.missed_rate is not None
-    ]
-    y = {"field": "group", "type": "nominal", "title": found.by.replace("_", " ")}
-    bars = {
-        "$schema": SCHEMA,
-        "width": "container",
-        "height": {"step": 22},
-        "data": {"values": rates},
-        "layer": [
             {
-                "mark": "point",
-                "encoding": {
-                    "y": y,
-                    "x": {
-                        "field": "rate",
-                        "type": "quantitative",
-                        "title": "missed visits (share, 95 % CI)",
-                        "axis": {"format": "%"},
-                    },
-                    "tooltip": [{"field": "group"}, {"field": "rate", "format": ".1%"}],
-                },
-            },
-            {
-                "mark": "rule",
-                "encoding": {"y": y, "x": {"field": "low", "type": "quantitative"}, "x2": {"field": "high"}},
+                "data": {"values": [{"target": series.target}]},
+                "mark": {"type": "rule", "strokeDash": [5, 4], "color": "#555"},
+                "encoding": {"y": {"field": "target", "type": "quantitative"}},
             },
         ],
     }
-    out = [
-        {"title": f"Retention by {found.by.replace('_', ' ')} (Kaplan–Meier, 95 % band)", "spec": encode(km)},
-        {"title": f"Missed visits by {found.by.replace('_', ' ')}", "spec": encode(bars)},
-    ]
-    if evaluation is not None:
-        cal = [b.model_dump() for b in evaluation.calibration]
-        out.append(
-            {
-                "title": "Risk score calibration (held-out patients)",
-                "spec": encode(
-                    {
-                        "$schema": SCHEMA,
-                        "width": "container",
-                        "height": 220,
-                        "layer": [
-                            {
-                                "data": {"values": cal},
-                                "mark": {"type": "point", "filled": True},
-                                "encoding": {
-                                    "x": {"field": "predicted", "type": "quantitative", "title": "predicted risk"},
-                                    "y": {"field": "observed", "type": "quantitative", "title": "observed share lost"},
-                                    "size": {"field": "rows", "type": "quantitative"},
-                                },
-                            },
-                            {
-                                "data": {
-                                    "values": [
-                                        {"v": 0},
-                                        {
-                                            "v": max(
-                                                [0.3, *(b["observed"] for b in cal), *(b["predicted"] for b in cal)]
-                                            )
-                                        },
-                                    ]
-                                },
-                                "mark": {"type": "line", "strokeDash": [4, 4], "color": "#555"},
-                                "encoding": {
-                                    "x": {"field": "v", "type": "quantitative"},
-                                    "y": {"field": "v", "type": "quantitative"},
-                                },
-                            },
-                        ],
-                    }
-                ),
-            }
-        )
-    return out
