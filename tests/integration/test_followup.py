@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cgtvigil.access import Scope, scope_for
-from cgtvigil.errors import NotFoundError
+from cgtvigil.errors import NotFoundError, ValidationError
 from cgtvigil.followup import (
     YearlyForm,
     file_pending_cases,
@@ -353,3 +353,24 @@ def test_scope_of_followup_services(session: Session) -> None:
         else:
             assert {i.patient_id for i in worklist(session, scope, RULES, now).items} <= visible
     assert isinstance(ADMIN, Scope)
+
+
+def test_visit_dates_are_the_site_local_date(session: Session) -> None:
+    """At 20:00 UTC on 1 March it is already 2 March in Auckland and still 1 March in Los
+    Angeles: a visit done "today" at each site is accepted on its own local date only."""
+    from cgtvigil.store import LtfuSiteRow
+
+    session.add(LtfuSiteRow(site="A", country="NZ", timezone="Pacific/Auckland"))
+    session.add(LtfuSiteRow(site="B", country="US", jurisdiction="US-CA", timezone="America/Los_Angeles"))
+    _register(session, "P-nz", "kymriah", date(2024, 3, 2))
+    _register(session, "P-la", "kymriah", date(2024, 3, 2), site="B")
+    for pid in ("P-nz", "P-la"):
+        plan_patient(session, pid, PRODUCTS, RULES, _at(date(2024, 3, 3)))
+    now = datetime(2025, 3, 1, 20, 0, tzinfo=UTC)
+    nz = session.scalar(select(LtfuVisitRow).where(LtfuVisitRow.patient_id == "P-nz", LtfuVisitRow.year == 1))
+    la = session.scalar(select(LtfuVisitRow).where(LtfuVisitRow.patient_id == "P-la", LtfuVisitRow.year == 1))
+    assert nz is not None and la is not None
+    done = record_visit(session, SITE_A, PRODUCTS, nz.id, done_on=date(2025, 3, 2), contact="visit", now=now)
+    assert done.status == "done" and timeline(session, SITE_A, PRODUCTS, "P-nz", now).site_today == date(2025, 3, 2)
+    with pytest.raises(ValidationError, match=r"future \(it is 2025-03-01 at site B\)"):
+        record_visit(session, SITE_B, PRODUCTS, la.id, done_on=date(2025, 3, 2), contact="visit", now=now)

@@ -48,6 +48,7 @@ from cgtvigil.followup._visits import (
     mark_missed,
     record_tissue_result,
     record_visit,
+    site_today,
 )
 
 __all__ = [
@@ -96,6 +97,7 @@ __all__ = [
     "retention",
     "risk_scores",
     "risk_table",
+    "site_today",
     "timeline",
     "transfer_patient",
     "transition_status",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cgtvigil.errors import NotFoundError, NotInScopeError
 from cgtvigil.followup._consent import consent_states, majority_date
 from cgtvigil.followup._transition import ELEMENTS
+from cgtvigil.followup._visits import site_today
 from cgtvigil.model import JurisdictionTable, LtfuRuleSet, ProductDictionary
 from cgtvigil.schedules import VisitWindow, age_on, visit_status
 from cgtvigil.store import (
@@ -121,6 +122,7 @@ class Timeline(BaseModel):
     tasks: list[TaskView]
     transfers: list[TransferView]
     read_only: bool = Field(False, description="the reader's site transferred the patient and keeps read access")
+    site_today: date | None = Field(None, description="the calendar date at the patient's site (its time zone)")
 
 
 class WorkItem(BaseModel):
@@ -346,6 +348,7 @@ def timeline(session: Session, scope: Scope, products: ProductDictionary, patien
             )
         ],
         read_only=read_only,
+        site_today=site_today(session, patient.site, now),
     )
 
 

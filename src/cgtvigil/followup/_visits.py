@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.model import Code, Dosage, Drug, IcsrCase, Patient, ProductDictionary, Reaction
-from cgtvigil.schedules import VisitWindow, visit_status
+from cgtvigil.schedules import VisitWindow, local_date, visit_status
 from cgtvigil.store import (
     CaseStore,
     LtfuFormRow,
     LtfuPatientRow,
+    LtfuSiteRow,
     LtfuVisitRow,
     MalignancyRow,
     PatientRow,
@@ -42,6 +43,7 @@ __all__ = [
     "mark_missed",
     "record_tissue_result",
     "record_visit",
+    "site_today",
 ]
 
 FORM_VERSION = "CGTV-LTFU-FORM-1"  # the categories of domain.md §4.1 (CIBMTR F4100-like; a design proposal)
@@ -137,13 +139,14 @@ def record_visit(
     visit = _visit_in_scope(session, scope, visit_id)
     if visit.state not in ("scheduled", "missed"):
         raise ValidationError([f"visit {visit_id} ({visit.key}) is {visit.state}; it cannot be recorded again"])
-    if done_on > now.date():
-        raise ValidationError([f"done_on {done_on} is in the future"])
     patient = session.get(PatientRow, visit.patient_id)
     assert patient is not None
+    today = site_today(session, patient.site, now)
+    if done_on > today:
+        raise ValidationError([f"done_on {done_on} is in the future (it is {today} at site {patient.site})"])
     visit.state, visit.done_on, visit.contact = "done", done_on, contact
     visit.site, visit.recorded_by, visit.recorded_at = patient.site, scope.actor, utc_naive(now)
-    status = visit_status(VisitWindow(visit.due, visit.opens, visit.closes), done_on, now.date())
+    status = visit_status(VisitWindow(visit.due, visit.opens, visit.closes), done_on, today)
     form_row = malignancy = None
     if form is not None:
         form_row = LtfuFormRow(
@@ -162,6 +165,12 @@ def record_visit(
             _end_follow_up(session, visit.patient_id, form.death_date or done_on, form.death_cause)
     session.flush()
     return RecordedVisit(visit, status, form_row, malignancy)
+
+
+def site_today(session: Session, site: str, now: datetime) -> date:
+    """The calendar date at ``site`` (its IANA zone from ``ltfu_site``; UTC when not recorded)."""
+    row = session.get(LtfuSiteRow, site)
+    return local_date(now, row.timezone if row is not None else "UTC")
 
 
 def _end_follow_up(session: Session, patient_id: str, on: date, cause: str) -> None:
