@@ -478,3 +478,19 @@ def test_risk_register_pages_and_api(client: TestClient) -> None:
     with client.app.state.sessions() as s:  # type: ignore[attr-defined]
         edits = s.scalars(select(AuditRow).where(AuditRow.action == "risk_register.edit")).all()
         assert [e.actor for e in edits] == ["sci.user"] and verify_audit(s).ok
+
+
+def test_forms_keep_what_was_typed(client: TestClient) -> None:
+    """A refused log-in keeps the user name; a refused change of a user keeps every field."""
+    page = client.post(
+        "/login", data={"username": "adm.user", "password": "not it", "csrf": _csrf(client.get("/login").text)}
+    ).text
+    assert "Wrong user name or password" in page and 'value="adm.user"' in page
+    assert 'value="not it"' not in page  # never the password
+    login(client, "adm")
+    token = _csrf(client.get("/admin/users").text)
+    typed = {"username": "inv.user", "role": "site_investigator", "site": "", "products": "", "patient_id": "P-9"}
+    page = client.post("/admin/users/change", data={**typed, "csrf": token}).text
+    change = page[page.index('id="change-form"') :]
+    assert "<option selected>inv.user</option>" in change
+    assert 'value="site_investigator" selected' in change and 'value="P-9"' in change

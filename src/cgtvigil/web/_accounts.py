@@ -82,7 +82,7 @@ def accounts_router(settings: Settings) -> APIRouter:
                 if result.outcome == "throttled"
                 else "Wrong user name or password."
             )
-            return render(request, "login.html", None, title="Log in", error=error)
+            return render(request, "login.html", None, title="Log in", error=error, typed_name=name[:64])
         log_in(request, session, result.user)
         session.commit()
         response = RedirectResponse("/", status_code=303)
@@ -297,7 +297,10 @@ def accounts_router(settings: Settings) -> APIRouter:
                 return admin_page(request, session, user, status=404, error=f"No such action: {action[:32]!r}.")
         except CgtVigilError as exc:
             session.rollback()
-            return admin_page(request, session, user, status=400, error=str(exc))
+            typed = {"username": username, "role": role, "site": site, "products": products, "patient_id": patient_id}
+            return admin_page(
+                request, session, user, status=400, error=str(exc), **({"change": typed} if action == "change" else {})
+            )
         session.commit()
         return admin_page(request, session, user, notice=notice, **extra)
 
