@@ -85,7 +85,7 @@ class CourseForecaster:
     target: Literal["crs", "icans"] = "icans"
     min_grade: int = 1
     horizon: int = 7
-    C: float = 0.5
+    C: float = 0.02
     paths: int = 64
     random_state: int = 0
     feature_names_: list[str] = field(init=False, repr=False)

@@ -76,7 +76,7 @@ class HazardForecaster:
     min_grade: int = 1
     horizon: int = MAX_HORIZON
     model: Literal["logistic", "boosting"] = "logistic"
-    C: float = 0.5
+    C: float = 0.02
     random_state: int = 0
     feature_names_: list[str] = field(init=False, repr=False)
     estimator_: Any = field(init=False, repr=False)
