@@ -4,8 +4,11 @@ The rules are data: ``_FDA_RULES`` holds FDA's element, severity and error descr
 rule id, quoted from FDA's rejection/warning rule spreadsheet (a US Government work; a reference
 test compares every entry with the spreadsheet), and ``_CHECKS`` holds one predicate per rule id
 that is true when the rule is broken. Rules that need FDA's registries (product names for an
-application number, valid problem codes, centre of an IND) are not machine-checkable here and
-are left out.
+application number, valid problem codes, centre of an IND: R0105, R0106, W0008, W0009, W0012),
+the case's earlier versions (initial report: R0011, R0101), the batch header (R0100), content
+encoding (R0010) or representations the canonical case does not hold (nullFlavor NA of
+FDA.C.5.6.r, D.11, D.12 and D.1: R0026, R0027, W0003, W0004; FDA.G.k.10a and FDA.G.k.12.r.1/11:
+W0006, R0092, W0007) are not checked here: 105 of FDA's 121 rule ids are.
 """
 
 # ruff: noqa: E501  (FDA rule texts are quoted whole)
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from cgtvigil.model import Code, IcsrCase, Null, Quantity
+from cgtvigil.model import Code, DrugHistory, IcsrCase, Null, Quantity
 
 __all__ = ["FDA_RULE_IDS", "RuleViolation", "check_fda_rules"]
 
@@ -142,6 +145,139 @@ _FDA_RULES: dict[str, tuple[str, str, str]] = {  # id: (element, severity, FDA's
     "R0097": ("H.3.r.1a", "rejection", "H.3.r.1a must be provided when H.3.r.1b is provided"),
     "R0098": ("H.3.r.1b", "rejection", "H.3.r.1b must be provided when H.3.r.1a is provided"),
     "R0099": ("H.5.r.1b", "rejection", "H.5.r.1b must be provided when H.5.r.1a is provided"),
+    "R0110": (
+        "C.1.3",
+        "rejection",
+        "C.1.3 must be 1 when N.1.4 = \"ZZFDA_PREMKT\" and N.2.r.3 = ('CDER_IND' or 'CBER_IND') and FDA.C.5.5a is provided and C.5.4 is not provided",
+    ),
+    "R0016": (
+        "FDA.C.1.7.1",
+        "rejection",
+        "FDA.C.1.7.1 must have Observation Code Value of 1 or 6 when C.1.7 = true and C.1.3 = 1 or 2",
+    ),
+    "R0018": ("C.1.9.1.r.2", "rejection", "C.1.9.1.r.2 must be provided for C.1.9.1.r.1 = <value>"),
+    "R0102": (
+        "C.5.4",
+        "rejection",
+        'C.5.4 must be 1, 2 or 3 when C.1.3 = 2 and N.2.r.3 = "CDER_IND" or "CBER_IND" or "CDER_IND_EXEMPT_BA_BE" and N.1.4 = "ZZFDA_PREMKT"',
+    ),
+    "R0103": ("C.5.4", "rejection", 'C.5.4 must not be provided when C.1.3 = 1 and N.2.r.3 = "CDER"'),
+    "R0104": ("C.5.4", "rejection", "C.5.4 must be 1 or 2 or 3 when C.1.3 = 2, N.2.r.3 = \"CDER\" and N.1.4 = 'ZZFDA'"),
+    "R0113": (
+        "C.5.4",
+        "rejection",
+        "C.5.4 must not be provided when N.1.4 = \"ZZFDA_PREMKT\" and N.2.r.3 = 'CDER_IND' or 'CBER_IND' and C.1.3 =1",
+    ),
+    "W0001": ("C.1.10.r", "warning", 'C.1.10.r should be provided when D.1 = "AGGREGRATE"'),
+    "W0002": ("C.5.4", "warning", 'C.5.4 should be 1 when D.1 = "AGGREGRATE"'),
+    "R0109": (
+        "FDA.C.5.6.r",
+        "rejection",
+        'FDA.C.5.6.r must not be provided when N.2.r.3 = "CDER" or "CBER" and N.1.4 = "ZZFDA"',
+    ),
+    "W0010": ("D.1", "warning", 'D.1 value must be "AGGREGATE" when C.1.3=2 and C.1.10.r and FDA.C.5.5a is provided'),
+    "R0036": (
+        "D.8.r.1",
+        "rejection",
+        "D.8.r.1 must be provided when any other information is provided in Section D.8.r",
+    ),
+    "R0037": ("D.8.r.6a", "rejection", "D.8.r.6a must be provided when D.8.r.6b is provided with value = <value>"),
+    "R0038": ("D.8.r.6b", "rejection", "D.8.r.6b must be provided when D.8.r.6a is provided"),
+    "R0039": ("D.8.r.7a", "rejection", "D.8.r.7a must be provided when D.8.r.7b is provided with value = <value>"),
+    "R0040": ("D.8.r.7b", "rejection", "D.8.r.7b must be provided when D.8.r.7a is provided"),
+    "R0041": (
+        "D.9.1",
+        "rejection",
+        'D.9.1 must be provided when C.1.3 = 2 and N.2.r.3 = "CDER_IND" or "CBER_IND" and E.i.3.2a = ture',
+    ),
+    "R0042": (
+        "D.9.2.r.1a",
+        "rejection",
+        "D.9.2.r.1a must be provided when D.9.2.r.1b is provided with value = <value>",
+    ),
+    "R0043": ("D.9.2.r.1b", "rejection", "D.9.2.r.1b must be provided when D.9.2.r.1a is provided"),
+    "R0044": ("D.9.2.r.2", "rejection", "D.9.2.r.2 must be provided when D.9.2.r.1a and D.9.2.r.1b is provided"),
+    "R0046": (
+        "D.9.4.r.1a",
+        "rejection",
+        "D.9.4.r.1a must be provided when D.9.4.r.1b is provided with value = <value>",
+    ),
+    "R0047": ("D.9.4.r.1b", "rejection", "D.9.4.r.1b must be provided when D.9.4.r.1a is provided"),
+    "R0048": ("D.9.4.r.2", "rejection", "D.9.4.r.2 must be provided when D.9.4.r.1a and D.9.4.r.1b is provided"),
+    "R0049": ("D.10.2.2a", "rejection", "D.10.2.2a must be provided when D.10.2.2b is provided"),
+    "R0050": ("D.10.2.2b", "rejection", "D.10.2.2b must be provided when D.10.2.2a is provided"),
+    "R0051": ("D.10.6", "rejection", "D.10.6 must be provided when any information is provided in Section D.10"),
+    "R0052": (
+        "D.10.7.1.r.1a",
+        "rejection",
+        "D.10.7.1.r.1a must be provided when D.10.7.1.r.1b is provided with value = <value>",
+    ),
+    "R0053": ("D.10.7.1.r.1b", "rejection", "D.10.7.1.r.1b must be provided when D.10.7.1.r.1a is provided"),
+    "R0054": (
+        "D.10.8.r.6a",
+        "rejection",
+        "D.10.8.r.6a must be provided when D.10.8.r.6b is provided with value = <value>",
+    ),
+    "R0055": ("D.10.8.r.6b", "rejection", "D.10.8.r.6b must be provided when D.10.8.r.6a is provided"),
+    "R0056": (
+        "D.10.8.r.7a",
+        "rejection",
+        "D.10.8.r.7a must be provided when D.10.8.r.7b is provided with value = <value>",
+    ),
+    "R0057": ("D.10.8.r.7b", "rejection", "D.10.8.r.7b must be provided when D.10.8.r.7a is provided"),
+    "R0058": ("E.i.1.1b", "rejection", "E.i.1.1b must be provided when E.i.1.1a is provided"),
+    "R0061": ("F.r.1", "rejection", "F.r.1 must be provided when any of the data element in F.r.2 is provided"),
+    "R0062": ("F.r.2.1", "rejection", "F.r.2.1 must be provided when F.r.1 is provided and F.r.2.2b is not provided"),
+    "R0063": ("F.r.2.2a", "rejection", "F.r.2.2a must be provided when F.r.2.2b is provided with value = <value>"),
+    "R0064": ("F.r.2.2b", "rejection", "F.r.2.2b must be provided when F.r.1 is provided and F.r.2.1 is not provided"),
+    "R0065": (
+        "F.r.3.1",
+        "rejection",
+        "At least one of test results (F.r.3.1, F.r.3.2, F.r.3.4) must contain a value when F.r.2.2b is provided.",
+    ),
+    "R0066": (
+        "F.r.3.2",
+        "rejection",
+        "At least one of test results (F.r.3.1, F.r.3.2, F.r.3.4) must contain a value when F.r.2.2b is provided.",
+    ),
+    "R0068": (
+        "F.r.3.4",
+        "rejection",
+        "At least one of test results (F.r.3.1, F.r.3.2, F.r.3.4) must contain a value when F.r.2.2b is provided.",
+    ),
+    "R0070": (
+        "G.k.1",
+        "rejection",
+        'G.k.1 must be provided with Observation Code Value of 1 or 3 when C.1.3 = 2 and N.2.r.3 = "CDER_IND" or "CBER_IND"',
+    ),
+    "R0071": (
+        "G.k.1",
+        "rejection",
+        'G.k.1 must be provided with Observation Code Value of 1, 3 or 4 when C.1.3 = 2 and N.2.r.3 = "CDER_EXEMPT_BA_BE"',
+    ),
+    "R0072": (
+        "FDA.G.k.1.a",
+        "rejection",
+        "G.k.1.a must be provided when FDA.C.1.12 = true and FDA.G.k.12.r. = true' and G.k.1 = 4 is provided",
+    ),
+    "R0114": (
+        "G.k.3.1",
+        "rejection",
+        'G.K.3.1 should not contain “IND” or “PANDA” number when N.1.4 = “ZZFDA” and N.2.r.3 = "CDER" and C.1.3=2 and C.5.4=2 or 3',
+    ),
+    "R0085": ("G.k.9.i.2.r.1", "rejection", "G.k.9.i.2.r.1 must be provided when C.1.3 = 2 and FDA.C.5.5a is provided"),
+    "R0086": ("G.k.9.i.2.r.2", "rejection", "G.k.9.i.2.r.2 must be provided when C.1.3 = 2 and FDA.C.5.5a is provided"),
+    "R0087": ("G.k.9.i.2.r.3", "rejection", "G.k.9.i.2.r.3 must be provided when C.1.3 = 2 and FDA.C.5.5a is provided"),
+    "R0095": (
+        "FDA.G.k.12.r.5",
+        "rejection",
+        "FDA.G.k.12.r.4 and/or FDA.G.k.12.r.5 must be provided when FDA.C.1.12 = true",
+    ),
+    "R0096": (
+        "FDA.G.k.12.r.6",
+        "rejection",
+        "FDA.G.k.12.r.6 must be provided when FDA.G.k.12.r.4 and FDA.G.k.12.r.5 are not provided",
+    ),
 }
 
 
@@ -230,6 +366,67 @@ def _combo(case: IcsrCase) -> object:
     return case.fda_combination_product
 
 
+_IND_ROUTES = ("CDER_IND", "CBER_IND")
+_NO_DRUG = DrugHistory()
+
+
+def _study_type(case: IcsrCase) -> str | None:
+    return _code(case.study.study_type) if case.study is not None else None
+
+
+def _aggregate(case: IcsrCase) -> bool:
+    """D.1 = "AGGREGATE" (FDA also spells it "AGGREGRATE")."""
+    name = case.patient.name
+    return isinstance(name, str) and name.strip().upper() in ("AGGREGATE", "AGGREGRATE")
+
+
+def _death(case: IcsrCase, field: str) -> list[Code | None]:
+    death = case.patient.death
+    return list(getattr(death, field)) if death is not None else []
+
+
+def _no_text(causes: list[Code | None]) -> bool:
+    """A cause coded with MedDRA code and version but without its free text (D.9.2.r.2, D.9.4.r.2)."""
+    return any(c is not None and c.code and c.version and c.original_text is None for c in causes)
+
+
+def _parent_history(case: IcsrCase) -> list[Code | None]:
+    parent = case.patient.parent
+    return [m.condition for m in parent.medical_history] if parent is not None else []
+
+
+def _parent_drugs(case: IcsrCase, field: str) -> list[Code | None]:
+    parent = case.patient.parent
+    return [getattr(h, field) for h in parent.drug_history] if parent is not None else []
+
+
+def _no_result(case: IcsrCase) -> bool:
+    """A test coded in MedDRA (F.r.2.2b) without any result (F.r.3.1, F.r.3.2, F.r.3.4)."""
+    return any(
+        _code(t.meddra) is not None and t.result_code is None and t.result is None and t.result_text is None
+        for t in case.tests
+    )
+
+
+def _ind_number(value: object) -> bool:
+    return isinstance(value, str) and any(w in value.upper() for w in ("IND", "PANDA"))
+
+
+def _trial_ind(case: IcsrCase) -> bool:
+    return _code(case.report_type) == "2" and _ind(case)
+
+
+def _relatedness_lacks(case: IcsrCase, field: str) -> bool:
+    """A suspect drug without an assessment of relatedness, or one without ``field``."""
+    for d in case.drugs:
+        if _code(d.role) not in ("1", "3"):
+            continue
+        rel = [x for a in d.assessments for x in a.relatedness]
+        if not rel or any(not _given(getattr(x, field)) for x in rel):
+            return True
+    return False
+
+
 _CHECKS: dict[str, _Check] = {
     "R0004": lambda c, n14: _route(c) == "CDER" and n14 != "ZZFDA",
     "R0005": lambda c, n14: _route(c) in PREMARKET and n14 != "ZZFDA_PREMKT",
@@ -311,6 +508,100 @@ _CHECKS: dict[str, _Check] = {
     "R0097": lambda c, _: _meddra_half(c.sender_diagnoses, True),
     "R0098": lambda c, _: _meddra_half(c.sender_diagnoses, False),
     "R0099": lambda c, _: any(lang is None for _, lang in c.summaries),
+    # issue 13: the remaining rules a machine can check from the case alone
+    "R0110": lambda c, n14: (
+        n14 == "ZZFDA_PREMKT"
+        and _route(c) in _IND_ROUTES
+        and _ind(c)
+        and _study_type(c) is None
+        and _code(c.report_type) != "1"
+    ),
+    "R0016": lambda c, _: c.expedited is True and _code(c.report_type) in ("1", "2") and _local(c) not in ("1", "6"),
+    "R0018": lambda c, _: any(not ident for _, ident in c.other_ids),
+    "R0102": lambda c, n14: (
+        n14 == "ZZFDA_PREMKT"
+        and _route(c) in PREMARKET
+        and _code(c.report_type) == "2"
+        and _study_type(c) not in ("1", "2", "3")
+    ),
+    "R0103": lambda c, _: _code(c.report_type) == "1" and _route(c) == "CDER" and _study_type(c) is not None,
+    "R0104": lambda c, n14: (
+        n14 == "ZZFDA" and _route(c) == "CDER" and _code(c.report_type) == "2" and _study_type(c) not in ("1", "2", "3")
+    ),
+    "R0113": lambda c, n14: (
+        n14 == "ZZFDA_PREMKT"
+        and _route(c) in _IND_ROUTES
+        and _code(c.report_type) == "1"
+        and _study_type(c) is not None
+    ),
+    "W0001": lambda c, _: _aggregate(c) and not c.linked_reports,
+    "W0002": lambda c, _: _aggregate(c) and _study_type(c) != "1",
+    "R0109": lambda c, n14: (
+        n14 == "ZZFDA"
+        and _route(c) in ("CDER", "CBER")
+        and c.study is not None
+        and bool(c.study.fda_cross_reported_ind)
+    ),
+    "W0010": lambda c, _: _code(c.report_type) == "2" and bool(c.linked_reports) and _ind(c) and not _aggregate(c),
+    "R0036": lambda c, _: any(h.name is None and h != _NO_DRUG for h in c.patient.drug_history),
+    "R0037": lambda c, _: _meddra_half([h.indication for h in c.patient.drug_history], True),
+    "R0038": lambda c, _: _meddra_half([h.indication for h in c.patient.drug_history], False),
+    "R0039": lambda c, _: _meddra_half([h.reaction for h in c.patient.drug_history], True),
+    "R0040": lambda c, _: _meddra_half([h.reaction for h in c.patient.drug_history], False),
+    "R0041": lambda c, _: (
+        _code(c.report_type) == "2"
+        and _route(c) in _IND_ROUTES
+        and any(r.death is True for r in c.reactions)
+        and (c.patient.death is None or not _given(c.patient.death.date))
+    ),
+    "R0042": lambda c, _: _meddra_half(_death(c, "reported_causes"), True),
+    "R0043": lambda c, _: _meddra_half(_death(c, "reported_causes"), False),
+    "R0044": lambda c, _: _no_text(_death(c, "reported_causes")),
+    "R0046": lambda c, _: _meddra_half(_death(c, "autopsy_causes"), True),
+    "R0047": lambda c, _: _meddra_half(_death(c, "autopsy_causes"), False),
+    "R0048": lambda c, _: _no_text(_death(c, "autopsy_causes")),
+    "R0049": lambda c, _: _mismatch([c.patient.parent.age] if c.patient.parent else [], True),
+    "R0050": lambda c, _: _mismatch([c.patient.parent.age] if c.patient.parent else [], False),
+    "R0051": lambda c, _: c.patient.parent is not None and c.patient.parent.sex is None,
+    "R0052": lambda c, _: _meddra_half(_parent_history(c), True),
+    "R0053": lambda c, _: _meddra_half(_parent_history(c), False),
+    "R0054": lambda c, _: _meddra_half(_parent_drugs(c, "indication"), True),
+    "R0055": lambda c, _: _meddra_half(_parent_drugs(c, "indication"), False),
+    "R0056": lambda c, _: _meddra_half(_parent_drugs(c, "reaction"), True),
+    "R0057": lambda c, _: _meddra_half(_parent_drugs(c, "reaction"), False),
+    "R0058": lambda c, _: any(_given(r.as_reported) and r.as_reported_language is None for r in c.reactions),
+    "R0061": lambda c, _: any((t.name is not None or t.meddra is not None) and t.date is None for t in c.tests),
+    "R0062": lambda c, _: any(t.date is not None and t.name is None and _code(t.meddra) is None for t in c.tests),
+    "R0063": lambda c, _: _meddra_half([t.meddra for t in c.tests], True),
+    "R0064": lambda c, _: any(t.date is not None and t.name is None and t.meddra is None for t in c.tests),
+    "R0065": lambda c, _: _no_result(c),
+    "R0066": lambda c, _: _no_result(c),
+    "R0068": lambda c, _: _no_result(c),
+    "R0070": lambda c, _: (
+        _code(c.report_type) == "2"
+        and _route(c) in _IND_ROUTES
+        and not any(_code(d.role) in ("1", "3") for d in c.drugs)
+    ),
+    "R0071": lambda c, _: (
+        _code(c.report_type) == "2"
+        and _route(c) == "CDER_IND_EXEMPT_BA_BE"
+        and not any(_code(d.role) in ("1", "3", "4") for d in c.drugs)
+    ),
+    "R0072": lambda c, _: (
+        _combo(c) is True and any(_code(d.role) == "4" and d.devices and d.fda_other_role is None for d in c.drugs)
+    ),
+    "R0114": lambda c, n14: (
+        n14 == "ZZFDA"
+        and _route(c) == "CDER"
+        and _code(c.report_type) == "2"
+        and _study_type(c) in ("2", "3")
+        and any(_ind_number(d.authorisation_number) for d in c.drugs)
+    ),
+    "R0085": lambda c, _: _trial_ind(c) and _relatedness_lacks(c, "source"),
+    "R0086": lambda c, _: _trial_ind(c) and _relatedness_lacks(c, "method"),
+    "R0087": lambda c, _: _trial_ind(c) and _relatedness_lacks(c, "result"),
+    "R0095": lambda c, _: _combo(c) is True and not any(dev.names for d in c.drugs for dev in d.devices),
+    "R0096": lambda c, _: any(not dev.names and dev.code is None for d in c.drugs for dev in d.devices),
 }
 
 FDA_RULE_IDS = tuple(sorted(_CHECKS))
