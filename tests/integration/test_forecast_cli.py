@@ -273,3 +273,83 @@ def test_parquet_rows_are_named_and_booleans_are_not_numbers(daily: Path, tmp_pa
         )["n_patients"]
         == 30
     )
+
+
+@pytest.mark.parametrize("family", ["hazard", "course"])
+def test_fit_predict_and_evaluate_each_family(daily: Path, tmp_path: Path, family: str) -> None:
+    """Issue 16: --family hazard|course through fit, predict (risk by day; P(grade >= g) and
+    days to resolution) and evaluate (one task on patient folds, as JSON)."""
+    model = tmp_path / f"{family}.joblib"
+    out = " ".join(
+        _ok(
+            ["forecast", "fit", "--data", str(daily), "--family", family, "--horizon", "4", "--output", str(model)]
+        ).split()
+    )
+    assert f"Model ({family}, 30 patients" in out
+    assert joblib.load(model)["family"] == family
+    pred = tmp_path / "p.csv"
+    _ok(["forecast", "predict", "--model", str(model), "--data", str(daily), "--output", str(pred)])
+    with pred.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 30 * 22
+    extra = (
+        ["risk_day_1", "risk_day_4"] if family == "hazard" else ["p_grade_ge_1", "p_grade_ge_4", "days_to_resolution"]
+    )
+    assert set(extra) <= set(rows[0]) and all(0 <= float(r["probability"]) <= 1 for r in rows)
+    if family == "hazard":
+        assert all(float(r["risk_day_1"]) <= float(r["risk_day_4"]) == float(r["probability"]) for r in rows)
+    else:
+        assert all(float(r["p_grade_ge_4"]) <= float(r["p_grade_ge_1"]) + 1e-9 for r in rows)
+    result = json.loads(
+        _ok(
+            [
+                "forecast",
+                "evaluate",
+                "--data",
+                str(daily),
+                "--family",
+                family,
+                "--horizon",
+                "4",
+                "--loo-max-patients",
+                "5",
+                "--json",
+            ]
+        )
+    )
+    assert result["families"] == [family] and result["cross_validation"] == "grouped 10-fold"
+    task = result["tasks"][0]
+    assert (task["min_grade"], task["horizon_days"]) == (1, 4) and 0.5 < task["families"][family]["auroc"] <= 1
+
+
+def test_family_and_report_options_are_checked(daily: Path, tmp_path: Path) -> None:
+    out = _fails(["forecast", "evaluate", "--data", str(daily), "--family", "forest"])
+    assert (
+        "The '--family' parameter of cgtvigil forecast must be one of window, hazard, course, all. Got 'forest'." in out
+    )
+    out = _fails(["forecast", "evaluate", "--data", str(daily), "--report", str(tmp_path / "r.html")])
+    assert "The '--report' option needs --family all" in out
+    out = _fails(["forecast", "fit", "--data", str(daily), "--family", "all", "--output", str(tmp_path / "m.joblib")])
+    assert "must be one of window, hazard, course. Got 'all'." in out
+
+
+def test_comparison_report_has_its_tables_and_charts(daily: Path) -> None:
+    """The HTML report of a comparison (two families, two tasks, severity) with its charts."""
+    from cgtvigil.forecasting import DailyTable, compare_families
+    from cgtvigil.reports import forecast_charts, render_forecast_report
+
+    with daily.open() as fh:
+        rows = list(csv.DictReader(fh))
+    table = DailyTable.from_columns({k: [float(r[k]) if k != "patient_id" else r[k] for r in rows] for k in rows[0]})
+    result = compare_families(
+        table, "icans", families=("hazard", "course"), horizons=(2, 5), grades=(1,), folds=3, loo_max_patients=5
+    )
+    assert [t["horizon_days"] for t in result["tasks"]] == [2, 5] and result["severity"]["horizon_days"] == 5
+    for task in result["tasks"]:
+        assert task["winner"] in ("hazard", "course")
+        for m in task["families"].values():
+            assert {"auroc", "auprc", "brier", "calibration", "patient_level", "lead_time", "decision_curve"} <= set(m)
+    charts = forecast_charts(result)
+    assert len(charts) == 5 and charts[3]["title"].startswith("Reliability, grade >= 1 within 5 days")
+    page = render_forecast_report(result, "<script>/* vega */</script>", title="ICANS <test>")
+    assert "ICANS &lt;test&gt;" in page and page.count("vegaEmbed(") == 5 and "Severe (grade ≥ 3)" in page
