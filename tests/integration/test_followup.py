@@ -29,7 +29,14 @@ from cgtvigil.followup import (
     transition_sweep,
     worklist,
 )
-from cgtvigil.monitoring import patient_summary, register_patient
+from cgtvigil.monitoring import (
+    MonitoringRules,
+    act_on_alert,
+    alert_views,
+    patient_summary,
+    raise_alert,
+    register_patient,
+)
 from cgtvigil.store import (
     CaseStore,
     LtfuTaskRow,
@@ -290,7 +297,7 @@ def test_consent_withdrawal_majority_hold_and_reconsent(session: Session) -> Non
 def test_transfer_moves_plan_and_sending_site_keeps_read_only_access(session: Session) -> None:
     """A 17-year-old moves from a paediatric site A in Alabama to an adult site B in Georgia
     (US: majority 18) mid-plan: the re-consent task moves to the earlier date; site B sees the
-    plan and may record visits; site A keeps read access only, and cannot record."""
+    plan and the alerts and may record visits and act on alerts; site A keeps read access only."""
     _register(session, "P-t", "lyfgenia", date(2020, 5, 1), birth_date=date(2008, 8, 15), jurisdiction="US-AL")
     plan_patient(session, "P-t", PRODUCTS, RULES, _at(date(2020, 5, 2)))
     transition_sweep(session, AGES, _at(date(2026, 6, 1)))  # 17 y: planning element etc.
@@ -317,6 +324,12 @@ def test_transfer_moves_plan_and_sending_site_keeps_read_only_access(session: Se
     with pytest.raises(NotFoundError):
         record_visit(session, SITE_A, PRODUCTS, visit.id, done_on=date(2026, 5, 1), contact="visit", now=now)
     assert {i.patient_id for i in worklist(session, SITE_B, RULES, _at(date(2026, 5, 1))).items} == {"P-t"}
+    # the patient's alerts moved with them: site B sees and acts on them, site A only reads
+    alert, _ = raise_alert(session, "P-t", "ltfu_test", "warning", "a late toxicity", now, MonitoringRules())
+    assert [a.id for a in alert_views(session, SITE_A, now, patient_id="P-t")] == [alert.id]
+    with pytest.raises(NotFoundError):
+        act_on_alert(session, SITE_A, alert.id, "acknowledge", now)
+    assert act_on_alert(session, SITE_B, alert.id, "acknowledge", now).status == "acknowledged"
 
 
 def test_scope_of_followup_services(session: Session) -> None:

@@ -223,6 +223,9 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/followup/patients/{patient_id}/transition"): {"sci", "inv", "pat", "adm"},
     ("POST", "/api/v1/followup/visits/{visit_id}/record"): {"inv", "adm"},
     ("POST", "/api/v1/followup/patients/{patient_id}/consent"): {"inv", "adm"},
+    ("GET", "/followup/retention"): {"sci", "inv", "reg", "adm"},
+    ("GET", "/api/v1/followup/retention"): {"sci", "inv", "reg", "adm"},
+    ("GET", "/api/v1/followup/risk"): {"sci", "inv", "reg", "adm"},
     ("GET", "/static"): "public",
     ("GET", "/docs"): "login",  # served offline from the package's static files (issue 10 item 10)
     ("GET", "/openapi.json"): "login",

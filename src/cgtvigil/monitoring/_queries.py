@@ -468,7 +468,9 @@ def act_on_alert(
     """Acknowledge or resolve an alert of a patient in scope (the caller audits and commits).
     An alert outside the scope is NotFoundError, like one that does not exist."""
     alert = session.scalar(
-        select(AlertRow).where(AlertRow.id == alert_id, patient_condition(scope, AlertRow.patient_id))
+        select(AlertRow).where(
+            AlertRow.id == alert_id, patient_condition(scope, AlertRow.patient_id, write=True)
+        )  # a site that transferred the patient keeps read access at most (issue 12)
     )
     if alert is None:
         raise NotFoundError(f"no alert {alert_id}")

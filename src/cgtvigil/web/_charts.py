@@ -7,6 +7,7 @@ import math
 from typing import Any
 from urllib.parse import quote_plus
 
+from cgtvigil.followup import Retention, RiskEvaluation
 from cgtvigil.genotox import CloneShare, VectorPoint
 from cgtvigil.monitoring import ObservationSeries
 from cgtvigil.risk_management import IndicatorSeries
@@ -20,6 +21,7 @@ __all__ = [
     "onset_chart",
     "patient_charts",
     "product_chart",
+    "retention_charts",
     "signal_scatter",
     "trend_chart",
     "vector_charts",
@@ -449,3 +451,128 @@ def indicator_chart(series: IndicatorSeries) -> dict[str, Any]:
             },
         ],
     }
+
+
+def retention_charts(found: Retention, evaluation: RiskEvaluation | None = None) -> list[dict[str, Any]]:
+    """Long-term follow-up retention: Kaplan–Meier curves per group (95 % band), missed-visit
+    rates per group with Wilson intervals, and the risk score's calibration on held-out patients.
+    Suppressed groups are not drawn."""
+    curves = [
+        {"group": g.group, "years": k.years, "retained": k.retained, "lower": k.lower, "upper": k.upper}
+        for g in found.groups
+        for k in g.km
+    ]
+    x = {"field": "years", "type": "quantitative", "title": "years since infusion"}
+    km = {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": 260,
+        "data": {"values": curves},
+        "layer": [
+            {
+                "mark": {"type": "area", "opacity": 0.15, "interpolate": "step-after"},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "lower", "type": "quantitative"},
+                    "y2": {"field": "upper"},
+                    "color": {"field": "group", "type": "nominal", "title": found.by.replace("_", " ")},
+                },
+            },
+            {
+                "mark": {"type": "line", "interpolate": "step-after"},
+                "encoding": {
+                    "x": x,
+                    "y": {
+                        "field": "retained",
+                        "type": "quantitative",
+                        "title": "still followed",
+                        "scale": {"domain": [0, 1]},
+                    },
+                    "color": {"field": "group", "type": "nominal", "title": found.by.replace("_", " ")},
+                    "tooltip": [
+                        {"field": "group"},
+                        {"field": "years", "format": ".1f"},
+                        {"field": "retained", "format": ".2f"},
+                    ],
+                },
+            },
+        ],
+    }
+    rates = [
+        {"group": g.group, "rate": g.missed_rate, "low": g.missed_low, "high": g.missed_high}
+        for g in found.groups
+        if g.missed_rate is not None
+    ]
+    y = {"field": "group", "type": "nominal", "title": found.by.replace("_", " ")}
+    bars = {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": {"step": 22},
+        "data": {"values": rates},
+        "layer": [
+            {
+                "mark": "point",
+                "encoding": {
+                    "y": y,
+                    "x": {
+                        "field": "rate",
+                        "type": "quantitative",
+                        "title": "missed visits (share, 95 % CI)",
+                        "axis": {"format": "%"},
+                    },
+                    "tooltip": [{"field": "group"}, {"field": "rate", "format": ".1%"}],
+                },
+            },
+            {
+                "mark": "rule",
+                "encoding": {"y": y, "x": {"field": "low", "type": "quantitative"}, "x2": {"field": "high"}},
+            },
+        ],
+    }
+    out = [
+        {"title": f"Retention by {found.by.replace('_', ' ')} (Kaplan–Meier, 95 % band)", "spec": encode(km)},
+        {"title": f"Missed visits by {found.by.replace('_', ' ')}", "spec": encode(bars)},
+    ]
+    if evaluation is not None:
+        cal = [b.model_dump() for b in evaluation.calibration]
+        out.append(
+            {
+                "title": "Risk score calibration (held-out patients)",
+                "spec": encode(
+                    {
+                        "$schema": SCHEMA,
+                        "width": "container",
+                        "height": 220,
+                        "layer": [
+                            {
+                                "data": {"values": cal},
+                                "mark": {"type": "point", "filled": True},
+                                "encoding": {
+                                    "x": {"field": "predicted", "type": "quantitative", "title": "predicted risk"},
+                                    "y": {"field": "observed", "type": "quantitative", "title": "observed share lost"},
+                                    "size": {"field": "rows", "type": "quantitative"},
+                                },
+                            },
+                            {
+                                "data": {
+                                    "values": [
+                                        {"v": 0},
+                                        {
+                                            "v": max(
+                                                [0.3, *(b["observed"] for b in cal), *(b["predicted"] for b in cal)]
+                                            )
+                                        },
+                                    ]
+                                },
+                                "mark": {"type": "line", "strokeDash": [4, 4], "color": "#555"},
+                                "encoding": {
+                                    "x": {"field": "v", "type": "quantitative"},
+                                    "y": {"field": "v", "type": "quantitative"},
+                                },
+                            },
+                        ],
+                    }
+                ),
+            }
+        )
+    return out
