@@ -145,6 +145,9 @@ def test_pbrer_is_reproducible_and_names_its_inputs(
 def test_dsur_and_dossier(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
     out = tmp_path / "out"
+    screen = tmp_path / "screen.parquet"
+    screened = runner.invoke(app, ["signals", "--db", str(store), "--output", str(screen)])
+    assert screened.exit_code == 0, screened.output
     dsur = runner.invoke(
         app,
         [
@@ -178,6 +181,8 @@ def test_dsur_and_dossier(store: Path, tmp_path: Path, monkeypatch: pytest.Monke
             "2024-06-30",
             "--db",
             str(store),
+            "--screen",
+            str(screen),
             "--output",
             str(out),
             "--no-pdf",
@@ -186,9 +191,45 @@ def test_dsur_and_dossier(store: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert dossier.exit_code == 0, dossier.output
     page = (out / "dossier-kymriah-crs-2024-06-30.html").read_text()
     assert "Cytokine release syndrome</b> — important identified" in page
+    assert '<th class="l">eb05</th>' in page and "screen.parquet" in page  # the pair's statistics, named
     assert "E2B:US-E2B-1" in page
     # on the data lock point (2024) the CAR-T REMS was in force: additional measures in both regions
     assert "REMS ETASU: certified hospitals and clinics (REMS)" in page and "additional measures" not in page
+    engine = operational_engine(f"sqlite:///{tmp_path / 'op.db'}")
+    with session_factory(engine)() as session:
+        draft = SignalDraft(
+            title="ICANS cluster",
+            product_id="kymriah",
+            event_type="topic",
+            event="icans",
+            source_kind="case_series",
+            source_ref="test",
+        )
+        signal_id = create_signal(
+            session, ADMIN, draft, at=datetime(2024, 5, 2, tzinfo=UTC), timelines=load_timelines()
+        ).id
+        session.commit()
+    engine.dispose()
+    by_signal = runner.invoke(
+        app,
+        [
+            "reports",
+            "dossier",
+            "--signal",
+            str(signal_id),
+            "--dlp",
+            "2024-06-30",
+            "--db",
+            str(store),
+            "--output",
+            str(out),
+            "--no-pdf",
+        ],
+    )
+    assert by_signal.exit_code == 0, by_signal.output
+    page = (out / "dossier-kymriah-icans-2024-06-30.html").read_text()
+    assert "ICANS cluster" in page and "created" in page and "E2B:US-E2B-2" in page  # the fatal ICANS case
+    assert "Neurological toxicity (ICANS)</b> — important identified" in page
     for bad, message in (
         (
             ["reports", "pbrer", "--product", "kymriah", "--from", "2024-13-01", "--dlp", "2024-06-30"],

@@ -142,6 +142,69 @@ def _periodic(
     console.print(plain("Written: " + ", ".join(str(output / w) for w in written)))
 
 
+def _signal(signal_id: int) -> tuple[SignalLine, list[str], list[str]]:
+    """A signal of the workflow as a dossier line, its timeline and its evidence."""
+    from datetime import UTC, datetime
+
+    from cgtvigil.signal_management import signal_detail
+    from cgtvigil.store import operational_engine, session_factory
+
+    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        d = signal_detail(session, operator_scope(), signal_id, datetime.now(UTC))
+    line = SignalLine(
+        id=d.id,
+        title=d.title,
+        product=d.product_id,
+        event=d.event,
+        source=d.source_kind,
+        detected=d.created_at.date(),
+        state=d.state_label,
+        outcome=d.outcome or "",
+        closed=d.state_since.date() if d.state == "closed" else None,
+        risk_ref=d.risk_ref,
+    )
+    timeline = [
+        f"{e.at:%Y-%m-%d %H:%M} UTC {e.by}: {e.kind}"
+        + (f" {e.from_state} -> {e.to_state}" if e.to_state else "")
+        + (f" ({e.outcome})" if e.outcome else "")
+        + (f", signed: {e.meaning}" if e.meaning else "")
+        + (f" — {e.rationale}" if e.rationale else "")
+        for e in d.events
+    ]
+    evidence = [f"{v.kind}: {v.title} ({v.reference})" + ("" if v.current else " [superseded]") for v in d.evidence]
+    return line, timeline, evidence
+
+
+def _statistics(path: Path, names: list[str], event: str) -> tuple[list[dict[str, str]], InputRef]:
+    """The rows of a stored screen result for the product (any of its names) and the event."""
+    import hashlib
+
+    from cgtvigil.model import normalise_name
+    from cgtvigil.screening import read_result
+
+    result = read_result(path)
+    keys = {normalise_name(n) for n in names}
+    wanted = normalise_name(event)
+    rows = []
+    for r in result.table.to_pylist():
+        if normalise_name(str(r.get("drug", ""))) in keys and normalise_name(str(r.get("event", ""))) == wanted:
+            rows.append(
+                {
+                    "level": str(r.get("event_type", "")),
+                    "n": str(r.get("n", "")),
+                    **{
+                        k: "–" if r.get(k) is None or r[k] != r[k] else f"{r[k]:.2f}"
+                        for k in ("expected", "prr", "ror_lower", "ic025", "ebgm", "eb05")
+                        if k in r
+                    },
+                }
+            )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    meta = result.metadata
+    ref = InputRef(kind="screen", name=path.name, sha256=digest, detail=f"spec {str(meta.get('spec_hash', ''))[:12]}")
+    return rows, ref
+
+
 def signals_input(lines: list[SignalLine]) -> InputRef:
     """The signal table as a named input: the SHA-256 of its lines as JSON."""
     import hashlib
@@ -195,24 +258,43 @@ def dsur_cmd(
 
 @reports_app.command("dossier")
 def dossier_cmd(
-    product: Annotated[str, typer.Option(help="A product id or brand.")],
-    event: Annotated[str, typer.Option(help="A preferred term name or a safety topic id.")],
     dlp: Annotated[str, _DLP],
+    signal: Annotated[
+        int | None, typer.Option(help="A signal of the workflow: its product, event and timeline.")
+    ] = None,
+    product: Annotated[str | None, typer.Option(help="A product id or brand (without --signal).")] = None,
+    event: Annotated[
+        str | None, typer.Option(help="A preferred term name or a safety topic id (without --signal).")
+    ] = None,
+    screen: Annotated[
+        Path | None, typer.Option(help="A screen result ('cgtvigil signals'): the pair's statistics.")
+    ] = None,
     db: Annotated[Path | None, _DB] = None,
     output: Annotated[Path, _OUT] = Path("cgtvigil-output/reports"),
     pdf: Annotated[bool, _PDF] = True,
 ) -> None:
-    """A signal assessment dossier: the cases of a product-event pair, the register's risk for
-    it with its EU/US alignment, and the inputs it was made from."""
+    """A signal assessment dossier: the signal (its timeline and evidence), the cases of its
+    product-event pair, the register's risk for it with its EU/US alignment, and the inputs it
+    was made from."""
     from cgtvigil.reports import build_dossier, collect_events, render_dossier_html, render_pdf
     from cgtvigil.risk_management import register_alignment
     from cgtvigil.store import load_products, load_topics, operational_engine, session_factory
 
     try:
         products = load_products()
+        lock = _day(dlp, "dlp")
+        line: SignalLine | None = None
+        timeline: list[str] = []
+        evidence: list[str] = []
+        if signal is not None:
+            if product or event:
+                raise CgtVigilError("Give either '--signal' or '--product' and '--event', not both.")
+            line, timeline, evidence = _signal(signal)
+            product, event = line.product, line.event
+        if not product or not event:
+            raise CgtVigilError("Give '--signal', or '--product' and '--event'.")
         names = {p.brand.lower(): p.id for p in products.products}
         pid = names.get(product.lower(), product.lower())
-        lock = _day(dlp, "dlp")
         spec = PeriodicSpec(kind="pbrer", products=(pid,), interval_start=lock, data_lock_point=lock)
         events, inputs = collect_events(db or Settings.from_env().db, spec, products, load_topics())
         (register,) = _registers((pid,))
@@ -227,7 +309,19 @@ def dossier_cmd(
             inputs=[*inputs, InputRef(kind="risk-register", name=f"{pid} v{register.version}", sha256=register.sha256)],
             alignment=alignment,
             register=register.document,
+            signal=line,
+            timeline=timeline,
+            evidence=evidence,
         )
+        statistics: list[dict[str, str]] = []
+        if screen is not None:
+            statistics, screen_input = _statistics(screen, products.by_id()[pid].names(), event)
+            dossier = dossier.model_copy(
+                update={
+                    "statistics": statistics,
+                    "inputs": sorted([*dossier.inputs, screen_input], key=lambda i: i.kind),
+                }
+            )
         slug = "".join(c if c.isalnum() else "_" for c in event.lower())[:60]
         stem = f"dossier-{pid}-{slug}-{lock}"
         output.mkdir(parents=True, exist_ok=True)
