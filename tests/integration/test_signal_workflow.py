@@ -33,6 +33,7 @@ from cgtvigil.signal_management import (
     attach_evidence,
     case_series_draft,
     create_signal,
+    followup_draft,
     list_signals,
     load_timelines,
     open_risk,
@@ -304,3 +305,27 @@ def test_a_validated_signal_opens_a_risk_linked_both_ways(session: Session, scre
     }
     with pytest.raises(NotFoundError):  # another sponsor reaches neither the signal nor the register
         open_risk(session, _scope(session, "sci.yes"), load_products(), signal.id, risk, rationale="x", at=NOW)
+
+
+def test_sequential_boundaries_and_followup_references(session: Session) -> None:
+    """A MaxSPRT cohort alert (patient ``cohort:<name>``, rule ``maxsprt:<event>``) is a
+    sequential source whose product the caller names; a follow-up alert a generic reference."""
+    admin, kym = _scope(session, "adm.user"), _scope(session, "sci.kym")
+    boundary, _ = raise_alert(
+        session, "cohort:kym-icans", "maxsprt:icans_grade", "high", "MaxSPRT signal", NOW, MonitoringRules()
+    )
+    with pytest.raises(ValidationError, match="cohort boundary"):
+        alert_draft(session, admin, boundary.id, "ICANS")
+    with pytest.raises(NotFoundError):  # cohort alerts are not a sponsor's patients
+        alert_draft(session, kym, boundary.id, "ICANS", product_id="kymriah")
+    draft = alert_draft(session, admin, boundary.id, "ICANS", product_id="kymriah")
+    assert (draft.source_kind, draft.evidence[0].patient_level) == ("sequential", False)
+    signal = create_signal(session, admin, draft, at=NOW, timelines=load_timelines())
+    assert [s.id for s in list_signals(session, kym, NOW)] == [signal.id]  # the sponsor's product
+    followup = followup_draft("kymriah", "T-CELL LYMPHOMA", "followup:42", "year-2 malignancy", {"visit": 2})
+    created = create_signal(session, kym, followup, at=NOW, timelines=load_timelines())
+    assert (created.source_kind, created.source_ref, created.evidence[0].payload) == (
+        "followup",
+        "followup:42",
+        {"visit": 2},
+    )
