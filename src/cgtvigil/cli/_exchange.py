@@ -138,15 +138,25 @@ def ingest_e2b_cmd(
     finally:
         if store is not None:
             store.con.close()
-    table = Table(title="E2B import (read = loaded + quarantined)")
-    for col in ("file", "read", "loaded", "quarantined", "new versions", "status"):
+    _summary(
+        "E2B import (read = loaded + quarantined)",
+        {"read": "read", "loaded": "loaded", "quarantined": "quarantined", "new versions": "new"},
+        rows,
+        report_json,
+        failed,
+    )
+
+
+def _summary(
+    title: str, columns: dict[str, str], rows: list[dict[str, object]], report_json: Path | None, failed: int
+) -> None:
+    """The import table (file, ``columns`` as heading -> row key, status), the JSON import
+    report, and exit code 1 when a file failed."""
+    table = Table(title=title)
+    for col in ("file", *columns, "status"):
         table.add_column(col, justify="left" if col in ("file", "status") else "right")
     for row in rows:
-        table.add_row(
-            plain(row["file"]),
-            *(str(row.get(k, "")) for k in ("read", "loaded", "quarantined", "new")),
-            str(row["status"]),
-        )
+        table.add_row(plain(row["file"]), *(str(row.get(k, "")) for k in columns.values()), str(row["status"]))
     console.print(table)
     if report_json is not None:
         try:
@@ -529,23 +539,14 @@ def ingest_fhir_cmd(
     finally:
         if store is not None:
             store.con.close()
-    table = Table(title="FHIR AdverseEvent import (read = loaded + quarantined resources)")
-    for col in ("file", "read", "loaded", "quarantined", "reports", "new versions", "status"):
-        table.add_column(col, justify="left" if col in ("file", "status") else "right")
-    for row in rows:
-        table.add_row(
-            plain(row["file"]),
-            *(str(row.get(k, "")) for k in ("read", "loaded", "quarantined", "reports", "new")),
-            str(row["status"]),
-        )
-    console.print(table)
-    if report_json is not None:
-        try:
-            report_json.write_text(json.dumps({"files": rows}, indent=2), "utf-8")
-        except OSError as exc:
-            _fail(exc)
-    if failed:
-        raise typer.Exit(1)
+    columns = {"read": "read", "loaded": "loaded", "quarantined": "quarantined", "reports": "reports"}
+    _summary(
+        "FHIR AdverseEvent import (read = loaded + quarantined resources)",
+        {**columns, "new versions": "new"},
+        rows,
+        report_json,
+        failed,
+    )
 
 
 @export_app.command("fhir")

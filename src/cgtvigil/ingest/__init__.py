@@ -8,7 +8,6 @@ from cgtvigil.ingest._e2b import (
     AckReport,
     BatchHeader,
     E2BBatch,
-    LoadedReport,
     read_ack,
     read_e2b,
 )
@@ -33,7 +32,6 @@ from cgtvigil.ingest._fhir_ae import (
     SERIOUSNESS_CRITERION_URL,
     FhirBatch,
     FhirLimits,
-    FhirReport,
     fhir_timestamp,
     hl7_timestamp,
     read_fhir_adverse_events,
@@ -68,7 +66,7 @@ from cgtvigil.ingest._patient_data import (
     read_wearable_csv,
     time_problem,
 )
-from cgtvigil.ingest._quarantine import QuarantinedReport
+from cgtvigil.ingest._quarantine import LoadedReport, QuarantinedReport
 from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
 
 __all__ = [
@@ -97,7 +95,6 @@ __all__ = [
     "FaersQuarter",
     "FhirBatch",
     "FhirLimits",
-    "FhirReport",
     "IgnoredEntry",
     "IngestLimits",
     "IntakeResult",

@@ -18,7 +18,7 @@ from lxml import etree
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ParseError, ReconciliationError
-from cgtvigil.ingest._quarantine import QuarantinedReport
+from cgtvigil.ingest._quarantine import LoadedReport, QuarantinedReport
 from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
 from cgtvigil.model import (
     CaseDocument,
@@ -53,7 +53,6 @@ __all__ = [
     "AckReport",
     "BatchHeader",
     "E2BBatch",
-    "LoadedReport",
     "read_ack",
     "read_e2b",
 ]
@@ -91,18 +90,6 @@ class BatchHeader:
     receiver: str | None
     created: str | None
     message_type: str | None
-
-
-@dataclass(frozen=True)
-class LoadedReport:
-    """A report loaded into the canonical model, with its provenance (C7)."""
-
-    case: IcsrCase
-    file: str
-    sha256: str
-    xpath: str
-    warnings: tuple[str, ...] = ()
-    importer: str = E2B_IMPORTER_VERSION
 
 
 @dataclass
@@ -960,7 +947,14 @@ def read_e2b(
             if inspect is not None:
                 warnings += [f"NOT_KEPT: {w}" for w in inspect(msg, case)]
             batch.loaded.append(
-                LoadedReport(case=case, file=file, sha256=batch.sha256, xpath=xpath, warnings=tuple(warnings))
+                LoadedReport(
+                    case=case,
+                    file=file,
+                    sha256=batch.sha256,
+                    xpath=xpath,
+                    importer=E2B_IMPORTER_VERSION,
+                    warnings=tuple(warnings),
+                )
             )
         if progress is not None:
             progress(position, 0)

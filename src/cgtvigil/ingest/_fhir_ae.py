@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ParseError, ReconciliationError
-from cgtvigil.ingest._quarantine import QuarantinedReport
+from cgtvigil.ingest._quarantine import LoadedReport, QuarantinedReport
 from cgtvigil.model import (
     Code,
     Drug,
@@ -48,7 +48,6 @@ __all__ = [
     "SERIOUSNESS_CRITERION_URL",
     "FhirBatch",
     "FhirLimits",
-    "FhirReport",
     "fhir_timestamp",
     "hl7_timestamp",
     "read_fhir_adverse_events",
@@ -83,18 +82,6 @@ class FhirLimits:
     max_entries: int = 100_000
 
 
-@dataclass(frozen=True)
-class FhirReport:
-    """A case loaded from one or more AdverseEvents, with its provenance (C7)."""
-
-    case: IcsrCase
-    file: str
-    sha256: str
-    xpath: str
-    warnings: tuple[str, ...] = ()
-    importer: str = FHIR_IMPORTER_VERSION
-
-
 @dataclass
 class FhirBatch:
     """The result of reading one FHIR document; ``read`` counts AdverseEvent resources."""
@@ -102,7 +89,7 @@ class FhirBatch:
     file: str
     sha256: str
     version: str
-    loaded: list[FhirReport] = field(default_factory=list)
+    loaded: list[LoadedReport] = field(default_factory=list)
     quarantined: list[QuarantinedReport] = field(default_factory=list)
     read: int = 0
     resources_loaded: int = 0
@@ -506,7 +493,7 @@ def read_fhir_adverse_events(
             for where, res in group:
                 batch.quarantined.append(_quarantine(file, res, where, "INVALID_VALUE", f"{loc}: {first['msg']}"))
             continue
-        batch.loaded.append(FhirReport(case, file, batch.sha256, group[0][0], tuple(warnings)))
+        batch.loaded.append(LoadedReport(case, file, batch.sha256, group[0][0], FHIR_IMPORTER_VERSION, tuple(warnings)))
         batch.resources_loaded += len(group)
     batch.check_counts()
     return batch

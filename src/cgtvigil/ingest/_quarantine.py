@@ -1,11 +1,27 @@
-"""The quarantine record every case reader returns (formats.md C1): a report or record that was
-not loaded, with its reason code, where the problem is, a message and the raw input."""
+"""The two records every case reader returns (formats.md C1, C7): a report loaded into the
+canonical case with its provenance, or one that was not loaded, with its reason code, where the
+problem is, a message and the raw input."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["QuarantinedReport"]
+from cgtvigil.model import IcsrCase
+
+__all__ = ["LoadedReport", "QuarantinedReport"]
+
+
+@dataclass(frozen=True)
+class LoadedReport:
+    """A report loaded into the canonical model, with its provenance (C7): file, its SHA-256,
+    where in it (XPath or JSON path), the reader's version and its warnings."""
+
+    case: IcsrCase
+    file: str
+    sha256: str
+    xpath: str
+    importer: str
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
