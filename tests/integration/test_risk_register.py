@@ -68,6 +68,7 @@ def test_edits_are_versions_with_changes_and_audit(operational_url: str) -> None
     with session_factory(engine)() as s:
         assert current_register(s, "kymriah").version == 0  # shipped, nothing stored by a read
         reg = current_register(s, "kymriah").register
+        assert save_register(s, SPONSOR, products, reg, at=NOW, note="unchanged").version == 0  # nothing written
         risks = (
             *(r.model_copy(update={"status": "closed"}) if r.key == "gvhd" else r for r in reg.risks),
             Risk(key="ici_colitis", name="Colitis", category="important_potential", unconfirmed=False, source="test"),

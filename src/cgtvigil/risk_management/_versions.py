@@ -172,11 +172,11 @@ def save_register(
         raise ValidationError(["A register edit needs a note of 1-2000 characters saying what changed and why."])
     when = utc_naive(at)
     current = current_register(session, product_id)
-    if current.version == 0:
+    if document_sha256(register) == current.sha256:
+        return current  # nothing changed: nothing written
+    if current.version == 0:  # the shipped register becomes version 1, so the history shows the edit
         _write(session, scope, current.register, product_id, 1, when, current.basis, "starting register", None, "")
         current = current_register(session, product_id)
-    if document_sha256(register) == current.sha256:
-        return current
     changes = _write(
         session, scope, register, product_id, current.version + 1, when, basis, note, signal_id, rationale, current
     )
