@@ -211,3 +211,34 @@ def test_case_pages_api_and_exports(shared: Path, tmp_path: Path, cheap_argon2: 
         actions = [a.action for a in s.scalars(select(AuditRow))]
     assert actions.count("cases.read") == 4 and actions.count("cases.list") == 3  # every read audited
     app.state.engine.dispose()
+
+
+def test_cli_clock_submit_and_acknowledgement(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ingest e2b -> cases clock (overdue) -> export e2b --submit -> cases ack (CA) -> submitted."""
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+    from cgtvigil.reports import AckOutcome, write_ack
+
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+    db = str(tmp_path / "c.duckdb")
+    src = str(shared / "e2b_r3/instances/FAERS2022Scenario1.xml")
+    assert runner.invoke(app, ["ingest", "e2b", src, "--db", db]).exit_code == 0
+    before = runner.invoke(app, ["cases", "clock", "--db", db, "--today", "2026-12-02"])
+    assert before.exit_code == 0 and "overdue" in before.output, before.output
+    out = tmp_path / "out.xml"
+    sent = runner.invoke(
+        app, ["export", "e2b", "--db", db, "--out", str(out), "--sender", "S", "--batch-id", "B-1", "--submit"]
+    )
+    assert "Recorded 1 submission(s) to ZZFDA in batch B-1" in sent.output, sent.output
+    rid = read_e2b(out).cases[0].safety_report_id
+    ack = tmp_path / "ack.xml"
+    ack.write_bytes(write_ack([AckOutcome(rid)], batch_id="B-1", ack_id="A-1", sender="ZZFDA", receiver="S"))
+    got = runner.invoke(app, ["cases", "ack", str(ack)])
+    assert got.exit_code == 0 and "1 submission(s) updated" in got.output, got.output
+    after = runner.invoke(app, ["cases", "clock", "--db", db, "--status", "submitted"])
+    assert after.exit_code == 0 and rid in after.output and "submitted" in after.output, after.output
+    bad = runner.invoke(app, ["cases", "clock", "--db", db, "--today", "2026-13-01"])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
