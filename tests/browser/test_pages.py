@@ -133,11 +133,36 @@ def _login(browser, server: str, user: str, viewport=(1200, 900), zone: str | No
 @pytest.mark.parametrize(
     ("user", "links"),
     [
-        ("scientist", ["Signals", "Monitoring", "Registry", "Password"]),
-        ("investigator", ["Monitoring", "Password"]),
-        ("regulator", ["Signals", "Registry", "Password"]),
+        (
+            "scientist",
+            [
+                "Signals",
+                "Signal workflow",
+                "Cases",
+                "Monitoring",
+                "Follow-up",
+                "Registry",
+                "Risk registers",
+                "Password",
+            ],
+        ),
+        ("investigator", ["Monitoring", "Follow-up", "Password"]),
+        ("regulator", ["Signals", "Signal workflow", "Cases", "Registry", "Risk registers", "Password"]),
         ("patient", ["My symptoms", "Password"]),
-        ("admin", ["Signals", "Monitoring", "Registry", "Users", "Password"]),
+        (
+            "admin",
+            [
+                "Signals",
+                "Signal workflow",
+                "Cases",
+                "Monitoring",
+                "Follow-up",
+                "Registry",
+                "Risk registers",
+                "Users",
+                "Password",
+            ],
+        ),
     ],
 )
 def test_each_role_sees_only_its_pages(browser, server: str, user: str, links: list[str]) -> None:  # type: ignore[no-untyped-def]
