@@ -199,6 +199,7 @@ def test_case_pages_api_and_exports(shared: Path, tmp_path: Path, cheap_argon2: 
         assert one.status_code == 200 and "Versions" in one.text and "follow-up" in one.text
         detail = client.get("/api/v1/cases/US-APHARMA-234545656").json()
         assert [v["kind"] for v in detail["versions"]] == ["initial", "follow-up", "follow-up"]
+        assert detail["clock"] == api["rows"][0]["clock"] and detail["clock"]["restarted"]  # list and page agree
         xml = client.get("/cases/US-APHARMA-234545656/export?format=e2b")
         assert xml.status_code == 200 and read_e2b(xml.content).cases[0].case_id == "US-APHARMA-234545656"
         bundle = client.get("/api/v1/cases/US-APHARMA-234545656/export?format=fhir-r5")

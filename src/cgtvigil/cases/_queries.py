@@ -100,16 +100,18 @@ def _require(scope: Scope) -> None:
 
 def _visible(
     db: Path, scope: Scope, reference: Reference, submitted: dict[str, list[Submission]]
-) -> list[tuple[str, IcsrCase, CaseAssessment]]:
+) -> list[tuple[str, IcsrCase, CaseAssessment, CaseHistory]]:
+    """(source, current version, its assessment, the case's history) of each case in scope."""
     if not Path(db).exists():
         return []
     with CaseStore(db, read_only=True) as store:
         rows = store.current_with_source()
+        histories = store.histories()
     out = []
     for source, case in rows:
         a = assess_case(case, reference)
         if case_visible(scope, set(a.products), source, bool(submitted.get(case.case_id))):
-            out.append((source, case, a))
+            out.append((source, case, a, histories[case.case_id]))
     return out
 
 
@@ -129,8 +131,7 @@ def case_list(
     _require(scope)
     submitted = submissions_by_case(session)
     rows = []
-    for source, case, a in _visible(db, scope, reference, submitted):
-        history = CaseHistory(case_id=case.case_id).add(case)
+    for source, case, a, history in _visible(db, scope, reference, submitted):
         clock = reporting_clock(history, a, submitted.get(case.case_id, []), today)
         rows.append(
             CaseListRow(
@@ -179,12 +180,11 @@ def case_detail(
     scope (so that existence does not leak)."""
     _require(scope)
     submitted = submissions_by_case(session)
-    found = next(((s, c, a) for s, c, a in _visible(db, scope, reference, submitted) if c.case_id == case_id), None)
+    found = next((v for v in _visible(db, scope, reference, submitted) if v[1].case_id == case_id), None)
     if found is None:
         raise NotFoundError(f"no case {case_id!r}")
-    source, case, a = found
+    source, case, a, history = found
     with CaseStore(db, read_only=True) as store:
-        history = store.history(case_id)
         versions = store.versions(case_id)
     subs = submitted.get(case_id, [])
     matches = session.scalars(

@@ -226,6 +226,15 @@ class CaseStore:
         ).fetchall()
         return [(str(src), IcsrCase.model_validate_json(js)) for src, js in rows]
 
+    def histories(self) -> dict[str, CaseHistory]:
+        """Every case's history (all versions), read in one query."""
+        if self.empty:
+            return {}
+        out: dict[str, CaseHistory] = {}
+        for cid, js in self.con.execute("SELECT case_id, case_json FROM icsr_version ORDER BY rowid").fetchall():
+            out[cid] = out.get(cid, CaseHistory(case_id=cid)).add(IcsrCase.model_validate_json(js))
+        return out
+
     def versions(self, case_id: str) -> list[dict[str, object]]:
         """Every stored version of a case with its provenance, in arrival order."""
         if self.empty:
