@@ -353,3 +353,36 @@ def test_comparison_report_has_its_tables_and_charts(daily: Path) -> None:
     assert len(charts) == 5 and charts[3]["title"].startswith("Reliability, grade >= 1 within 5 days")
     page = render_forecast_report(result, "<script>/* vega */</script>", title="ICANS <test>")
     assert "ICANS &lt;test&gt;" in page and page.count("vegaEmbed(") == 5 and "Severe (grade ≥ 3)" in page
+
+
+def test_realistic_simulator_sites_report_their_own_units(tmp_path: Path) -> None:
+    """`synth trajectories --realistic`: a site's file in its units (site C: CRP mg/dL, °F), read
+    with --unit, forecasts what the canonical table forecasts for its patients; uneventful
+    patients discharged early and labs left blank on days not measured."""
+    out = tmp_path / "real"
+    _ok(["synth", "trajectories", str(out), "--patients", "30", "--seed", "2", "--realistic"])
+    with (out / "patients.csv").open() as fh:
+        patients = list(csv.DictReader(fh))
+    assert {p["site"] for p in patients} == {"A", "B", "C"} and min(int(p["discharge_day"]) for p in patients) < 11
+    with (out / "daily.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert any(r["il6_pg_ml"] == "" for r in rows) and all(r["crp_mg_l"] != "" for r in rows if r["day"] == "0")
+    model = tmp_path / "m.joblib"
+    _ok(["forecast", "fit", "--data", str(out / "daily.csv"), "--model", "logistic", "--output", str(model)])
+    site_c = [out / "daily_site_C.csv", tmp_path / "c.csv", tmp_path / "canonical_c.csv"]
+    units = ["--unit", "crp_mg_l=mg/dL,max_temp_c=[degF]"]
+    _ok(["forecast", "predict", "--model", str(model), "--data", str(site_c[0]), *units, "--output", str(site_c[1])])
+    ids = {p["patient_id"] for p in patients if p["site"] == "C"}
+    _rewrite(
+        out / "daily.csv",
+        site_c[2],
+        edit=lambda rs: rs.__setitem__(slice(None), [r for r in rs if r["patient_id"] in ids]),
+    )
+    canonical = tmp_path / "pc.csv"
+    _ok(["forecast", "predict", "--model", str(model), "--data", str(site_c[2]), "--output", str(canonical)])
+    with site_c[1].open() as a, canonical.open() as b:
+        got, expected = list(csv.DictReader(a)), list(csv.DictReader(b))
+    assert len(got) == len(expected) > 0
+    assert all(
+        abs(float(x["probability"]) - float(y["probability"])) < 1e-3 for x, y in zip(got, expected, strict=True)
+    )
