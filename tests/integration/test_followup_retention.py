@@ -172,6 +172,10 @@ def test_followup_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(app, ["followup", "transition"]).exit_code == 0
     status = runner.invoke(app, ["followup", "transition", "P-1"])
     assert "Got Transition" in status.output and "majority at 18" in status.output
+    closed = runner.invoke(app, ["followup", "transition", "P-1", "--close-task", "transition_policy"])
+    assert closed.exit_code == 0 and "done" in closed.output
+    again = runner.invoke(app, ["followup", "transition", "P-1", "--close-task", "transition_policy"])
+    assert again.exit_code == 2 and "no open task 'transition_policy'" in again.output
     assert runner.invoke(app, ["followup", "worklist", "--sort", "sideways"]).exit_code == 2
     retained = runner.invoke(app, ["followup", "retention", "--by", "sex", "--html", str(tmp_path / "r.html")])
     assert retained.exit_code == 0, retained.output

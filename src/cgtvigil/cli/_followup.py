@@ -282,10 +282,14 @@ def transition_cmd(
     to_jurisdiction: Annotated[str | None, typer.Option(help="The patient's jurisdiction after the move.")] = None,
     sending_access: Annotated[str, typer.Option(help="none or read: what the sending site keeps.")] = "none",
     read_until: Annotated[str | None, typer.Option(help="End of the sending site's read access.")] = None,
+    close_task: Annotated[str | None, typer.Option(help="Mark this task of the patient done (e.g. assent).")] = None,
+    waive: Annotated[bool, typer.Option("--waive", help="With --close-task: waived, not done.")] = False,
     jurisdictions: AgesOption = None,
 ) -> None:
     """The paediatric-to-adult transition: raise due tasks (assent, re-consent, Got Transition
-    elements) and consent holds at majority; show a patient's roadmap; transfer a patient."""
+    elements) and consent holds at majority; show a patient's roadmap; transfer a patient; close
+    a task."""
+    from cgtvigil.followup import close_task as close
     from cgtvigil.followup import transfer_patient, transition_status, transition_sweep
 
     now = datetime.now(UTC)
@@ -323,6 +327,12 @@ def transition_cmd(
                         f"{moved.row.moved_on}; the sending site keeps {moved.row.sending_access} access."
                     )
                 )
+            if close_task is not None:
+                status = transition_status(session, _scope(), ages, patient, now)  # the patient exists
+                if not close(session, patient, close_task, _operator(), now, "waived" if waive else "done"):
+                    raise CgtVigilError(f"patient {patient} has no open task {close_task!r}")
+                _audit(session, "followup.task", f"patient:{patient}", {"task": close_task, "waived": waive})
+                session.commit()
             status = transition_status(session, _scope(), ages, patient, now)
             _audit(session, "patient.read", f"patient:{patient}", {"part": "transition"})
             session.commit()

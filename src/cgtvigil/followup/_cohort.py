@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from cgtvigil.followup._consent import majority_date, record_consent
 from cgtvigil.followup._plans import plan_patient
-from cgtvigil.followup._transition import transfer_patient, transition_sweep
+from cgtvigil.followup._transition import close_task, transfer_patient, transition_sweep
 from cgtvigil.followup._visits import YearlyForm, mark_missed, record_visit
 from cgtvigil.model import JurisdictionTable, LtfuRuleSet, ProductDictionary
 from cgtvigil.monitoring import register_patient
-from cgtvigil.store import ConsentUse, LtfuPatientRow, LtfuSiteRow, LtfuVisitRow, PatientRow, Scope
+from cgtvigil.store import ConsentUse, LtfuPatientRow, LtfuSiteRow, LtfuTaskRow, LtfuVisitRow, PatientRow, Scope
 from cgtvigil.synth import LTFU_SITES, LtfuCohort
 
 __all__ = ["load_ltfu_cohort"]
@@ -201,6 +201,11 @@ def load_ltfu_cohort(
         if progress is not None:
             progress(p.id, k + 1, len(cohort.patients))
     transition_sweep(session, ages, _at(today))
+    # SYNTHETIC coordinators: transition tasks due more than 90 days ago were completed on time
+    for task in session.scalars(
+        select(LtfuTaskRow).where(LtfuTaskRow.status == "open", LtfuTaskRow.due < today - timedelta(days=90))
+    ):
+        close_task(session, task.patient_id, task.kind, scope.actor, _at(task.due))
     mark_missed(session, today)
     session.flush()
     return counts

@@ -112,7 +112,9 @@ def transition_sweep(
             note = f"Got Transition element {number}: {title}" + (" (age UNCONFIRMED)" if status != "confirmed" else "")
             tasks.append((kind, number, min(max(due, day0), adult_on), note))
         for kind, element, due, detail in tasks:
-            if due - lead <= today:
+            # preparation for adulthood (assent, elements 1-4) lapses once the patient is of age
+            lapsed = adult_on <= today and kind not in ("reconsent", "transfer_of_care")
+            if due - lead <= today and not lapsed:
                 raised += int(_task(session, p.id, kind, element, due, approx or precision != "day", detail, now))
         if adult_on <= today:
             states = refresh_consent_state(session, p.id, today, jurisdictions)
