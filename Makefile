@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup spark bench clean
 
 VENDOR := src/cgtvigil/web/static/vendor
 ASSETS := $(VENDOR)/swagger-ui-bundle.js
@@ -34,14 +34,25 @@ $(STAMP): pyproject.toml constraints.txt $(ASSETS)
 
 setup: $(STAMP)
 
+# The Spark counting engine (signals --engine spark): PySpark from PyPI (the 'spark' extra) and
+# Java 17+ from Debian's default-jre-headless where there is no `java`.
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP)
+	@command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	   apt-get install -y -qq default-jre-headless >/dev/null; }
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/cgtvigil demo
 
-test: $(STAMP)
+test: $(STAMP) $(SPARK_STAMP)
 	scripts/test.sh
 
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+bench: $(STAMP) $(SPARK_STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench,spark]'
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/monitoring.py
 

@@ -98,7 +98,11 @@ class Settings:
     (starttls, ssl or none), CGTVIGIL_SMTP_USER, CGTVIGIL_SMTP_PASSWORD_FILE or
     CGTVIGIL_SMTP_PASSWORD, CGTVIGIL_SMTP_FROM (the mail server and sender of alert e-mails),
     CGTVIGIL_OPENFDA_API_KEY_FILE or CGTVIGIL_OPENFDA_API_KEY and CGTVIGIL_OPENFDA_URL (the openFDA API),
-    CGTVIGIL_SIGNAL_TIMELINES (a JSON file of days per signal state, the deployment's GVP IX SOP)."""
+    CGTVIGIL_SIGNAL_TIMELINES (a JSON file of days per signal state, the deployment's GVP IX SOP),
+    CGTVIGIL_SPARK_MASTER (where `signals --engine spark` runs: empty for local mode on every
+    core, a master URL such as spark://host:7077 or yarn, or a Spark Connect URL sc://host:15002),
+    CGTVIGIL_SPARK_EXPORT_DIR (where the store's Parquet export for Spark is written: on a
+    cluster, a folder every executor reads; default the system's temporary folder)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
@@ -123,6 +127,8 @@ class Settings:
     smtp_sender: str = "cgtvigil@localhost"
     openfda_api_key: str = ""  # empty: openFDA's keyless rate limits
     openfda_url: str = "https://api.fda.gov"
+    spark_master: str = ""  # empty: local mode (local[*])
+    spark_export_dir: Path | None = None  # None: the system's temporary folder
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -154,6 +160,10 @@ class Settings:
             smtp_sender=os.environ.get("CGTVIGIL_SMTP_FROM", "cgtvigil@localhost"),
             openfda_api_key=_secret("CGTVIGIL_OPENFDA_API_KEY"),
             openfda_url=os.environ.get("CGTVIGIL_OPENFDA_URL", "https://api.fda.gov").rstrip("/"),
+            spark_master=os.environ.get("CGTVIGIL_SPARK_MASTER", "").strip(),
+            spark_export_dir=Path(os.environ["CGTVIGIL_SPARK_EXPORT_DIR"])
+            if os.environ.get("CGTVIGIL_SPARK_EXPORT_DIR")
+            else None,
         )
 
     def notifier(self) -> Notifier:

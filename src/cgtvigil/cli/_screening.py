@@ -26,7 +26,9 @@ from cgtvigil.cli._app import (
     ingest_app,
     plain,
 )
+from cgtvigil.cli._exchange import export_app
 from cgtvigil.config import Settings
+from cgtvigil.engine import CountingEngine, SparkEngine, spark_missing, spark_session
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.model import FAERS_ROLES, SignalSpec
 from cgtvigil.reports import write_signal_report
@@ -35,6 +37,7 @@ from cgtvigil.screening import (
     ScreenResult,
     check_result_path,
     check_writable,
+    export_store_parquet,
     ingest_faers,
     open_screen_store,
     read_result,
@@ -285,6 +288,13 @@ def signals_cmd(
     ] = None,
     html: Annotated[Path | None, typer.Option(help="Also write an HTML report here.")] = None,
     top: Annotated[int, typer.Option(min=0, help="Rows to print.")] = 20,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Counting engine: duckdb (embedded, the default) or spark (PySpark and Java; local mode, or "
+            "the cluster in $CGTVIGIL_SPARK_MASTER; the store is counted from its Parquet export)."
+        ),
+    ] = "duckdb",
 ) -> None:
     """Disproportionality screen: PRR, ROR, IC and EBGM for every pair, ranked."""
     if (db is None) == (input is None):
@@ -318,6 +328,11 @@ def signals_cmd(
         _unused("without prr in --method", problems, yates=yates)
     if "ic" not in used:
         _unused("without ic in --method", problems, ic_approx=ic_approx)
+    engine_name = engine.strip().lower()
+    if engine_name not in ("duckdb", "spark"):
+        problems.add(param_message("--engine", _SIGNALS, "'duckdb' or 'spark'", engine))
+    elif not from_store and layout == "counts":
+        _unused("with --format counts (nothing is counted)", problems, engine=engine_name == "spark")
     options = {
         "methods": methods,
         "strata": _listed(strata, ",".join(STORE_STRATA) if from_store else ""),
@@ -335,6 +350,8 @@ def signals_cmd(
         if html:
             check_writable(html, "The HTML report")
         spec = _spec(options, store=from_store, problems=problems)
+        settings = Settings.from_env()
+        counting = _spark_engine(settings) if engine_name == "spark" else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CgtVigilWarning)
             if db is not None:
@@ -346,11 +363,19 @@ def signals_cmd(
                     )
                 topic_set = expand_topics(topic_set, meddra)
                 with open_screen_store(db) as store, _progress("screen") as progress:
-                    result = screen_store(store, spec, load_products(), topic_set, progress=progress)
+                    result = screen_store(
+                        store,
+                        spec,
+                        load_products(),
+                        topic_set,
+                        progress=progress,
+                        engine=counting,
+                        export_dir=settings.spark_export_dir,
+                    )
             elif layout == "long":
                 assert input is not None
                 with _progress("screen") as progress:
-                    result = screen_long_file(input, spec, progress=progress)
+                    result = screen_long_file(input, spec, engine=counting, progress=progress)
             else:
                 assert input is not None
                 result = screen_counts_file(input, spec)
@@ -366,6 +391,53 @@ def signals_cmd(
         except OSError as exc:
             _fail(exc)
         console.print(plain(f"HTML report: {html}"))
+
+
+def _spark_engine(settings: Settings) -> CountingEngine:
+    """The Spark engine on $CGTVIGIL_SPARK_MASTER, or one clear message why it cannot run."""
+    problem = spark_missing(settings.spark_master)
+    if problem:
+        raise CgtVigilError(f"--engine spark cannot run here: {problem}. Without it, use --engine duckdb.")
+    with _progress("starting Spark") as progress:
+        progress(f"starting Spark ({settings.spark_master or 'local mode'})", 0, 1)
+        return SparkEngine(spark_session(settings.spark_master))
+
+
+@export_app.command("parquet")
+def export_parquet_cmd(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder to write <level>.parquet into (e.g. a cluster's shared store).")
+    ],
+    db: Annotated[
+        Path | None, typer.Option(help="The FAERS store (default: $CGTVIGIL_DB or ./cgtvigil.duckdb).")
+    ] = None,
+    roles: Annotated[
+        list[str] | None, typer.Option(help="FAERS drug roles counted as exposure (default: PS,SS).")
+    ] = None,
+    levels: Annotated[list[str] | None, typer.Option(help="Event levels: pt, topic (default: both).")] = None,
+) -> None:
+    """Export the store's analysis relation (report_id, drug, event and the stratum columns of
+    de-duplicated, non-deleted cases) as Parquet, one file per event level: the long format
+    `cgtvigil signals --input` reads, with any engine, e.g. on a Spark cluster."""
+    chosen_roles = tuple(dict.fromkeys(r.upper() for r in _listed(roles, "PS,SS")))
+    chosen_levels = tuple(dict.fromkeys(x.lower() for x in _listed(levels, "pt,topic")))
+    problems = Problems()
+    for r in chosen_roles or ("",):
+        if r not in FAERS_ROLES:
+            problems.add(
+                param_message("--roles", "cgtvigil export parquet", f"FAERS role codes ({', '.join(FAERS_ROLES)})", r)
+            )
+    for x in chosen_levels or ("",):
+        if x not in ("pt", "topic"):
+            problems.add(param_message("--levels", "cgtvigil export parquet", "'pt' and/or 'topic'", x))
+    try:
+        problems.raise_if_any()
+        with open_screen_store(db or Settings.from_env().db) as store:
+            written = export_store_parquet(store, folder, load_topics(), roles=chosen_roles, levels=chosen_levels)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    for level, path in written.items():
+        console.print(plain(f"{level}: {path}"))
 
 
 @app.command("report")

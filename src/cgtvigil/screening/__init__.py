@@ -1,5 +1,6 @@
 """The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics."""
 
+from cgtvigil.screening._export import export_store_parquet
 from cgtvigil.screening._features import FEATURE_NAMES, PairFeatures, pair_features
 from cgtvigil.screening._ingest import (
     Checkpoint,
@@ -103,6 +104,7 @@ __all__ = [
     "check_writable",
     "class_onset_comparison",
     "evaluate_reference",
+    "export_store_parquet",
     "fit_reference",
     "ingest_faers",
     "load_reference_set",

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
+import tempfile
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,7 @@ from cgtvigil import __version__
 from cgtvigil.engine import CountingEngine, DuckDBEngine
 from cgtvigil.errors import DataQualityWarning, ParseError, StoreError, ValidationError
 from cgtvigil.model import ProductDictionary, SignalSpec, TopicSet, spec_hash
+from cgtvigil.screening._export import export_relation
 from cgtvigil.screening._scoring import rank, score_pairs
 from cgtvigil.signals import RULES_VERSION, THRESHOLD_RULES
 from cgtvigil.store import (
@@ -138,9 +141,15 @@ def screen_store(
     *,
     exclude_probable_duplicates: bool = False,
     progress: Progress | None = None,
+    engine: CountingEngine | None = None,
+    export_dir: Path | None = None,
 ) -> ScreenResult:
     """Screen the de-duplicated FAERS store: every CGT product (or every drug) against PTs
     and CGT safety topics. The prior is fitted on all pairs of the database.
+
+    DuckDB counts on the store itself; another ``engine`` (Spark) counts the store's Parquet
+    export, written to a temporary folder in ``export_dir`` (on a cluster: a folder every
+    executor reads).
 
     Refuses (:class:`~cgtvigil.errors.StaleStoreError`) a store whose case view or drug map
     was not built from the files now loaded; a database error becomes one
@@ -152,7 +161,7 @@ def screen_store(
         )
     try:
         check_derived_tables(store)
-        return _screen_store(store, spec, products, topics, exclude_probable_duplicates, progress)
+        return _screen_store(store, spec, products, topics, exclude_probable_duplicates, progress, engine, export_dir)
     except duckdb.Error as exc:
         raise StoreError(f"{store.path}: the screen failed while reading the store: {exc}") from exc
 
@@ -164,6 +173,8 @@ def _screen_store(
     topics: TopicSet,
     exclude_probable_duplicates: bool,
     progress: Progress | None,
+    other_engine: CountingEngine | None = None,
+    export_dir: Path | None = None,
 ) -> ScreenResult:
     meta = _base_metadata(spec)
     last_import = store.con.execute("SELECT max(imported_at) FROM source_file").fetchall()[0][0]
@@ -202,13 +213,22 @@ def _screen_store(
             return table
         return table.filter(pc.is_in(table.column("drug"), value_set=brand_set))
 
-    engine = DuckDBEngine(store.con)
+    engine = other_engine or DuckDBEngine(store.con)
+    if other_engine is not None:
+        meta["engine"] = type(other_engine).__name__
     meta["attrition"] = _attrition(store, spec, exclude_probable_duplicates)
     tables = []
-    for level in spec.event_levels:
-        sql = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=exclude_probable_duplicates)
-        relation = engine.relation_from_sql(sql)
-        tables.append(_score_level(engine, relation, spec, level, meta, amon_of, keep, progress))
+    # a folder for the Parquet export, only when another engine reads it
+    export = tempfile.TemporaryDirectory(prefix="cgtvigil-export-", dir=export_dir) if other_engine else nullcontext("")
+    with export as folder:
+        for level in spec.event_levels:
+            sql = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=exclude_probable_duplicates)
+            if other_engine is None:
+                relation = engine.relation_from_sql(sql)
+            else:
+                exported = export_relation(store, sql, Path(folder) / f"{level}.parquet")
+                relation = engine.relation_from_file(exported, strata=spec.strata)
+            tables.append(_score_level(engine, relation, spec, level, meta, amon_of, keep, progress))
     if progress:
         progress("done", 2, 2)
     return _finish(tables, meta)
@@ -252,8 +272,10 @@ def screen_long_file(
     Rows with a blank report id, drug or event are left out; how many is recorded in the
     attrition of the metadata and raised as a :class:`~cgtvigil.errors.DataQualityWarning`."""
     path = Path(path)
-    engine = engine or DuckDBEngine()
     meta = _base_metadata(spec)
+    if engine is not None:
+        meta["engine"] = type(engine).__name__
+    engine = engine or DuckDBEngine()
     meta["data"] = {"source": "long_file", "path": str(path), "sha256": _file_sha256(path)}
     try:
         relation = engine.relation_from_file(path, strata=spec.strata)
