@@ -350,7 +350,9 @@ def gateways(operational_url: str):  # type: ignore[no-untyped-def]
 
 
 def _point(patient: object, value: object = 38.0, when: str | None = None, device: object = "patch") -> dict:
-    when = when or datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0).isoformat()
+    # yesterday 08:00 UTC: never ahead of the clock (today 08:00 was FUTURE_TIME before 08:00)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    when = when or yesterday.replace(hour=8, minute=0, second=0, microsecond=0).isoformat()
     return {
         "header": {
             "user_id": patient,
