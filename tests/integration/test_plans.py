@@ -65,3 +65,15 @@ def test_tier_changes_are_recorded_with_reasons(operational_url: str) -> None:
             ("high", "low", ["high or critical alert open"]),
         ]
     engine.dispose()
+
+
+def test_forecast_sets_the_tier_at_versioned_thresholds() -> None:
+    """Rules 0.2: a forecast at or above 0.30 makes the tier high, at or above 0.10 intermediate."""
+    what = "ICANS grade >= 1 within 5 days"
+    tiers = [
+        compute_plan("P-6", PRODUCTS["breyanzi"], DAY0, NOW, forecast=(what, p)).tier for p in (0.05, 0.10, 0.29, 0.30)
+    ]
+    assert tiers == ["low", "intermediate", "intermediate", "high"]
+    high = compute_plan("P-6", PRODUCTS["breyanzi"], DAY0, NOW, forecast=(what, 0.42))
+    assert high.reasons == ["forecast ICANS grade >= 1 within 5 days: 42% >= 30%"]
+    assert high.version == "cgtvigil-plan-rules-0.2"

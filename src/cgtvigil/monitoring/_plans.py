@@ -4,8 +4,13 @@ documented project defaults (the label periods are from the June 2025 CAR-T labe
 Zolgensma [C S18] and Elevidys [S S16]); the frequencies are cgtvigil defaults, not guidance.
 
 Risk tier: high if any of CAR-HEMATOTOX >= 2, m-EASIX above ``m_easix_high``, age >= 70, a
-high/critical alert open now; intermediate if the product class is a CD19 or BCMA CAR-T with
-a higher CRS/ICANS rate (axi-cel, brexu-cel, cilta-cel) or any warning alert is open; else low.
+high/critical alert open now, or a forecast (``cgtvigil.forecasting``: the probability of CRS or
+ICANS onset within the model's horizon) at or above ``forecast_high``; intermediate if the
+product class is a CD19 or BCMA CAR-T with a higher CRS/ICANS rate (axi-cel, brexu-cel,
+cilta-cel), any warning alert is open or the forecast is at or above ``forecast_intermediate``;
+else low. The forecast thresholds (0.30 and 0.10, rules 0.2) are project defaults, not
+validated cut-offs; 0.30 is near the 10 % alert rate of the course model's 5-day ICANS forecast
+on the realistic simulator (0.325; issue 16).
 """
 
 from __future__ import annotations
@@ -50,11 +55,13 @@ _DEFAULT_FREQUENCIES: dict[str, dict[str, float]] = {
 class PlanRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = "cgtvigil-plan-rules-0.1"
+    version: str = "cgtvigil-plan-rules-0.2"
     m_easix_high: float = Field(3.0, description="project default cut-off; m-EASIX cut-offs are UNCONFIRMED")
     # tier -> measurement -> hours between measurements, during the first 14 days (CAR-T)
     frequencies_hours: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(_DEFAULT_FREQUENCIES))
     higher_risk_products: tuple[str, ...] = ("yescarta", "tecartus", "carvykti")
+    forecast_high: float = Field(0.30, gt=0, le=1, description="forecast onset risk: high tier (project default)")
+    forecast_intermediate: float = Field(0.10, gt=0, le=1, description="forecast onset risk: intermediate tier")
 
 
 def label_requirements(product: Product) -> list[LabelRequirement]:
@@ -118,9 +125,11 @@ def compute_plan(
     age_years: float | None = None,
     open_alert_severities: tuple[str, ...] = (),
     last_measured: dict[str, datetime] | None = None,
+    forecast: tuple[str, float] | None = None,
 ) -> MonitoringPlan:
     """The plan for one patient now: tier, its reasons, label requirements still in force, and
-    for each measurement the interval, when it is due and whether it is overdue."""
+    for each measurement the interval, when it is due and whether it is overdue. ``forecast``
+    is (what it forecasts, probability), e.g. ("ICANS grade >= 1 within 5 days", 0.34)."""
     rules = rules or PlanRules()
     reasons: list[str] = []
     if car_hematotox is not None and car_hematotox >= 2:
@@ -131,8 +140,12 @@ def compute_plan(
         reasons.append(f"age {age_years:g}")
     if any(s in ("high", "critical") for s in open_alert_severities):
         reasons.append("high or critical alert open")
+    if forecast is not None and forecast[1] >= rules.forecast_high:
+        reasons.append(f"forecast {forecast[0]}: {forecast[1]:.0%} >= {rules.forecast_high:.0%}")
     tier = "high" if reasons else "low"
     if tier == "low":
+        if forecast is not None and forecast[1] >= rules.forecast_intermediate:
+            reasons.append(f"forecast {forecast[0]}: {forecast[1]:.0%} >= {rules.forecast_intermediate:.0%}")
         if product.id in rules.higher_risk_products:
             reasons.append(f"{product.brand}: higher CRS/ICANS rates")
         if "warning" in open_alert_severities:
