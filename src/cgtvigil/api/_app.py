@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil import __version__
+from cgtvigil.api._cases import cases_api
 from cgtvigil.api._followup import followup_api
 from cgtvigil.api._genotox import genotox_api
-from cgtvigil.api._cases import cases_api
 from cgtvigil.api._read import read_router
 from cgtvigil.api._risk_management import risk_api_router
 from cgtvigil.api._signal_management import signal_management_api

@@ -15,7 +15,6 @@ from cgtvigil.store._cases import (
 )
 from cgtvigil.store._dictionaries import load_jurisdictions, load_ltfu_rules, load_products, load_topics
 from cgtvigil.store._faers_store import FaersStore
-from cgtvigil.store._genotox_tables import IsQuarantineRow, IsSampleRow, IsSiteRow, OffTargetRow, VectorMeasurementRow
 from cgtvigil.store._followup_tables import (
     ConsentRow,
     ConsentStateRow,
@@ -28,6 +27,7 @@ from cgtvigil.store._followup_tables import (
     MalignancyRow,
     TransferRow,
 )
+from cgtvigil.store._genotox_tables import IsQuarantineRow, IsSampleRow, IsSiteRow, OffTargetRow, VectorMeasurementRow
 from cgtvigil.store._meddra import expand_topics, load_meddra_groups
 from cgtvigil.store._migrate import migrate
 from cgtvigil.store._operational import (
