@@ -180,7 +180,8 @@ def case_detail(
     scope (so that existence does not leak)."""
     _require(scope)
     submitted = submissions_by_case(session)
-    found = next((v for v in _visible(db, scope, reference, submitted) if v[1].case_id == case_id), None)
+    visible = _visible(db, scope, reference, submitted)
+    found = next((v for v in visible if v[1].case_id == case_id), None)
     if found is None:
         raise NotFoundError(f"no case {case_id!r}")
     source, case, a, history = found
@@ -192,6 +193,8 @@ def case_detail(
         .where(or_(CaseMatchRow.case_a == case_id, CaseMatchRow.case_b == case_id))
         .order_by(CaseMatchRow.score.desc())
     ).all()
+    in_scope = {v[1].case_id for v in visible}  # a candidate naming a case outside the scope is not shown
+    matches = [m for m in matches if (m.case_b if m.case_a == case_id else m.case_a) in in_scope]
     append_audit(session, actor=scope.actor, action="cases.read", target=f"icsr:{case_id}"[:256], at=now)
     session.commit()
     return CaseDetail(
