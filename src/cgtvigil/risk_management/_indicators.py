@@ -18,10 +18,10 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.orm import Session
 
-from cgtvigil.store import LtfuPlanRow, LtfuVisitRow, ObservationRow, TreatmentRow
+from cgtvigil.store import LtfuPlanRow, LtfuVisitRow, ObservationRow, TreatmentRow, consent_condition
 
 __all__ = ["INDICATORS", "IndicatorDefinition", "IndicatorPoint", "IndicatorSeries", "compute_indicator"]
 
@@ -220,10 +220,12 @@ def compute_indicator(
     now: datetime,
     *,
     patient_level: bool,
+    consented_only: bool,
 ) -> IndicatorSeries:
     """One indicator over the product's treated patients (already checked against the
     reader's scope), by infusion quarter; ``patient_level`` False withholds quarters of fewer
-    than 5 patients (aggregate readers)."""
+    than 5 patients (aggregate readers); ``consented_only`` leaves out the patients whose
+    data-sharing consent is withdrawn or held (every reader but an administrator, issue 12)."""
     d = INDICATORS[indicator]
     head = dict(
         indicator=d.key,
@@ -235,11 +237,11 @@ def compute_indicator(
         direction=direction,
     )
     if d.per_visit:
-        per_quarter = _ltfu_visits(session, product_id, now)
+        per_quarter = _ltfu_visits(session, product_id, now, consented_only)
     elif d.per_patient is None:
         return IndicatorSeries(**head, status="not computable", note=d.not_computable)
     else:
-        per_quarter = _per_patient(session, product_id, d.kinds, d.per_patient, now)
+        per_quarter = _per_patient(session, product_id, d.kinds, d.per_patient, now, consented_only)
     if not per_quarter:
         return IndicatorSeries(
             **head,
@@ -260,7 +262,13 @@ def compute_indicator(
     return IndicatorSeries(**head, status="computed", note=note, points=points, overall=overall)
 
 
-def _ltfu_visits(session: Session, product_id: str, now: datetime) -> dict[str, list[tuple[bool, float | None]]]:
+def _shared(consented_only: bool, patient_id: ColumnElement[str] | object) -> ColumnElement[bool]:
+    return consent_condition("data_sharing", patient_id) if consented_only else true()
+
+
+def _ltfu_visits(
+    session: Session, product_id: str, now: datetime, consented_only: bool
+) -> dict[str, list[tuple[bool, float | None]]]:
     """Each follow-up visit of the product's plans whose window closed before ``now``: done or not."""
     rows = session.execute(
         select(LtfuPlanRow.start, LtfuVisitRow.state)
@@ -269,6 +277,7 @@ def _ltfu_visits(session: Session, product_id: str, now: datetime) -> dict[str, 
             LtfuPlanRow.product_id == product_id,
             LtfuVisitRow.closes < now.date(),
             LtfuVisitRow.state.not_in(("replaced", "not_required")),
+            _shared(consented_only, LtfuPlanRow.patient_id),
         )
     )
     out: dict[str, list[tuple[bool, float | None]]] = defaultdict(list)
@@ -278,14 +287,19 @@ def _ltfu_visits(session: Session, product_id: str, now: datetime) -> dict[str, 
 
 
 def _per_patient(
-    session: Session, product_id: str, kinds: tuple[str, ...], per_patient: _PerPatient, now: datetime
+    session: Session,
+    product_id: str,
+    kinds: tuple[str, ...],
+    per_patient: _PerPatient,
+    now: datetime,
+    consented_only: bool,
 ) -> dict[str, list[tuple[bool, float | None]]]:
     """Each treated patient of the product in the indicator's population: its result."""
     patients = [
         _Patient(pid, day)
         for pid, day in session.execute(
             select(TreatmentRow.patient_id, TreatmentRow.infusion_date)
-            .where(TreatmentRow.product_id == product_id)
+            .where(TreatmentRow.product_id == product_id, _shared(consented_only, TreatmentRow.patient_id))
             .order_by(TreatmentRow.patient_id, TreatmentRow.infusion_date)
         )
     ]

@@ -225,7 +225,14 @@ def register_indicators(
                     risks=list(item.risks),
                     indicators=[
                         compute_indicator(
-                            session, pid, t.indicator, t.target, t.direction, now, patient_level=patient_level
+                            session,
+                            pid,
+                            t.indicator,
+                            t.target,
+                            t.direction,
+                            now,
+                            patient_level=patient_level,
+                            consented_only=not scope.all_patients,
                         )
                         for t in item.indicators
                     ],
