@@ -7,7 +7,9 @@ Reference: the two engines are independent implementations of one definition (di
 reports per pair, per drug, per event, in all; Mantel-Haenszel E = sum_s n_drug,s * n_event,s
 / n_s). Counts (n, a, b, c, d per pair; n per stratum) must be equal; the expected count is a
 sum of floating-point terms whose order neither engine fixes, so it is compared to 1e-12
-(relative), and every screen output to 1e-9.
+(relative). Screen outputs from equal counts are compared to 1e-9; with strata, the EBGM
+prior's optimiser carries those last-bit differences of E into its stopping point (measured:
+3.7e-8 relative at most on the openEBGM sample), so stratified screens are compared to 1e-6.
 """
 
 from __future__ import annotations
@@ -64,20 +66,25 @@ def _by_pair(table: pa.Table) -> pa.Table:
     return table.take(order)
 
 
-def _assert_same_screen(spark: ScreenResult, duck: ScreenResult) -> None:
-    s, d = spark.table, duck.table
+def _assert_same_screen(spark: ScreenResult, duck: ScreenResult, rtol: float = 1e-9) -> None:
+    _assert_same_table(spark.table, duck.table, rtol)
+    assert spark.metadata["priors"].keys() == duck.metadata["priors"].keys()
+    assert spark.metadata["attrition"] == duck.metadata["attrition"]
+    assert spark.metadata["engine"] == "SparkEngine"
+
+
+def _assert_same_table(s: pa.Table, d: pa.Table, rtol: float = 1e-9) -> None:
     assert s.schema == d.schema
     assert s.num_rows == d.num_rows > 0
     s, d = _by_pair(s), _by_pair(d)
     for name in d.column_names:
         a, b = s.column(name), d.column(name)
         if pa.types.is_floating(b.type):
-            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)
-        else:
+            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=rtol, atol=1e-12, equal_nan=True, err_msg=name)
+        else:  # a dictionary column compared by its values (each engine's dictionary order differs)
+            if pa.types.is_dictionary(b.type):
+                a, b = pc.cast(a, b.type.value_type), pc.cast(b, b.type.value_type)
             assert a.equals(b), name
-    assert spark.metadata["priors"].keys() == duck.metadata["priors"].keys()
-    assert spark.metadata["attrition"] == duck.metadata["attrition"]
-    assert spark.metadata["engine"] == "SparkEngine"
 
 
 def _counts(engine: CountingEngine, path: Path, strata: tuple[str, ...]) -> tuple[dict[str, int], pa.Table]:
@@ -109,7 +116,7 @@ def test_openebgm_sample_counts_and_screen(spark: Any, openebgm: Path, variant: 
         warnings.simplefilter("ignore")  # zero cells in a synthetic set
         by_spark = screen_long_file(openebgm, spec, engine=SparkEngine(spark))
         by_duck = screen_long_file(openebgm, spec)
-    _assert_same_screen(by_spark, by_duck)
+    _assert_same_screen(by_spark, by_duck, rtol=1e-6 if strata else 1e-9)
 
 
 def test_blank_fields_are_counted_alike(spark: Any, tmp_path: Path) -> None:
@@ -149,7 +156,7 @@ def test_faers_samples_store_screen(spark: Any, faers_store: Path, tmp_path: Pat
         )
         by_duck = screen_store(store, spec, load_products(), load_topics())
     assert set(by_duck.table.column("event_type").to_pylist()) == {"pt", "topic"}
-    _assert_same_screen(by_spark, by_duck)
+    _assert_same_screen(by_spark, by_duck, rtol=1e-6 if strata else 1e-9)
     assert list(tmp_path.iterdir()) == []  # the Parquet export is removed after the screen
 
 
@@ -167,3 +174,34 @@ def test_faers_samples_store_counts(spark: Any, faers_store: Path, tmp_path: Pat
     assert spark_engine.count_rows(relation) == rows_d
     assert rows_d["complete"] > 100
     _assert_same_counts(spark_engine.count_pairs(relation, strata=STORE_STRATA), pairs_d)
+
+
+def test_signals_command_engine_spark(spark: Any, faers_store: Path, tmp_path: Path) -> None:
+    """`cgtvigil signals --engine spark` writes the screen `--engine duckdb` writes (the
+    command reuses this run's local session)."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    outputs = {}
+    for engine in ("duckdb", "spark"):
+        out = tmp_path / f"{engine}.parquet"
+        args = ["signals", "--db", str(faers_store), "--all-drugs", "--output", str(out), "--engine", engine]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        outputs[engine] = pq.read_table(out)
+    _assert_same_table(outputs["spark"], outputs["duckdb"], rtol=1e-6)  # the store strata
+
+
+def test_signals_command_refuses_spark_without_java(faers_store: Path, tmp_path: Path, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    out = tmp_path / "screen.parquet"
+    result = CliRunner().invoke(app, ["signals", "--db", str(faers_store), "--output", str(out), "--engine", "spark"])
+    assert result.exit_code != 0
+    assert "--engine spark cannot run here" in result.output and "default-jre-headless" in result.output
+    assert "Traceback" not in result.output and not out.exists()

@@ -151,8 +151,9 @@ class SparkEngine:
         if suffix == ".parquet":
             frame = reader.parquet(str(path.resolve()))
         elif suffix in (".csv", ".txt", ".gz"):
-            # every cell as text (as DuckDB's all_varchar); an empty cell is NULL, blanks are trimmed below
-            frame = reader.csv(str(path.resolve()), header=True, inferSchema=False, encoding="UTF-8")
+            # every cell as text (as DuckDB's all_varchar), a doubled quote inside quotes is one quote
+            # (RFC 4180, as DuckDB; Spark's default escape is a backslash); an empty cell is NULL
+            frame = reader.csv(str(path.resolve()), header=True, inferSchema=False, encoding="UTF-8", escape='"')
         else:
             raise ParseError(f"unknown file type '{suffix}'; expected .csv or .parquet", file=str(path))
         columns = list(frame.columns)
