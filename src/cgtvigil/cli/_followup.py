@@ -202,6 +202,8 @@ def record_cmd(
                 ) from exc
             except json.JSONDecodeError as exc:
                 raise ValidationError([f"{form}: not JSON ({exc})"]) from exc
+            except UnicodeDecodeError as exc:
+                raise ValidationError([f"{form}: not UTF-8 text (byte {exc.start})"]) from exc
         with _session() as session:
             if tissue is not None:
                 row = record_tissue_result(session, _scope(), tissue, result or "", now)

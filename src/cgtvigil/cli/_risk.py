@@ -151,6 +151,8 @@ def edit_cmd(
             session.commit()
     except json.JSONDecodeError as exc:
         _fail(CgtVigilError(f"{file}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."))
+    except UnicodeDecodeError as exc:
+        _fail(CgtVigilError(f"{file}: not UTF-8 text (byte {exc.start})."))
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     if stored.version == before:

@@ -89,6 +89,8 @@ def load_timelines(path: Path | None = None) -> Timelines:
             text, where = Path(path).read_text("utf-8"), str(path)
         except OSError as exc:
             raise ValidationError([f"{path}: cannot read the timelines file ({exc.strerror})."]) from exc
+        except UnicodeDecodeError as exc:
+            raise ValidationError([f"{path}: the timelines file is not UTF-8 text (byte {exc.start})."]) from exc
     try:
         timelines = Timelines.model_validate(json.loads(text))
     except json.JSONDecodeError as exc:

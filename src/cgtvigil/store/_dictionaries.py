@@ -18,7 +18,10 @@ __all__ = ["load_jurisdictions", "load_ltfu_rules", "load_products", "load_topic
 def _read(path: Path | None, default: str) -> tuple[str, str]:
     if path is None:
         return resources.files("cgtvigil.store").joinpath("data", default).read_text("utf-8"), f"cgtvigil:{default}"
-    return Path(path).read_text("utf-8"), str(path)
+    try:
+        return Path(path).read_text("utf-8"), str(path)
+    except UnicodeDecodeError as exc:
+        raise ValidationError([f"{path}: not UTF-8 text (byte {exc.start})."]) from exc
 
 
 def _problems(exc: PydanticValidationError, where: str) -> ValidationError:
