@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cgtvigil.cli import app
-from cgtvigil.errors import ValidationError
+from cgtvigil.errors import ParseError, ValidationError
 from cgtvigil.signal_management import load_timelines
-from cgtvigil.store import load_ltfu_rules
+from cgtvigil.store import load_ltfu_rules, load_watchlist
 
 runner = CliRunner()
 
@@ -27,6 +27,8 @@ def test_loaders_name_the_file(latin1: Path) -> None:
     for load in (load_ltfu_rules, load_timelines):
         with pytest.raises(ValidationError, match=r"latin1\.json: .*not UTF-8 text"):
             load(latin1)
+    with pytest.raises(ParseError, match=r"latin1\.json: the file is not UTF-8 text"):  # a watch-list CSV
+        load_watchlist("hg38", latin1)
 
 
 @pytest.mark.parametrize(

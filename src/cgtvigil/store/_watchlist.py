@@ -4,6 +4,7 @@ deployment's own CSV), as gene bodies on one genome build."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Literal
@@ -35,25 +36,28 @@ def load_watchlist(genome: Literal["hg19", "hg38"], path: Path | None = None) ->
         ]
         return str(data["version"]), spans
     name = str(path)
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = set(reader.fieldnames or ())
-        prefix = f"{genome}_" if f"{genome}_chrom" in cols else ""
-        need = {"gene", f"{prefix}chrom", f"{prefix}start", f"{prefix}end"}
-        if not need <= cols:
-            raise ParseError(f"a watch-list needs the columns {', '.join(sorted(need - cols))}", file=name, line=1)
-        spans = []
-        for line, r in enumerate(reader, start=2):
-            try:
-                spans.append(
-                    GeneSpan(
-                        r["gene"].strip(),
-                        r[f"{prefix}chrom"].strip(),
-                        int(r[f"{prefix}start"]),
-                        int(r[f"{prefix}end"]),
-                        (r.get(f"{prefix}strand") or "").strip(),
-                    )
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"the file is not UTF-8 text (byte {exc.start})", file=name) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = set(reader.fieldnames or ())
+    prefix = f"{genome}_" if f"{genome}_chrom" in cols else ""
+    need = {"gene", f"{prefix}chrom", f"{prefix}start", f"{prefix}end"}
+    if not need <= cols:
+        raise ParseError(f"a watch-list needs the columns {', '.join(sorted(need - cols))}", file=name, line=1)
+    spans = []
+    for line, r in enumerate(reader, start=2):
+        try:
+            spans.append(
+                GeneSpan(
+                    r["gene"].strip(),
+                    r[f"{prefix}chrom"].strip(),
+                    int(r[f"{prefix}start"]),
+                    int(r[f"{prefix}end"]),
+                    (r.get(f"{prefix}strand") or "").strip(),
                 )
-            except (TypeError, ValueError) as exc:
-                raise ParseError(f"start and end must be whole numbers ({exc})", file=name, line=line) from None
+            )
+        except (TypeError, ValueError) as exc:
+            raise ParseError(f"start and end must be whole numbers ({exc})", file=name, line=line) from None
     return f"file:{path.name}", spans
