@@ -9,7 +9,8 @@ reports per pair, per drug, per event, in all; Mantel-Haenszel E = sum_s n_drug,
 sum of floating-point terms whose order neither engine fixes, so it is compared to 1e-12
 (relative). Screen outputs from equal counts are compared to 1e-9; with strata, the EBGM
 prior's optimiser carries those last-bit differences of E into its stopping point (measured:
-3.7e-8 relative at most on the openEBGM sample), so stratified screens are compared to 1e-6.
+3.7e-8 relative at most on the openEBGM sample), so a stratified screen with a fitted prior is
+compared to 1e-6, and the small FAERS store's stratified screens use a fixed prior.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from cgtvigil.store import STORE_STRATA, FaersStore, analysis_relation_sql, load
 
 COUNTS = ("n", "n_drug", "n_event", "n_total")
 OPENEBGM = {"plain": (), "stratified": ("strat1", "strat2")}
+FIXED_PRIOR = (0.2, 0.1, 2.0, 4.0, 0.3)
 
 
 def _cells(table: pa.Table) -> pa.Table:
@@ -148,7 +150,13 @@ def faers_store(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -
 
 @pytest.mark.parametrize("strata", [STORE_STRATA, ()], ids=["store-strata", "crude"])
 def test_faers_samples_store_screen(spark: Any, faers_store: Path, tmp_path: Path, strata: tuple[str, ...]) -> None:
-    spec = SignalSpec(products_only=False, strata=strata, roles=("PS", "SS", "C"))
+    # With strata, a fixed prior: on these 200 reports the two fitted priors came out apart (EBGM up to
+    # 5e-4 relative, measured) from equal counts and E equal to 1e-12: on this flat likelihood the last
+    # bits of E move the optimiser's stopping point (DuckDB alone, every E one ulp up: EBGM 1.5e-4 apart;
+    # the pairs' order: no change). A fit would test the optimiser, not the engines (the openEBGM test
+    # above compares fitted screens).
+    prior = {"prior": FIXED_PRIOR} if strata else {}
+    spec = SignalSpec(products_only=False, strata=strata, roles=("PS", "SS", "C"), **prior)
     with FaersStore(faers_store, read_only=True) as store, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         by_spark = screen_store(
@@ -156,7 +164,7 @@ def test_faers_samples_store_screen(spark: Any, faers_store: Path, tmp_path: Pat
         )
         by_duck = screen_store(store, spec, load_products(), load_topics())
     assert set(by_duck.table.column("event_type").to_pylist()) == {"pt", "topic"}
-    _assert_same_screen(by_spark, by_duck, rtol=1e-6 if strata else 1e-9)
+    _assert_same_screen(by_spark, by_duck)
     assert list(tmp_path.iterdir()) == []  # the Parquet export is removed after the screen
 
 
@@ -187,11 +195,12 @@ def test_signals_command_engine_spark(spark: Any, faers_store: Path, tmp_path: P
     outputs = {}
     for engine in ("duckdb", "spark"):
         out = tmp_path / f"{engine}.parquet"
-        args = ["signals", "--db", str(faers_store), "--all-drugs", "--output", str(out), "--engine", engine]
+        args = ["signals", "--db", str(faers_store), "--all-drugs", "--prior", "0.2,0.1,2,4,0.3"]
+        args += ["--output", str(out), "--engine", engine]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         outputs[engine] = pq.read_table(out)
-    _assert_same_table(outputs["spark"], outputs["duckdb"], rtol=1e-6)  # the store strata
+    _assert_same_table(outputs["spark"], outputs["duckdb"])
 
 
 def test_signals_command_refuses_spark_without_java(faers_store: Path, tmp_path: Path, monkeypatch: Any) -> None:

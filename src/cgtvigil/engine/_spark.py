@@ -3,7 +3,7 @@
 The same counts as :class:`~cgtvigil.engine.DuckDBEngine`: distinct reports per observed
 (drug, event) pair, the margins, and the Mantel-Haenszel expected count over strata, from a
 long-format Parquet or CSV file (for the FAERS store: its Parquet export, see
-:func:`cgtvigil.store.export_analysis_parquet`). PySpark is imported when an engine is made,
+:func:`cgtvigil.screening.export_store_parquet`). PySpark is imported when a session is started,
 never when cgtvigil is imported; it needs Java (17 or later) unless it talks to a Spark
 Connect server.
 """
