@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cgtvigil.errors import ValidationError
-from cgtvigil.model import SignalSpec
+from cgtvigil.model import ProductSafetyInfo, ReferenceSafetyInformation, SignalSpec
 from cgtvigil.screening import (
     FEATURE_NAMES,
     add_priority,
@@ -27,7 +27,8 @@ from cgtvigil.screening import (
     score_features,
     screen_store,
 )
-from cgtvigil.store import FaersStore, load_products, load_topics
+from cgtvigil.signals import SignalRanker
+from cgtvigil.store import FaersStore, load_products, load_safety_info, load_topics
 from cgtvigil.synth import SynthConfig, generate_faers
 
 QUARTERS = tuple(f"{y}Q{q}" for y in (2023, 2024) for q in range(1, 5))
@@ -143,6 +144,56 @@ def test_priority_and_explanation_in_the_screen_result(synth_store: tuple, featu
     named = first["priority_explanation"].split(", ")
     assert len(named) == 3 and all(part.split()[0] in FEATURE_NAMES for part in named)
     assert ranked.metadata["ranking"]["model"]["coef"] == ranker.coef_.tolist()
+
+
+def test_label_status_follows_the_reference_safety_information_and_moves_the_ranking(
+    synth_store: tuple, features: object
+) -> None:
+    """The SQL's label status agrees with the RSI expanded in Python (topics to their PTs); with
+    a model that ranks unexpected events first, a pair expected by the shipped RSI drops below an
+    unexpected pair of the same product, and rises above it once an RSI lists nothing for it."""
+    table = features.table  # type: ignore[attr-defined]
+    rsi, topics = load_safety_info(), load_topics()
+    meta = features.metadata["reference_safety_information"]  # type: ignore[attr-defined]
+    assert meta["version"] == rsi.version and meta["unconfirmed"] and meta["confirmed"] is False
+    rows = table.select(["drug", "product_id", "event", "log2_eb05", "label_status", "rsi_status"]).to_pylist()
+    terms = {t.id: t.keys() for t in topics.topics}
+    listed = {p.product_id for p in rsi.products}
+    seen = set()
+    for r in rows:
+        info = rsi.for_product(r["product_id"]) if r["product_id"] else None
+        if info is None:
+            assert (r["label_status"], r["rsi_status"]) == (0.0, "no RSI")
+            continue
+        keys = {k for x in info.expected for k in (terms[x.topic] if x.topic else {str(x.pt).upper()})}
+        assert r["label_status"] == (1.0 if r["event"].upper() in keys else -1.0)
+        seen.add(r["rsi_status"])
+    assert {"expected", "unexpected"} <= seen and sum(meta["pairs"].values()) == len(rows)
+    ranker = SignalRanker.from_dict({
+        "model": "logistic", "C": 1.0, "feature_names": ["log2_eb05", "label_status"], "mean": [0.0, 0.0],
+        "scale": [1.0, 1.0], "coef": [1.0, -3.0], "intercept": 0.0, "n_positive": 2, "n_negative": 2,
+    })  # fmt: skip
+    cgt = [r for r in rows if r["product_id"] in listed]
+    a = max((r for r in cgt if r["label_status"] == 1.0), key=lambda r: r["log2_eb05"])
+    b = max((r for r in cgt if r["drug"] == a["drug"] and r["label_status"] == -1.0
+             and a["log2_eb05"] - 6 < r["log2_eb05"] < a["log2_eb05"]), key=lambda r: r["log2_eb05"])  # fmt: skip
+
+    def priority(feats: object) -> dict[str, int]:
+        s = score_features(feats, ranker).to_pylist()  # type: ignore[arg-type]
+        pick = {(a["drug"], a["event"]), (b["drug"], b["event"])}
+        return {r["event"]: r["priority"] for r in s if (r["drug"], r["event"]) in pick}
+
+    before = priority(features)
+    assert before[b["event"]] < before[a["event"]]
+    empty = ReferenceSafetyInformation(
+        version="test-empty", products=(ProductSafetyInfo(product_id=a["product_id"], label_version="t", expected=()),)
+    )
+    with FaersStore(synth_store[0], read_only=True) as store, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        relabelled = pair_features(store, load_products(), safety_info=empty)
+    after = priority(relabelled)
+    assert after[a["event"]] < after[b["event"]]
+    assert relabelled.metadata["reference_safety_information"]["version"] == "test-empty"
 
 
 @pytest.mark.parametrize("name", ["omopReferenceSet.csv", "euadrReferenceSet.csv"])

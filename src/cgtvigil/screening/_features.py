@@ -1,6 +1,6 @@
 """Features of every (drug, event) pair for the learned ranking, computed from the FAERS store
 in DuckDB (vigiRank-like: disproportionality, recency, spread, completeness, seriousness,
-reporter, dechallenge, time-to-onset concentration, class and masking views).
+reporter, dechallenge, time-to-onset concentration, class and masking views, label status).
 
 The store is read in three SQL passes through the counting engine: the pair counts (and so the
 EBGM, IC and ROR of the screen), the counts without the most reported drugs (masking), and the
@@ -29,6 +29,10 @@ Definitions (per pair, over its de-duplicated, non-deleted reports with the drug
                           the drug's class (CD19 CAR-T, BCMA CAR-T, AAV, ...); 0 for no class
 ``masked_log_ror_lower``  ln ROR lower limit with every report of the ``masking_top`` most
                           reported drugs removed (the drug's own value when it is one of them)
+``label_status``          +1 the event is expected for the product in the reference safety
+                          information (RSI: a listed PT, or a PT of a listed safety topic; for
+                          an event group, any of its PTs), -1 the product has RSI and the event
+                          is not in it, 0 the drug has no RSI (every drug outside the list)
 ========================  =================================================================
 
 Every share and the completeness are shrunk towards their mean over all the database's pairs
@@ -38,7 +42,11 @@ pattern, and a model trained on well-reported pairs must not read it as one.
 
 A feature that cannot be computed (EB05 of 0, a ROR lower limit of 0) is floored (log of 1e-3)
 rather than left missing, so every pair has every feature. FAERS has no narratives and no
-machine-readable label, so neither is a feature here (say so where the ranking is shown).
+machine-readable label, so the label status comes from the RSI list (the shipped, versioned
+``reference_safety_information.json`` through ``store.load_safety_info``, or a deployment's
+own): its version and its entries not yet checked against the current label (``confirmed =
+False``) go into the metadata, and the ``rsi_status`` column says "expected (unconfirmed)" where a
+pair is expected only through such entries.
 
 The time-indexed mode (``until``) keeps only cases whose analysed (latest loaded) version is of
 that quarter or earlier: no information from after the cut-off enters, at the price of losing
@@ -55,22 +63,23 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cgtvigil._validation import param_message
 from cgtvigil.engine import DuckDBEngine
 from cgtvigil.errors import ValidationError
-from cgtvigil.model import ProductDictionary, SignalSpec, spec_hash
+from cgtvigil.model import ProductDictionary, ReferenceSafetyInformation, SignalSpec, TopicSet, spec_hash
 from cgtvigil.screening._onset import _date_bounds, _last_day
 from cgtvigil.screening._scoring import score_pairs
 from cgtvigil.signals import ContingencyTables, ror
-from cgtvigil.store import FaersStore, check_derived_tables, loaded_snapshot
+from cgtvigil.store import FaersStore, check_derived_tables, load_safety_info, load_topics, loaded_snapshot
 
 __all__ = ["FEATURE_NAMES", "PairFeatures", "pair_features"]
 
 FEATURE_NAMES: tuple[str, ...] = (
     "log2_eb05", "ic025", "log_ror_lower", "log_n", "recent_share", "trend", "serious_share",
     "fatal_share", "hp_share", "log_countries", "completeness", "dechallenge_pos", "rechallenge_pos",
-    "onset_concentration", "class_log2_eb05", "masked_log_ror_lower",
+    "onset_concentration", "class_log2_eb05", "masked_log_ror_lower", "label_status",
 )  # fmt: skip
 
 _QUARTER = re.compile(r"\d{4}Q[1-4]")
@@ -121,6 +130,7 @@ def _rows_sql(roles: tuple[str, ...], grouped: bool, until: str | None) -> str:
            (nullif(trim(g.dose_amt), '') IS NOT NULL
              OR coalesce(upper(trim(g.dose_vbm)), 'UNK') NOT IN ('', 'UNK', 'UNKNOWN')) AS has_dose,
            coalesce(ik.known, FALSE) AS has_indication,
+           rsi.pt_key IS NOT NULL AS rsi_expected, coalesce(rsi.confirmed, FALSE) AS rsi_confirmed,
            sd.start_first IS NOT NULL AS has_start,
            CASE WHEN sd.start_first IS NOT NULL AND ev.event_first IS NOT NULL
                      AND date_diff('day', sd.start_first, {_last_day("ev.event")}) >= 0
@@ -134,6 +144,7 @@ def _rows_sql(roles: tuple[str, ...], grouped: bool, until: str | None) -> str:
     LEFT JOIN start_days sd ON sd.primaryid = r.primaryid AND sd.quarter = r.quarter AND sd.drug_seq = trim(g.drug_seq)
     LEFT JOIN indi_known ik ON ik.primaryid = r.primaryid AND ik.quarter = r.quarter AND ik.drug_seq = trim(g.drug_seq)
     LEFT JOIN events ev ON ev.primaryid = r.primaryid AND ev.quarter = r.quarter
+    LEFT JOIN _fx_rsi rsi ON rsi.product_id = m.product_id AND rsi.pt_key = upper(trim(x.pt))
     WHERE NOT r.deleted AND upper(trim(g.role_cod)) IN ({roles_sql}) AND nullif(trim(x.pt), '') IS NOT NULL {cut}
     """
 
@@ -145,7 +156,8 @@ def _describe_sql(last_quarter: int) -> str:
         SELECT report_id, quarter, drug, event, any_value(product_id) AS product_id,
                bool_or(dechal_pos) AS dechal_pos, bool_or(rechal_pos) AS rechal_pos,
                bool_or(has_dose) AS has_dose, bool_or(has_indication) AS has_indication,
-               bool_or(has_start) AS has_start, min(onset_days) AS onset_days
+               bool_or(has_start) AS has_start, min(onset_days) AS onset_days,
+               bool_or(rsi_expected) AS rsi_expected, bool_or(rsi_confirmed) AS rsi_confirmed
         FROM _fx_rows GROUP BY report_id, quarter, drug, event),
     outc_r AS (
         SELECT primaryid, quarter, TRUE AS serious, bool_or(upper(trim(outc_cod)) = 'DE') AS fatal
@@ -170,7 +182,8 @@ def _describe_sql(last_quarter: int) -> str:
              AS completeness,
            count(*) FILTER (WHERE p.dechal_pos) AS n_dechallenge,
            count(*) FILTER (WHERE p.rechal_pos) AS n_rechallenge,
-           count(p.onset_days) AS onsets, stddev_samp(ln(1 + p.onset_days)) AS onset_sd
+           count(p.onset_days) AS onsets, stddev_samp(ln(1 + p.onset_days)) AS onset_sd,
+           bool_or(p.rsi_expected) AS rsi_expected, bool_or(p.rsi_confirmed) AS rsi_confirmed
     FROM per p JOIN rep ON rep.primaryid = p.report_id AND rep.quarter = p.quarter
     GROUP BY p.drug, p.event
     """
@@ -190,6 +203,8 @@ def pair_features(
     event_groups: Mapping[str, Iterable[str]] | None = None,
     until: str | None = None,
     masking_top: int = 10,
+    safety_info: ReferenceSafetyInformation | None = None,
+    topics: TopicSet | None = None,
     progress: Progress | None = None,
 ) -> PairFeatures:
     """Features of every (drug, event) pair of the store (all drugs, not only CGT products).
@@ -197,7 +212,8 @@ def pair_features(
     ``event_groups`` maps a group name (e.g. an OMOP outcome) to its PT names: events are then
     the groups, a report counted once per group. ``until`` (a quarter such as ``2024Q2``) is the
     cut-off of the time-indexed mode. ``spec`` sets roles, strata and the MGPS settings; its
-    methods are always the four (the features need EBGM, IC and ROR)."""
+    methods are always the four (the features need EBGM, IC and ROR). ``safety_info`` (default:
+    the shipped RSI) and ``topics`` (default: the shipped safety topics) decide the label status."""
     spec = (spec or SignalSpec(strata=("age_band", "sex", "report_year"))).model_copy(
         update={"methods": ("prr", "ror", "ic", "ebgm"), "min_count": 1, "products_only": False}
     )
@@ -206,6 +222,9 @@ def pair_features(
     if not isinstance(masking_top, int) or isinstance(masking_top, bool) or masking_top < 1:
         raise ValidationError([param_message("masking_top", "pair_features", "an integer >= 1", masking_top)])
     check_derived_tables(store)
+    topics = topics or load_topics()
+    safety_info = safety_info or load_safety_info(topics=topics)
+    expected = _expected_terms(safety_info, topics)
     con = store.con
     step = 0
 
@@ -221,7 +240,9 @@ def pair_features(
         con.register("_fx_group_in", pa.table({"pt_key": [r[0] for r in rows], "grp": [r[1] for r in rows]}))
         con.execute("CREATE OR REPLACE TEMP TABLE _fx_group AS SELECT DISTINCT pt_key, grp FROM _fx_group_in")
         con.unregister("_fx_group_in")
+    con.register("_fx_rsi", expected)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _fx_rows AS {_rows_sql(spec.roles, event_groups is not None, until)}")
+    con.unregister("_fx_rsi")
     engine = DuckDBEngine(con)
     columns = "report_id, drug, event, age_band, sex, report_year"
     counts = engine.count_pairs(engine.relation_from_sql(f"SELECT {columns} FROM _fx_rows"), strata=spec.strata)
@@ -252,7 +273,7 @@ def pair_features(
     last_q = int(last[:4]) * 4 + int(last[-1])
     described = con.sql(_describe_sql(last_q)).to_arrow_table()
     con.execute("DROP TABLE IF EXISTS _fx_rows; DROP TABLE IF EXISTS _fx_group")  # the store stays as it was
-    table = _assemble(scored, masked, described, top, products)
+    table = _assemble(scored, masked, described, top, products, [p.product_id for p in safety_info.products])
     meta = {
         "spec": spec.model_dump(mode="json"),
         "spec_hash": spec_hash(spec),
@@ -261,13 +282,48 @@ def pair_features(
         "masked_drugs": top,
         "prior": prior.to_dict() if prior is not None else None,
         "features": list(FEATURE_NAMES),
+        "reference_safety_information": _rsi_metadata(safety_info, table),
     }
     tick("done")
     return PairFeatures(table, meta)
 
 
+def _expected_terms(rsi: ReferenceSafetyInformation, topics: TopicSet) -> pa.Table:
+    """(product_id, upper-case PT, confirmed) of every expected event, topics expanded to their
+    PTs; ``confirmed`` when any RSI entry naming the PT for the product is confirmed."""
+    terms = {t.id: t.keys() for t in topics.topics}
+    best: dict[tuple[str, str], bool] = {}
+    for p in rsi.products:
+        for x in p.expected:
+            for key in terms.get(x.topic, set()) if x.topic else {str(x.pt).strip().upper()}:
+                best[(p.product_id, key)] = best.get((p.product_id, key), False) or x.confirmed
+    keys = sorted(best)
+    return pa.table({
+        "product_id": pa.array([k[0] for k in keys], pa.string()),
+        "pt_key": pa.array([k[1] for k in keys], pa.string()),
+        "confirmed": pa.array([best[k] for k in keys], pa.bool_()),
+    })  # fmt: skip
+
+
+def _rsi_metadata(rsi: ReferenceSafetyInformation, table: pa.Table) -> dict[str, Any]:
+    """The RSI's version, its unconfirmed entries and how many pairs each label status has."""
+    counts = {str(r["values"]): int(r["counts"]) for r in pc.value_counts(table.column("rsi_status")).to_pylist()}
+    return {
+        "version": rsi.version, "notice": rsi.notice, "products": [p.product_id for p in rsi.products],
+        "confirmed": all(x.confirmed for p in rsi.products for x in p.expected),
+        "unconfirmed": [f"{p.product_id}: {x.topic or x.pt} ({x.source})"
+                        for p in rsi.products for x in p.expected if not x.confirmed],
+        "pairs": {s: counts.get(s, 0) for s in ("expected", "expected (unconfirmed)", "unexpected", "no RSI")},
+    }  # fmt: skip
+
+
 def _assemble(
-    scored: pa.Table, masked: pa.Table, described: pa.Table, top: list[str], products: ProductDictionary
+    scored: pa.Table,
+    masked: pa.Table,
+    described: pa.Table,
+    top: list[str],
+    products: ProductDictionary,
+    rsi_products: list[str],
 ) -> pa.Table:
     """Join the three passes on (drug, event) and derive the features (vectorised)."""
     con = duckdb.connect()
@@ -281,13 +337,20 @@ def _assemble(
     classes = {p.id: p.product_class for p in products.products}
     con.register("c", pa.table({"product_id": list(classes), "product_class": list(classes.values())}))
     con.register("t", pa.table({"drug": pa.array(top, pa.string())}))
+    con.register("rp", pa.table({"product_id": pa.array(rsi_products, pa.string())}))
     joined = con.sql(
         """
         WITH base AS (
             SELECT s.*, d.product_id, c.product_class, d.n_recent, d.n_before, d.serious_share, d.fatal_share,
                    d.hp_share, d.countries, d.completeness, d.n_dechallenge, d.n_rechallenge, d.onsets, d.onset_sd,
                    CASE WHEN s.drug IN (SELECT drug FROM t) THEN s.ror_lower ELSE coalesce(m.mror, s.ror_lower) END
-                     AS masked_ror_lower
+                     AS masked_ror_lower,
+                   CASE WHEN d.rsi_expected THEN 1.0 WHEN d.product_id IN (SELECT product_id FROM rp) THEN -1.0
+                        ELSE 0.0 END AS label_status,
+                   CASE WHEN d.rsi_expected AND d.rsi_confirmed THEN 'expected'
+                        WHEN d.rsi_expected THEN 'expected (unconfirmed)'
+                        WHEN d.product_id IN (SELECT product_id FROM rp) THEN 'unexpected'
+                        ELSE 'no RSI' END AS rsi_status
             FROM s JOIN d USING (drug, event)
             LEFT JOIN m USING (drug, event)
             LEFT JOIN c USING (product_id)),
@@ -332,7 +395,11 @@ def _assemble(
         "class_log2_eb05": np.where(np.isfinite(class_eb05), _safe_log(class_eb05, 2.0), 0.0),
         "masked_log_ror_lower": _safe_log(col["masked_ror_lower"].astype(float)),
     }
-    keep = ["drug", "event", "product_id", "product_class", "n", "expected", "ebgm", "eb05", "ic025", "ror_lower"]
+    features["label_status"] = col["label_status"].astype(float)
+    keep = [
+        "drug", "event", "product_id", "product_class", "n", "expected", "ebgm", "eb05", "ic025", "ror_lower",
+        "rsi_status",
+    ]  # fmt: skip
     out = joined.select(keep)
     for name in FEATURE_NAMES:
         if name not in out.column_names:

@@ -123,7 +123,9 @@ def ranking_document(ranker: SignalRanker, mapping: dict[str, Any], features: Pa
         "model": ranker.to_dict(),
         "training": {"reference": mapping, "features": features.metadata},
         "notes": ["A priority ranks pairs for review; it is not a causality assessment (GVP IX).",
-                  "FAERS has no narratives or machine-readable labels: neither is a feature."],
+                  "FAERS has no narratives (not a feature) and no machine-readable label: the label status "
+                  "is from the reference safety information list (its version and unconfirmed entries in "
+                  "training.features.reference_safety_information)."],
     }  # fmt: skip
 
 
