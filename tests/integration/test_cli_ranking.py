@@ -1,4 +1,4 @@
-"""`cgtvigil rank evaluate | fit | apply` end to end on SYNTHETIC quarters (Typer's runner,
+"""`cgtvigil rank fit | evaluate | predict` end to end on SYNTHETIC quarters (Typer's runner,
 real files, real DuckDB)."""
 
 from __future__ import annotations
@@ -46,14 +46,14 @@ def test_evaluate_prints_the_figures_with_their_source_and_writes_the_curves(sto
     assert (tmp_path / "pairs.csv").read_text().startswith('"drug","event","label"')
 
 
-def test_fit_then_apply_adds_priority_to_a_screen_result(store: tuple, tmp_path: Path) -> None:
+def test_fit_then_predict_adds_priority_to_a_screen_result(store: tuple, tmp_path: Path) -> None:
     db, manifest = store
     model = tmp_path / "model.json"
     _run(["rank", "fit", "--db", str(db), "--reference", str(manifest), "--out", str(model)])
     doc = json.loads(model.read_text())
     assert doc["kind"] == "cgtvigil ranking model" and doc["training"]["features"]["data"]["snapshot_sha256"]
     _run(["signals", "--db", str(db), "--output", str(tmp_path / "screen.parquet"), "--all-drugs"])
-    out = _run(["rank", "apply", str(tmp_path / "screen.parquet"), "--db", str(db), "--model", str(model),
+    out = _run(["rank", "predict", str(tmp_path / "screen.parquet"), "--db", str(db), "--model", str(model),
                 "--out", str(tmp_path / "ranked.parquet")])  # fmt: skip
     assert "Review first" in out
     table = pq.read_table(tmp_path / "ranked.parquet")
@@ -69,7 +69,7 @@ def test_bad_inputs_are_one_clear_message(store: tuple, tmp_path: Path) -> None:
     out = _run(["rank", "evaluate", "--db", str(db), "--reference", str(bad)], code=2)
     assert "is not a label (1 or 0)" in out and "Traceback" not in out
     (tmp_path / "m.json").write_text("{}")
-    out = _run(["rank", "apply", str(tmp_path / "none.parquet"), "--db", str(db), "--model", str(tmp_path / "m.json"),
+    out = _run(["rank", "predict", str(tmp_path / "none.parquet"), "--db", str(db), "--model", str(tmp_path / "m.json"),
                 "--out", str(tmp_path / "o.parquet")], code=2)  # fmt: skip
     assert "not a ranking model" in out
     out = _run(["rank", "evaluate", "--db", str(db), "--reference", str(manifest), "--folds", "1"], code=2)

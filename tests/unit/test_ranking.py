@@ -102,3 +102,31 @@ def test_too_few_pairs_for_the_folds_is_one_clear_message() -> None:
     x, y, g = _pairs(7, n_drugs=3)
     with pytest.raises(ValidationError, match="Cross-validation with 5 folds needs"):
         evaluate_ranking(x, y, g, feature_names=["a", "b", "c"], statistics={"S": x[:, 0]})
+
+
+def _logistic_pairs(seed: int, n_drugs: int = 150, per_drug: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels drawn from a known logistic model, log-odds = -0.5 + 1.5 x0: its probabilities
+    are the true ones, so a well-fitted ranker's out-of-fold probabilities are calibrated."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_drugs), per_drug)
+    x = rng.normal(size=(len(groups), 2))
+    y = (rng.random(len(groups)) < 1 / (1 + np.exp(0.5 - 1.5 * x[:, 0]))).astype(int)
+    return x, y, groups
+
+
+def test_out_of_fold_probabilities_are_calibrated_and_the_check_can_fail() -> None:
+    """Calibration slope near 1, intercept near 0 and a Brier score below the base rate's for the
+    lightly penalised logistic ranker; a penalty strong enough to squeeze the probabilities
+    towards the base rate gives a slope far above 1 (under-confident), so the figure is not
+    one that can only pass."""
+    x, y, g = _logistic_pairs(11)
+    names = ["signal", "noise"]
+    good = evaluate_ranking(x, y, g, feature_names=names, statistics={"S": x[:, 1]}, n_boot=20).calibration
+    assert 0.8 < good["slope"] < 1.25 and abs(good["intercept"]) < 0.25
+    assert good["brier"] < good["brier_base_rate"] - 0.05
+    assert good["mean_probability"] == pytest.approx(good["observed_rate"], abs=0.03)
+    squeezed = evaluate_ranking(x, y, g, feature_names=names, statistics={"S": x[:, 1]}, C=1e-3, n_boot=20)
+    assert squeezed.calibration["slope"] > 3
+    assert squeezed.to_dict()["calibration"] == squeezed.calibration
+    gbm = evaluate_ranking(x, y, g, feature_names=names, statistics={"S": x[:, 1]}, model="gbm", n_boot=20)
+    assert 0.6 < gbm.calibration["slope"] < 1.6  # sigmoid-calibrated boosting

@@ -1,4 +1,4 @@
-"""The learned ranking commands: rank evaluate | fit | apply."""
+"""The learned ranking commands: rank fit | evaluate | predict."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from cgtvigil.signals import SignalRanker
 from cgtvigil.store import load_products
 
 rank_app = typer.Typer(
-    help="Learned, explained ranking of (drug, event) pairs (vigiRank-like): evaluate, fit, apply.",
+    help="Learned, explained ranking of (drug, event) pairs (vigiRank-like): fit, evaluate, predict.",
     no_args_is_help=True,
 )
 app.add_typer(rank_app, name="rank")
@@ -169,6 +169,13 @@ def evaluate_cmd(
             f"margin over {m['against']} ({metric}): {m['estimate']:+.3f} (95% CI {m['lower']:+.3f} to "
             f"{m['upper']:+.3f}): {verdict}"
         )
+    cal = ev.calibration
+    console.print(
+        f"calibration of the out-of-fold probabilities: Brier {cal['brier']:.3f} (base rate alone "
+        f"{cal['brier_base_rate']:.3f}), mean probability {cal['mean_probability']:.3f} for a positive share of "
+        f"{cal['observed_rate']:.3f}, slope {cal['slope']:.2f} and intercept {cal['intercept']:+.2f} "
+        "(1 and 0 when calibrated; slope < 1: over-confident)"
+    )
     console.print(
         plain(
             f"Where these figures come from: {folds}-fold cross-validation grouped by drug (seed {seed}); the ranker "
@@ -220,8 +227,8 @@ def _load_model(path: Path) -> tuple[SignalRanker, dict[str, Any]]:
     return SignalRanker.from_dict(doc["model"]), doc
 
 
-@rank_app.command("apply")
-def apply_cmd(
+@rank_app.command("predict")
+def predict_cmd(
     result: Annotated[Path, typer.Argument(help="A screen result written by `cgtvigil signals`.")],
     db: DbOption,
     model: Annotated[Path, typer.Option(help="Model file written by `cgtvigil rank fit`.")],

@@ -60,7 +60,7 @@ MAX_PAGE_ROWS = 1000
 CASE_PAGE_ROWS = 100
 SMALL_CELL = 5  # registry aggregates: counts below this are suppressed
 SIGNAL_COLUMNS = ("drug", "event_type", "event", "n", "expected", "prr", "ror_lower", "ic025", "ebgm", "eb05")
-# Added by `cgtvigil rank apply` (a learned priority, 1 = review first, with its explanation).
+# Added by `cgtvigil rank predict` (a learned priority, 1 = review first, with its explanation).
 PRIORITY_COLUMNS = ("priority", "priority_score", "priority_explanation")
 
 
@@ -213,7 +213,7 @@ class SignalRow(BaseModel):
     ebgm: float | None = None
     eb05: float | None = None
     rules: list[str] = Field(default_factory=list, description="signal rules the row meets")
-    priority: int | None = Field(None, description="learned priority, 1 = review first (`cgtvigil rank apply`)")
+    priority: int | None = Field(None, description="learned priority, 1 = review first (`cgtvigil rank predict`)")
     priority_score: float | None = Field(None, description="the ranker's probability of a true adverse reaction")
     priority_explanation: str | None = Field(None, description="the features that moved the log-odds most")
 

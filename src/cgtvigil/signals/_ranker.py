@@ -167,7 +167,7 @@ class SignalRanker:
         if self.model != "logistic":
             raise ValidationError(
                 ["Only the logistic model is stored (as plain coefficients); evaluate gradient boosting, "
-                 "fit and apply the logistic model."]
+                 "fit and predict with the logistic model."]
             )  # fmt: skip
         return {
             "model": "logistic", "C": self.C, "feature_names": self.feature_names_,

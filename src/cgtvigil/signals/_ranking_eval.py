@@ -11,6 +11,14 @@ resamples drugs, not pairs (pairs of one drug are not independent), and the marg
 ranker over the best single statistic is bootstrapped paired, on the same resampled drugs.
 The best single statistic is chosen on the pooled data, after the fact: a choice that favours
 the statistic, never the ranker.
+
+Calibration of the ranker's out-of-fold probabilities (:func:`calibration`): the Brier score
+beside that of always predicting the observed share of positives, the mean probability beside
+that share (calibration in the large), and the calibration slope and intercept (Cox 1958: an
+unpenalised logistic regression of the label on the out-of-fold log-odds; slope 1 and intercept
+0 when calibrated, slope < 1 for over-confident, > 1 for under-confident probabilities). The
+probabilities are calibrated to the reference set's share of positives, not to the share of
+true reactions among all the database's pairs.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from cgtvigil._validation import Problems, param_message
 from cgtvigil.errors import ValidationError
 from cgtvigil.signals._ranker import Model, SignalRanker
 
-__all__ = ["RankingEvaluation", "evaluate_ranking", "precision_at_k", "ranking_metrics"]
+__all__ = ["RankingEvaluation", "calibration", "evaluate_ranking", "precision_at_k", "ranking_metrics"]
 
 METRICS = ("auroc", "auprc", "precision_at_k")
 
@@ -62,6 +70,22 @@ def ranking_metrics(y: ArrayLike, score: ArrayLike, *, k: int) -> dict[str, floa
     }
 
 
+def calibration(y: ArrayLike, log_odds: ArrayLike) -> dict[str, float]:
+    """Brier score, calibration in the large, slope and intercept of predicted log-odds."""
+    from sklearn.linear_model import LogisticRegression
+
+    t = np.asarray(y, dtype=int)
+    z = np.asarray(log_odds, dtype=float)
+    p = 1 / (1 + np.exp(-z))
+    rate = float(t.mean())
+    cox = LogisticRegression(C=np.inf, max_iter=1000).fit(z.reshape(-1, 1), t)
+    return {
+        "brier": float(np.mean((p - t) ** 2)), "brier_base_rate": rate * (1 - rate),
+        "mean_probability": float(p.mean()), "observed_rate": rate,
+        "slope": float(cox.coef_[0, 0]), "intercept": float(cox.intercept_[0]),
+    }  # fmt: skip
+
+
 @dataclass
 class RankingEvaluation:
     """Out-of-fold scores and the figures with their bootstrap CIs."""
@@ -74,6 +98,7 @@ class RankingEvaluation:
     labels: NDArray[np.int64]
     settings: dict[str, Any] = field(default_factory=dict)
     fold_auroc: list[dict[str, Any]] = field(default_factory=list)
+    calibration: dict[str, float] = field(default_factory=dict)  # of the ranker's out-of-fold probabilities
 
     def figure(self, method: str, metric: str) -> dict[str, Any]:
         return next(f for f in self.figures if f["method"] == method and f["metric"] == metric)
@@ -98,7 +123,7 @@ class RankingEvaluation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "settings": self.settings, "best_statistic": self.best_statistic, "figures": self.figures,
-            "margins": self.margins, "fold_auroc": self.fold_auroc,
+            "margins": self.margins, "fold_auroc": self.fold_auroc, "calibration": self.calibration,
             "pairs": len(self.labels), "positives": int(self.labels.sum()),
         }  # fmt: skip
 
@@ -142,8 +167,9 @@ def evaluate_ranking(
     """Grouped cross-validation of :class:`SignalRanker` against single statistics.
 
     ``statistics`` maps a name to one score per pair (higher ranks first), e.g. EB05 and IC025
-    of the same pairs. Returns the pooled out-of-fold figures with cluster-bootstrap CIs and
-    the ranker's margin over the best statistic for every metric.
+    of the same pairs. Returns the pooled out-of-fold figures with cluster-bootstrap CIs, the
+    ranker's margin over the best statistic for every metric and the calibration of its
+    out-of-fold probabilities.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -186,7 +212,7 @@ def evaluate_ranking(
     settings = {"model": model, "C": C, "n_splits": n_splits, "k": k, "n_boot": n_boot, "alpha": alpha,
                 "seed": seed, "grouped_by": "drug", "bootstrap": "cluster (drugs resampled), percentile",
                 "features": feature_names}  # fmt: skip
-    return RankingEvaluation(figures, margins, best, scores, folds, t, settings, fold_auroc)
+    return RankingEvaluation(figures, margins, best, scores, folds, t, settings, fold_auroc, calibration(t, oof))
 
 
 def _bootstrap(
