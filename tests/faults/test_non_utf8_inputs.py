@@ -37,6 +37,7 @@ def test_loaders_name_the_file(latin1: Path) -> None:
         ["risk", "edit", "kymriah", "--note", "x", "--file"],
         ["followup", "record", "1", "--done-on", "2026-01-01", "--form"],
         ["followup", "plan", "--rules"],
+        ["reports", "pbrer", "--spec"],
     ],
 )
 def test_cli_one_message(args: list[str], latin1: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,3 +47,13 @@ def test_cli_one_message(args: list[str], latin1: Path, tmp_path: Path, monkeypa
     assert result.exit_code != 0
     assert "not UTF-8 text" in result.output and "latin1.json" in result.output
     assert not isinstance(result.exception, UnicodeDecodeError)
+
+
+def test_periodic_spec_names_the_missing_fields(tmp_path: Path) -> None:
+    """A spec file without its fields was pydantic's multi-line report with a web link."""
+    spec = tmp_path / "partial.spec.json"
+    spec.write_text('{"kind": "pbrer"}', encoding="utf-8")
+    result = runner.invoke(app, ["reports", "pbrer", "--spec", str(spec)])
+    assert result.exit_code != 0
+    assert "partial.spec.json: not a periodic report spec" in result.output
+    assert "data_lock_point: Field required" in result.output and "errors.pydantic.dev" not in result.output

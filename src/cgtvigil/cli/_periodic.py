@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.cli._app import _fail, _progress, app, console, plain
 from cgtvigil.cli._risk import operator_scope
@@ -98,7 +99,7 @@ def _periodic(
         if spec_file is not None:
             if product or start or dlp:
                 raise CgtVigilError("Give either '--spec' or '--product', '--from' and '--dlp', not both.")
-            spec = PeriodicSpec.model_validate_json(spec_file.read_text("utf-8"))
+            spec = _read_spec(spec_file)
         else:
             if not product or not start or not dlp:
                 raise CgtVigilError("Give '--product' (one or more), '--from' and '--dlp', or a stored '--spec' file.")
@@ -226,6 +227,17 @@ _SPEC = typer.Option("--spec", help="A stored spec (the .spec.json written besid
 _DB = typer.Option("--db", help="The analytic store (FAERS and case store); default CGTVIGIL_DB.")
 _OUT = typer.Option("--output", help="Folder to write the documents into.")
 _PDF = typer.Option("--pdf/--no-pdf", help="Also write the PDF (WeasyPrint).")
+
+
+def _read_spec(path: Path) -> PeriodicSpec:
+    """A stored spec file, or one message naming the file and the fields that are wrong."""
+    try:
+        return PeriodicSpec.model_validate_json(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CgtVigilError(f"{path}: not UTF-8 text (byte {exc.start}).") from None
+    except PydanticValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'the document'}: {e['msg']}" for e in exc.errors())
+        raise CgtVigilError(f"{path}: not a periodic report spec ({wrong}).") from None
 
 
 @reports_app.command("pbrer")
