@@ -27,6 +27,7 @@ from cgtvigil.errors import CgtVigilError, ParseError
 
 __all__ = ["SparkEngine", "spark_missing", "spark_session"]
 
+_LOG4J = Path(__file__).with_name("spark-log4j2.properties")  # the JVM's logging: errors only
 _ALIASES = {"report_id": ("report_id", "id"), "drug": ("drug", "var1"), "event": ("event", "var2")}
 _PAIR_SCHEMA = pa.schema(
     [
@@ -98,6 +99,7 @@ def _local_or_cluster(builder: Any, master: str, app_name: str, shuffle_partitio
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}")
     )
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(int(shuffle_partitions)))
