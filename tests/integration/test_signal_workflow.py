@@ -329,3 +329,24 @@ def test_sequential_boundaries_and_followup_references(session: Session) -> None
         "followup:42",
         {"visit": 2},
     )
+
+
+def test_patient_level_evidence_is_shown_only_when_every_patient_is_in_scope(session: Session) -> None:
+    """Fresh-eyes review A: an administrator's registry case series on a Kymriah signal named a
+    Yescarta patient, and the Kymriah sponsor saw that patient's id (one yes/no per reader)."""
+    products = load_products()
+    register_patient(session, products, patient="P-A1", site="A", product="kymriah", infusion_date=NOW.date())
+    register_patient(session, products, patient="P-B1", site="B", product="yescarta", infusion_date=NOW.date())
+    alert, _ = raise_alert(session, "P-B1", "sensor_fever", "high", "temperature >= 38.0 °C", NOW, MonitoringRules())
+    session.commit()
+    admin, kym = _scope(session, "adm.user"), _scope(session, "sci.kym")
+    draft = case_series_draft(session, admin, "kymriah", "pt", "PYREXIA", ["P-A1", "P-B1"], source="registry")
+    signal = create_signal(session, admin, draft, at=NOW, timelines=load_timelines())
+    own = case_series_draft(session, admin, "kymriah", "pt", "PYREXIA", ["P-A1"], source="registry")
+    attach_evidence(session, admin, signal.id, own.evidence[0], at=NOW)
+    attach_evidence(session, admin, signal.id, alert_draft(session, admin, alert.id, "PYREXIA").evidence[0], at=NOW)
+    session.commit()
+    seen = signal_detail(session, kym, signal.id, NOW).evidence
+    assert [(e.kind, e.withheld) for e in seen] == [("case_list", True), ("case_list", False), ("alert", True)]
+    assert "P-B1" not in repr([e.payload for e in seen])
+    assert [e.withheld for e in signal_detail(session, admin, signal.id, NOW).evidence] == [False, False, False]

@@ -16,11 +16,13 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.signal_management._states import MEANINGS, OPEN_STATES, OUTCOMES, STATE_LABELS, STATES, allowed_next
 from cgtvigil.signal_management._workflow import find_signal
 from cgtvigil.store import (
+    PatientRow,
     Scope,
     SignalEventRow,
     SignalEvidenceRow,
     SignalRecordRow,
     SignalShareRow,
+    patient_condition,
     signal_condition,
     utc_naive,
 )
@@ -138,6 +140,29 @@ def list_signals(
     return sorted(found, key=lambda s: (s.due_at is None, s.due_at or datetime.max, -s.id))
 
 
+def _patients_named(payload: dict[str, object]) -> list[str]:
+    """The registry patient ids a patient-level evidence item names (an alert's patient, a
+    hand-picked registry case series)."""
+    if isinstance(payload.get("patient_id"), str):
+        return [str(payload["patient_id"])]
+    cases = payload.get("cases")
+    return [str(c) for c in cases] if isinstance(cases, list) else []
+
+
+def _all_in_scope(session: Session, scope: Scope, patients: list[str]) -> bool:
+    """Whether the reader may see every one of ``patients`` (consent included): patient-level
+    evidence is shown whole or not at all, never with another sponsor's or a withdrawn patient."""
+    if scope.all_patients:
+        return True
+    if not patients or not scope.patient_level:
+        return False
+    wanted = set(patients)
+    seen = set(
+        session.scalars(select(PatientRow.id).where(PatientRow.id.in_(wanted), patient_condition(scope, PatientRow.id)))
+    )
+    return seen == wanted
+
+
 def signal_detail(
     session: Session, scope: Scope, signal_id: int, now: datetime, verified: bool = False
 ) -> SignalDetail:
@@ -150,7 +175,7 @@ def signal_detail(
     for e in session.scalars(
         select(SignalEvidenceRow).where(SignalEvidenceRow.signal_id == row.id).order_by(SignalEvidenceRow.id)
     ):
-        withheld = e.patient_level and not scope.patient_level
+        withheld = e.patient_level and not _all_in_scope(session, scope, _patients_named(e.payload))
         evidence.append(
             EvidenceView(
                 id=e.id,
