@@ -210,7 +210,9 @@ def test_case_pages_api_and_exports(shared: Path, tmp_path: Path, cheap_argon2: 
         assert client.get("/cases/US-APHARMA-234545656").status_code == 404
     with app.state.sessions() as s:
         actions = [a.action for a in s.scalars(select(AuditRow))]
-    assert actions.count("cases.read") == 4 and actions.count("cases.list") == 3  # every read audited
+        exports = [a.detail for a in s.scalars(select(AuditRow).where(AuditRow.action == "cases.export"))]
+    assert actions.count("cases.read") == 2 and actions.count("cases.list") == 3  # every read audited
+    assert [d["format"] for d in exports] == ["e2b", "fhir-r5"]  # a whole ICSR leaving is told apart
     app.state.engine.dispose()
 
 

@@ -62,7 +62,9 @@ def cases_api(settings: Settings) -> APIRouter:
     ) -> Response:
         """The current version as an E2B(R3) batch or a FHIR R4/R5 Bundle."""
         now = datetime.now(UTC)
-        found = case_detail(settings.db, session, who.scope, reference, case_id, today=now.date(), now=now)
+        found = case_detail(
+            settings.db, session, who.scope, reference, case_id, today=now.date(), now=now, export=format
+        )
         return case_export(found, format, receiver)
 
     return router

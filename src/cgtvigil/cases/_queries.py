@@ -172,9 +172,18 @@ def case_list(
 
 
 def case_detail(
-    db: Path, session: Session, scope: Scope, reference: Reference, case_id: str, *, today: date, now: datetime
+    db: Path,
+    session: Session,
+    scope: Scope,
+    reference: Reference,
+    case_id: str,
+    *,
+    today: date,
+    now: datetime,
+    export: str | None = None,
 ) -> CaseDetail:
     """One case in scope: every section, assessment, clock, versions, submissions, duplicates.
+    Audited as a read, or as an export in the format ``export`` names (a whole ICSR leaving).
 
     Raises :class:`~cgtvigil.errors.NotFoundError` for a case that does not exist or is not in
     scope (so that existence does not leak)."""
@@ -195,7 +204,14 @@ def case_detail(
     ).all()
     in_scope = {v[1].case_id for v in visible}  # a candidate naming a case outside the scope is not shown
     matches = [m for m in matches if (m.case_b if m.case_a == case_id else m.case_a) in in_scope]
-    append_audit(session, actor=scope.actor, action="cases.read", target=f"icsr:{case_id}"[:256], at=now)
+    append_audit(
+        session,
+        actor=scope.actor,
+        action="cases.export" if export else "cases.read",
+        target=f"icsr:{case_id}"[:256],
+        at=now,
+        detail={"format": export} if export else None,
+    )
     session.commit()
     return CaseDetail(
         case_id=case_id,

@@ -86,7 +86,9 @@ def cases_router(settings: Settings) -> APIRouter:
         receiver: Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = "ZZFDA",
     ) -> Response:
         now = datetime.now(UTC)
-        found = case_detail(settings.db, session, who.scope, reference, case_id, today=now.date(), now=now)
+        found = case_detail(
+            settings.db, session, who.scope, reference, case_id, today=now.date(), now=now, export=format
+        )
         return case_export(found, format, receiver)
 
     @router.post("/cases/matches/{match_id}", dependencies=[Depends(require_csrf)])
