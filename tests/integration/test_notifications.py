@@ -134,7 +134,7 @@ def _register(session: Any, patient: str, site: str, days_ago: int) -> None:
         patient=patient,
         site=site,
         product="yescarta",
-        infusion_date=NOW.date() - timedelta(days=days_ago),
+        infusion_date=datetime.now(UTC).date() - timedelta(days=days_ago),  # the board counts days from today
     )
 
 
