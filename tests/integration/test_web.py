@@ -208,6 +208,14 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/patients/{patient_id}/observations"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/patients/{patient_id}/epro"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/alerts"): {"sci", "inv", "pat", "adm"},
+    # ICSRs (issue 13): sponsors' safety scientists (their products), regulators (public and submitted), admins
+    ("GET", "/cases"): {"sci", "reg", "adm"},
+    ("GET", "/cases/{case_id}"): {"sci", "reg", "adm"},
+    ("GET", "/cases/{case_id}/export"): {"sci", "reg", "adm"},
+    ("POST", "/cases/matches/{match_id}"): {"adm"},
+    ("GET", "/api/v1/cases"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/cases/{case_id}"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/cases/{case_id}/export"): {"sci", "reg", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"inv", "adm"},
     ("GET", "/patients/{patient_id}/genotox"): {"sci", "inv", "adm"},
@@ -238,6 +246,8 @@ EXAMPLE = {
     "{username}": "reg.user",
     "{action}": "unlock",
     "{token_id}": "0123456789ab",
+    "{case_id}": "US-X-1",
+    "{match_id}": "1",
     "{signal_id}": "1",
 }
 
@@ -481,6 +491,8 @@ def test_risk_register_pages_and_api(client: TestClient) -> None:
     with client.app.state.sessions() as s:  # type: ignore[attr-defined]
         edits = s.scalars(select(AuditRow).where(AuditRow.action == "risk_register.edit")).all()
         assert [e.actor for e in edits] == ["sci.user"] and verify_audit(s).ok
+        reads = s.scalars(select(AuditRow).where(AuditRow.target == "risk-indicators:kymriah")).all()
+        assert [r.actor for r in reads] == ["sci.user"]  # aggregates of patients: audited like retention
 
 
 def test_forms_keep_what_was_typed(client: TestClient) -> None:

@@ -23,7 +23,7 @@ from cgtvigil.risk_management import (
     register_view,
     save_register,
 )
-from cgtvigil.web import Reader
+from cgtvigil.web import Reader, audit_read
 from cgtvigil.web._security import DbSession
 from cgtvigil.web.risk_management import REGISTER_EDITORS, REGISTER_READERS
 
@@ -83,6 +83,8 @@ def risk_api_router(products: ProductDictionary) -> APIRouter:
         session: DbSession, product_id: str, who: Annotated[Reader, Depends(api_reader(*REGISTER_READERS))]
     ) -> list[MeasureIndicators]:
         """The effectiveness indicators of the register's measures by infusion quarter against target."""
-        return register_indicators(session, who.scope, products, product_id, datetime.now(UTC))
+        found = register_indicators(session, who.scope, products, product_id, datetime.now(UTC))
+        audit_read(session, who.scope, "registry.aggregate", f"risk-indicators:{product_id}"[:256], via="api")
+        return found
 
     return router

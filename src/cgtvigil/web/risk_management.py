@@ -21,7 +21,7 @@ from cgtvigil.risk_management import (
     save_register,
 )
 from cgtvigil.web._charts import encode, indicator_chart
-from cgtvigil.web._render import Reader, reader, render
+from cgtvigil.web._render import Reader, audit_read, reader, render
 from cgtvigil.web._security import DbSession, require_csrf
 
 __all__ = ["REGISTER_EDITORS", "REGISTER_READERS", "risk_router"]
@@ -118,6 +118,7 @@ def risk_router(products: ProductDictionary) -> APIRouter:
         who: Annotated[Reader, Depends(reader(*REGISTER_READERS))],
     ) -> HTMLResponse:
         found = register_indicators(session, who.scope, products, product_id, datetime.now(UTC))
+        audit_read(session, who.scope, "registry.aggregate", f"risk-indicators:{product_id}"[:256])
         charts = {
             (m.measure_key, s.indicator): encode(indicator_chart(s))
             for m in found
