@@ -19,35 +19,37 @@ def scope_for(user: UserRow) -> Scope:
             aggregates=frozenset(),
             screens=True,
             acts=True,
+            all_signals=True,
+            signal_writes=True,
             registers=frozenset(),
             register_writes=True,
             cases=frozenset(),  # ICSRs: every case
-            all_signals=True,
-            signal_writes=True,
         )
     if user.role == "site_investigator":
         return Scope(actor=name, sites=frozenset([user.site]) if user.site else frozenset(), acts=True)
     if user.role == "safety_scientist":
         products = frozenset(user.sponsor_products or [])
         # aggregates only of the sponsor's own products (None would mean: none at all)
+        # signals: the sponsor's own, those of its products (signal_condition)
         return Scope(
             actor=name,
             products=products,
             aggregates=products or None,
             screens=True,
+            signal_products=products,
+            signal_writes=bool(products),
             registers=products or None,  # risk registers: the sponsor's own products
             register_writes=bool(products),
             cases=products or None,  # ICSRs whose suspect drugs are the sponsor's products
-            signal_products=products,
-            signal_writes=bool(products),
         )
     if user.role == "regulator_reviewer":
+        # signals: only those a sponsor shared with this reviewer, read-only
         return Scope(
             actor=name,
             aggregates=frozenset(),
             screens=True,
-            registers=frozenset(),
             signal_reviewer=name,
+            registers=frozenset(),
             public_cases=True,  # ICSRs of public sources and those submitted to a regulator
         )
     if user.role == "patient":
