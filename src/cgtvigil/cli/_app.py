@@ -6,7 +6,7 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.text import Text
 
 from cgtvigil._validation import Problems
 from cgtvigil.errors import CgtVigilWarning
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -46,6 +49,20 @@ def _progress(description: str) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(task, description=plain(f"{description}: {label}").plain, completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def operational_session() -> Iterator[Session]:
+    """A session of the operational store the settings name; its connections are closed after."""
+    from cgtvigil.config import Settings
+    from cgtvigil.store import operational_engine, session_factory
+
+    engine = operational_engine(Settings.from_env().operational_url)
+    try:
+        with session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 MAX_LINE = 500  # characters of one echoed line

@@ -11,10 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from cgtvigil.cases import Reference
-from cgtvigil.cli._app import _fail, app, console, plain
+from cgtvigil.cli._app import _fail, app, console, operational_session, plain
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, ValidationError
 
@@ -26,13 +25,6 @@ DbOption = Annotated[Path | None, typer.Option(help="DuckDB store file (default:
 
 def _operator() -> str:
     return f"cli:{getpass.getuser()}"
-
-
-def _session() -> Session:
-    from cgtvigil.store import operational_engine, session_factory
-
-    session: Session = session_factory(operational_engine(Settings.from_env().operational_url))()
-    return session
 
 
 def _reference(rsi: Path | None) -> Reference:
@@ -66,7 +58,7 @@ def clock_cmd(
         )
     try:
         reference = _reference(rsi)
-        with _session() as session:
+        with operational_session() as session:
             scope = Scope(actor=_operator(), cases=frozenset())
             page = case_list(
                 db or settings.db,
@@ -136,7 +128,7 @@ def duplicates_cmd(
                     )
                 )
         candidates = find_matches(records, threshold=threshold)
-        with _session() as session:
+        with operational_session() as session:
             new = store_matches(session, candidates, actor=_operator(), at=datetime.now(UTC))
             session.commit()
     except (CgtVigilError, OSError) as exc:
@@ -169,7 +161,7 @@ def decide_cmd(
 
     word = {"confirm": "confirmed", "reject": "rejected"}.get(decision, decision)
     try:
-        with _session() as session:
+        with operational_session() as session:
             row = decide_match(
                 session, Scope(actor=_operator(), cases=frozenset()), match_id, word, at=datetime.now(UTC), note=note
             )
@@ -190,7 +182,7 @@ def ack_cmd(
     from cgtvigil.ingest import read_ack
 
     try:
-        with _session() as session:
+        with operational_session() as session:
             for f in files:
                 ack = read_ack(f)
                 n, unmatched = record_ack(session, ack, actor=_operator(), at=datetime.now(UTC))

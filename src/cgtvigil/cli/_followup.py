@@ -5,8 +5,6 @@ line is the deployment's operator: it sees every patient, and every write is aud
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +13,7 @@ import typer
 from rich.table import Table
 
 from cgtvigil.audit import append_audit
-from cgtvigil.cli._app import _fail, _progress, app, console, plain
+from cgtvigil.cli._app import _fail, _progress, app, console, operational_session, plain
 from cgtvigil.cli._monitor import _operator
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, ValidationError
@@ -39,18 +37,6 @@ AgesOption = Annotated[
 
 def _scope() -> Scope:
     return Scope(actor=_operator(), all_patients=True, acts=True)
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from cgtvigil.store import operational_engine, session_factory
-
-    engine = operational_engine(Settings.from_env().operational_url)
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def _audit(session: Session, action: str, target: str, detail: dict[str, object]) -> None:
@@ -81,7 +67,7 @@ def plan_cmd(
     now = datetime.now(UTC)
     try:
         rule_set, products = load_ltfu_rules(rules), load_products()
-        with _session() as session:
+        with operational_session() as session:
             ids = patients or sorted(set(session.scalars(select(TreatmentRow.patient_id))))
             table = Table(title=f"Follow-up plans ({rule_set.version})")
             for c in ("patient", "product", "years", "rules", "added", "replaced", "kept"):
@@ -119,7 +105,7 @@ def visits_cmd(
 
     now = datetime.now(UTC)
     try:
-        with _session() as session:
+        with operational_session() as session:
             view = timeline(session, _scope(), load_products(), patient, now)
             _audit(session, "patient.read", f"patient:{patient}", {"part": "followup"})
             session.commit()
@@ -204,7 +190,7 @@ def record_cmd(
                 raise ValidationError([f"{form}: not JSON ({exc})"]) from exc
             except UnicodeDecodeError as exc:
                 raise ValidationError([f"{form}: not UTF-8 text (byte {exc.start})"]) from exc
-        with _session() as session:
+        with operational_session() as session:
             if tissue is not None:
                 row = record_tissue_result(session, _scope(), tissue, result or "", now)
                 _audit(
@@ -254,7 +240,7 @@ def worklist_cmd(
         if sort not in ("due", "risk"):
             raise ValidationError([f"The '--sort' option must be due or risk. Got {sort!r}."])
         scope = Scope(actor=_operator(), sites=frozenset([site])) if site else _scope()
-        with _session() as session:
+        with operational_session() as session:
             found = worklist(session, scope, load_ltfu_rules(rules), now, sort=sort)  # type: ignore[arg-type]
             _audit(session, "patient.list", "followup-worklist", {"items": len(found.items), "site": site})
             session.commit()
@@ -297,7 +283,7 @@ def transition_cmd(
     now = datetime.now(UTC)
     try:
         ages = load_jurisdictions(jurisdictions)
-        with _session() as session:
+        with operational_session() as session:
             if patient is None:
                 counts = transition_sweep(session, ages, now)
                 _audit(session, "followup.transition", "transition-sweep", dict(counts))
@@ -375,7 +361,7 @@ def consent_cmd(
 
     now = datetime.now(UTC)
     try:
-        with _session() as session:
+        with operational_session() as session:
             row, states = record_consent(
                 session,
                 _scope(),
@@ -426,7 +412,7 @@ def retention_cmd(
         if by not in GROUPINGS:
             raise ValidationError([f"The '--by' option must be one of {', '.join(GROUPINGS)}. Got {by!r}."])
         rule_set = load_ltfu_rules(rules)
-        with _session() as session:
+        with operational_session() as session:
             found = retention(session, _scope(), rule_set, now, by)
             evaluation = evaluate_risk(session, _scope(), rule_set, now, seed=seed) if risk else None
             _audit(session, "registry.aggregate", "followup-retention", {"by": by, "risk": risk})

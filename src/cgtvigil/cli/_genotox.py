@@ -11,13 +11,13 @@ import typer
 from rich.table import Table
 
 from cgtvigil.audit import append_audit
-from cgtvigil.cli._app import _fail, _progress, app, console
+from cgtvigil.cli._app import _fail, _progress, app, console, operational_session
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import Scope
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 genotox_app = typer.Typer(
     help="Genotoxicity follow-up: integration sites (clonal abundance, CIS, expansion alerts), vector copy number, "
@@ -39,13 +39,6 @@ def _operator() -> str:
 def _scope() -> Scope:
     """The operator at the console reads every patient (like an administrator), audited by name."""
     return Scope(actor=_operator(), all_patients=True)
-
-
-def _session() -> Session:
-    from cgtvigil.store import operational_engine, session_factory
-
-    session: Session = session_factory(operational_engine(Settings.from_env().operational_url))()
-    return session
 
 
 def _watchlist(genome: str, path: Path | None) -> tuple[str, list]:  # type: ignore[type-arg]
@@ -124,7 +117,7 @@ def ingest_cmd(
                 )
             version, genes = _watchlist(batch.genome, watchlist)
             step(f"storing {len(batch.records):,} sites", 1, 3)
-            with _session() as session:
+            with operational_session() as session:
                 summary = store_sites(session, batch, now, watchlist=genes, rule=rule)
                 step("auditing", 2, 3)
                 append_audit(
@@ -148,7 +141,7 @@ def _vector_ingest(path: Path, kind: str) -> None:
     now = datetime.now(UTC)
     try:
         batch = read_vector(path) if kind == "vector" else read_off_target(path)
-        with _session() as session:
+        with operational_session() as session:
             summary = store_vector(session, batch, now)
             append_audit(
                 session,
@@ -192,7 +185,7 @@ def stats_cmd(
     from cgtvigil.genotox import sample_stats
 
     try:
-        with _session() as session:
+        with operational_session() as session:
             scope = _scope()
             rows = sample_stats(session, scope, patient, watchlist=watchlist)
             append_audit(
@@ -266,7 +259,7 @@ def cis_cmd(
 
     try:
         lengths = read_gene_table(genes)
-        with _session() as session:
+        with operational_session() as session:
             scope = _scope()
             found = cis_view(session, scope, lengths, by_patient=by_patient, flanking_bp=flanking_bp, alpha=alpha)
             append_audit(
@@ -315,7 +308,7 @@ def alerts_cmd(
     if status not in ("active", "all"):
         _fail(CgtVigilError(f"The '--status' option must be active or all. Got {status!r}."))
     try:
-        with _session() as session:
+        with operational_session() as session:
             scope = _scope()
             now = datetime.now(UTC)
             found = [

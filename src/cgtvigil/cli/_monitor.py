@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,13 +11,13 @@ import typer
 from rich.table import Table
 
 from cgtvigil.audit import append_audit
-from cgtvigil.cli._app import _fail, app, console
+from cgtvigil.cli._app import _fail, app, console, operational_session
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import load_products
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 
 def _operator() -> str:
@@ -369,19 +367,6 @@ def gateway_revoke_cmd(name: Annotated[str, typer.Argument(help="Gateway name.")
     console.print(f"Gateway '{name}' revoked.")
 
 
-@contextmanager
-def _store_session() -> Iterator[Session]:
-    """A session of the operational store; its connections are closed afterwards."""
-    from cgtvigil.store import operational_engine, session_factory
-
-    engine = operational_engine(Settings.from_env().operational_url)
-    try:
-        with session_factory(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 notify_app = typer.Typer(
     help="Where each site's alerts are sent (SMTP e-mail or a signed webhook).", no_args_is_help=True
 )
@@ -408,7 +393,7 @@ def notify_add_cmd(
     assert target is not None
     now = datetime.now(UTC)
     try:
-        with _store_session() as session:
+        with operational_session() as session:
             row, secret = configure_channel(
                 session,
                 site=site,
@@ -449,7 +434,7 @@ def notify_list_cmd() -> None:
     from cgtvigil.cli._app import plain
     from cgtvigil.store import NotificationChannelRow
 
-    with _store_session() as session:
+    with operational_session() as session:
         rows = session.scalars(select(NotificationChannelRow).order_by(NotificationChannelRow.id)).all()
     table = Table(title="Notification channels")
     for c in ("id", "site", "kind", "recipient", "from", "escalations only", "active"):
@@ -473,7 +458,7 @@ def notify_disable_cmd(channel: Annotated[int, typer.Argument(help="The channel 
     from cgtvigil.monitoring import disable_channel
 
     try:
-        with _store_session() as session:
+        with operational_session() as session:
             row = disable_channel(session, channel)
             append_audit(
                 session,

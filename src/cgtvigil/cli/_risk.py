@@ -13,13 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from cgtvigil.cli._app import _fail, app, console, plain
-from cgtvigil.config import Settings
+from cgtvigil.cli._app import _fail, app, console, operational_session, plain
 from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import Scope, load_products
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 risk_app = typer.Typer(
     help="Risk registers: EU RMP risks and measures, US REMS elements, alignment, indicators.", no_args_is_help=True
@@ -41,13 +40,6 @@ def operator_scope() -> Scope:
     )
 
 
-def _session() -> Session:
-    from cgtvigil.store import operational_engine, session_factory
-
-    session: Session = session_factory(operational_engine(Settings.from_env().operational_url))()
-    return session
-
-
 def _yes(flag: bool) -> str:
     return "unconfirmed" if flag else "confirmed"
 
@@ -58,7 +50,7 @@ def register_cmd() -> None:
     from cgtvigil.risk_management import register_index
 
     try:
-        with _session() as session:
+        with operational_session() as session:
             rows = register_index(session, operator_scope(), load_products(), datetime.now(UTC).date())
     except CgtVigilError as exc:
         _fail(exc)
@@ -82,7 +74,7 @@ def show_cmd(
     from cgtvigil.risk_management import register_view
 
     try:
-        with _session() as session:
+        with operational_session() as session:
             view = register_view(session, operator_scope(), load_products(), _product_id(product), version)
     except CgtVigilError as exc:
         _fail(exc)
@@ -143,7 +135,7 @@ def edit_cmd(
         if isinstance(data, dict):
             data.setdefault("product_id", _product_id(product))
         register = parse_register(data, where=str(file))
-        with _session() as session:
+        with operational_session() as session:
             before = current_register(session, register.product_id).version
             stored = save_register(
                 session, operator_scope(), load_products(), register, at=datetime.now(UTC), note=note
@@ -174,7 +166,7 @@ def align_cmd(
     except ValueError:
         _fail(CgtVigilError(f"The '--on' option must be a date YYYY-MM-DD. Got {on!r}."))
     try:
-        with _session() as session:
+        with operational_session() as session:
             found = register_alignment(session, operator_scope(), load_products(), _product_id(product), day)
     except CgtVigilError as exc:
         _fail(exc)
@@ -205,7 +197,7 @@ def indicators_cmd(product: Annotated[str, typer.Argument(help="A product id or 
     from cgtvigil.risk_management import register_indicators
 
     try:
-        with _session() as session:
+        with operational_session() as session:
             found = register_indicators(
                 session, operator_scope(), load_products(), _product_id(product), datetime.now(UTC)
             )
