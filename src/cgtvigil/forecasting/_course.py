@@ -27,7 +27,15 @@ import numpy as np
 
 from cgtvigil._validation import Problems, check_in, param_message
 from cgtvigil.forecasting._daily import GRADE_COLUMNS, DailyTable, FloatArray
-from cgtvigil.forecasting._known import TIME_FEATURES, PatientDays, inputs_of, known_features, time_features
+from cgtvigil.forecasting._known import (
+    TIME_FEATURES,
+    PatientDays,
+    check_usable,
+    inputs_of,
+    known_features,
+    select_features,
+    time_features,
+)
 from cgtvigil.forecasting._model import make_classifier
 
 __all__ = ["CourseForecast", "CourseForecaster"]
@@ -162,19 +170,10 @@ class CourseForecaster:
         return self
 
     def _design(self, table: DailyTable) -> tuple[FloatArray, PatientDays]:
-        if not hasattr(self, "estimator_"):
-            problems = Problems()
-            problems.add("This CourseForecaster is not fitted yet; call fit() first.")
-            problems.raise_if_any()
-        lacking = [k for k in self.inputs_ if k != "day" and k not in table.values]
-        if lacking:
-            problems = Problems()
-            problems.add(f"the model uses column(s) {', '.join(lacking)}, which the daily table lacks.")
-            problems.raise_if_any()
+        check_usable(self, table)
         grid = PatientDays(table)
         x, names = self._state(table, grid, [k for k in self.inputs_ if k != "day"])
-        index = {n: i for i, n in enumerate(names)}
-        return x[:, [index[n] for n in self.feature_names_]], grid
+        return select_features(x, names, self.feature_names_), grid
 
     def transition_proba(self, table: DailyTable) -> FloatArray:
         """P(tomorrow's grade = 0..4) for every row (columns are grades 0-4)."""

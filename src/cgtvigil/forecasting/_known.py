@@ -23,9 +23,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from cgtvigil._validation import Problems
 from cgtvigil.forecasting._daily import FEATURE_SOURCES, GRADE_COLUMNS, DailyTable, FloatArray, _groups, feature_inputs
 
-__all__ = ["PatientDays", "inputs_of", "known_features", "patient_days"]
+__all__ = ["PatientDays", "check_usable", "inputs_of", "known_features", "patient_days", "select_features"]
 
 FEVER_C = 38.0
 _HINGES = (3, 7, 14)
@@ -78,6 +79,25 @@ def inputs_of(feature_names: Sequence[str]) -> list[str]:
         cols.append("max_temp_c")
     order = ["max_temp_c", *labs, *GRADE_COLUMNS.values()]
     return feature_inputs(["day", *sorted(cols, key=order.index)])
+
+
+def check_usable(model: object, table: DailyTable) -> None:
+    """One message when ``model`` (a fitter with ``estimator_`` and ``inputs_`` once fitted) is
+    used before ``fit()``, or on a daily table that lacks a column it was fitted with."""
+    problems = Problems()
+    if not hasattr(model, "estimator_"):
+        problems.add(f"This {type(model).__name__} is not fitted yet; call fit() first.")
+        problems.raise_if_any()
+    lacking = [k for k in getattr(model, "inputs_", ()) if k != "day" and k not in table.values]
+    if lacking:
+        problems.add(f"the model uses column(s) {', '.join(lacking)}, which the daily table lacks.")
+    problems.raise_if_any()
+
+
+def select_features(x: FloatArray, names: Sequence[str], wanted: Sequence[str]) -> FloatArray:
+    """The columns of ``x`` (named ``names``) that a fitted model uses, in its order."""
+    index = {n: i for i, n in enumerate(names)}
+    return x[:, [index[n] for n in wanted]]
 
 
 def patient_days(table: DailyTable) -> PatientDays:
