@@ -5,12 +5,45 @@ Message form: "The 'alpha' parameter of prr must be a float in (0, 1). Got 1.5."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import Any
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from cgtvigil.errors import ValidationError
 
-__all__ = ["Problems", "check_in", "check_interval", "param_message"]
+__all__ = ["Problems", "check_in", "check_interval", "param_message", "read_json_model"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_json_model(model: type[M], path: Path | None, *, package: str, name: str) -> tuple[M, str]:
+    """``model`` read from the JSON file ``path``, or from the package's shipped ``data/name``,
+    and where it came from. Every failure is one message naming the file: unreadable, not
+    UTF-8 text, not JSON (with its line), or each field that does not fit."""
+    if path is None:
+        where = f"cgtvigil:{name}"
+        text = resources.files(package).joinpath("data", name).read_text("utf-8")
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ValidationError([f"{where}: cannot be read ({exc.strerror or exc})."]) from exc
+        except UnicodeDecodeError as exc:
+            raise ValidationError([f"{where}: not UTF-8 text (byte {exc.start})."]) from exc
+    try:
+        return model.model_validate(json.loads(text)), where
+    except json.JSONDecodeError as exc:
+        raise ValidationError([f"{where}: not JSON ({exc.msg}, line {exc.lineno})."]) from exc
+    except PydanticValidationError as exc:
+        raise ValidationError(
+            [f"{where}: field '{'.'.join(str(x) for x in e['loc'])}': {e['msg']}" for e in exc.errors()]
+        ) from exc
 
 
 def param_message(name: str, owner: str, expected: str, got: Any) -> str:

@@ -4,14 +4,12 @@ state) as versioned data."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
 
+from cgtvigil._validation import read_json_model
 from cgtvigil.errors import ValidationError
 
 __all__ = [
@@ -79,26 +77,7 @@ class Timelines(BaseModel):
 
 def load_timelines(path: Path | None = None) -> Timelines:
     """The shipped timelines (UNCONFIRMED GVP IX figures), or a deployment's from ``path``."""
-    if path is None:
-        text, where = (
-            resources.files("cgtvigil.signal_management").joinpath("data", "timelines.json").read_text("utf-8"),
-            "cgtvigil:timelines.json",
-        )
-    else:
-        try:
-            text, where = Path(path).read_text("utf-8"), str(path)
-        except OSError as exc:
-            raise ValidationError([f"{path}: cannot read the timelines file ({exc.strerror})."]) from exc
-        except UnicodeDecodeError as exc:
-            raise ValidationError([f"{path}: the timelines file is not UTF-8 text (byte {exc.start})."]) from exc
-    try:
-        timelines = Timelines.model_validate(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise ValidationError([f"{where}: not JSON ({exc.msg}, line {exc.lineno})."]) from exc
-    except PydanticValidationError as exc:
-        raise ValidationError(
-            [f"{where}: field '{'.'.join(str(x) for x in e['loc'])}': {e['msg']}" for e in exc.errors()]
-        ) from exc
+    timelines, where = read_json_model(Timelines, path, package="cgtvigil.signal_management", name="timelines.json")
     problems = [
         f"{where}: field 'days.{s}': expected one of {', '.join(OPEN_STATES)}"
         for s in timelines.days

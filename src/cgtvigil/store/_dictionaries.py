@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError as PydanticValidationError
 
+from cgtvigil._validation import read_json_model
 from cgtvigil.errors import ValidationError
 from cgtvigil.model import JurisdictionTable, LtfuRuleSet, ProductDictionary, TopicSet
 
@@ -30,33 +31,17 @@ def _problems(exc: PydanticValidationError, where: str) -> ValidationError:
 
 def load_products(path: Path | None = None) -> ProductDictionary:
     """The shipped CGT product dictionary, or one from ``path``."""
-    text, where = _read(path, "products.json")
-    try:
-        return ProductDictionary.model_validate(json.loads(text))
-    except PydanticValidationError as exc:
-        raise _problems(exc, where) from exc
+    return read_json_model(ProductDictionary, path, package="cgtvigil.store", name="products.json")[0]
 
 
 def load_ltfu_rules(path: Path | None = None) -> LtfuRuleSet:
     """The shipped long-term follow-up rule set (issue 12), or one from ``path``."""
-    text, where = _read(path, "ltfu_rules.json")
-    try:
-        return LtfuRuleSet.model_validate(json.loads(text))
-    except PydanticValidationError as exc:
-        raise _problems(exc, where) from exc
-    except json.JSONDecodeError as exc:
-        raise ValidationError([f"{where}: not a JSON rule set ({exc})."]) from exc
+    return read_json_model(LtfuRuleSet, path, package="cgtvigil.store", name="ltfu_rules.json")[0]
 
 
 def load_jurisdictions(path: Path | None = None) -> JurisdictionTable:
     """The shipped table of the ages of majority and assent (issue 12), or one from ``path``."""
-    text, where = _read(path, "jurisdictions.json")
-    try:
-        table = JurisdictionTable.model_validate(json.loads(text))
-    except PydanticValidationError as exc:
-        raise _problems(exc, where) from exc
-    except json.JSONDecodeError as exc:
-        raise ValidationError([f"{where}: not a JSON jurisdiction table ({exc})."]) from exc
+    table, where = read_json_model(JurisdictionTable, path, package="cgtvigil.store", name="jurisdictions.json")
     if table.default.upper() not in {j.code.upper() for j in table.jurisdictions}:
         raise ValidationError([f"{where}: the default {table.default!r} is not one of the jurisdictions."])
     return table
