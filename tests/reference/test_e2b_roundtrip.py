@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,9 @@ CODED_PARENTS = {
         "characteristic",
     )
 }
-INSTANCES = sorted((Path(__file__).resolve().parents[2].parent / "shared/data/e2b_r3/instances").glob("*.xml"))
+# the same folder as the `shared` fixture (CGTVIGIL_SHARED_DATA for a clone outside the workspace)
+_SHARED = Path(os.environ.get("CGTVIGIL_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared/data")
+INSTANCES = sorted((_SHARED / "e2b_r3/instances").glob("*.xml"))
 
 
 def _leaves(root: etree._Element) -> collections.Counter[tuple[str, str]]:
