@@ -45,6 +45,7 @@ from cgtvigil.signal_management import (
 from cgtvigil.store import (
     AuditRow,
     RiskChangeRow,
+    SignalEventRow,
     UserRow,
     load_products,
     operational_engine,
@@ -350,3 +351,45 @@ def test_patient_level_evidence_is_shown_only_when_every_patient_is_in_scope(ses
     assert [(e.kind, e.withheld) for e in seen] == [("case_list", True), ("case_list", False), ("alert", True)]
     assert "P-B1" not in repr([e.payload for e in seen])
     assert [e.withheld for e in signal_detail(session, admin, signal.id, NOW).evidence] == [False, False, False]
+
+
+def test_a_signal_or_transition_changed_with_sql_fails_verification(
+    session: Session, screens: tuple[Path, Path]
+) -> None:
+    """Signal rows and their timeline are sealed like users, patients and alerts: a state set
+    to closed, a signed rationale rewritten, an evidence row or a share edited behind the
+    application's back is named by ``audit verify`` (issue 15: "signal rows are not sealed")."""
+    from sqlalchemy import text
+
+    scope = _scope(session, "sci.kym")
+    signal = create_signal(
+        session,
+        scope,
+        screen_row_draft(ScreenCache(screens[0]), scope, load_products(), *ROW),
+        at=NOW,
+        timelines=load_timelines(),
+    )
+    session.commit()
+    _advance(session, "sci.kym", signal.id, "validation")
+    share_signal(session, scope, signal.id, "reg.one", at=NOW)
+    session.commit()
+    assert verify_audit(session).ok
+    transition = session.scalars(
+        select(SignalEventRow.id).where(SignalEventRow.signal_id == signal.id, SignalEventRow.kind == "transition")
+    ).one()
+    edits = (
+        ("signal", f"UPDATE signal SET state = 'closed', outcome = 'refuted' WHERE id = {signal.id}"),
+        ("signal_event", f"UPDATE signal_event SET rationale = 'nothing to see' WHERE id = {transition}"),
+        ("signal_evidence", f"UPDATE signal_evidence SET title = 'other' WHERE signal_id = {signal.id}"),
+        (
+            "signal_share",
+            f"UPDATE signal_share SET shared_by = 'adm.user' WHERE signal_id = {signal.id}",
+        ),
+    )
+    for table, statement in edits:
+        session.execute(text(statement))
+        session.commit()
+        report = verify_audit(session)
+        changed = [p for p in report.problems if p.startswith(f"{table} ")]
+        assert not report.ok and changed, (table, report.problems)
+        assert "does not match its seal" in changed[0]

@@ -1,11 +1,13 @@
 """Row seals: every row of a security-relevant table (users, gateways, patients, treatments,
 alerts and their history) carries a keyed digest of its content, written by the application
 whenever it inserts or updates the row through the ORM. A role changed, a patient moved to
-another site or an alert set to resolved with SQL behind the application's back no longer
-matches its seal, and ``verify_audit`` names the row."""
+another site, an alert set to resolved, a signal moved to another state or a signed transition
+rewritten with SQL behind the application's back no longer matches its seal, and
+``verify_audit`` names the row."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -23,6 +25,8 @@ __all__ = ["check_seals", "seal_of"]
 
 
 def _value(v: Any) -> Any:
+    if isinstance(v, bytes | bytearray | memoryview):  # a stored document: sealed by its digest
+        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
     if isinstance(v, datetime) and v.tzinfo is not None:
         return utc_naive(v).isoformat()
     if isinstance(v, datetime | date):

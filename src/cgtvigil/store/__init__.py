@@ -54,6 +54,7 @@ from cgtvigil.store._operational import (
     session_factory,
     utc_naive,
 )
+from cgtvigil.store._report_tables import PeriodicReportRow, PeriodicReportShareRow
 from cgtvigil.store._risk_tables import RiskChangeRow, RiskRegisterVersionRow
 from cgtvigil.store._safety_info import load_safety_info
 from cgtvigil.store._scope import (
@@ -105,6 +106,8 @@ __all__ = [
     "ObservationRow",
     "OffTargetRow",
     "PatientRow",
+    "PeriodicReportRow",
+    "PeriodicReportShareRow",
     "PlanRecordRow",
     "QuarantineRow",
     "RiskChangeRow",

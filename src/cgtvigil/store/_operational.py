@@ -301,7 +301,21 @@ class NotificationAttemptRow(Base):
 
 # Security-relevant tables whose every row carries a keyed seal written by the application
 # (cgtvigil.audit), so that an edit behind the application's back shows in `audit verify`.
-SEALED_TABLES = ("app_user", "gateway", "patient", "treatment", "alert", "alert_event", "notification_channel")
+SEALED_TABLES = (
+    "app_user",
+    "gateway",
+    "patient",
+    "treatment",
+    "alert",
+    "alert_event",
+    "notification_channel",
+    "signal",  # the signal workflow: a state, an outcome or a signed transition (issue 15)
+    "signal_event",
+    "signal_evidence",
+    "signal_share",
+    "periodic_report",  # stored PBRER/DSUR/dossier documents and who they were shared with
+    "periodic_report_share",
+)
 
 
 def utc_naive(t: datetime) -> datetime:

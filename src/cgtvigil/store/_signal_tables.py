@@ -4,7 +4,8 @@ re-screen and share), its evidence, and the regulator reviewers a sponsor shared
 
 A signal belongs to the sponsor of its product (``product_id``, a product dictionary id, or
 the screened drug name for a product outside the dictionary, which only administrators see);
-``cgtvigil.store.signal_condition`` applies that in SQL."""
+``cgtvigil.store.signal_condition`` applies that in SQL. Every row is sealed (``SEALED_TABLES``):
+a state, an outcome or a signed transition changed with SQL shows in ``audit verify``."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class SignalRecordRow(Base):
     timelines_version: Mapped[str] = mapped_column(String(64))
     flag: Mapped[str] = mapped_column(String(512), default="")  # what a re-screen changed, until the next step
     risk_ref: Mapped[str] = mapped_column(String(128), default="")  # the risk of the register it opened or changed
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)  # audit: keyed digest of the row
     events: Mapped[list[SignalEventRow]] = relationship(order_by="SignalEventRow.id")
     evidence: Mapped[list[SignalEvidenceRow]] = relationship(order_by="SignalEvidenceRow.id")
 
@@ -61,6 +63,7 @@ class SignalEventRow(Base):
     meaning: Mapped[str] = mapped_column(String(32), default="")  # of the electronic signature; "" unsigned
     audit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the audit entry that records it
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignalEvidenceRow(Base):
@@ -81,6 +84,7 @@ class SignalEvidenceRow(Base):
     patient_level: Mapped[bool] = mapped_column(Boolean, default=False)  # holds registry patient ids
     current: Mapped[bool] = mapped_column(Boolean, default=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignalShareRow(Base):
@@ -92,3 +96,4 @@ class SignalShareRow(Base):
     shared_at: Mapped[datetime] = mapped_column(DateTime)
     shared_by: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    seal: Mapped[str | None] = mapped_column(String(64), nullable=True)
