@@ -276,3 +276,85 @@ def test_dsur_and_dossier(store: Path, tmp_path: Path, monkeypatch: pytest.Monke
     ):
         r = runner.invoke(app, bad)
         assert r.exit_code == 2 and message in " ".join(r.output.split()), (bad, r.output)
+
+
+def test_the_signal_table_shows_each_signal_as_it_stood_at_the_data_lock_point(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal detected in the interval and moved on after the data lock point shows the state
+    it was in at the lock (rebuilt from its signed transitions), a signal closed in the interval
+    shows its outcome, and one detected after the lock is not in the table (issue 15)."""
+    from cgtvigil.access import create_user, throttled_check
+    from cgtvigil.signal_management import advance_signal
+
+    url = f"sqlite:///{tmp_path / 'op.db'}"
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", url)
+    engine = operational_engine(url)
+    password = "correct horse battery staple"
+
+    def draft(title: str, event: str) -> SignalDraft:
+        return SignalDraft(
+            title=title,
+            product_id="kymriah",
+            event_type="topic",
+            event=event,
+            source_kind="case_series",
+            source_ref="t",
+        )
+
+    def advance(session, signal_id: int, to: str, day: datetime, **kw: object) -> None:  # type: ignore[no-untyped-def]
+        advance_signal(
+            session,
+            ADMIN,
+            signal_id,
+            to=to,
+            rationale=f"to {to}",
+            meaning="approval",
+            password=password,
+            at=day,
+            check=throttled_check,
+            timelines=load_timelines(),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    with session_factory(engine)() as session:
+        create_user(session, username="adm", password=password, role="administrator", at=datetime.now(UTC))
+        moved = create_signal(
+            session, ADMIN, draft("CRS cluster", "crs"), at=datetime(2024, 5, 2, tzinfo=UTC), timelines=load_timelines()
+        ).id
+        closed = create_signal(
+            session,
+            ADMIN,
+            draft("ICANS cluster", "icans"),
+            at=datetime(2024, 4, 3, tzinfo=UTC),
+            timelines=load_timelines(),
+        ).id
+        advance(session, moved, "validation", datetime(2024, 6, 30, 23, 0, tzinfo=UTC))  # on the lock day
+        advance(session, closed, "closed", datetime(2024, 6, 1, tzinfo=UTC), outcome="refuted")
+        # after the data lock point: the CRS signal moves on and is closed, a new one is detected
+        advance(session, moved, "analysis", datetime(2024, 7, 2, tzinfo=UTC))
+        advance(session, moved, "closed", datetime(2024, 8, 1, tzinfo=UTC), outcome="confirmed_risk")
+        create_signal(
+            session,
+            ADMIN,
+            draft("Late signal", "crs"),
+            at=datetime(2024, 7, 5, tzinfo=UTC),
+            timelines=load_timelines(),
+        )
+        session.commit()
+    engine.dispose()
+    args = ["reports", "pbrer", "--product", "kymriah", "--from", "2024-04-01", "--dlp", "2024-06-30"]
+    r = runner.invoke(app, [*args, "--db", str(store), "--output", str(tmp_path / "out"), "--no-pdf"])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "out" / "pbrer-kymriah-2024-06-30.html").read_text()
+    table = text[text.index("4. Signals of the period") : text.index("Annex: inputs")]
+    rows = {m[0]: m[1] for m in re.findall(r'<td class="l">([A-Za-z ]+ cluster)</td>(.*?)</tr>', table)}
+    assert set(rows) == {"CRS cluster", "ICANS cluster"} and "Late signal" not in text  # detected after the lock
+    crs = re.findall(r'<td class="l">([^<]*)</td>', rows["CRS cluster"])
+    assert "Validation" in crs and "Closed" not in crs and "confirmed_risk" not in rows["CRS cluster"]  # as at the lock
+    assert (
+        "Closed" in rows["ICANS cluster"]
+        and "refuted" in rows["ICANS cluster"]
+        and "2024-06-01" in rows["ICANS cluster"]
+    )
+    assert "2 signals" in text

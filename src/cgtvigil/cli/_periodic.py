@@ -11,11 +11,11 @@ from typing import Annotated, Literal
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from cgtvigil.cli._app import _fail, _progress, app, console, plain
+from cgtvigil.cli._app import _fail, _progress, app, console, operational_session, plain
 from cgtvigil.cli._risk import operator_scope
 from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError
-from cgtvigil.reports import InputRef, PeriodicSpec, RegisterInForce, SignalLine
+from cgtvigil.reports import InputRef, PeriodicSpec, RegisterInForce, SignalLine, signals_input
 
 reports_app = typer.Typer(
     help="Periodic safety reports (PBRER/PSUR, DSUR) and signal assessment dossiers, as HTML and PDF.",
@@ -31,54 +31,22 @@ def _day(value: str, option: str) -> date:
         raise CgtVigilError(f"The '--{option}' option must be a date YYYY-MM-DD. Got {value!r}.") from None
 
 
-def _registers(product_ids: tuple[str, ...]) -> list[RegisterInForce]:
-    from cgtvigil.risk_management import register_view
-    from cgtvigil.store import load_products, operational_engine, session_factory
+def _registers(product_ids: tuple[str, ...], data_lock_point: date) -> list[RegisterInForce]:
+    from cgtvigil.reports import registers_in_force
+    from cgtvigil.store import load_products
 
-    products = load_products()
-    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
-        views = [register_view(session, operator_scope(), products, pid) for pid in product_ids]
-    return [
-        RegisterInForce(product_id=v.product_id, brand=v.brand, version=v.version, sha256=v.sha256, document=v.document)
-        for v in views
-    ]
+    with operational_session() as session:
+        found = registers_in_force(session, operator_scope(), load_products(), product_ids, data_lock_point)
+        session.commit()  # a shipped starting register stored on first use
+    return found
 
 
 def signal_lines(spec: PeriodicSpec) -> list[SignalLine]:
-    """The signal summary table of the period from the signal workflow: the signals of the
-    spec's products detected by the data lock point and open at it or closed in the interval."""
-    from datetime import UTC, datetime
+    """The signal summary table of the period, each signal as it stood at the data lock point."""
+    from cgtvigil.reports import periodic_signal_lines
 
-    from cgtvigil.signal_management import list_signals
-    from cgtvigil.store import operational_engine, session_factory
-
-    lines = []
-    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
-        for product in spec.products:
-            for s in list_signals(session, operator_scope(), datetime.now(UTC), state="all", product=product):
-                detected = s.created_at.date()
-                closed = s.state_since.date() if s.state == "closed" else None
-                if detected > spec.data_lock_point or (closed is not None and closed < spec.interval_start):
-                    continue
-                if closed is not None and closed > spec.data_lock_point:
-                    closed = None  # closed after the data lock point: open at it
-                lines.append(
-                    SignalLine(
-                        id=s.id,
-                        title=s.title,
-                        product=s.product_id,
-                        event=s.event,
-                        source=s.source_kind,
-                        detected=detected,
-                        state="open at the data lock point"
-                        if s.state == "closed" and closed is None
-                        else s.state_label,
-                        outcome=(s.outcome or "") if closed else "",
-                        closed=closed,
-                        risk_ref=s.risk_ref,
-                    )
-                )
-    return lines
+    with operational_session() as session:
+        return periodic_signal_lines(session, operator_scope(), spec)
 
 
 def _periodic(
@@ -118,9 +86,9 @@ def _periodic(
             step("counting cases", 0, 3)
             events, inputs = collect_events(db or Settings.from_env().db, spec, products, topics)
             step("risk registers and signals", 1, 3)
-            registers = _registers(spec.products)
+            registers = _registers(spec.products, spec.data_lock_point)
             signals = signal_lines(spec)
-            inputs.append(signals_input(signals))
+            inputs.append(signals_input(signals))  # the table as at the data lock point
             report = build_periodic(spec, events, inputs, registers, {t.id: t.name for t in topics.topics}, signals)
             step("rendering", 2, 3)
             stem = f"{kind}-{'-'.join(spec.products)}-{spec.data_lock_point}"
@@ -143,83 +111,6 @@ def _periodic(
     console.print(plain("Written: " + ", ".join(str(output / w) for w in written)))
 
 
-def _signal(signal_id: int) -> tuple[SignalLine, list[str], list[str]]:
-    """A signal of the workflow as a dossier line, its timeline and its evidence."""
-    from datetime import UTC, datetime
-
-    from cgtvigil.signal_management import signal_detail
-    from cgtvigil.store import operational_engine, session_factory
-
-    with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
-        d = signal_detail(session, operator_scope(), signal_id, datetime.now(UTC))
-    line = SignalLine(
-        id=d.id,
-        title=d.title,
-        product=d.product_id,
-        event=d.event,
-        source=d.source_kind,
-        detected=d.created_at.date(),
-        state=d.state_label,
-        outcome=d.outcome or "",
-        closed=d.state_since.date() if d.state == "closed" else None,
-        risk_ref=d.risk_ref,
-    )
-    timeline = [
-        f"{e.at:%Y-%m-%d %H:%M} UTC {e.by}: {e.kind}"
-        + (f" {e.from_state} -> {e.to_state}" if e.to_state else "")
-        + (f" ({e.outcome})" if e.outcome else "")
-        + (f", signed: {e.meaning}" if e.meaning else "")
-        + (f" — {e.rationale}" if e.rationale else "")
-        for e in d.events
-    ]
-    evidence = [f"{v.kind}: {v.title} ({v.reference})" + ("" if v.current else " [superseded]") for v in d.evidence]
-    return line, timeline, evidence
-
-
-def _statistics(path: Path, names: list[str], event: str) -> tuple[list[dict[str, str]], InputRef]:
-    """The rows of a stored screen result for the product (any of its names) and the event."""
-    import hashlib
-
-    from cgtvigil.model import normalise_name
-    from cgtvigil.screening import read_result
-
-    result = read_result(path)
-    keys = {normalise_name(n) for n in names}
-    wanted = normalise_name(event)
-    rows = []
-    for r in result.table.to_pylist():
-        if normalise_name(str(r.get("drug", ""))) in keys and normalise_name(str(r.get("event", ""))) == wanted:
-            rows.append(
-                {
-                    "level": str(r.get("event_type", "")),
-                    "n": str(r.get("n", "")),
-                    **{
-                        k: "–" if r.get(k) is None or r[k] != r[k] else f"{r[k]:.2f}"
-                        for k in ("expected", "prr", "ror_lower", "ic025", "ebgm", "eb05")
-                        if k in r
-                    },
-                }
-            )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    meta = result.metadata
-    ref = InputRef(kind="screen", name=path.name, sha256=digest, detail=f"spec {str(meta.get('spec_hash', ''))[:12]}")
-    return rows, ref
-
-
-def signals_input(lines: list[SignalLine]) -> InputRef:
-    """The signal table as a named input: the SHA-256 of its lines as JSON."""
-    import hashlib
-    import json
-
-    body = json.dumps([line.model_dump(mode="json") for line in sorted(lines, key=lambda x: x.id)], sort_keys=True)
-    return InputRef(
-        kind="signals",
-        name="signal workflow",
-        sha256=hashlib.sha256(body.encode()).hexdigest(),
-        detail=f"{len(lines)} signals",
-    )
-
-
 _PRODUCT = typer.Option("--product", help="A product id or brand (repeat for several).")
 _FROM = typer.Option("--from", help="First day of the reporting interval (YYYY-MM-DD).")
 _DLP = typer.Option("--dlp", help="The data lock point, last day of the interval (YYYY-MM-DD).")
@@ -227,6 +118,14 @@ _SPEC = typer.Option("--spec", help="A stored spec (the .spec.json written besid
 _DB = typer.Option("--db", help="The analytic store (FAERS and case store); default CGTVIGIL_DB.")
 _OUT = typer.Option("--output", help="Folder to write the documents into.")
 _PDF = typer.Option("--pdf/--no-pdf", help="Also write the PDF (WeasyPrint).")
+
+
+def _signal(signal_id: int, lock: date) -> tuple[SignalLine, list[str], list[str]]:
+    """A signal of the workflow as it stood at the data lock point, its timeline and evidence."""
+    from cgtvigil.reports import dossier_signal
+
+    with operational_session() as session:
+        return dossier_signal(session, operator_scope(), signal_id, lock)
 
 
 def _read_spec(path: Path) -> PeriodicSpec:
@@ -288,9 +187,9 @@ def dossier_cmd(
     """A signal assessment dossier: the signal (its timeline and evidence), the cases of its
     product-event pair, the register's risk for it with its EU/US alignment, and the inputs it
     was made from."""
-    from cgtvigil.reports import build_dossier, collect_events, render_dossier_html, render_pdf
+    from cgtvigil.reports import build_dossier, collect_events, render_dossier_html, render_pdf, screen_statistics
     from cgtvigil.risk_management import register_alignment
-    from cgtvigil.store import load_products, load_topics, operational_engine, session_factory
+    from cgtvigil.store import load_products, load_topics
 
     try:
         products = load_products()
@@ -301,7 +200,7 @@ def dossier_cmd(
         if signal is not None:
             if product or event:
                 raise CgtVigilError("Give either '--signal' or '--product' and '--event', not both.")
-            line, timeline, evidence = _signal(signal)
+            line, timeline, evidence = _signal(signal, lock)
             product, event = line.product, line.event
         if not product or not event:
             raise CgtVigilError("Give '--signal', or '--product' and '--event'.")
@@ -309,8 +208,8 @@ def dossier_cmd(
         pid = names.get(product.lower(), product.lower())
         spec = PeriodicSpec(kind="pbrer", products=(pid,), interval_start=lock, data_lock_point=lock)
         events, inputs = collect_events(db or Settings.from_env().db, spec, products, load_topics())
-        (register,) = _registers((pid,))
-        with session_factory(operational_engine(Settings.from_env().operational_url))() as session:
+        (register,) = _registers((pid,), lock)
+        with operational_session() as session:
             alignment = register_alignment(session, operator_scope(), products, pid, lock)
         dossier = build_dossier(
             product_id=pid,
@@ -327,7 +226,7 @@ def dossier_cmd(
         )
         statistics: list[dict[str, str]] = []
         if screen is not None:
-            statistics, screen_input = _statistics(screen, products.by_id()[pid].names(), event)
+            statistics, screen_input = screen_statistics(screen, products.by_id()[pid].names(), event)
             dossier = dossier.model_copy(
                 update={
                     "statistics": statistics,

@@ -23,6 +23,7 @@ __all__ = [
     "RegisterInForce",
     "build_dossier",
     "build_periodic",
+    "pdf_bytes",
     "render_dossier_html",
     "render_pdf",
     "render_periodic_html",
@@ -246,9 +247,10 @@ def render_dossier_html(dossier: Dossier) -> str:
     return _env().get_template("dossier.html").render(d=dossier)
 
 
-def render_pdf(html: str, path: Path) -> Path:
-    """Write ``html`` as PDF with WeasyPrint (it needs the Pango library of the system; on
-    Debian ``libpango-1.0-0``, which ``make setup`` installs when missing)."""
+def pdf_bytes(html: str) -> bytes:
+    """``html`` as PDF with WeasyPrint (it needs the Pango library of the system; on Debian
+    ``libpango-1.0-0``, which ``make setup`` installs when missing). The PDF's dates come from
+    the document's ``dcterms.created`` (the data lock point): the same HTML gives the same bytes."""
     try:
         import weasyprint
     except OSError as exc:  # the Python package is there, the system library is not
@@ -258,6 +260,12 @@ def render_pdf(html: str, path: Path) -> Path:
             f"PDF output needs the Pango library ({exc}); install it (Debian: apt-get install libpango-1.0-0"
             " libpangoft2-1.0-0) or write HTML only."
         ) from exc
+    return bytes(weasyprint.HTML(string=html).write_pdf())
+
+
+def render_pdf(html: str, path: Path) -> Path:
+    """Write ``html`` as PDF (:func:`pdf_bytes`) to ``path``."""
+    data = pdf_bytes(html)
     path.parent.mkdir(parents=True, exist_ok=True)
-    weasyprint.HTML(string=html).write_pdf(path)
+    path.write_bytes(data)
     return path

@@ -9,6 +9,7 @@ its product: a safety scientist sees and writes the signals of their sponsor's p
 an administrator sees all (``cgtvigil.store.signal_condition``).
 """
 
+from cgtvigil.signal_management._as_of import SignalAsOf, end_of_day, signals_as_of
 from cgtvigil.signal_management._queries import (
     EvidenceView,
     SignalDetail,
@@ -67,6 +68,7 @@ __all__ = [
     "PasswordCheck",
     "RescreenChange",
     "RescreenReport",
+    "SignalAsOf",
     "SignalDetail",
     "SignalDraft",
     "SignalEventView",
@@ -81,6 +83,7 @@ __all__ = [
     "case_series_draft",
     "create_signal",
     "draft_for",
+    "end_of_day",
     "find_signal",
     "followup_draft",
     "link_risk",
@@ -92,4 +95,5 @@ __all__ = [
     "screen_row_draft",
     "share_signal",
     "signal_detail",
+    "signals_as_of",
 ]
