@@ -18,26 +18,32 @@ from cgtvigil.forecasting._daily import (
 from cgtvigil.forecasting._evaluate import evaluate_forecaster, evaluate_hazard
 from cgtvigil.forecasting._hazard import HazardForecaster, risk_set
 from cgtvigil.forecasting._model import ToxicityForecaster
+from cgtvigil.forecasting._outlook import INPUT_LABELS, Contribution, OutlookCurve, bootstrap_refits, risk_outlook
 
 __all__ = [
     "CANONICAL_COLUMNS",
     "FAMILIES",
     "FEATURE_SOURCES",
     "GRADE_COLUMNS",
+    "INPUT_LABELS",
     "MAX_DAY",
     "MAX_ID",
     "REQUIRED_COLUMNS",
+    "Contribution",
     "CourseForecast",
     "CourseForecaster",
     "DailyTable",
     "HazardForecaster",
+    "OutlookCurve",
     "ToxicityForecaster",
+    "bootstrap_refits",
     "build_features",
     "compare_families",
     "evaluate_forecaster",
     "evaluate_hazard",
     "feature_inputs",
     "onset_labels",
+    "risk_outlook",
     "risk_set",
     "where_rows",
 ]
