@@ -181,6 +181,18 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("POST", "/api/v1/workflow/signals/{signal_id}/share"): {"sci", "adm"},
     ("POST", "/api/v1/workflow/signals/{signal_id}/risk"): {"sci", "adm"},
     ("POST", "/api/v1/workflow/rescreen"): {"sci", "adm"},
+    # periodic reports (issue 15): a sponsor's safety staff and administrators (the QPPV's
+    # office) generate and share; regulators read and download what a sponsor shared
+    ("GET", "/reports"): {"sci", "reg", "adm"},
+    ("POST", "/reports"): {"sci", "adm"},
+    ("GET", "/reports/{report_id}"): {"sci", "reg", "adm"},
+    ("GET", "/reports/{report_id}/download"): {"sci", "reg", "adm"},
+    ("POST", "/reports/{report_id}/share"): {"sci", "adm"},
+    ("GET", "/api/v1/reports"): {"sci", "reg", "adm"},
+    ("POST", "/api/v1/reports"): {"sci", "adm"},
+    ("GET", "/api/v1/reports/{report_id}"): {"sci", "reg", "adm"},
+    ("GET", "/api/v1/reports/{report_id}/document"): {"sci", "reg", "adm"},
+    ("POST", "/api/v1/reports/{report_id}/share"): {"sci", "adm"},
     ("GET", "/monitoring"): {"sci", "inv", "adm"},
     ("GET", "/patients/{patient_id}"): {"sci", "inv", "pat", "adm"},
     ("POST", "/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
@@ -249,6 +261,7 @@ EXAMPLE = {
     "{case_id}": "US-X-1",
     "{match_id}": "1",
     "{signal_id}": "1",
+    "{report_id}": "1",
 }
 
 

@@ -24,6 +24,7 @@ from cgtvigil.api._cases import cases_api
 from cgtvigil.api._followup import followup_api
 from cgtvigil.api._genotox import genotox_api
 from cgtvigil.api._read import read_router
+from cgtvigil.api._reports import reports_api
 from cgtvigil.api._risk_management import risk_api_router
 from cgtvigil.api._signal_management import signal_management_api
 from cgtvigil.audit import append_audit
@@ -275,6 +276,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     screens = ScreenCache(settings.screen_result)  # the screen result, shared by the pages and the JSON API
     app.include_router(read_router(settings, products, screens))
     app.include_router(risk_api_router(products))
+    app.include_router(reports_api(settings, products))
     app.include_router(cases_api(settings))
     app.include_router(signal_management_api(settings, products, screens))
     app.include_router(genotox_api())

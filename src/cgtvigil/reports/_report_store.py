@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -98,8 +99,8 @@ class ReportRequest(BaseModel):
             problems.append("A dossier needs a signal, or one product and an event.")
         elif self.signal is not None and (self.products or self.event.strip()):
             problems.append("A dossier takes either a signal or a product and an event, not both.")
-        if problems:
-            raise ValueError(" ".join(problems))
+        if problems:  # (a custom error: its JSON form carries no exception object)
+            raise PydanticCustomError("report_request", " ".join(problems))
         return self
 
 

@@ -20,6 +20,7 @@ from cgtvigil.web.followup import followup_router
 from cgtvigil.web.genotox import genotox_router
 from cgtvigil.web.monitoring import monitoring_router
 from cgtvigil.web.patients import patients_router
+from cgtvigil.web.reports import reports_router
 from cgtvigil.web.risk_management import risk_router
 from cgtvigil.web.signal_management import signal_management_router
 from cgtvigil.web.signals import signals_router
@@ -52,6 +53,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
         monitoring_router(products),
         patients_router(settings, products),
         risk_router(products),  # risk registers, EU/US alignment, effectiveness indicators
+        reports_router(settings, products),  # PBRER/PSUR, DSUR, dossiers: generate, list, download
         genotox_router(),  # a patient's integration sites, VCN and off-target results
         epro_router(settings, products),
         followup_router(products, load_ltfu_rules(), load_jurisdictions()),  # long-term follow-up
