@@ -275,7 +275,7 @@ def test_masking_agents_are_recorded_and_annotate_fever(session) -> None:  # typ
         }
     )
     assert [(o.kind, o.extra) for o in intake.observations] == [
-        ("masking_agent", {"agents": ["tocilizumab"]}),
+        ("masking_agent:tocilizumab", {"agent": "tocilizumab"}),
         ("crs_grade", {"driver": "fever 39 °C", "version": "ASTCT-CRS-2019"}),
     ]
     temps = [obs("temperature", 37.2, m) for m in (60, 62, 64)]

@@ -58,7 +58,7 @@ def test_indicators_from_stored_patients(operational_url: str) -> None:
                 obs.append(
                     Observation(
                         patient=pid,
-                        kind="masking_agent",
+                        kind="masking_agent:tocilizumab",
                         value=1,
                         unit="{event}",
                         time=t + timedelta(hours=hours),
@@ -110,4 +110,51 @@ def test_indicators_from_stored_patients(operational_url: str) -> None:
             ).overall.value
             == 4 / 6
         )  # six patients: shown
+    engine.dispose()
+
+
+def test_hours_to_tocilizumab_count_tocilizumab_only(operational_url: str) -> None:
+    """The agent given with a CRS assessment is kept at ingest (masking_agent:<agent>), so the
+    indicator counts tocilizumab and not a corticosteroid or an antipyretic given earlier: K-1
+    has a steroid 1 h and tocilizumab 3 h after grade 2, K-2 a steroid only. Median 3 h over 1
+    treated patient of 2 (with the agent dropped it was 0.75 h over 2)."""
+    from cgtvigil.ingest import read_assessments
+
+    engine = operational_engine(operational_url)
+    products = load_products()
+    day = date(2026, 4, 6)
+    t0 = _at(day, 2)
+
+    def crs(hours: float, **agents: bool) -> dict[str, object]:
+        return {
+            "time": (t0 + timedelta(hours=hours)).isoformat(),
+            "temperature": 39.0,
+            "sbp_mmhg": 120,
+            "o2_device": "low_flow_nasal_cannula",
+            "o2_flow_l_min": 2,
+            **agents,
+        }
+
+    with session_factory(engine)() as s:
+        for pid in ("K-1", "K-2"):
+            register_patient(s, products, patient=pid, site="A", product="kymriah", infusion_date=day)
+        k1 = read_assessments(
+            {"patient": "K-1", "crs": [crs(0), crs(1, corticosteroid=True), crs(3, tocilizumab=True)]}, now=NOW
+        )
+        k2 = read_assessments(
+            {"patient": "K-2", "crs": [crs(0), crs(0.5, corticosteroid=True, antipyretic=True)]}, now=NOW
+        )
+        kinds = sorted(o.kind for o in k1.observations + k2.observations if o.kind.startswith("masking_agent"))
+        assert kinds == [
+            "masking_agent:antipyretic",
+            "masking_agent:corticosteroid",
+            "masking_agent:corticosteroid",
+            "masking_agent:tocilizumab",
+        ]
+        store_observations(s, IntakeResult(k1.observations + k2.observations), NOW)
+        s.commit()
+        hours = _series(register_indicators(s, ADMIN, products, "kymriah", NOW), "hcp_education", "crs_treatment_hours")
+        assert hours.overall is not None and hours.overall.value == 3.0
+        assert (hours.overall.numerator, hours.overall.denominator) == (1, 2)
+        assert "tocilizumab only" in hours.note and "tocilizumab dose" in hours.name
     engine.dispose()

@@ -35,6 +35,7 @@ __all__ = [
     "CLOCK_SKEW",
     "EARLIEST_TIME",
     "LOINC_CODES",
+    "MASKING_AGENTS",
     "MAX_NAME_LENGTH",
     "IntakeResult",
     "pseudonym_problem",
@@ -60,6 +61,10 @@ CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of the receiver a device clo
 # LOINC code -> kind. Versioned data; the vital-sign codes follow the FHIR vitals profile as
 # commonly published and are UNCONFIRMED against the profile text in formats.md §4.2.
 LOINC_VERSION = "cgtvigil-loinc-map-1 (UNCONFIRMED codes)"
+# the agents of a CRS assessment that may mask fever, stored as kinds masking_agent:<agent>
+# (rows stored before the agent was kept have the kind masking_agent and name none)
+MASKING_AGENTS = ("antipyretic", "tocilizumab", "corticosteroid")
+_MASKING_KINDS = tuple(f"masking_agent:{a}" for a in MASKING_AGENTS)
 LOINC_CODES: dict[str, str] = {
     "8310-5": "temperature",
     "8867-4": "heart_rate",
@@ -306,7 +311,7 @@ class _Builder:
             self.reject(location, "IMPLAUSIBLE_VALUE", f"value {_show(value)} is beyond any measurement", raw)
             return
         canonical: float | None
-        if kind.startswith(("pro_ctcae:", "symptom:")) or kind in ("crs_grade", "icans_grade", "masking_agent"):
+        if kind.startswith(("pro_ctcae:", "symptom:")) or kind in ("crs_grade", "icans_grade", *_MASKING_KINDS):
             canonical, unit_out = number, unit
         else:
             problems = Problems()
@@ -602,18 +607,20 @@ def read_assessments(payload: Any, *, where: str = "assessment", now: datetime |
             continue
         for (k, a), g in zip(ordered, grades, strict=True):
             loc = f"{where}.{scheme}[{k}]"
-            agents = [n for n in ("antipyretic", "tocilizumab", "corticosteroid") if getattr(a, n, False)]
-            if agents:  # a masking event: fever may be suppressed from now on (domain.md §1.1 rule 2)
+            # a masking event: fever may be suppressed from now on (domain.md §1.1 rule 2). One
+            # observation per agent, the agent in its kind (masking_agent:tocilizumab, ...), so that
+            # the store keeps which agent was given (a CRS treatment indicator counts tocilizumab only)
+            for agent in (n for n in MASKING_AGENTS if getattr(a, n, False)):
                 b.add(
                     patient=None,
-                    kind="masking_agent",
+                    kind=f"masking_agent:{agent}",
                     value=1,
                     unit="{event}",
                     time=a.time.isoformat(),
                     zone=None,
                     location=loc,
                     raw=a.model_dump(mode="json"),
-                    extra={"agents": agents},
+                    extra={"agent": agent},
                 )
             if g.grade is None:
                 b.reject(

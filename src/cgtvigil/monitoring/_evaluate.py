@@ -106,7 +106,8 @@ def evaluate_patient(
             f"systolic BP < {rules.sbp_below} mmHg",
         ),
     )
-    masking = [r.time for r in by_kind.get("masking_agent", [])]
+    # any agent that may mask fever (masking_agent:<agent>; masking_agent: stored before the agent was kept)
+    masking = [r.time for k, rows in by_kind.items() if k.split(":")[0] == "masking_agent" for r in rows]
     window = timedelta(hours=rules.masking_hours)
     for kind, rule, severity, test, minimum, minutes, label in vitals:
         hit = _sustained(by_kind.get(kind, []), test, minimum, timedelta(minutes=minutes))

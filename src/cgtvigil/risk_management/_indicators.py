@@ -29,6 +29,8 @@ SMALL_CELL = 5  # fewer patients than this in a quarter: the value is withheld o
 LIVER_WEEKS = 12  # "monitor LFTs for at least 3 months" (domain.md §3.2, Zolgensma, Elevidys)
 CRS_WINDOW_DAYS = 28
 ALT_ULN = 40.0  # U/L when the observation carries no reference range (clinical CTCAE default)
+# the observation kinds of a tocilizumab dose: with a CRS assessment (the agent kept in the kind)
+TOCILIZUMAB_KINDS = ("masking_agent:tocilizumab", "tocilizumab")
 
 
 class IndicatorPoint(BaseModel):
@@ -112,7 +114,7 @@ def _crs_treatment(
     if not grade2:
         return None  # no CRS of grade 2 or more: not in the population
     first = grade2[0]
-    given = sorted(o.time for k in ("tocilizumab", "masking_agent") for o in obs.get(k, []))
+    given = sorted(o.time for k in TOCILIZUMAB_KINDS for o in obs.get(k, []))  # not steroids nor antipyretics
     # a treatment recorded up to 24 h before the first grade >= 2 belongs to the same episode
     after = [t for t in given if t >= first - timedelta(hours=24)]
     if not after:
@@ -152,11 +154,11 @@ INDICATORS: dict[str, IndicatorDefinition] = {
         ),
         IndicatorDefinition(
             "crs_treatment_hours",
-            "Hours from the first CRS grade >= 2 to the first CRS treatment recorded (median)",
+            "Hours from the first CRS grade >= 2 to the first tocilizumab dose recorded (median)",
             "process",
             "hours",
             "treated patients with a CRS grade >= 2",
-            ("crs_grade", "tocilizumab", "masking_agent"),
+            ("crs_grade", *TOCILIZUMAB_KINDS),
             _crs_treatment,
         ),
         IndicatorDefinition(
@@ -253,9 +255,9 @@ def compute_indicator(
     note = ""
     if indicator == "crs_treatment_hours":
         note = (
-            "the store records CRS treatment as 'tocilizumab' when the source says so, else as a masking agent"
-            " (antipyretic, tocilizumab or corticosteroid, not told apart); patients with no treatment recorded"
-            " are in the population but not in the median"
+            "tocilizumab only, as recorded with the CRS assessments (corticosteroids and antipyretics are kept"
+            " apart and not counted; a masking agent stored before the agent was kept names none and is not"
+            " counted); patients with no tocilizumab recorded are in the population but not in the median"
         )
     if d.per_visit:
         note = "counted over visits (by the infusion quarter of the plan), not patients"
