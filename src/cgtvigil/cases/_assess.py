@@ -61,6 +61,10 @@ class CaseAssessment(BaseModel):
     unexpected_serious: bool = Field(description="a serious reaction unexpected for a suspect product (or unknown)")
     fatal_or_life_threatening: bool
     study: bool = Field(description="C.1.3 = 2 (report from a study)")
+    countries: list[str] = Field(
+        default_factory=list,
+        description="where the reactions occurred (E.i.9), else the reporters' (C.2.r.3)",
+    )
     reactions: list[ReactionAssessment]
     reference_versions: dict[str, str]
 
@@ -79,6 +83,18 @@ def suspect_products(case: IcsrCase, products: ProductDictionary) -> list[str]:
             if isinstance(n, str) and (pid := index.get(normalise_name(n))) and pid not in found:
                 found.append(pid)
     return found
+
+
+def _countries(case: IcsrCase) -> list[str]:
+    def codes(values: list[object]) -> list[str]:
+        out: list[str] = []
+        for v in values:
+            code = getattr(v, "code", None)
+            if isinstance(code, str) and code.strip() and code.strip().upper() not in out:
+                out.append(code.strip().upper())
+        return out
+
+    return codes([r.country for r in case.reactions]) or codes([s.person.country for s in case.primary_sources])
 
 
 def _term(r: Reaction) -> str:
@@ -143,6 +159,7 @@ def assess_case(case: IcsrCase, reference: Reference) -> CaseAssessment:
         unexpected_serious=any(r.serious and r.expected is not True for r in out),
         fatal_or_life_threatening=any(r.fatal_or_life_threatening for r in out),
         study=case.report_type is not None and case.report_type.code == "2",
+        countries=_countries(case),
         reactions=out,
         reference_versions=reference.versions(),
     )

@@ -3,7 +3,8 @@ overdue, submitted), and one case with all its sections, assessment, versions, s
 with their acknowledgements and duplicate candidates. They take a :class:`cgtvigil.store.Scope`
 and return typed view models for the pages and the JSON API alike.
 
-Who sees an ICSR is decided by :func:`cgtvigil.store.case_visible`: administrators every case;
+Who sees an ICSR is decided by :func:`cgtvigil.store.case_condition`, applied in SQL to the
+case index (:mod:`cgtvigil.cases._index`): administrators every case;
 a sponsor's safety scientist the cases whose suspect drugs include the sponsor's products; a
 regulator reviewer the cases of public sources (openFDA, FAERS XML) and those submitted to a
 regulator; site investigators and patients none (their patients are in the registry pages).
@@ -12,6 +13,7 @@ Every read is patient-level (pseudonymous ICSRs) and is audited."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,11 +23,13 @@ from sqlalchemy.orm import Session
 
 from cgtvigil.audit import append_audit
 from cgtvigil.cases._assess import CaseAssessment, Reference, assess_case
-from cgtvigil.cases._clock import ClockStatus, ReportingClock, Submission, reporting_clock
+from cgtvigil.cases._clock import ClockBasis, ReportingClock, Submission, clock_on, reporting_clock
+from cgtvigil.cases._clock_rules import ClockRules, load_clock_rules
+from cgtvigil.cases._index import CaseIndexerOf, case_indexer
 from cgtvigil.cases._submissions import submissions_by_case
 from cgtvigil.errors import NotFoundError, NotInScopeError
-from cgtvigil.model import CaseHistory, IcsrCase
-from cgtvigil.store import CaseMatchRow, CaseStore, Scope, case_visible
+from cgtvigil.model import IcsrCase
+from cgtvigil.store import CaseMatchRow, CaseStore, Scope, case_condition
 
 __all__ = [
     "CaseDetail",
@@ -98,21 +102,34 @@ def _require(scope: Scope) -> None:
         raise NotInScopeError("individual case safety reports are not in this account's scope")
 
 
-def _visible(
-    db: Path, scope: Scope, reference: Reference, submitted: dict[str, list[Submission]]
-) -> list[tuple[str, IcsrCase, CaseAssessment, CaseHistory]]:
-    """(source, current version, its assessment, the case's history) of each case in scope."""
-    if not Path(db).exists():
-        return []
-    with CaseStore(db, read_only=True) as store:
-        rows = store.current_with_source()
-        histories = store.histories()
-    out = []
-    for source, case in rows:
-        a = assess_case(case, reference)
-        if case_visible(scope, set(a.products), source, bool(submitted.get(case.case_id))):
-            out.append((source, case, a, histories[case.case_id]))
-    return out
+@cache
+def _shipped_rules() -> ClockRules:
+    return load_clock_rules()
+
+
+_INDEXERS: dict[tuple[int, int], tuple[Reference, ClockRules, CaseIndexerOf]] = {}
+
+
+def _indexer(reference: Reference, rules: ClockRules | None) -> CaseIndexerOf:
+    """One indexer (and so one key hash) per reference and rule set in use."""
+    rules = rules or _shipped_rules()
+    k = (id(reference), id(rules))
+    hit = _INDEXERS.get(k)
+    if hit is None or hit[0] is not reference or hit[1] is not rules:
+        if len(_INDEXERS) > 16:
+            _INDEXERS.clear()
+        hit = _INDEXERS[k] = (reference, rules, case_indexer(reference, rules))
+    return hit[2]
+
+
+def _use_fresh_index(store: CaseStore, indexer: CaseIndexerOf, only: set[str] | None = None) -> None:
+    """Work out the index of the cases whose stored one is missing or stale (all of a store made
+    before the index, none after an ingest with the same reference data) for this read."""
+    stale = store.stale_cases(indexer.key)
+    if only is not None:
+        stale = [c for c in stale if c in only]
+    if stale:
+        store.use_index({cid: indexer(h) for cid, h in store.histories_of(stale).items()}, indexer.key)
 
 
 def case_list(
@@ -126,49 +143,59 @@ def case_list(
     status: StatusFilter = "",
     page: int = 1,
     page_size: int = 100,
+    rules: ClockRules | None = None,
 ) -> CaseList:
-    """The current cases in scope with their reporting clock, overdue first, then by due date."""
+    """The current cases in scope with their reporting clock, overdue first, then by due date.
+
+    Scope, clock status, order and page are worked out in SQL over the case index; only the
+    page's rows are read and their clocks finished with the submissions and ``today``."""
     _require(scope)
     submitted = submissions_by_case(session)
-    rows = []
-    for source, case, a, history in _visible(db, scope, reference, submitted):
-        clock = reporting_clock(history, a, submitted.get(case.case_id, []), today)
-        rows.append(
-            CaseListRow(
-                case_id=case.case_id,
-                safety_report_id=case.safety_report_id,
-                source=source,
-                products=a.products,
-                first_event=a.reactions[0].term if a.reactions else "",
-                serious=a.serious,
-                unexpected_serious=a.unexpected_serious,
-                clock=clock,
-            )
-        )
-    order: dict[ClockStatus, int] = {
-        "overdue": 0,
-        "due": 1,
-        "incomplete": 2,
-        "submitted": 3,
-        "not expedited": 4,
-        "nullified": 5,
-    }
-    rows.sort(key=lambda r: (order[r.clock.status], r.clock.due or date.max, r.case_id))
+    indexer = _indexer(reference, rules)
+    condition, params = case_condition(scope, submitted)
     counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.clock.status] = counts.get(r.clock.status, 0) + 1
-    chosen = [r for r in rows if not status or r.clock.status == status]
-    shown = chosen[(page - 1) * page_size : page * page_size]
+    found: list[dict[str, object]] = []
+    if Path(db).exists():
+        with CaseStore(db, read_only=True) as store:
+            _use_fresh_index(store, indexer)
+            if submitted:  # the clocks that submissions stop or move: finished here, used in SQL
+                bases = store.case_clocks(submitted)
+                store.use_clock_now(
+                    [
+                        (cid, c.status, c.due)
+                        for cid, js in bases.items()
+                        for c in [clock_on(ClockBasis.model_validate_json(js), submitted[cid], today)]
+                    ]
+                )
+            counts, found = store.case_page(
+                condition, params, today=today, status=status, limit=page_size, offset=(page - 1) * page_size
+            )
+    rows = [
+        CaseListRow(
+            case_id=str(r["case_id"]),
+            safety_report_id=str(r["safety_report_id"]),
+            source=str(r["source"]),
+            products=list(r["products"] or []),  # type: ignore[call-overload]
+            first_event=str(r["first_event"] or ""),
+            serious=bool(r["serious"]),
+            unexpected_serious=bool(r["unexpected_serious"]),
+            clock=clock_on(
+                ClockBasis.model_validate_json(str(r["clock"])), submitted.get(str(r["case_id"]), []), today
+            ),
+        )
+        for r in found
+    ]
+    total = counts.get(status, 0) if status else sum(counts.values())
     append_audit(
         session,
         actor=scope.actor,
         action="cases.list",
         target="icsr",
         at=now,
-        detail={"status": status, "rows": len(shown), "page": page},
+        detail={"status": status, "rows": len(rows), "page": page},
     )
     session.commit()
-    return CaseList(today=today, total=len(chosen), counts=counts, rows=shown, reference_versions=reference.versions())
+    return CaseList(today=today, total=total, counts=counts, rows=rows, reference_versions=reference.versions())
 
 
 def case_detail(
@@ -181,6 +208,7 @@ def case_detail(
     today: date,
     now: datetime,
     export: str | None = None,
+    rules: ClockRules | None = None,
 ) -> CaseDetail:
     """One case in scope: every section, assessment, clock, versions, submissions, duplicates.
     Audited as a read, or as an export in the format ``export`` names (a whole ICSR leaving).
@@ -189,20 +217,31 @@ def case_detail(
     scope (so that existence does not leak)."""
     _require(scope)
     submitted = submissions_by_case(session)
-    visible = _visible(db, scope, reference, submitted)
-    found = next((v for v in visible if v[1].case_id == case_id), None)
-    if found is None:
-        raise NotFoundError(f"no case {case_id!r}")
-    source, case, a, history = found
-    with CaseStore(db, read_only=True) as store:
-        versions = store.versions(case_id)
-    subs = submitted.get(case_id, [])
+    indexer = _indexer(reference, rules)
+    condition, params = case_condition(scope, submitted)
     matches = session.scalars(
         select(CaseMatchRow)
         .where(or_(CaseMatchRow.case_a == case_id, CaseMatchRow.case_b == case_id))
         .order_by(CaseMatchRow.score.desc())
     ).all()
-    in_scope = {v[1].case_id for v in visible}  # a candidate naming a case outside the scope is not shown
+    others = {m.case_b if m.case_a == case_id else m.case_a for m in matches}
+    if not Path(db).exists():
+        raise NotFoundError(f"no case {case_id!r}")
+    with CaseStore(db, read_only=True) as store:
+        _use_fresh_index(store, indexer, only={case_id, *others})
+        _, shown = store.case_page(condition, params, today=today, limit=len(others) + 1, case_ids={case_id, *others})
+        in_scope = {str(r["case_id"]): str(r["source"]) for r in shown}
+        if case_id not in in_scope:
+            raise NotFoundError(f"no case {case_id!r}")
+        history = store.history(case_id)
+        versions = store.versions(case_id)
+    case = history.current
+    if case is None:  # a current row always has its history's current version
+        raise NotFoundError(f"no case {case_id!r}")
+    source = in_scope[case_id]
+    a = assess_case(case, reference)
+    subs = submitted.get(case_id, [])
+    # a candidate naming a case outside the scope (or not in the case store) is not shown
     matches = [m for m in matches if (m.case_b if m.case_a == case_id else m.case_a) in in_scope]
     append_audit(
         session,
@@ -218,7 +257,7 @@ def case_detail(
         source=source,
         case=case,
         assessment=a,
-        clock=reporting_clock(history, a, subs, today),
+        clock=reporting_clock(history, a, subs, today, rules or _shipped_rules()),
         versions=[
             VersionRow(
                 safety_report_id=str(v["safety_report_id"]),

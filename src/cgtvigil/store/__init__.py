@@ -1,6 +1,6 @@
 """Persistence (L2): the DuckDB analytic store and loaders of shipped reference data."""
 
-from cgtvigil.store._case_store import CaseStore, StoredReport
+from cgtvigil.store._case_store import CaseIndexer, CaseIndexRow, CaseStore, StoredReport
 from cgtvigil.store._case_tables import CaseMatchRow, CaseSubmissionRow
 from cgtvigil.store._cases import (
     AGE_BANDS,
@@ -59,9 +59,10 @@ from cgtvigil.store._risk_tables import RiskChangeRow, RiskRegisterVersionRow
 from cgtvigil.store._safety_info import load_safety_info
 from cgtvigil.store._scope import (
     CONSENT_USES,
+    PUBLIC_CASE_SOURCES,
     ConsentUse,
     Scope,
-    case_visible,
+    case_condition,
     consent_condition,
     patient_condition,
     product_condition,
@@ -74,6 +75,7 @@ __all__ = [
     "AGE_BANDS",
     "CONSENT_USES",
     "GENOMES",
+    "PUBLIC_CASE_SOURCES",
     "SEALED_TABLES",
     "STORE_STRATA",
     "AccountTokenRow",
@@ -81,6 +83,8 @@ __all__ = [
     "AlertRow",
     "AuditRow",
     "Base",
+    "CaseIndexRow",
+    "CaseIndexer",
     "CaseMatchRow",
     "CaseStore",
     "CaseSubmissionRow",
@@ -124,8 +128,8 @@ __all__ = [
     "UserRow",
     "VectorMeasurementRow",
     "analysis_relation_sql",
+    "case_condition",
     "case_counts",
-    "case_visible",
     "check_derived_tables",
     "consent_condition",
     "existing_operational_engine",

@@ -6,6 +6,7 @@ query services of every area take it and filter through :func:`patient_condition
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,9 +18,10 @@ from cgtvigil.store._signal_tables import SignalRecordRow, SignalShareRow
 
 __all__ = [
     "CONSENT_USES",
+    "PUBLIC_CASE_SOURCES",
     "ConsentUse",
     "Scope",
-    "case_visible",
+    "case_condition",
     "consent_condition",
     "patient_condition",
     "product_condition",
@@ -99,7 +101,11 @@ def patient_condition(
     and the one enforcement point of consent (issue 12):
 
     - a sponsor's view (``products``) leaves out patients whose data-sharing consent is withdrawn
-      or held, except for ``use="safety_followup"`` (safety data the law requires stays visible);
+      or held, whatever the purpose: patient-level data reach a sponsor only by data sharing.
+      The safety data the law requires still reach the sponsor as safety cases (the ICSR case
+      store, e.g. a malignancy found at follow-up) and as suppressed aggregates, neither of
+      which goes through this condition (review C: the sponsor's follow-up work list, asked
+      with ``use="safety_followup"``, kept a patient the timeline hid);
     - ``use`` names the purpose of the query (a follow-up contact, a biosample request): patients
       withdrawn or held for it are left out of every view but the patient's own;
     - a site keeps read access to the patients it transferred while the transfer grants it;
@@ -126,9 +132,7 @@ def patient_condition(
     if scope.products:
         sponsor: ColumnElement[bool] = column.in_(
             select(TreatmentRow.patient_id).where(TreatmentRow.product_id.in_(sorted(scope.products)))
-        )
-        if use != "safety_followup":
-            sponsor = sponsor & consent_condition("data_sharing", column)
+        ) & consent_condition("data_sharing", column)
         conditions.append(sponsor & purpose)
     if scope.patient is not None:
         conditions.append(column == scope.patient)
@@ -178,9 +182,25 @@ def signal_condition(scope: Scope) -> ColumnElement[bool]:
 PUBLIC_CASE_SOURCES = frozenset({"openfda", "faers-xml"})
 
 
-def case_visible(scope: Scope, product_ids: set[str], source: str, submitted: bool) -> bool:
-    """Whether ``scope`` may read an ICSR whose suspect drugs match ``product_ids``, loaded from
-    ``source``, ``submitted`` to a regulator or not: the one place that decides who sees a case."""
-    if scope.cases is not None and (not scope.cases or product_ids & scope.cases):
-        return True
-    return scope.public_cases and (source in PUBLIC_CASE_SOURCES or submitted)
+def case_condition(scope: Scope, submitted: Collection[str]) -> tuple[str, dict[str, object]]:
+    """The SQL condition (DuckDB, over the case store's ``b.ix_products``, ``b.source`` and
+    ``b.case_id``; see :meth:`cgtvigil.store.CaseStore.case_page`) and its named parameters that
+    keep the ICSRs ``scope`` may read: the one place that decides who sees a case.
+
+    Administrators (``cases`` empty) see every case; a sponsor's safety scientist the cases whose
+    suspect drugs include the sponsor's products; a regulator reviewer (``public_cases``) the
+    cases of public sources and those with any submission to a regulator (``submitted``: their
+    case ids, from the operational store); anyone else none."""
+    if scope.cases is not None and not scope.cases:
+        return "TRUE", {}
+    parts: list[str] = []
+    params: dict[str, object] = {}
+    if scope.cases:
+        parts.append("list_has_any(b.ix_products, $scope_products)")
+        params["scope_products"] = sorted(scope.cases)
+    if scope.public_cases:
+        parts.append("b.source IN (SELECT unnest($public_sources))")
+        parts.append("b.case_id IN (SELECT unnest($submitted_cases))")
+        params["public_sources"] = sorted(PUBLIC_CASE_SOURCES)
+        params["submitted_cases"] = sorted(set(submitted))
+    return (" OR ".join(parts) if parts else "FALSE"), params
