@@ -94,7 +94,9 @@ class Settings:
     seals, kept outside the database), CGTVIGIL_PUBLIC_URL (the address users open, for the
     links printed by `cgtvigil users`), CGTVIGIL_ESCALATION_INTERVAL_SECONDS (default 60; 0: the
     server does not escalate or send notifications itself, a timer runs `cgtvigil monitor
-    escalate`), CGTVIGIL_SMTP_HOST, CGTVIGIL_SMTP_PORT (default 587), CGTVIGIL_SMTP_SECURITY
+    escalate`), CGTVIGIL_FOLLOWUP_INTERVAL_SECONDS (default 3600; 0: the server does not run the
+    follow-up round, a timer runs `cgtvigil followup transition`), CGTVIGIL_SMTP_HOST,
+    CGTVIGIL_SMTP_PORT (default 587), CGTVIGIL_SMTP_SECURITY
     (starttls, ssl or none), CGTVIGIL_SMTP_USER, CGTVIGIL_SMTP_PASSWORD_FILE or
     CGTVIGIL_SMTP_PASSWORD, CGTVIGIL_SMTP_FROM (the mail server and sender of alert e-mails),
     CGTVIGIL_OPENFDA_API_KEY_FILE or CGTVIGIL_OPENFDA_API_KEY and CGTVIGIL_OPENFDA_URL (the openFDA API),
@@ -119,6 +121,8 @@ class Settings:
     max_request_bytes: int = 8 * 1024 * 1024  # request bodies above this are refused before parsing
     max_batch_elements: int = 10_000  # data points (or resources) in one ingest request
     escalation_interval: timedelta | None = timedelta(seconds=60)  # None: escalation by a timer only
+    # the follow-up round (transition sweep, missed visits, pending malignancy cases); None: by hand only
+    followup_interval: timedelta | None = timedelta(hours=1)
     smtp_host: str = ""  # empty: no mail server (e-mail channels fail and say so)
     smtp_port: int = 587
     smtp_security: str = "starttls"  # starttls | ssl | none
@@ -152,6 +156,7 @@ class Settings:
             max_request_bytes=_count("CGTVIGIL_MAX_REQUEST_BYTES", 8 * 1024 * 1024),
             max_batch_elements=_count("CGTVIGIL_MAX_BATCH_ELEMENTS", 10_000),
             escalation_interval=_seconds("CGTVIGIL_ESCALATION_INTERVAL_SECONDS", 60),
+            followup_interval=_seconds("CGTVIGIL_FOLLOWUP_INTERVAL_SECONDS", 3600),
             smtp_host=os.environ.get("CGTVIGIL_SMTP_HOST", ""),
             smtp_port=_count("CGTVIGIL_SMTP_PORT", 587),
             smtp_security=_smtp_security(),

@@ -31,8 +31,8 @@ USERS = {
 
 
 @pytest.fixture
-def client(operational_url: str, cheap_argon2):  # type: ignore[no-untyped-def]  # noqa: F811
-    app = create_app(Settings(operational_url=operational_url, secret_key="test-key"))
+def client(operational_url: str, cheap_argon2, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
+    app = create_app(Settings(operational_url=operational_url, secret_key="test-key", db=tmp_path / "cases.duckdb"))
     now = datetime.now(UTC)
     with app.state.sessions() as s:
         products = load_products()
@@ -83,7 +83,7 @@ def test_worklist_timeline_record_and_consent(client: TestClient) -> None:
     )
     assert r.status_code == 303, r.text
     after = client.get("/followup/patients/P-F1").text
-    assert "T-cell lymphoma" in after and "requested" in after and "waiting to be filed" in after
+    assert "T-cell lymphoma" in after and "requested" in after and "waiting to be filed" not in after  # filed at once
     # the JSON API: the same timeline; a sponsor sees the patient until data sharing is withdrawn
     assert client.get("/api/v1/followup/patients/P-F1").json()["malignancies"][0]["tissue"] == "requested"
     token = _csrf(after)

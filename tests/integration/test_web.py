@@ -243,6 +243,11 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/followup/patients/{patient_id}/transition"): {"sci", "inv", "pat", "adm"},
     ("POST", "/api/v1/followup/visits/{visit_id}/record"): {"inv", "adm"},
     ("POST", "/api/v1/followup/patients/{patient_id}/consent"): {"inv", "adm"},
+    ("POST", "/api/v1/followup/patients/{patient_id}/transfer"): {"inv", "adm"},
+    ("POST", "/api/v1/followup/patients/{patient_id}/tasks/{kind}/close"): {"inv", "adm"},
+    ("POST", "/followup/patients/{patient_id}/consent"): {"inv", "adm"},
+    ("POST", "/followup/patients/{patient_id}/transfer"): {"inv", "adm"},
+    ("POST", "/followup/patients/{patient_id}/tasks/{kind}/close"): {"inv", "adm"},
     ("GET", "/followup/retention"): {"sci", "inv", "reg", "adm"},
     ("GET", "/api/v1/followup/retention"): {"sci", "inv", "reg", "adm"},
     ("GET", "/api/v1/followup/risk"): {"sci", "inv", "reg", "adm"},
@@ -262,6 +267,7 @@ EXAMPLE = {
     "{match_id}": "1",
     "{signal_id}": "1",
     "{report_id}": "1",
+    "{kind}": "reconsent",
 }
 
 

@@ -30,6 +30,7 @@ from cgtvigil.api._signal_management import signal_management_api
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
 from cgtvigil.errors import ValidationError
+from cgtvigil.followup import FollowupScheduler
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import (
     EscalationScheduler,
@@ -120,7 +121,11 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # escalation and notification rounds in every worker (a database lock makes them safe)
         interval = settings.escalation_interval
-        async with EscalationScheduler(sessions, settings.notifier(), interval) if interval else nullcontext():
+        every = settings.followup_interval  # the transition sweep and pending malignancy cases (issue 12)
+        async with (
+            EscalationScheduler(sessions, settings.notifier(), interval) if interval else nullcontext(),
+            FollowupScheduler(sessions, load_jurisdictions(), settings.db, every) if every else nullcontext(),
+        ):
             yield
         engine.dispose()  # close pooled database connections on shutdown
 
@@ -280,7 +285,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     app.include_router(cases_api(settings))
     app.include_router(signal_management_api(settings, products, screens))
     app.include_router(genotox_api())
-    app.include_router(followup_api(products, load_ltfu_rules(), load_jurisdictions()))
+    app.include_router(followup_api(products, load_ltfu_rules(), load_jurisdictions(), settings.db))
     app.include_router(web_router(settings, screens))
 
     @app.get("/api/v1/health", tags=["meta"])

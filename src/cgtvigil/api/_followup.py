@@ -1,8 +1,11 @@
 """The JSON API of long-term follow-up (issue 12): the coordinator's work list, a patient's
-follow-up timeline and transition status, recording a visit with its yearly form, and consent.
-The same query services, scope (consent enforced in it), roles and audit as the pages."""
+follow-up timeline and transition status, recording a visit with its yearly form (a new
+malignancy's safety case filed into the case store in the same call), consent, transfers and
+closing transition tasks. The same query services and workflow calls, scope (consent enforced
+in it), roles and audit as the pages and the CLI."""
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -13,15 +16,18 @@ from cgtvigil.followup import (
     Retention,
     RiskEvaluation,
     Timeline,
+    TransferView,
     TransitionStatus,
     VisitView,
     Worklist,
     YearlyForm,
+    close_transition_task,
     evaluate_risk,
     record_consent,
     record_visit,
     retention,
     timeline,
+    transfer_patient,
     transition_status,
     worklist,
 )
@@ -45,6 +51,9 @@ class VisitRecord(BaseModel):
 class RecordedVisitView(BaseModel):
     visit: VisitView
     malignancy_case: str | None = Field(None, description="the safety case opened by a new malignancy")
+    case_filed: bool | None = Field(
+        None, description="the case is in the case store (false: the store was busy; the server's next round files it)"
+    )
 
 
 class ConsentRecord(BaseModel):
@@ -57,6 +66,24 @@ class ConsentRecord(BaseModel):
     note: str = Field("", max_length=512)
 
 
+class TransferRecord(BaseModel):
+    to_site: str = Field(min_length=1, max_length=64)
+    moved_on: date
+    to_jurisdiction: str | None = Field(None, min_length=1, max_length=16)
+    sending_access: Literal["none", "read"] = "none"
+    read_until: date | None = None
+
+
+class TaskClose(BaseModel):
+    waive: bool = False
+
+
+class TaskClosed(BaseModel):
+    patient_id: str
+    task: str
+    status: str
+
+
 class ConsentStates(BaseModel):
     patient_id: str
     states: dict[str, str]
@@ -66,7 +93,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: JurisdictionTable) -> APIRouter:
+def followup_api(
+    products: ProductDictionary, rules: LtfuRuleSet, ages: JurisdictionTable, cases: Path | None = None
+) -> APIRouter:
+    """The routes; ``cases`` is the case store a new malignancy's safety case is filed into."""
     router = APIRouter(prefix="/api/v1/followup", tags=["follow-up"])
 
     @router.get("/worklist", response_model=Worklist)
@@ -106,7 +136,7 @@ def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: Jurisdic
         body: Annotated[VisitRecord, Body()],
     ) -> RecordedVisitView:
         """Record a visit as done with its yearly form (a new malignancy opens a safety case,
-        filed into the case store by the next ``cgtvigil followup record``)."""
+        filed into the case store in the same call)."""
         done = record_visit(
             session,
             who.scope,
@@ -116,6 +146,7 @@ def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: Jurisdic
             contact=body.contact,
             now=_now(),
             form=body.form,
+            cases=cases,
         )
         audit_read(
             session, who.scope, "followup.visit", f"patient:{done.visit.patient_id}", via="api", **done.audit_detail()
@@ -124,6 +155,7 @@ def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: Jurisdic
         return RecordedVisitView(
             visit=next(v for v in view.visits if v.id == visit_id),
             malignancy_case=done.malignancy.case_id if done.malignancy else None,
+            case_filed=done.malignancy.case_filed_at is not None if done.malignancy else None,
         )
 
     @router.post("/patients/{patient_id}/consent", response_model=ConsentStates)
@@ -162,6 +194,55 @@ def followup_api(products: ProductDictionary, rules: LtfuRuleSet, ages: Jurisdic
             states=states,
         )
         return ConsentStates(patient_id=patient_id, states=states)
+
+    @router.post("/patients/{patient_id}/transfer", response_model=TransferView)
+    def transfer(
+        session: DbSession,
+        patient_id: str,
+        who: Annotated[Reader, Depends(api_reader(*ACTORS, write=True))],
+        body: Annotated[TransferRecord, Body()],
+    ) -> TransferView:
+        """Move the patient to another site (and jurisdiction); the plan, visits, alerts and tasks move with them."""
+        moved = transfer_patient(
+            session,
+            who.scope,
+            ages,
+            products,
+            patient_id,
+            to_site=body.to_site,
+            moved_on=body.moved_on,
+            now=_now(),
+            sending_access=body.sending_access,
+            read_until=body.read_until,
+            to_jurisdiction=body.to_jurisdiction,
+        )
+        audit_read(session, who.scope, "followup.transfer", f"patient:{patient_id}", via="api", **moved.audit_detail())
+        r = moved.row
+        return TransferView(
+            from_site=r.from_site,
+            to_site=r.to_site,
+            from_jurisdiction=r.from_jurisdiction,
+            to_jurisdiction=r.to_jurisdiction,
+            moved_on=r.moved_on,
+            sending_access=r.sending_access,
+            read_until=r.read_until,
+            summary=dict(r.summary),
+        )
+
+    @router.post("/patients/{patient_id}/tasks/{kind}/close", response_model=TaskClosed)
+    def close(
+        session: DbSession,
+        patient_id: str,
+        kind: str,
+        who: Annotated[Reader, Depends(api_reader(*ACTORS, write=True))],
+        body: Annotated[TaskClose, Body()],
+    ) -> TaskClosed:
+        """Mark an open transition task done (or waived)."""
+        row = close_transition_task(session, who.scope, patient_id, kind[:32], _now(), waive=body.waive)
+        audit_read(
+            session, who.scope, "followup.task", f"patient:{patient_id}", via="api", task=row.kind, waived=body.waive
+        )
+        return TaskClosed(patient_id=patient_id, task=row.kind, status=row.status)
 
     @router.get("/retention", response_model=Retention)
     def retained(

@@ -167,9 +167,10 @@ def record_cmd(
     """Record a visit as done with its yearly form; a new malignancy opens the tissue work-up
     and a safety case, filed into the case store at once."""
     from pydantic import ValidationError as PydanticError
+    from sqlalchemy import func, select
 
-    from cgtvigil.followup import YearlyForm, file_pending_cases, record_tissue_result, record_visit
-    from cgtvigil.store import CaseStore
+    from cgtvigil.followup import YearlyForm, record_tissue_result, record_visit
+    from cgtvigil.store import MalignancyRow
 
     now = datetime.now(UTC)
     settings = Settings.from_env()
@@ -192,7 +193,7 @@ def record_cmd(
                 raise ValidationError([f"{form}: not UTF-8 text (byte {exc.start})"]) from exc
         with operational_session() as session:
             if tissue is not None:
-                row = record_tissue_result(session, _scope(), tissue, result or "", now)
+                row = record_tissue_result(session, _scope(), tissue, result or "", now, cases=db or settings.db)
                 _audit(
                     session,
                     "followup.tissue",
@@ -212,18 +213,23 @@ def record_cmd(
                     contact=contact,  # type: ignore[arg-type]
                     now=now,
                     form=answers,
+                    cases=db or settings.db,
                 )
                 _audit(session, "followup.visit", f"patient:{recorded.visit.patient_id}", recorded.audit_detail())
                 message = f"Visit {recorded.visit.key} of {recorded.visit.patient_id}: {recorded.status} on {done}."
                 if recorded.malignancy is not None:
                     message += f" New malignancy: tissue requested, safety case {recorded.malignancy.case_id}."
-            session.commit()
-            with CaseStore(db or settings.db) as store:
-                filed = file_pending_cases(session, store)
+            filed = session.scalar(
+                select(func.count()).select_from(MalignancyRow).where(MalignancyRow.case_filed_at.is_(None))
+            )
             session.commit()
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
-    console.print(plain(message + (f" {filed} case version(s) filed into the case store." if filed else "")))
+    if filed:
+        message += (
+            f" {filed} malignancy case version(s) wait for the case store (busy); the next follow-up round files them."
+        )
+    console.print(plain(message))
 
 
 @followup_app.command("worklist")
@@ -277,20 +283,23 @@ def transition_cmd(
     """The paediatric-to-adult transition: raise due tasks (assent, re-consent, Got Transition
     elements) and consent holds at majority; show a patient's roadmap; transfer a patient; close
     a task."""
-    from cgtvigil.followup import close_task as close
-    from cgtvigil.followup import transfer_patient, transition_status, transition_sweep
+    from cgtvigil.followup import close_transition_task as close
+    from cgtvigil.followup import followup_round_in, transfer_patient, transition_status
 
     now = datetime.now(UTC)
     try:
         ages = load_jurisdictions(jurisdictions)
         with operational_session() as session:
-            if patient is None:
-                counts = transition_sweep(session, ages, now)
-                _audit(session, "followup.transition", "transition-sweep", dict(counts))
+            if patient is None:  # the server's follow-up round, run by hand (or by a timer)
+                done = followup_round_in(session, ages, Settings.from_env().db, now)
+                _audit(session, "followup.transition", "transition-sweep", {"tasks_raised": done.tasks_raised,
+                       "patients_held": done.patients_held, "visits_missed": done.visits_missed,
+                       "cases_filed": done.cases_filed})  # fmt: skip
                 session.commit()
                 console.print(
-                    f"Transition tasks raised: {counts['tasks_raised']}; patients held at majority: "
-                    f"{counts['patients_held']} ({ages.version})."
+                    f"Transition tasks raised: {done.tasks_raised}; patients held at majority: "
+                    f"{done.patients_held} ({ages.version}); visits marked missed: {done.visits_missed}; "
+                    f"malignancy cases filed: {done.cases_filed}."
                 )
                 return
             if to_site is not None:
@@ -316,9 +325,7 @@ def transition_cmd(
                     )
                 )
             if close_task is not None:
-                status = transition_status(session, _scope(), ages, patient, now)  # the patient exists
-                if not close(session, patient, close_task, _operator(), now, "waived" if waive else "done"):
-                    raise CgtVigilError(f"patient {patient} has no open task {close_task!r}")
+                close(session, _scope(), patient, close_task, now, waive=waive)
                 _audit(session, "followup.task", f"patient:{patient}", {"task": close_task, "waived": waive})
                 session.commit()
             status = transition_status(session, _scope(), ages, patient, now)

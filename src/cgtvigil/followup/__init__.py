@@ -38,12 +38,21 @@ from cgtvigil.followup._retention import (
     wilson,
 )
 from cgtvigil.followup._risk import FEATURES, LtfuRiskModel, RiskEvaluation, evaluate_risk, risk_scores, risk_table
-from cgtvigil.followup._transition import ELEMENTS, Transfer, close_task, transfer_patient, transition_sweep
+from cgtvigil.followup._rounds import FollowupRound, FollowupScheduler, followup_round, followup_round_in
+from cgtvigil.followup._transition import (
+    ELEMENTS,
+    Transfer,
+    close_task,
+    close_transition_task,
+    transfer_patient,
+    transition_sweep,
+)
 from cgtvigil.followup._visits import (
     FORM_VERSION,
     TISSUE_STATES,
     RecordedVisit,
     YearlyForm,
+    file_new_cases,
     file_pending_cases,
     mark_missed,
     record_tissue_result,
@@ -61,6 +70,8 @@ __all__ = [
     "TISSUE_STATES",
     "CohortPatient",
     "ElementStatus",
+    "FollowupRound",
+    "FollowupScheduler",
     "GroupRetention",
     "KmPoint",
     "LtfuRiskModel",
@@ -80,10 +91,14 @@ __all__ = [
     "Worklist",
     "YearlyForm",
     "close_task",
+    "close_transition_task",
     "cohort_patients",
     "consent_states",
     "evaluate_risk",
+    "file_new_cases",
     "file_pending_cases",
+    "followup_round",
+    "followup_round_in",
     "load_ltfu_cohort",
     "lost_patients",
     "majority_date",

@@ -29,7 +29,7 @@ from cgtvigil.store import (
     utc_naive,
 )
 
-__all__ = ["ELEMENTS", "Transfer", "close_task", "transfer_patient", "transition_sweep"]
+__all__ = ["ELEMENTS", "Transfer", "close_task", "close_transition_task", "transfer_patient", "transition_sweep"]
 
 # Got Transition Six Core Elements 3.0 (domain.md §6.2): element -> (task kind, age, status)
 ELEMENTS: dict[int, tuple[str, str, int, str]] = {
@@ -139,6 +139,26 @@ def close_task(session: Session, patient_id: str, kind: str, by: str, now: datet
         return False
     row.status, row.closed_at, row.closed_by = status, utc_naive(now), by
     return True
+
+
+def close_transition_task(
+    session: Session, scope: Scope, patient_id: str, kind: str, now: datetime, *, waive: bool = False
+) -> LtfuTaskRow:
+    """Close (done, or waived) an open task of a patient the scope may act on: the one workflow
+    call of the page, the JSON API and the CLI. The caller audits and commits."""
+    patient = session.scalar(
+        select(PatientRow.id).where(PatientRow.id == patient_id, patient_condition(scope, PatientRow.id, write=True))
+    )
+    if patient is None:
+        raise NotFoundError(f"no patient {patient_id!r}")
+    if not scope.acts:
+        raise NotInScopeError("this account may not close follow-up tasks")
+    if not close_task(session, patient_id, kind, scope.actor, now, "waived" if waive else "done"):
+        raise ValidationError([f"patient {patient_id} has no open task {kind[:40]!r}"])
+    row = session.scalar(select(LtfuTaskRow).where(LtfuTaskRow.patient_id == patient_id, LtfuTaskRow.kind == kind))
+    assert row is not None
+    session.flush()
+    return row
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
+from cgtvigil.errors import NotFoundError, NotInScopeError, StoreError, ValidationError
 from cgtvigil.model import Code, Dosage, Drug, IcsrCase, Patient, ProductDictionary, Reaction
 from cgtvigil.schedules import VisitWindow, local_date, visit_status
 from cgtvigil.store import (
@@ -39,6 +40,7 @@ __all__ = [
     "TISSUE_STATES",
     "RecordedVisit",
     "YearlyForm",
+    "file_new_cases",
     "file_pending_cases",
     "mark_missed",
     "record_tissue_result",
@@ -93,6 +95,7 @@ class RecordedVisit:
     status: str
     form: LtfuFormRow | None
     malignancy: MalignancyRow | None
+    filed: int = 0  # case versions filed into the case store by this call
 
     def audit_detail(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -104,7 +107,11 @@ class RecordedVisit:
         if self.form is not None:
             out["form"] = sorted(k for k, v in self.form.answers.items() if v is True)
         if self.malignancy is not None:
-            out["malignancy"] = {"case": self.malignancy.case_id, "tissue": self.malignancy.tissue}
+            out["malignancy"] = {
+                "case": self.malignancy.case_id,
+                "tissue": self.malignancy.tissue,
+                "filed": self.malignancy.case_filed_at is not None,
+            }
         return out
 
 
@@ -132,10 +139,16 @@ def record_visit(
     contact: Contact,
     now: datetime,
     form: YearlyForm | None = None,
+    cases: Path | None = None,
 ) -> RecordedVisit:
     """Record a visit of a patient in scope as done on ``done_on`` (the site's local date) with
-    its form; a new malignancy opens the tissue work-up and a safety case, a death ends the plan
-    (later visits: not required). The caller audits and commits."""
+    its form; a new malignancy opens the tissue work-up and a safety case, filed into the case
+    store at ``cases`` in this same call (every face: page, JSON API, CLI), a death ends the
+    plan (later visits: not required). The caller audits and commits.
+
+    When the case store cannot be written just now (another process holds DuckDB's one write
+    lock) the case stays pending and the server's follow-up round (:func:`followup_round`)
+    files it."""
     visit = _visit_in_scope(session, scope, visit_id)
     if visit.state not in ("scheduled", "missed"):
         raise ValidationError([f"visit {visit_id} ({visit.key}) is {visit.state}; it cannot be recorded again"])
@@ -164,7 +177,8 @@ def record_visit(
         if form.death:
             _end_follow_up(session, visit.patient_id, form.death_date or done_on, form.death_cause)
     session.flush()
-    return RecordedVisit(visit, status, form_row, malignancy)
+    filed = file_new_cases(session, cases, [malignancy]) if malignancy is not None and cases is not None else 0
+    return RecordedVisit(visit, status, form_row, malignancy, filed)
 
 
 def site_today(session: Session, site: str, now: datetime) -> date:
@@ -256,11 +270,12 @@ def _open_malignancy(
 
 
 def record_tissue_result(
-    session: Session, scope: Scope, malignancy_id: int, result: str, now: datetime
+    session: Session, scope: Scope, malignancy_id: int, result: str, now: datetime, cases: Path | None = None
 ) -> MalignancyRow:
     """Record where the tissue testing stands (pending, positive, negative) for a malignancy of
     a patient in scope; a positive result is added to the safety case's narrative (a follow-up
-    version, filed again). The caller audits and commits."""
+    version, filed again into the case store at ``cases`` in this call). The caller audits and
+    commits."""
     if result not in TISSUE_STATES[1:]:
         raise ValidationError([f"The tissue result must be pending, positive or negative. Got {result!r}."])
     row = session.scalar(
@@ -282,13 +297,31 @@ def record_tissue_result(
         ).model_dump_json()
         row.case_filed_at = None  # the new version waits to be filed
     session.flush()
+    if cases is not None and row.case_filed_at is None:
+        file_new_cases(session, cases, [row])
     return row
 
 
-def file_pending_cases(session: Session, store: CaseStore) -> int:
-    """Put every malignancy case version not yet filed into the case store (the safety store
-    the E2B import writes); returns the number of new versions. The caller commits."""
-    rows = list(session.scalars(select(MalignancyRow).where(MalignancyRow.case_filed_at.is_(None))))
+def file_new_cases(session: Session, cases: Path, rows: list[MalignancyRow]) -> int:
+    """File these malignancy case versions into the case store at ``cases`` now; when the
+    store is busy or cannot be opened they stay pending (``case_filed_at`` None) for the next
+    follow-up round, and 0 is returned. The caller commits."""
+    try:
+        with CaseStore(cases) as store:
+            return file_pending_cases(session, store, rows)
+    except StoreError:
+        return 0
+
+
+def file_pending_cases(session: Session, store: CaseStore, rows: list[MalignancyRow] | None = None) -> int:
+    """Put every malignancy case version not yet filed (or those of ``rows`` not yet filed)
+    into the case store (the safety store the E2B import writes); returns the number of new
+    versions. The caller commits."""
+    if rows is None:
+        rows = list(session.scalars(select(MalignancyRow).where(MalignancyRow.case_filed_at.is_(None))))
+    rows = [r for r in rows if r.case_filed_at is None]
+    if not rows:
+        return 0
     reports = []
     for r in rows:
         case = IcsrCase.model_validate_json(r.case_json)

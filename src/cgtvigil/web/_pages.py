@@ -56,7 +56,7 @@ def web_router(settings: Settings, screens: ScreenCache | None = None) -> APIRou
         reports_router(settings, products),  # PBRER/PSUR, DSUR, dossiers: generate, list, download
         genotox_router(),  # a patient's integration sites, VCN and off-target results
         epro_router(settings, products),
-        followup_router(products, load_ltfu_rules(), load_jurisdictions()),  # long-term follow-up
+        followup_router(products, load_ltfu_rules(), load_jurisdictions(), settings.db),  # long-term follow-up
     ):
         router.routes.extend(part.routes)
     return router
