@@ -251,3 +251,41 @@ def test_duplicates_outside_scope_hidden(stores: dict[str, Path], session: Sessi
     assert match.case_b in {x.other_case for x in d.duplicates}
     assert "FAERS-1" not in {x.other_case for x in d.duplicates}  # not a case of the case store (as before)
     assert len(rows) > 200
+
+
+def test_a_store_from_before_the_index(
+    shared: Path, reference: Reference, tmp_path: Path, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store made before the index columns: read as it is (every case worked out by the reader),
+    migrated (columns added, index backfilled) when opened for writing with an indexer, and
+    re-indexed by ``cgtvigil cases reindex`` after the rules change."""
+    import duckdb
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    db = tmp_path / "old.duckdb"
+    with CaseStore(db) as s:
+        s.add(_reports(shared)[:120], [])
+    con = duckdb.connect(str(db))
+    for (name,) in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'icsr_version' AND column_name LIKE 'ix_%'"
+    ).fetchall():
+        con.execute(f"ALTER TABLE icsr_version DROP COLUMN {name}")
+    con.close()
+    admin = Scope(actor="a", cases=frozenset())
+    before = _old_list(db, session, admin, reference)
+    assert [
+        (r.case_id, r.clock.status)
+        for r in case_list(db, session, admin, reference, today=TODAY, now=NOW, page_size=10_000).rows
+    ] == before
+    ix = case_indexer(reference)
+    with CaseStore(db, index=ix) as s:  # the migration: columns added, every case backfilled
+        assert s.indexed and s.stale_cases(ix.key) == []
+    got = case_list(db, session, admin, reference, today=TODAY, now=NOW, page_size=10_000)
+    assert [(r.case_id, r.clock.status) for r in got.rows] == before
+    rules = tmp_path / "rules.json"
+    rules.write_text(ix.rules.model_dump_json().replace("CLOCK-2026.1", "LOCAL-2"))
+    monkeypatch.setenv("CGTVIGIL_OPERATIONAL_URL", f"sqlite:///{tmp_path / 'op.db'}")
+    out = CliRunner().invoke(app, ["cases", "reindex", "--db", str(db), "--rules", str(rules)])
+    assert out.exit_code == 0 and f"Re-indexed {len(before)} case(s)" in out.output, out.output

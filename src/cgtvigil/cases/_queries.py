@@ -61,6 +61,7 @@ class CaseList(BaseModel):
     counts: dict[str, int] = Field(description="cases in scope by clock status")
     rows: list[CaseListRow]
     reference_versions: dict[str, str]
+    clock_rules: str = Field("", description="version of the reporting clock rules")
 
 
 class VersionRow(BaseModel):
@@ -195,7 +196,14 @@ def case_list(
         detail={"status": status, "rows": len(rows), "page": page},
     )
     session.commit()
-    return CaseList(today=today, total=total, counts=counts, rows=rows, reference_versions=reference.versions())
+    return CaseList(
+        today=today,
+        total=total,
+        counts=counts,
+        rows=rows,
+        reference_versions=reference.versions(),
+        clock_rules=indexer.rules.version,
+    )
 
 
 def case_detail(

@@ -40,9 +40,11 @@ def clock_cmd(
     status: Annotated[str, typer.Option(help="Only: due, overdue, submitted, not expedited, incomplete.")] = "",
     today: Annotated[str | None, typer.Option(help="The day to count from, YYYY-MM-DD (default: today, UTC).")] = None,
     rsi: Annotated[Path | None, typer.Option(help="Reference safety information (default: the shipped list).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Reporting clock rules (default: the shipped rules).")] = None,
 ) -> None:
-    """List the cases with their expedited reporting clock (7 or 15 days from day 0), overdue first."""
-    from cgtvigil.cases import case_list
+    """List the cases with their reporting clock (7-day with its complete report on day 15, 15-day,
+    EU 15- or 90-day; rules UNCONFIRMED marked), overdue first."""
+    from cgtvigil.cases import case_list, load_clock_rules
     from cgtvigil.store import Scope
 
     settings = Settings.from_env()
@@ -58,6 +60,7 @@ def clock_cmd(
         )
     try:
         reference = _reference(rsi)
+        clock_rules = load_clock_rules(rules)
         with operational_session() as session:
             scope = Scope(actor=_operator(), cases=frozenset())
             page = case_list(
@@ -69,13 +72,14 @@ def clock_cmd(
                 now=datetime.now(UTC),
                 status=status,  # type: ignore[arg-type]
                 page_size=100_000,
+                rules=clock_rules,
             )
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     table = Table(
         title=f"Reporting clock on {day.isoformat()} ({', '.join(f'{k}: {v}' for k, v in sorted(page.counts.items()))})"
     )
-    for col in ("case", "source", "products", "first event", "status", "days", "day 0", "due", "left", "reason"):
+    for col in ("case", "source", "products", "first event", "status", "rule", "day 0", "due", "left", "reason"):
         table.add_column(col, justify="right" if col in ("days", "left") else "left")
     for r in page.rows:
         c = r.clock
@@ -86,14 +90,37 @@ def clock_cmd(
             ", ".join(r.products),
             plain(r.first_event[:40]),
             Text(c.status, style=style),
-            str(c.days or ""),
+            (c.rule or "") + (" (UNCONFIRMED)" if c.unconfirmed else ""),
             str(c.day0 or ""),
             str(c.due or ""),
             "" if c.days_left is None else str(c.days_left),
             plain(c.reason),
         )
     console.print(table)
-    console.print(f"Reference data: {page.reference_versions}")
+    console.print(f"Reference data: {page.reference_versions}; clock rules {page.clock_rules}")
+
+
+@cases_app.command("reindex")
+def reindex_cmd(
+    db: DbOption = None,
+    rsi: Annotated[Path | None, typer.Option(help="Reference safety information (default: the shipped list).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Reporting clock rules (default: the shipped rules).")] = None,
+) -> None:
+    """Store the case list's index (products, seriousness, assessment, clock basis) of every case
+    whose index is missing or was made under other reference data or rules: after an upgrade,
+    or after changing the reference safety information or the clock rules."""
+    from cgtvigil.cases import case_indexer, load_clock_rules
+    from cgtvigil.store import CaseStore
+
+    settings = Settings.from_env()
+    try:
+        indexer = case_indexer(_reference(rsi), load_clock_rules(rules))
+        with CaseStore(db or settings.db) as store:
+            store.index = indexer
+            n = store.reindex()
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    console.print(f"Re-indexed {n} case(s) (index {indexer.key}).")
 
 
 @cases_app.command("duplicates")

@@ -15,10 +15,20 @@ from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, ParseError
 from cgtvigil.ingest import E2BBatch, read_e2b
 from cgtvigil.reports import AckOutcome, check_fda_rules, lost_elements, validate_e2b, write_ack, write_e2b_file
-from cgtvigil.store import CaseStore, StoredReport
+from cgtvigil.store import CaseIndexer, CaseStore, StoredReport
 
 export_app = typer.Typer(help="Write cases in exchange formats (E2B(R3)).", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+
+
+def _case_index() -> CaseIndexer:
+    """The case list's index of every stored version, under the shipped reference data (the
+    web's); a store made before the index is backfilled when opened with it."""
+    from cgtvigil.cases import Reference, case_indexer
+    from cgtvigil.store import load_products, load_safety_info, load_topics
+
+    topics = load_topics()
+    return case_indexer(Reference(products=load_products(), rsi=load_safety_info(topics=topics), topics=topics))
 
 
 def _note(kind: str, text: str) -> None:
@@ -62,7 +72,7 @@ def ingest_e2b_cmd(
             raise ParseError("is a folder; give a file name for the import report", file=str(report_json))
         if ack_dir is not None:
             ack_dir.mkdir(parents=True, exist_ok=True)
-        store = CaseStore(db or settings.db)
+        store = CaseStore(db or settings.db, index=_case_index())
         for path in files:
             try:
                 batch = read_e2b(path, schema_dir=schemas, inspect=lost_elements if check_kept else None)
@@ -314,7 +324,7 @@ def ingest_openfda_cmd(
         if report_json is not None and report_json.is_dir():
             raise ParseError("is a folder; give a file name for the import report", file=str(report_json))
         dictionary = load_products(products)
-        store = CaseStore(db or settings.db)
+        store = CaseStore(db or settings.db, index=_case_index())
         for path in files:
             row: dict[str, object] = {"file": str(path), "read": 0, "loaded": 0, "quarantined": 0, "new": 0}
             versions: dict[str, str | None] = {}
@@ -493,7 +503,7 @@ def ingest_fhir_cmd(
     store: CaseStore | None = None
     try:
         known = _registry_ids(settings.operational_url)
-        store = CaseStore(db or settings.db)
+        store = CaseStore(db or settings.db, index=_case_index())
         for path in files:
             try:
                 batch = read_fhir_adverse_events(
