@@ -179,4 +179,45 @@ def test_followup_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(app, ["followup", "worklist", "--sort", "sideways"]).exit_code == 2
     retained = runner.invoke(app, ["followup", "retention", "--by", "sex", "--html", str(tmp_path / "r.html")])
     assert retained.exit_code == 0, retained.output
-    assert "vegaEmbed" in (tmp_path / "r.html").read_text("utf-8")
+    report = (tmp_path / "r.html").read_text("utf-8")
+    assert "Wilson 95% CI" in report and "<script" not in report  # the reports module: inline SVG, no scripts
+
+
+def test_retention_report_draws_curves_and_suppresses_small_cells(session: Session, tmp_path: Path) -> None:
+    """The reports module's HTML (`followup retention --html`): one Kaplan–Meier curve per group
+    with enough patients, the missed-visit table with the Wilson interval of each rate, and no
+    count from 1 to 4 even when handed a Retention that was not suppressed."""
+    from cgtvigil.followup import GroupRetention, Retention
+    from cgtvigil.reports import render_retention_report, retention_groups_shown, write_retention_report
+
+    found = retention(session, ADMIN, RULES, NOW, "country")
+    path = write_retention_report(tmp_path / "r.html", found)
+    text = path.read_text("utf-8")
+    drawn = [g for g in found.groups if g.km]
+    assert drawn and text.count('class="km-curve"') == len(drawn) and "<script" not in text
+    for g in drawn:
+        assert g.missed_low is not None and g.missed_high is not None
+        assert f"{g.missed_low:.1%} – {g.missed_high:.1%}" in text
+    raw = Retention(
+        by="site",
+        today=TODAY,
+        rule_version="R",
+        patients=7,
+        groups=[
+            GroupRetention(
+                group="tiny",
+                patients=7,
+                lost=2,
+                visits_due=30,
+                missed=3,
+                missed_rate=0.1,
+                missed_low=0.03,
+                missed_high=0.26,
+                km=found.groups[0].km,
+            )
+        ],  # fmt: skip
+    )
+    shown = retention_groups_shown(raw)[0]
+    assert (shown.lost, shown.missed, shown.suppressed, shown.km, shown.missed_rate) == ("<5", "<5", True, [], None)
+    html = render_retention_report(raw)
+    assert "km-curve" not in html and "10.0%" not in html and "<td>3</td>" not in html and "<td>&lt;5</td>" in html

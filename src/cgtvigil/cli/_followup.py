@@ -22,8 +22,6 @@ from cgtvigil.store import Scope, load_jurisdictions, load_ltfu_rules, load_prod
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from cgtvigil.followup import Retention, RiskEvaluation
-
 followup_app = typer.Typer(
     help="Long-term follow-up: plans, visits, yearly forms, work list, transition and consent.", no_args_is_help=True
 )
@@ -407,7 +405,10 @@ def retention_cmd(
     by: Annotated[str, typer.Option(help="site, country, age_band, sex, race, ethnicity or distance.")] = "site",
     risk: Annotated[bool, typer.Option("--risk", help="Also evaluate the loss-to-follow-up risk score.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the held-out split of patients (with --risk).")] = 0,
-    html: Annotated[Path | None, typer.Option(help="Write an HTML report with the charts here.")] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Write the HTML report here (Kaplan–Meier curves, missed visits with Wilson CIs)."),
+    ] = None,
     rules: RulesOption = None,
 ) -> None:
     """Retention (Kaplan–Meier time to loss to follow-up) and missed-visit rates by group, small
@@ -456,52 +457,13 @@ def retention_cmd(
         for name, coef in sorted(evaluation.coefficients.items(), key=lambda kv: -abs(kv[1])):
             console.print(plain(f"  {name}: {coef:+.2f} log-odds per SD"))
     if html is not None:
+        from cgtvigil.reports import write_retention_report
+
         try:
-            _retention_html(html, found, evaluation)
+            write_retention_report(html, found, evaluation)
         except OSError as exc:
             _fail(exc)
         console.print(plain(f"HTML report: {html}"))
-
-
-def _retention_html(path: Path, found: Retention, evaluation: RiskEvaluation | None) -> None:
-    """A self-contained HTML report: the page's tables and charts, the chart libraries inlined
-    from the package's static folder (works offline, as the web application does)."""
-    from html import escape
-    from importlib import resources
-
-    from cgtvigil.web._charts import retention_charts
-
-    vendor = resources.files("cgtvigil.web").joinpath("static", "vendor")
-    scripts = "".join(
-        f"<script>{vendor.joinpath(name).read_text('utf-8')}</script>"
-        for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
-    )
-    charts = retention_charts(found, evaluation)
-    rows = "".join(
-        f"<tr><td>{escape(g.group)}</td><td>{g.patients}</td><td>{g.lost}</td><td>{g.visits_due}</td><td>{g.missed}</td>"
-        f"<td>{'' if g.missed_rate is None else f'{g.missed_rate:.1%} ({g.missed_low:.1%}-{g.missed_high:.1%})'}</td>"
-        f"<td>{'' if g.retained_5y is None else f'{g.retained_5y:.2f}'}</td></tr>"
-        for g in found.groups
-    )
-    divs = "".join(f"<h2>{escape(c['title'])}</h2><div id='c{k}'></div>" for k, c in enumerate(charts))
-    embeds = "".join(f"vegaEmbed('#c{k}', {c['spec']}, {{actions: false}});" for k, c in enumerate(charts))
-    risk = (
-        f"<p>Risk score: AUROC {evaluation.auroc:.3f}, Brier {evaluation.brier:.3f} on {evaluation.patients_test}"
-        f" held-out patients ({evaluation.losses_test} losses).</p>"
-        if evaluation
-        else ""
-    )
-    path.write_text(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>cgtvigil follow-up retention</title>"
-        f"{scripts}</head><body><h1>Long-term follow-up retention by {escape(found.by)}</h1>"
-        f"<p>{found.today} · {found.patients} patients · rules {escape(found.rule_version)} · counts below "
-        f"{found.suppressed_below} suppressed; a group with a suppressed count shows no rate or curve.</p>"
-        "<table border='1'><tr><th>group</th><th>patients</th><th>lost</th><th>visits due</th><th>missed</th>"
-        f"<th>missed rate (95% CI)</th><th>retained at 5 y</th></tr>{rows}</table>"
-        f"{'' if found.logrank_p is None else f'<p>Log-rank p = {found.logrank_p:.3g}</p>'}{risk}{divs}"
-        f"<script>{embeds}</script></body></html>",
-        "utf-8",
-    )
 
 
 def seed_demo_followup(settings: Settings, patients: int = 240) -> dict[str, int]:

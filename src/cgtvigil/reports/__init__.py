@@ -46,6 +46,11 @@ from cgtvigil.reports._report_store import (
     screen_statistics,
     share_report,
 )
+from cgtvigil.reports._retention_report import (
+    render_retention_report,
+    retention_groups_shown,
+    write_retention_report,
+)
 from cgtvigil.reports._signal_report import render_signal_report, write_signal_report
 
 __all__ = [
@@ -84,10 +89,12 @@ __all__ = [
     "render_forecast_report",
     "render_pdf",
     "render_periodic_html",
+    "render_retention_report",
     "render_signal_report",
     "report_detail",
     "report_file",
     "resolve_products",
+    "retention_groups_shown",
     "screen_statistics",
     "share_report",
     "signals_input",
@@ -97,5 +104,6 @@ __all__ = [
     "write_e2b",
     "write_e2b_file",
     "write_fhir_adverse_events",
+    "write_retention_report",
     "write_signal_report",
 ]
