@@ -8,17 +8,19 @@ timezone-aware UTC."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import Date, Integer, Select, Subquery, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.model import ProductDictionary
 from cgtvigil.monitoring._alerts import ACTIVE, acknowledge, resolve
-from cgtvigil.monitoring._notify import notification_states, patients_notified
+from cgtvigil.monitoring._notify import NOTIFICATION_PROGRESS, notification_progress, notification_states
 from cgtvigil.store import (
     AlertRow,
     ObservationRow,
@@ -87,20 +89,11 @@ class Board(BaseModel):
     recent_days: int = RECENT_DAYS
 
 
-def board(session: Session, scope: Scope, products: ProductDictionary, now: datetime, page: int = 1) -> Board:
-    """Every patient in scope with an open alert, whatever the day after infusion, most severe
-    first, then the patients in the recent-infusion window; 100 a page."""
-    if not scope.patient_level or scope.patient is not None:
-        raise NotInScopeError("the monitoring board is not in this account's scope")
-    names = {p.id: p.brand for p in products.products}
-    today = now.date()
-    latest = (
-        select(TreatmentRow.patient_id, func.max(TreatmentRow.infusion_date).label("day0"))
-        .group_by(TreatmentRow.patient_id)
-        .subquery()
-    )
+def _active_alerts(scope: Scope) -> Subquery:
+    """Per patient in ``scope`` with active alerts: how many, the worst severity's rank, how
+    many escalated and the earliest acknowledgement deadline of an open one."""
     rank = case(*((AlertRow.severity == sev, r) for sev, r in SEVERITY_RANK.items()), else_=9)
-    alerts = (
+    return (
         select(
             AlertRow.patient_id,
             func.count().label("open"),
@@ -112,7 +105,21 @@ def board(session: Session, scope: Scope, products: ProductDictionary, now: date
         .group_by(AlertRow.patient_id)
         .subquery()
     )
-    query = (
+
+
+@lru_cache(maxsize=256)
+def _board_statement(scope: Scope) -> Select[Any]:
+    """The board's query for ``scope`` (built once per scope: its construction cost more CPU
+    than PostgreSQL spends running it), with the day and page as bound parameters and the
+    number of rows of every page as a window column."""
+    latest = (
+        select(TreatmentRow.patient_id, func.max(TreatmentRow.infusion_date).label("day0"))
+        .group_by(TreatmentRow.patient_id)
+        .subquery()
+    )
+    alerts = _active_alerts(scope)
+    progress = notification_progress()
+    return (
         select(
             PatientRow.id,
             PatientRow.site,
@@ -122,23 +129,58 @@ def board(session: Session, scope: Scope, products: ProductDictionary, now: date
             alerts.c.worst,
             func.coalesce(alerts.c.escalated, 0),
             alerts.c.deadline,
+            progress.c.progress,
+            func.count().over().label("total"),
         )
         .outerjoin(latest, latest.c.patient_id == PatientRow.id)
         .outerjoin(
             TreatmentRow, (TreatmentRow.patient_id == PatientRow.id) & (TreatmentRow.infusion_date == latest.c.day0)
         )
         .outerjoin(alerts, alerts.c.patient_id == PatientRow.id)
+        .outerjoin(progress, progress.c.patient_id == PatientRow.id)
         .where(
             patient_condition(scope, PatientRow.id),
             alerts.c.open.is_not(None)
-            | ((latest.c.day0 >= today - timedelta(days=RECENT_DAYS)) & (latest.c.day0 <= today)),
+            | ((latest.c.day0 >= bindparam("since", type_=Date)) & (latest.c.day0 <= bindparam("today", type_=Date))),
         )
         .order_by(func.coalesce(alerts.c.worst, 9), func.coalesce(alerts.c.open, 0).desc(), PatientRow.id)
+        .limit(bindparam("rows", type_=Integer))
+        .offset(bindparam("skip", type_=Integer))
     )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+@lru_cache(maxsize=16)
+def _unregistered_statement(scope: Scope) -> Select[Any]:
+    """Active alerts of patient ids that no registered patient has (administrators)."""
+    alerts = _active_alerts(scope)
+    return (
+        select(alerts.c.patient_id, alerts.c.open, alerts.c.worst, alerts.c.escalated, alerts.c.deadline)
+        .outerjoin(PatientRow, PatientRow.id == alerts.c.patient_id)
+        .where(PatientRow.id.is_(None))
+        .order_by(alerts.c.worst, alerts.c.patient_id)
+    )
+
+
+def board(session: Session, scope: Scope, products: ProductDictionary, now: datetime, page: int = 1) -> Board:
+    """Every patient in scope with an open alert, whatever the day after infusion, most severe
+    first, then the patients in the recent-infusion window; 100 a page."""
+    if not scope.patient_level or scope.patient is not None:
+        raise NotInScopeError("the monitoring board is not in this account's scope")
+    names = {p.id: p.brand for p in products.products}
+    today = now.date()
+    statement = _board_statement(replace(scope, actor=""))  # the actor does not change what is seen
+    window = {"since": today - timedelta(days=RECENT_DAYS), "today": today}
+
+    def rows_of(number: int) -> list[Any]:
+        return list(session.execute(statement, {**window, "rows": BOARD_ROWS, "skip": BOARD_ROWS * (number - 1)}))
+
+    found = rows_of(page) if page >= 1 else []
+    if not found and page != 1:
+        first = rows_of(1)
+        last = max(1, (first[0].total + BOARD_ROWS - 1) // BOARD_ROWS) if first else 1
+        raise NotFoundError(f"page {page} is past the last page ({last})")
+    total = found[0].total if found else 0
     pages = max(1, (total + BOARD_ROWS - 1) // BOARD_ROWS)
-    if page < 1 or (page > pages and total):
-        raise NotFoundError(f"page {page} is past the last page ({pages})")
     by_rank = {r: sev for sev, r in SEVERITY_RANK.items()}
     naive_now = utc_naive(now)
     rows = [
@@ -152,24 +194,15 @@ def board(session: Session, scope: Scope, products: ProductDictionary, now: date
             escalated=int(esc or 0),
             next_deadline=_utc(deadline),
             overdue=deadline is not None and deadline < naive_now,
+            notified=(NOTIFICATION_PROGRESS[progress] if progress is not None else "nobody") if n else "",
         )
-        for pid, site, prod, day0, n, worst, esc, deadline in session.execute(
-            query.limit(BOARD_ROWS).offset(BOARD_ROWS * (page - 1))
-        )
+        for pid, site, prod, day0, n, worst, esc, deadline, progress, _ in found
     ]
-    notified = patients_notified(session, [r.id for r in rows if r.open])
-    for r in rows:
-        r.notified = notified.get(r.id, "nobody") if r.open else ""
     unregistered: list[BoardRow] = []
     if scope.all_patients:  # alerts stored before accounts were checked against the registry
         unregistered = [
             BoardRow(id=pid, site="", open=n, worst=by_rank.get(worst), escalated=int(esc or 0), next_deadline=_utc(d))
-            for pid, n, worst, esc, d in session.execute(
-                select(alerts.c.patient_id, alerts.c.open, alerts.c.worst, alerts.c.escalated, alerts.c.deadline)
-                .outerjoin(PatientRow, PatientRow.id == alerts.c.patient_id)
-                .where(PatientRow.id.is_(None))
-                .order_by(alerts.c.worst, alerts.c.patient_id)
-            )
+            for pid, n, worst, esc, d in session.execute(_unregistered_statement(replace(scope, actor="")))
         ]
     return Board(rows=rows, unregistered=unregistered, total=total, page=page, pages=pages)
 
