@@ -42,6 +42,7 @@ def client(operational_url: str, shared: Path, tmp_path: Path, monkeypatch: pyte
             s, load_products(), patient="P-B1", site="B", product="kymriah", infusion_date=date(2026, 1, 1)
         )
         create_user(s, username="invb.user", password=PASSWORD, role="site_investigator", at=now, site="B")
+        create_user(s, username="pat7.user", password=PASSWORD, role="patient", at=now, patient_id="pP7")
         batch = read_long_sites(shared / "genotoxicity" / "clarke2018_scidx1_intsites.csv", genome="hg38")
         store_sites(s, batch, now, watchlist=load_watchlist("hg38")[1])
         store_vector(s, read_vector(vcn), now)
@@ -92,3 +93,17 @@ def test_page_api_scope_and_audit(client: TestClient) -> None:
     assert client.get("/patients/pP7/genotox").status_code == 404
     assert client.get("/api/v1/genotox/patients/pP7").status_code == 404
     assert client.get("/api/v1/genotox/samples").json() == []
+
+
+def test_patient_reads_a_simplified_view_of_their_own_record(client: TestClient) -> None:
+    """A patient sees their own genotoxicity record (the scope admits only it): a plain-language
+    summary first (the CCND2 clone is one finding their care team reviews), the technical tables
+    folded; another patient's record does not exist for them, nor do the cohort-wide lists."""
+    _login(client, "pat7.user")
+    page = client.get("/patients/pP7/genotox")
+    assert page.status_code == 200
+    assert 'id="summary"' in page.text and "1 finding(s) of a growing or large clone" in page.text
+    assert '<details id="details">' in page.text and "CCND2" in page.text  # their own data, folded
+    assert client.get("/api/v1/genotox/patients/pP7").json()["audience"] == "patient"
+    assert client.get("/patients/P-B1/genotox").status_code == 404
+    assert client.get("/api/v1/genotox/samples").status_code == 403

@@ -230,8 +230,8 @@ ROUTE_RULES: dict[tuple[str, str], str | set[str]] = {
     ("GET", "/api/v1/cases/{case_id}/export"): {"sci", "reg", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/acknowledge"): {"inv", "adm"},
     ("POST", "/api/v1/alerts/{alert_id}/resolve"): {"inv", "adm"},
-    ("GET", "/patients/{patient_id}/genotox"): {"sci", "inv", "adm"},
-    ("GET", "/api/v1/genotox/patients/{patient_id}"): {"sci", "inv", "adm"},
+    ("GET", "/patients/{patient_id}/genotox"): {"sci", "inv", "pat", "adm"},
+    ("GET", "/api/v1/genotox/patients/{patient_id}"): {"sci", "inv", "pat", "adm"},
     ("GET", "/api/v1/genotox/samples"): {"sci", "inv", "adm"},
     ("GET", "/api/v1/genotox/alerts"): {"sci", "inv", "adm"},
     # long-term follow-up (issue 12): pages and JSON API

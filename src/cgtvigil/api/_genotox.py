@@ -23,11 +23,11 @@ def genotox_api() -> APIRouter:
 
     @router.get("/patients/{patient_id}", response_model=PatientGenotox)
     def patient(
-        session: DbSession, patient_id: str, who: Annotated[Reader, Depends(api_reader(*CARE_TEAM))]
+        session: DbSession, patient_id: str, who: Annotated[Reader, Depends(api_reader(*CARE_TEAM, "patient"))]
     ) -> PatientGenotox:
         """Samples with their diversity, the top clones of each cell type over time, expansions,
         IS near watch-list genes, sharing between cell types and time points, VCN and CAR-transgene
-        series, off-target results."""
+        series, off-target results. A patient reads only their own record."""
         found = patient_genotox(session, who.scope, patient_id)
         audit_read(session, who.scope, "patient.read", f"patient:{patient_id}", part="genotox", via="api")
         return found

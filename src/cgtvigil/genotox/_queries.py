@@ -151,6 +151,11 @@ class OffTargetView(BaseModel):
 
 class PatientGenotox(BaseModel):
     patient_id: str
+    audience: str = Field(
+        "care_team",
+        description="patient: the patient's own account reads this record (the page shows a plain-language "
+        "summary first and folds the technical tables); care_team otherwise",
+    )
     watchlist_version: str
     rule: dict[str, object]
     samples: list[SampleStats]
@@ -414,6 +419,7 @@ def patient_genotox(
         sharing += [_sharing("cell types", x, f"{t[1]}") for x in is_sharing(per_series)]
     return PatientGenotox(
         patient_id=patient_id,
+        audience="patient" if scope.patient is not None and not scope.all_patients else "care_team",
         watchlist_version=", ".join(sorted(versions)),
         rule={
             "dominance": rule.dominance,

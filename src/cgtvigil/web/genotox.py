@@ -1,6 +1,8 @@
 """A patient's genotoxicity page: clonal abundance of the top clones over time, per-sample
 diversity, clonal expansions and their alerts, watch-list sites, IS sharing, vector copy number
-and CAR-transgene trends, off-target results: a thin page over the genotox query services."""
+and CAR-transgene trends, off-target results: a thin page over the genotox query services.
+A patient reads their own record (the scope lets them see only it): the page opens with a
+plain-language summary and keeps the technical tables folded."""
 
 from datetime import UTC, datetime
 from typing import Annotated
@@ -23,7 +25,10 @@ def genotox_router() -> APIRouter:
 
     @router.get("/patients/{patient_id}/genotox")
     def genotox_page(
-        request: Request, session: DbSession, patient_id: str, who: Annotated[Reader, Depends(reader(*CARE_TEAM))]
+        request: Request,
+        session: DbSession,
+        patient_id: str,
+        who: Annotated[Reader, Depends(reader(*CARE_TEAM, "patient"))],
     ) -> HTMLResponse:
         now = datetime.now(UTC)
         view = patient_genotox(session, who.scope, patient_id)
