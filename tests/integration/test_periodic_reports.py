@@ -358,3 +358,51 @@ def test_the_signal_table_shows_each_signal_as_it_stood_at_the_data_lock_point(
         and "2024-06-01" in rows["ICANS cluster"]
     )
     assert "2 signals" in text
+
+
+def test_a_stored_dossier_does_not_move_with_later_register_edits(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workflow behind the pages: a dossier stored with its spec and inputs; the register
+    edited after the data lock point (twice) leaves the dossier made again byte for byte the
+    same (the register and alignment in force at the lock, not today's), so the stored one is
+    answered again; the generation is audited each time."""
+    from sqlalchemy import select
+
+    from cgtvigil.reports import ReportRequest, generate_report, report_file
+    from cgtvigil.risk_management import register_view, save_register
+    from cgtvigil.store import AuditRow
+
+    engine = operational_engine(f"sqlite:///{tmp_path / 'op.db'}")
+    products, topics = load_products(), load_topics()
+    request = ReportRequest(
+        kind="dossier", products=["Kymriah"], event="crs", data_lock_point=date(2024, 6, 30), pdf=False
+    )
+    with session_factory(engine)() as session:
+        first = generate_report(
+            session, ADMIN, request, db=store, products=products, topics=topics, at=datetime.now(UTC)
+        )
+        session.commit()
+        before = report_file(session, ADMIN, first.id, "html", at=datetime.now(UTC)).content
+        for note in ("renamed after the lock", "renamed again"):
+            doc = register_view(session, ADMIN, products, "kymriah").document
+            risk = next(r for r in doc.risks if r.topic == "crs")
+            doc = doc.model_copy(
+                update={
+                    "risks": tuple(
+                        r.model_copy(update={"name": f"CRS ({note})"}) if r is risk else r for r in doc.risks
+                    )
+                }
+            )
+            save_register(session, ADMIN, products, doc, at=datetime.now(UTC), note=note)
+            session.commit()
+            again = generate_report(
+                session, ADMIN, request, db=store, products=products, topics=topics, at=datetime.now(UTC)
+            )
+            session.commit()
+            assert again.id == first.id and again.reused, note
+        assert report_file(session, ADMIN, first.id, "html", at=datetime.now(UTC)).content == before
+        assert b"renamed" not in before
+        generated = session.scalars(select(AuditRow.detail).where(AuditRow.action == "report.generate")).all()
+        assert [d["reused"] for d in generated] == [False, True, True]
+    engine.dispose()

@@ -210,7 +210,7 @@ def dossier_cmd(
         events, inputs = collect_events(db or Settings.from_env().db, spec, products, load_topics())
         (register,) = _registers((pid,), lock)
         with operational_session() as session:
-            alignment = register_alignment(session, operator_scope(), products, pid, lock)
+            alignment = register_alignment(session, operator_scope(), products, pid, lock, register.version)
         dossier = build_dossier(
             product_id=pid,
             brand=register.brand,

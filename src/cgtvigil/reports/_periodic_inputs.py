@@ -28,13 +28,14 @@ def registers_in_force(
     session: Session, scope: Scope, products: ProductDictionary, product_ids: Sequence[str], data_lock_point: date
 ) -> list[RegisterInForce]:
     """Each product's register as it stood at the end of the data lock point: its last version
-    stored by then, else its first (the shipped starting register, when none is stored yet)."""
+    stored by then, else the shipped starting register (version 0; stored as version 1 by the
+    first edit, which this leaves out when the edit came after the lock)."""
     until = end_of_day(data_lock_point)
     out = []
     for pid in product_ids:
         latest = register_view(session, scope, products, pid)
         before = [v.version for v in latest.versions if v.at.replace(tzinfo=None) < until]
-        version = max(before) if before else min((v.version for v in latest.versions), default=latest.version)
+        version = max(before) if before else 0
         v = latest if version == latest.version else register_view(session, scope, products, pid, version)
         out.append(
             RegisterInForce(

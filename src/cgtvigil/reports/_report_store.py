@@ -262,7 +262,7 @@ def _dossier_document(
     counting = PeriodicSpec(kind="pbrer", products=(pid,), interval_start=lock, data_lock_point=lock)
     events, inputs = collect_events(db, counting, products, topics)
     (register,) = registers_in_force(session, scope, products, (pid,), lock)
-    alignment = register_alignment(session, scope, products, pid, lock)
+    alignment = register_alignment(session, scope, products, pid, lock, register.version)
     inputs.append(InputRef(kind="risk-register", name=f"{pid} v{register.version}", sha256=register.sha256))
     if line is not None:
         inputs.append(signals_input([line]))

@@ -180,15 +180,17 @@ def register_view(
 
 
 def register_alignment(
-    session: Session, scope: Scope, products: ProductDictionary, product_id: str, on: date
+    session: Session, scope: Scope, products: ProductDictionary, product_id: str, on: date, version: int | None = None
 ) -> Alignment:
-    """The EU/US alignment of the product's current register as in force on ``on``, with the
-    register's versions in the history (change control)."""
+    """The EU/US alignment of the product's current register (or of its ``version``: a report
+    uses the one in force at its data lock point) as in force on ``on``, with the register's
+    versions up to it in the history (change control)."""
     pid = check_register_scope(scope, products, product_id)
-    stored = current_register(session, pid)
+    stored = current_register(session, pid, version)
     versions = [
         HistoryEntry(date=v.at.date(), region="register", what=f"register version {v.version} ({v.basis}): {v.note}")
         for v in _versions(session, pid)
+        if version is None or v.version <= stored.version
     ]
     return align(stored.register, products.by_id()[pid].brand, stored.version, on, versions)
 

@@ -109,7 +109,9 @@ def _latest(session: Session, product_id: str) -> RiskRegisterVersionRow | None:
 
 def current_register(session: Session, product_id: str, version: int | None = None) -> StoredRegister:
     """The register of a product (already checked against the scope): the latest stored
-    version, the one asked for, or the shipped starting register (version 0)."""
+    version, the one asked for, or the shipped starting register (version 0: when none is
+    stored, or when asked for)."""
+    row: RiskRegisterVersionRow | None = None
     if version:
         row = session.scalars(
             select(RiskRegisterVersionRow).where(
@@ -118,7 +120,7 @@ def current_register(session: Session, product_id: str, version: int | None = No
         ).first()
         if row is None:
             raise NotFoundError(f"the risk register of {product_id} has no version {version}")
-    else:
+    elif version is None:
         row = _latest(session, product_id)
     if row is None:
         shipped = starting_registers()
