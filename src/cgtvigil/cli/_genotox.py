@@ -93,14 +93,25 @@ def ingest_cmd(
     dominance: Annotated[float, typer.Option(help="A clone's share of its sample that is an expansion.")] = 0.10,
     high: Annotated[float, typer.Option(help="A share that makes the alert high.")] = 0.20,
     growth_points: Annotated[int, typer.Option(help="Consecutive time points of growth that are an expansion.")] = 3,
+    collisions: Annotated[
+        str,
+        typer.Option(
+            help="count: report IS found in more than one patient; resolve: assign each to one patient "
+            "(ISAnalytics' rule: replicates, then reads ratio) or remove it, the rows taken out quarantined."
+        ),
+    ] = "count",
+    reads_ratio: Annotated[float, typer.Option(help="With --collisions resolve: the reads ratio that decides.")] = 10.0,
 ) -> None:
     """Load integration sites (every row loaded or quarantined with a reason) and raise a
     clonal-expansion alert on each patient with a dominant or growing clone."""
     from cgtvigil.clonality import ExpansionRule
-    from cgtvigil.genotox import read_isa, read_long_sites, store_sites
+    from cgtvigil.genotox import read_isa, read_long_sites, resolve_batch_collisions, store_sites
 
     now = datetime.now(UTC)
+    resolved: dict[str, int] | None = None
     try:
+        if collisions not in ("count", "resolve"):
+            raise CgtVigilError(f"The '--collisions' option must be count or resolve. Got {collisions!r}.")
         rule = ExpansionRule(dominance=dominance, high_dominance=high, growth_points=growth_points)
         with _progress("integration sites") as step:
             step(f"reading {path.name}", 0, 3)
@@ -115,6 +126,8 @@ def ingest_cmd(
                 raise CgtVigilError(
                     f"{path.name}: the genome build is not known ({batch.genome!r}); pass --genome hg19 or hg38"
                 )
+            if collisions == "resolve":
+                batch, resolved = resolve_batch_collisions(batch, reads_ratio=reads_ratio)
             version, genes = _watchlist(batch.genome, watchlist)
             step(f"storing {len(batch.records):,} sites", 1, 3)
             with operational_session() as session:
@@ -126,13 +139,23 @@ def ingest_cmd(
                     action="genotox.ingest",
                     target=str(path)[:256],
                     at=now,
-                    detail=summary.audit_detail() | {"watchlist": version, "rule": rule.version},
+                    detail=summary.audit_detail()
+                    | {"watchlist": version, "rule": rule.version}
+                    | ({"collisions_resolved": resolved, "reads_ratio": reads_ratio} if resolved else {}),
                 )
                 session.commit()
             step("done", 3, 3)
     except (CgtVigilError, OSError, ValueError) as exc:
         _fail(exc)
     _print_summary(summary)
+    if resolved is not None:
+        console.print(
+            f"  collisions resolved in the file: {resolved['collisions']:,} IS in more than one patient; "
+            f"{resolved['replicates']:,} assigned by replicates, {resolved['reads_ratio']:,} by reads ratio "
+            f"(> {reads_ratio:g}), {resolved['date']:,} by date, {resolved['removed']:,} removed; "
+            f"{resolved['rows_quarantined']:,} rows quarantined",
+            markup=False,
+        )
 
 
 def _vector_ingest(path: Path, kind: str) -> None:

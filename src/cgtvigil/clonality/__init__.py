@@ -3,6 +3,7 @@ insertion sites, expansion (L1).
 """
 
 from cgtvigil.clonality._cis import CisGene, CisResult, cis_grubbs
+from cgtvigil.clonality._collisions import CollisionDecision, CollisionItem, CollisionResult, resolve_collisions
 from cgtvigil.clonality._diversity import CloneDiversity, clone_diversity
 from cgtvigil.clonality._expansion import Expansion, ExpansionRule, find_expansions
 from cgtvigil.clonality._genes import GeneIndex, GeneSpan
@@ -12,6 +13,9 @@ __all__ = [
     "CisGene",
     "CisResult",
     "CloneDiversity",
+    "CollisionDecision",
+    "CollisionItem",
+    "CollisionResult",
     "Expansion",
     "ExpansionRule",
     "GeneIndex",
@@ -22,4 +26,5 @@ __all__ = [
     "cumulative_is",
     "find_expansions",
     "is_sharing",
+    "resolve_collisions",
 ]

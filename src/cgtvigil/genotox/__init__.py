@@ -2,6 +2,7 @@
 vector copy number and off-target results (L3).
 """
 
+from cgtvigil.genotox._collisions import READS_PREFERENCE, resolve_batch_collisions
 from cgtvigil.genotox._demo import SYNTHETIC_EDITED_PATIENT, SYNTHETIC_IS_PATIENT, synthetic_sites, synthetic_vector
 from cgtvigil.genotox._ingest import (
     EXPANSION_RULE,
@@ -41,6 +42,7 @@ __all__ = [
     "EXPANSION_RULE",
     "OFF_TARGET_RESULTS",
     "QUANTIFICATIONS",
+    "READS_PREFERENCE",
     "SYNTHETIC_EDITED_PATIENT",
     "SYNTHETIC_IS_PATIENT",
     "TOP_CLONES",
@@ -68,6 +70,7 @@ __all__ = [
     "read_long_sites",
     "read_off_target",
     "read_vector",
+    "resolve_batch_collisions",
     "sample_stats",
     "store_sites",
     "store_vector",
