@@ -139,6 +139,11 @@ def test_generate_list_download_and_share(client: TestClient) -> None:
     assert client.get(f"/api/v1/reports/{found['id']}/document?format=pdf").status_code == 404  # none made
     text = client.get(f"/api/v1/reports/{found['id']}/document?format=html").text
     assert "CRS cluster" in text
+    # asked again with the PDF: a document with it is stored once, then answered
+    with_pdf = client.post("/api/v1/reports", json=body | {"pdf": True}, headers={"X-CSRF-Token": token}).json()
+    assert with_pdf["id"] != found["id"] and with_pdf["pdf_sha256"] and with_pdf["html_sha256"] == found["html_sha256"]
+    same = client.post("/api/v1/reports", json=body | {"pdf": True}, headers={"X-CSRF-Token": token}).json()
+    assert (same["id"], same["reused"]) == (with_pdf["id"], True)
     missing = client.post("/api/v1/reports", json=body | {"signal": None}, headers={"X-CSRF-Token": token})
     assert missing.status_code == 422 and "needs a signal" in missing.text
 
@@ -146,7 +151,7 @@ def test_generate_list_download_and_share(client: TestClient) -> None:
         actions = [(a.action, a.actor, a.detail.get("format")) for a in s.scalars(select(AuditRow))]
         generated = [a for a in actions if a[0] == "report.generate"]
         downloads = [a for a in actions if a[0] == "report.download"]
-        assert len(generated) == 3  # PBRER, the same again (reused), the dossier
+        assert len(generated) == 5  # PBRER, the same again (reused), the dossier, with its PDF, again
         assert ("report.download", "reg.user", "html") in downloads and (
             "report.download",
             "sci.user",
@@ -154,7 +159,7 @@ def test_generate_list_download_and_share(client: TestClient) -> None:
         ) in downloads
         assert ("report.share", "sci.user", None) in actions
         reused = [a.detail["reused"] for a in s.scalars(select(AuditRow).where(AuditRow.action == "report.generate"))]
-        assert reused == [False, True, False]
+        assert reused == [False, True, False, False, True]
         assert verify_audit(s).ok
         # a stored document edited with SQL: the seal says so, and the download refuses it
         from sqlalchemy import text as sql

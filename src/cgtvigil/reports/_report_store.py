@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from cgtvigil.audit import append_audit
@@ -326,14 +326,17 @@ def generate_report(
     inputs_sha256 = _inputs_sha256(spec_sha256, inputs)
     html_sha256 = _digest(html.encode())
     same = session.scalars(
-        select(PeriodicReportRow).where(
+        select(PeriodicReportRow)
+        .where(
             PeriodicReportRow.spec_sha256 == spec_sha256,
             PeriodicReportRow.inputs_sha256 == inputs_sha256,
             PeriodicReportRow.html_sha256 == html_sha256,
+            PeriodicReportRow.pdf_sha256 != "" if request.pdf else true(),  # asked for a PDF: one that has it
         )
+        .order_by(PeriodicReportRow.id)
     ).first()
-    reused = same is not None and (same.pdf is not None or not request.pdf)
-    if same is not None and reused:
+    reused = same is not None
+    if same is not None:
         row = same
     else:
         pdf: bytes | None = None
