@@ -40,6 +40,12 @@ def seal_of(table: Table, values: dict[str, Any]) -> str:
     return digest(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str))
 
 
+# the revision that gave a table its seal column (the others: 0003)
+_SEALED_SINCE = dict.fromkeys(
+    ("signal", "signal_event", "signal_evidence", "signal_share", "periodic_report", "periodic_report_share"), "0010"
+)
+
+
 def _sealed_tables() -> dict[str, Table]:
     return {name: Base.metadata.tables[name] for name in SEALED_TABLES}
 
@@ -73,6 +79,7 @@ def check_seals(session: Session) -> Iterator[str]:
         for row in session.execute(select(table).order_by(*pk)).mappings():
             key = ", ".join(str(row[c.name]) for c in pk)
             if row["seal"] is None:
-                yield f"{name} {key}: not sealed (written outside the application, or before revision 0003)"
+                since = _SEALED_SINCE.get(name, "0003")
+                yield f"{name} {key}: not sealed (written outside the application, or before revision {since})"
             elif row["seal"] != seal_of(table, dict(row)):
                 yield f"{name} {key}: its content does not match its seal (changed outside the application)"
