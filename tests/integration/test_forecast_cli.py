@@ -128,7 +128,8 @@ def test_only_id_day_and_target_grade_are_needed(daily: Path, tmp_path: Path) ->
         (
             ["--map", "crp=crp_mg_l"],
             "The '--map' parameter of cgtvigil forecast must be canonical=value pairs naming one of patient_id, "
-            "day, crs_grade, icans_grade, max_temp_c, crp_mg_l, ferritin_ng_ml, il6_pg_ml, pct_ng_ml, wbc_1e9_l. "
+            "day, crs_grade, icans_grade, max_temp_c, crp_mg_l, ferritin_ng_ml, il6_pg_ml, pct_ng_ml, wbc_1e9_l, "
+            "plt_1e9_l, anc_1e9_l, hb_g_dl, ldh_u_l, creatinine_mg_dl, age, product, tocilizumab, steroids. "
             "Got 'crp=crp_mg_l'.",
         ),
         (["--map", "day=day", "--map", "day=d2"], "The '--map' option gives 'day' twice: 'day' and 'd2'."),
@@ -386,3 +387,71 @@ def test_realistic_simulator_sites_report_their_own_units(tmp_path: Path) -> Non
     assert all(
         abs(float(x["probability"]) - float(y["probability"])) < 1e-3 for x, y in zip(got, expected, strict=True)
     )
+
+
+def _stack(out: Path, target: Path, unit_columns: bool = False) -> list[dict[str, str]]:
+    """Site A's daily file (CRP mg/L, °C) with site C's (mg/dL, °F) below it: two extractions
+    stacked, as a cohort table put together from two hospitals is."""
+    rows: list[dict[str, str]] = []
+    for site in "AC":
+        with (out / f"daily_site_{site}.csv").open() as fh:
+            for r in csv.DictReader(fh):
+                if unit_columns:
+                    r["crp_unit"], r["temp_unit"] = ("mg/L", "Cel") if site == "A" else ("mg/dL", "[degF]")
+                rows.append(r)
+    with target.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def test_a_column_that_mixes_units_is_refused_with_the_rows_and_their_likely_unit(tmp_path: Path) -> None:
+    """Stacked site files: temperature in °C above °F (each °F value is implausible in °C and
+    plausible in °F) and CRP in mg/L above mg/dL (every value plausible in both: found by the
+    tenfold lower level of the block of site C's patients). One message per column naming the
+    file, the lines and the likely unit; with --unit-column (each row's unit) the table loads and
+    forecasts what the canonical table forecasts."""
+    out = tmp_path / "real"
+    _ok(["synth", "trajectories", str(out), "--patients", "60", "--seed", "2", "--realistic"])
+    stacked = tmp_path / "stacked.csv"
+    rows = _stack(out, stacked)
+    first_c = 2 + next(i for i, r in enumerate(rows) if r["patient_id"] in _site_ids(out, "C"))
+    text = _fails(["forecast", "evaluate", "--data", str(stacked)])
+    assert text.count(str(stacked)) == 2
+    assert (
+        f"column 'max_temp_c' is declared in Cel but mixes units (two extractions stacked?): lines {first_c:,}" in text
+    )
+    assert "look like [degF]" in text and "look like mg/dL" in text and "column 'crp_mg_l' is declared in mg/L" in text
+    crp_c = [i + 2 for i, r in enumerate(rows) if i + 2 >= first_c and r["crp_mg_l"] != ""]
+    assert f"lines {', '.join(f'{n:,}' for n in crp_c[:5])} (and {len(crp_c) - 5:,} more) look like mg/dL" in text
+    assert "--unit-column crp_mg_l=<column of units>" in text and "Traceback" not in text
+    model = tmp_path / "m.joblib"
+    _ok(["forecast", "fit", "--data", str(out / "daily.csv"), "--model", "logistic", "--output", str(model)])
+    declared = tmp_path / "declared.csv"
+    _stack(out, declared, unit_columns=True)
+    units = ["--unit-column", "crp_mg_l=crp_unit", "--unit-column", "max_temp_c=temp_unit"]
+    got = tmp_path / "got.csv"
+    _ok(["forecast", "predict", "--model", str(model), "--data", str(declared), *units, "--output", str(got)])
+    canonical = tmp_path / "canonical.csv"
+    ids = _site_ids(out, "A") | _site_ids(out, "C")
+    _rewrite(
+        out / "daily.csv",
+        canonical,
+        edit=lambda rs: rs.__setitem__(slice(None), [r for r in rs if r["patient_id"] in ids]),
+    )
+    expected = tmp_path / "expected.csv"
+    _ok(["forecast", "predict", "--model", str(model), "--data", str(canonical), "--output", str(expected)])
+    with got.open() as a, expected.open() as b:
+        by_row = {(r["patient_id"], r["day"]): float(r["probability"]) for r in csv.DictReader(b)}
+        pairs = [(float(r["probability"]), by_row[r["patient_id"], r["day"]]) for r in csv.DictReader(a)]
+    assert len(pairs) == len(by_row) > 0 and all(abs(x - y) < 1e-3 for x, y in pairs)
+    bad = tmp_path / "bad_units.csv"
+    _rewrite(declared, bad, edit=lambda rs: rs[3].update(crp_unit="mmol/L", crp_mg_l="5"))
+    text = _fails(["forecast", "predict", "--model", str(model), "--data", str(bad), *units, "--output", str(got)])
+    assert "the unit column of 'crp_mg_l' holds unit(s) 'mmol/L' on line 5; expected one of mg/dL, mg/L." in text
+
+
+def _site_ids(out: Path, site: str) -> set[str]:
+    with (out / "patients.csv").open() as fh:
+        return {p["patient_id"] for p in csv.DictReader(fh) if p["site"] == site}

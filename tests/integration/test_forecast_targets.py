@@ -3,14 +3,19 @@ grouped 5-fold cross-validation, every fit inside the folds), and the missingnes
 
 Targets (issue 16, "Evaluation"): severe against non-severe ICANS five days ahead, among the
 patients who develop ICANS, AUROC >= 0.75; onset of ICANS within five days, per patient-day,
-AUROC >= 0.85; calibration slope within 0.8-1.2. Each is measured with the family kept for its
-task by `forecast evaluate --family all` on this cohort (2026-12-02): the course model (onset
-within 5 days AUROC 0.798 against hazard 0.785 and window 0.765; calibration slope 0.96;
-severe against non-severe 0.986). The onset target is not reached: a strict expected failure
-(it turns into a failure when a model reaches it, so that this file is updated), with a floor
-just below the measured figure to catch a regression. On another cohort (seed 11) the course
-model measured onset 0.789, slope 0.99, but severity 0.733 (43 patients, 8 severe: the AUROC
-of so few patients is uncertain by about 0.1).
+AUROC >= 0.85; calibration slope within 0.8-1.2. Each is measured with the family that wins
+its task when the three are compared on the same folds (the window classifier on the features
+known at the time, logistic; the hazard model; the course model). Measured 2026-12-02 on this
+cohort (which now also holds age, product, platelets, tocilizumab and steroids): onset within
+5 days AUROC 0.838 window (0.787 hazard, 0.796 course; before the known-at-time features the
+best was the course model's 0.798), calibration slope 0.94, severe against non-severe 0.989
+(hazard; window 0.961). The onset target is not reached: a strict expected failure (it turns
+into a failure when a model reaches it, so that this file is updated), with a floor just below
+the measured figure to catch a regression. On another cohort (seed 11): onset 0.834, slope
+0.92, severity 0.711 (window; the AUROC of about 40 patients, 8 severe, is uncertain by about
+0.1). Even the simulator's latent inflammatory propensity, given to the model as a feature,
+does not raise the figure (seed 3: 0.834 -> 0.832): what is left is the randomness of whether
+and when ICANS starts given the propensity, which no input measures.
 """
 
 from __future__ import annotations
@@ -37,35 +42,53 @@ def table() -> DailyTable:
     return _table()
 
 
-def _course_5d(table: DailyTable) -> dict[str, Any]:
-    return compare_families(table, "icans", families=("course",), grades=(1,), horizons=(5,), folds=5)
+def _compare_5d(table: DailyTable) -> dict[str, Any]:
+    return compare_families(
+        table,
+        "icans",
+        grades=(1,),
+        horizons=(5,),
+        folds=5,
+        window_model="logistic",
+        window_features="known",
+    )
 
 
 @pytest.fixture(scope="module")
-def course_5d(table: DailyTable) -> dict[str, Any]:
-    return _course_5d(table)
+def compared_5d(table: DailyTable) -> dict[str, Any]:
+    return _compare_5d(table)
 
 
-def test_severe_against_non_severe_icans_five_days_ahead(course_5d: dict[str, Any]) -> None:
-    sev = course_5d["severity"]
+def _onset_winner(result: dict[str, Any]) -> dict[str, Any]:
+    task = result["tasks"][0]
+    m: dict[str, Any] = task["families"][task["winner"]]
+    return m
+
+
+def test_the_table_holds_what_a_cohort_table_holds(table: DailyTable) -> None:
+    assert {"age", "product", "plt_1e9_l", "tocilizumab", "steroids"} <= set(table.columns)
+
+
+def test_severe_against_non_severe_icans_five_days_ahead(compared_5d: dict[str, Any]) -> None:
+    sev = compared_5d["severity"]
     assert sev["n_patients"] >= 30 and sev["n_severe"] >= 5
-    assert sev["families"]["course"]["auroc"] >= 0.75  # the target (measured 0.986)
+    assert sev["families"][sev["winner"]]["auroc"] >= 0.75  # the target (measured 0.989)
 
 
-def test_calibration_slope_onset_within_five_days(course_5d: dict[str, Any]) -> None:
-    cal = course_5d["tasks"][0]["families"]["course"]["calibration"]
-    assert 0.8 <= cal["slope"] <= 1.2  # the target (measured 0.96)
+def test_calibration_slope_onset_within_five_days(compared_5d: dict[str, Any]) -> None:
+    assert 0.8 <= _onset_winner(compared_5d)["calibration"]["slope"] <= 1.2  # the target (measured 0.94)
 
 
-def test_onset_within_five_days_floor(course_5d: dict[str, Any]) -> None:
-    m = course_5d["tasks"][0]["families"]["course"]
-    assert m["auroc"] >= 0.77  # measured 0.798
+def test_onset_within_five_days_floor(compared_5d: dict[str, Any]) -> None:
+    assert compared_5d["tasks"][0]["winner"] == "window"
+    m = _onset_winner(compared_5d)
+    assert m["auroc"] >= 0.82  # measured 0.838 (0.798 before the known-at-time features)
     assert m["patient_level"]["auroc"] >= 0.65
 
 
-@pytest.mark.xfail(strict=True, reason="not reached on the realistic simulator: AUROC 0.798 (target 0.85)")
-def test_onset_within_five_days_target(course_5d: dict[str, Any]) -> None:
-    assert course_5d["tasks"][0]["families"]["course"]["auroc"] >= 0.85
+@pytest.mark.xfail(strict=True, reason="not reached on the realistic simulator: AUROC 0.838 (target 0.85)")
+def test_onset_within_five_days_target(compared_5d: dict[str, Any]) -> None:
+    assert _onset_winner(compared_5d)["auroc"] >= 0.85
 
 
 def _shuffled_missingness(seed: int) -> DailyTable:
@@ -76,26 +99,29 @@ def _shuffled_missingness(seed: int) -> DailyTable:
     ids = np.unique(full.patient_id)
     donor = dict(zip(ids, np.random.default_rng(seed).permutation(ids), strict=True))
     values = dict(full.values)
-    for k in ("max_temp_c", "crp_mg_l", "ferritin_ng_ml", "il6_pg_ml", "pct_ng_ml", "wbc_1e9_l"):
+    for k in ("max_temp_c", "crp_mg_l", "ferritin_ng_ml", "il6_pg_ml", "pct_ng_ml", "wbc_1e9_l", "plt_1e9_l"):
         gone = {
             (p, int(d)) for p, d, v in zip(masked.patient_id, masked.day, masked.values[k], strict=True) if np.isnan(v)
         }
         take = np.array([(donor[p], int(d)) in gone for p, d in zip(full.patient_id, full.day, strict=True)])
         values[k] = np.where(take, np.nan, full.values[k])
-    return DailyTable(full.patient_id, full.day, values)
+    return DailyTable(full.patient_id, full.day, values, full.text)
 
 
 def test_shuffling_the_missingness_between_patients_changes_discrimination_by_noise_only(
-    course_5d: dict[str, Any],
+    compared_5d: dict[str, Any],
 ) -> None:
     """Labs are measured more often while a toxicity is active (as in real data): a model that
     read the pattern of missing values would lose that cue here. Noise: twice the standard
     error of the AUROC by the Hanley-McNeil formula on the scored patient-days."""
-    task = _course_5d(_shuffled_missingness(1))["tasks"][0]
-    before = course_5d["tasks"][0]
+    task = _compare_5d(_shuffled_missingness(1))["tasks"][0]
+    before = compared_5d["tasks"][0]
     assert task["n_patient_days"] == before["n_patient_days"] and task["n_events"] == before["n_events"]
-    a, n1 = before["families"]["course"]["auroc"], task["n_events"]
+    family = before["winner"]
+    a, n1 = before["families"][family]["auroc"], task["n_events"]
     n0 = task["n_patient_days"] - n1
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
     se = np.sqrt((a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n0 * n1))
-    assert abs(task["families"]["course"]["auroc"] - a) <= 2 * se, (task["families"]["course"]["auroc"], a, se)
+    for f in before["families"]:  # every family, the winner's noise
+        got = task["families"][f]["auroc"]
+        assert abs(got - before["families"][f]["auroc"]) <= 2 * se, (f, got, before["families"][f]["auroc"], se)

@@ -26,6 +26,7 @@ from cgtvigil.forecasting import (
     FEATURE_SOURCES,
     GRADE_COLUMNS,
     REQUIRED_COLUMNS,
+    TEXT_COLUMNS,
     CourseForecaster,
     DailyTable,
     HazardForecaster,
@@ -46,6 +47,11 @@ _ANALYTE = {
     "il6_pg_ml": "il6",
     "pct_ng_ml": "pct",
     "wbc_1e9_l": "wbc",
+    "plt_1e9_l": "plt",
+    "anc_1e9_l": "anc",
+    "hb_g_dl": "hb",
+    "ldh_u_l": "ldh",
+    "creatinine_mg_dl": "creatinine",
 }
 _NULLS = ["", "NA"]  # cells read as "not measured"
 _MAX_HEADER = 1_000_000  # bytes of the header line
@@ -58,6 +64,11 @@ _UNIT_HELP = (
     f"Default units: {', '.join(f'{k} {u}' for k, u in FEATURE_SOURCES.items())}."
 )
 MapOption = Annotated[list[str] | None, typer.Option("--map", help=_MAP_HELP)]
+_UNIT_COLUMN_HELP = (
+    "A file column holding each row's unit of a feature column, canonical=column, repeatable (e.g. "
+    "--unit-column crp_mg_l=crp_unit): for a table that stacks extractions in different units."
+)
+UnitColumnOption = Annotated[list[str] | None, typer.Option("--unit-column", help=_UNIT_COLUMN_HELP)]
 _FAMILY_HELP = (
     "window (classifier of onset within the horizon, the default), hazard (discrete-time hazard: risk by "
     "each day ahead) or course (Markov model of the daily grade: P(grade >= g) by day and time to resolution)."
@@ -211,22 +222,78 @@ def _to_canonical(values: Any, canon: str, unit: str, rows: Any, problems: Probl
     return spec.units[FEATURE_SOURCES[canon]][1](clinical)
 
 
+def _mixed_units(values: Any, canon: str, unit: str, pids: Any, rows: Any, problems: Problems) -> bool:
+    """Add the per-row report of a column whose values look like two units (True if so)."""
+    from cgtvigil.clinical import ANALYTES, likely_units
+
+    if unit not in ANALYTES[_ANALYTE[canon]].units:
+        return False  # _to_canonical names the unknown unit
+    mix = likely_units(_ANALYTE[canon], values, unit, pids)
+    if not mix.mixed:
+        return False
+    why = {
+        "implausible": "implausible in the declared unit, plausible in that one",
+        "level shift": "a block of patients at a level one unit factor away from the rest of the file",
+    }[mix.reason]
+    found = "; ".join(f"{rows(mix.rows(u))} look like {u}" for u in mix.units())
+    problems.add(
+        f"column '{canon}' is declared in {unit} but mixes units (two extractions stacked?): {found} ({why}); "
+        f"the other rows look like {unit}. Give each row's unit with --unit-column {canon}=<column of units>, "
+        "or convert the rows before loading."
+    )
+    return True
+
+
+def _rows_to_canonical(values: Any, canon: str, row_units: Sequence[str | None], rows: Any, problems: Problems) -> Any:
+    """Convert each row from the unit its unit column gives (a value without a unit is named)."""
+    from cgtvigil.clinical import ANALYTES
+
+    spec = ANALYTES[_ANALYTE[canon]]
+    unit_arr = np.array(["" if u is None else u.strip() for u in row_units], dtype=object)
+    blank = np.isfinite(values) & (unit_arr == "")
+    if blank.any():
+        problems.add(f"column '{canon}' has values without a unit in its unit column: {rows(np.flatnonzero(blank))}.")
+    unknown = sorted({u for u in unit_arr[np.isfinite(values)] if u and u not in spec.units})
+    if unknown:
+        bad = np.flatnonzero(np.isin(unit_arr, unknown) & np.isfinite(values))
+        problems.add(
+            f"the unit column of '{canon}' holds unit(s) {', '.join(repr(u)[:30] for u in unknown[:5])} on "
+            f"{rows(bad)}; expected one of {', '.join(spec.units)}."
+        )
+    if blank.any() or unknown:
+        return None
+    out = np.full(len(values), np.nan)
+    for u in sorted({u for u in unit_arr if u}):
+        at = unit_arr == u
+        out[at] = _to_canonical(values[at], canon, u, lambda i, at=at: rows(np.flatnonzero(at)[i]), problems)
+    return out
+
+
 def _read_daily(
-    path: Path, maps: Sequence[str] | None, units: Sequence[str] | None, need: Sequence[str]
+    path: Path,
+    maps: Sequence[str] | None,
+    units: Sequence[str] | None,
+    need: Sequence[str],
+    unit_columns: Sequence[str] | None = None,
 ) -> tuple[DailyTable, list[str]]:
     """The daily table of a CSV/Parquet file (mapped columns renamed to canonical names, units
     converted, every problem of the options and the file in one message), and the file's
-    columns that are not used."""
+    columns that are not used. A feature column whose values look like two units (stacked
+    extractions; ``cgtvigil.clinical.likely_units``) is refused with the rows and their likely
+    unit, unless ``unit_columns`` names a file column with each row's unit."""
     problems = Problems()
     mapping = _pairs(maps, "--map", CANONICAL_COLUMNS, problems)
     unit_of = _pairs(units, "--unit", tuple(FEATURE_SOURCES), problems)
+    unit_column = _pairs(unit_columns, "--unit-column", tuple(FEATURE_SOURCES), problems)
+    for canon in sorted(set(unit_of) & set(unit_column)):
+        problems.add(f"--unit and --unit-column both give the unit of '{canon}': use one.")
     problems.raise_if_any()
     table, label, first = _read_table(path)
     names = table.column_names
     twice = sorted(n for n, k in Counter(names).items() if k > 1)
     if twice:
         problems.add(f"column name(s) used twice in the header: {_names(twice)}")
-    missing_src = [f"{c}={s}" for c, s in mapping.items() if s not in names]
+    missing_src = [f"{c}={s}" for c, s in (*mapping.items(), *unit_column.items()) if s not in names]
     if missing_src:
         problems.add(f"mapped column(s) not in the file: {_names(missing_src)}")
     sources = dict(mapping)
@@ -236,7 +303,7 @@ def _read_daily(
     lacking = [c for c in need if c not in sources]
     if lacking:
         problems.add(f"missing required column(s) {', '.join(lacking)} (map them with --map canonical=column).")
-    for canon, unit in unit_of.items():
+    for canon, unit in (*unit_of.items(), *unit_column.items()):
         if canon not in sources:
             problems.add(f"--unit {canon}={unit}: the table has no '{canon}' column")
     if problems:
@@ -250,14 +317,22 @@ def _read_daily(
         return where_rows(np.asarray(index, dtype=np.intp), label, first)
 
     data: dict[str, Any] = {}
+    pids = (
+        _texts(table.column(sources["patient_id"]), "patient_id", rows, problems) if "patient_id" in sources else None
+    )
     for canon, src in sources.items():
         col = table.column(src)
-        if canon == "patient_id":
-            data[canon] = _texts(col, canon, rows, problems)
+        if canon == "patient_id" or canon in TEXT_COLUMNS:
+            data[canon] = pids if canon == "patient_id" else _texts(col, canon, rows, problems)
             continue
         values = _numbers(col, canon, rows, problems)
-        if values is not None and canon in FEATURE_SOURCES:
-            values = _to_canonical(values, canon, unit_of.get(canon, FEATURE_SOURCES[canon]), rows, problems)
+        if values is not None and canon in unit_column:
+            row_units = _texts(table.column(unit_column[canon]), unit_column[canon], rows, problems)
+            values = None if row_units is None else _rows_to_canonical(values, canon, row_units, rows, problems)
+        elif values is not None and canon in FEATURE_SOURCES:
+            unit = unit_of.get(canon, FEATURE_SOURCES[canon])
+            if not _mixed_units(values, canon, unit, pids, rows, problems):
+                values = _to_canonical(values, canon, unit, rows, problems)
         data[canon] = values
     daily = None
     if all(v is not None for v in data.values()):
@@ -267,7 +342,7 @@ def _read_daily(
             problems.extend(exc.problems)
     if problems or daily is None:
         raise ValidationError([f"{path}: {p}" for p in problems.items])
-    used = set(sources.values())
+    used = {*sources.values(), *unit_column.values()}
     return daily, [n for n in names if n not in used]
 
 
@@ -308,6 +383,7 @@ def forecast_evaluate_cmd(
     ] = None,
     map: MapOption = None,
     unit: UnitOption = None,
+    unit_column: UnitColumnOption = None,
     loo_max_patients: Annotated[
         int, typer.Option(help="Leave-one-patient-out up to this cohort size; grouped 10-fold above.")
     ] = 60,
@@ -322,7 +398,7 @@ def forecast_evaluate_cmd(
             raise ValidationError([f"The '--report' option must name a .html file. Got {str(report)!r}."])
         forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
         forecaster.check_params()
-        table, ignored = _read_daily(data, map, unit, _need(target))
+        table, ignored = _read_daily(data, map, unit, _need(target), unit_column)
         if family != "window":
             _compare(table, ignored, family, forecaster, loo_max_patients, report, as_json)
             return
@@ -367,6 +443,7 @@ def forecast_fit_cmd(
     family: Annotated[str, typer.Option(help=_FAMILY_HELP)] = "window",
     map: MapOption = None,
     unit: UnitOption = None,
+    unit_column: UnitColumnOption = None,
 ) -> None:
     """Fit the forecaster on a cohort and save it (load only model files you trust)."""
     import joblib
@@ -381,7 +458,7 @@ def forecast_fit_cmd(
         else:
             forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
         forecaster.check_params()
-        table, ignored = _read_daily(data, map, unit, _need(target))
+        table, ignored = _read_daily(data, map, unit, _need(target), unit_column)
         forecaster.fit(table)
         saved = {
             "software": __version__,
@@ -412,6 +489,7 @@ def forecast_predict_cmd(
     ],
     map: MapOption = None,
     unit: UnitOption = None,
+    unit_column: UnitColumnOption = None,
 ) -> None:
     """Predict onset probabilities for every patient-day."""
     import pickle
@@ -429,7 +507,11 @@ def forecast_predict_cmd(
         ):
             raise CgtVigilError(f"{model}: not a model file written by 'cgtvigil forecast fit'.")
         table, ignored = _read_daily(
-            data, map, unit, (*REQUIRED_COLUMNS, *(c for c in forecaster.inputs_ if c not in REQUIRED_COLUMNS))
+            data,
+            map,
+            unit,
+            (*REQUIRED_COLUMNS, *(c for c in forecaster.inputs_ if c not in REQUIRED_COLUMNS)),
+            unit_column,
         )
         columns: dict[str, Any] = {"patient_id": table.patient_id, "day": table.day}
         if isinstance(forecaster, CourseForecaster):

@@ -24,6 +24,7 @@ from cgtvigil.clinical._iec_hs import IEC_HS_SCREEN_VERSION, iec_hs_screen
 from cgtvigil.clinical._requests import REQUESTS, grade_request, request_schema
 from cgtvigil.clinical._result import GradeResult, decided
 from cgtvigil.clinical._scores import car_hematotox, easix, m_easix, simplified_easix
+from cgtvigil.clinical._unit_mix import UnitMix, likely_units
 from cgtvigil.clinical._units import (
     ANALYTES,
     Analyte,
@@ -57,6 +58,7 @@ __all__ = [
     "GradeResult",
     "HLHFindings",
     "ICAHTRules",
+    "UnitMix",
     "canonical_unit",
     "capd_points",
     "capd_total",
@@ -79,6 +81,7 @@ __all__ = [
     "iec_hs_screen",
     "in_criterion_unit",
     "lab_values",
+    "likely_units",
     "m_easix",
     "normalise_vasopressor",
     "request_schema",

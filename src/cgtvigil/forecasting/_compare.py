@@ -188,6 +188,7 @@ def compare_families(
     grades: Sequence[int] = (1, 3),
     horizons: Sequence[int] = tuple(range(1, 8)),
     window_model: Literal["boosting", "logistic"] = "boosting",
+    window_features: Literal["daily", "known"] = "daily",
     severity_horizon: int | None = 5,
     alert_rate: float = 0.1,
     loo_max_patients: int = 60,
@@ -228,7 +229,12 @@ def compare_families(
             for g, h in sorted(window_tasks):
                 try:
                     w = ToxicityForecaster(
-                        target=target, min_grade=g, horizon=h, model=window_model, random_state=random_state
+                        target=target,
+                        min_grade=g,
+                        horizon=h,
+                        model=window_model,
+                        random_state=random_state,
+                        features=window_features,
                     )
                     pred["window", g, h][test] = w.fit(tr).predict_proba(te)
                 except ValidationError:
@@ -292,6 +298,7 @@ def compare_families(
         "target": target,
         "families": list(families),
         "window_model": window_model,
+        "window_features": window_features,
         "cross_validation": scheme,
         "n_patients": len(patients),
         "n_patient_days": len(table),

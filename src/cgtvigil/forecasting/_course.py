@@ -193,7 +193,7 @@ class CourseForecaster:
         n, k, m = len(x), self.horizon, self.paths
         col = GRADE_COLUMNS[self.target]
         pos = {n_: i for i, n_ in enumerate(self.feature_names_)}
-        at = [pos.get(f"{col}_{s}") for s in ("today", "max", "days_since_onset")]
+        at = [pos.get(f"{col}_{s}") for s in ("today", "max", "days_since_onset", "started")]
         extra_at = [pos.get(name) for name in _EXTRA_NAMES]
         ge = {g: np.zeros((n, k)) for g in GRADES[1:]}
         reached = {g: np.zeros((n, k)) for g in GRADES[1:]}
@@ -229,7 +229,7 @@ class CourseForecaster:
                 since = np.where(since > 0, since + 1, np.where(today > 0, 1.0, 0.0))
                 top = np.maximum(top, today)
                 z[:, : len(TIME_FEATURES)] = time_features(day0[rows] + j + 1)
-                for i, v in zip(at, (today, top, since), strict=True):
+                for i, v in zip(at, (today, top, since, (top >= 1).astype(float)), strict=True):
                     if i is not None:
                         z[:, i] = v
                 extra = _extra(today, prev, top, since)

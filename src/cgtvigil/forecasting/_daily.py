@@ -4,7 +4,10 @@ Input: one row per patient and day relative to infusion (day 0), with the canoni
 below (file column names are mapped to them by the caller). Only ``patient_id``, ``day`` and
 the target's grade column are needed; the other grade and every lab or vital sign are optional
 and used when present. A blank value is "not measured that day" (the last value is carried
-forward); a blank grade counts as no toxicity that day.
+forward); a blank grade counts as no toxicity that day. Optional patient columns: ``age``
+(years at infusion) and ``product`` (text, e.g. Yescarta; its class, CD19 or BCMA CAR-T, is
+looked up in ``PRODUCT_CLASS``); optional treatment columns ``tocilizumab`` and ``steroids``
+(1: given that day, 0 or blank: not given).
 
 Labels for target T (crs or icans), minimum grade g and horizon H: at day t, 1 if the first day
 with T grade >= g lies in (t, t + H], else 0. Patient-days at or after that onset are not
@@ -15,7 +18,7 @@ out (unknown outcome).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,11 @@ __all__ = [
     "GRADE_COLUMNS",
     "MAX_DAY",
     "MAX_ID",
+    "PATIENT_COLUMNS",
+    "PRODUCT_CLASS",
     "REQUIRED_COLUMNS",
+    "TEXT_COLUMNS",
+    "TREATMENT_COLUMNS",
     "DailyTable",
     "build_features",
     "feature_inputs",
@@ -47,8 +54,32 @@ FEATURE_SOURCES = {
     "il6_pg_ml": "pg/mL",
     "pct_ng_ml": "ng/mL",
     "wbc_1e9_l": "10^9/L",
+    "plt_1e9_l": "10^9/L",
+    "anc_1e9_l": "10^9/L",
+    "hb_g_dl": "g/dL",
+    "ldh_u_l": "U/L",
+    "creatinine_mg_dl": "mg/dL",
 }
-CANONICAL_COLUMNS = (*REQUIRED_COLUMNS, *GRADE_COLUMNS.values(), *FEATURE_SOURCES)
+PATIENT_COLUMNS = ("age", "product")  # known at infusion
+TREATMENT_COLUMNS = ("tocilizumab", "steroids")  # 1 = given that day
+TEXT_COLUMNS = ("product",)
+CANONICAL_COLUMNS = (*REQUIRED_COLUMNS, *GRADE_COLUMNS.values(), *FEATURE_SOURCES, *PATIENT_COLUMNS, *TREATMENT_COLUMNS)
+MAX_AGE = 120
+# product (brand or INN, lower case) -> class; a product not listed is of class "other"
+PRODUCT_CLASS = {
+    **dict.fromkeys(
+        (
+            "yescarta", "axicabtagene ciloleucel", "axi-cel", "kymriah", "tisagenlecleucel", "tisa-cel",
+            "breyanzi", "lisocabtagene maraleucel", "liso-cel", "tecartus", "brexucabtagene autoleucel",
+            "brexu-cel", "aucatzyl", "obecabtagene autoleucel", "obe-cel",
+        ),
+        "CD19",
+    ),
+    **dict.fromkeys(
+        ("abecma", "idecabtagene vicleucel", "ide-cel", "carvykti", "ciltacabtagene autoleucel", "cilta-cel"),
+        "BCMA",
+    ),
+}  # fmt: skip
 MAX_DAY = 10_000  # days after infusion; beyond is not a day of follow-up
 MAX_ID = 200  # characters of a (pseudonymous) patient id
 _SHOWN = 5  # rows and values named per problem
@@ -88,6 +119,7 @@ class DailyTable:
     patient_id: npt.NDArray[np.str_]
     day: npt.NDArray[np.int64]
     values: dict[str, FloatArray]
+    text: dict[str, npt.NDArray[np.str_]] = field(default_factory=dict)  # product ('' = blank)
 
     @classmethod
     def from_columns(
@@ -135,8 +167,17 @@ class DailyTable:
                     f"{rows(bad)}. Got {_got(day[bad].tolist())}."
                 )
         values: dict[str, FloatArray] = {}
+        text: dict[str, npt.NDArray[np.str_]] = {}
         for key in CANONICAL_COLUMNS[len(REQUIRED_COLUMNS) :]:
             if key not in columns:
+                continue
+            if key in TEXT_COLUMNS:
+                raw = np.asarray(columns[key], dtype=object).ravel()
+                if raw.shape != (n,):
+                    problems.add(f"{prefix}column '{key}' has {raw.size:,} values; 'patient_id' has {n:,}.")
+                    continue
+                cells = ["" if c is None or c != c else str(c).strip() for c in raw]
+                text[key] = np.array(cells, dtype=str) if n else np.array([], dtype=str)
                 continue
             v = _floats(key, columns[key], n, problems)
             if v is None:
@@ -144,6 +185,12 @@ class DailyTable:
             if key in GRADE_COLUMNS.values():
                 bad = ~np.isnan(v) & ~(np.isin(v, (0.0, 1.0, 2.0, 3.0, 4.0)))
                 rule = "whole grades 0-4 (blank: not assessed)"
+            elif key in TREATMENT_COLUMNS:
+                bad = ~np.isnan(v) & ~np.isin(v, (0.0, 1.0))
+                rule = "1 (given that day) or 0 (blank: not given)"
+            elif key == "age":
+                bad = ~np.isnan(v) & ~((v >= 0) & (v <= MAX_AGE))
+                rule = f"ages in years from 0 to {MAX_AGE} (blank: not known)"
             else:
                 bad = np.isinf(v)
                 rule = "finite numbers (blank: not measured)"
@@ -166,12 +213,17 @@ class DailyTable:
         assert day is not None
         pid = np.array(ids, dtype=str) if n else np.array([], dtype=str)
         order = np.lexsort((day, pid))
-        return cls(pid[order], day[order].astype(np.int64), {k: v[order] for k, v in values.items()})
+        return cls(
+            pid[order],
+            day[order].astype(np.int64),
+            {k: v[order] for k, v in values.items()},
+            {k: v[order] for k, v in text.items()},
+        )
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The canonical columns present, in canonical order."""
-        return (*REQUIRED_COLUMNS, *(k for k in CANONICAL_COLUMNS if k in self.values))
+        return (*REQUIRED_COLUMNS, *(k for k in CANONICAL_COLUMNS if k in self.values or k in self.text))
 
     def __len__(self) -> int:
         return len(self.day)

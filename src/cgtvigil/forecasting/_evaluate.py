@@ -206,4 +206,9 @@ def evaluate_hazard(
 
 
 def _subset(table: DailyTable, index: Any) -> DailyTable:
-    return DailyTable(table.patient_id[index], table.day[index], {k: v[index] for k, v in table.values.items()})
+    return DailyTable(
+        table.patient_id[index],
+        table.day[index],
+        {k: v[index] for k, v in table.values.items()},
+        {k: v[index] for k, v in table.text.items()},
+    )

@@ -17,6 +17,14 @@ from cgtvigil.forecasting._daily import (
     feature_inputs,
     onset_labels,
 )
+from cgtvigil.forecasting._known import (
+    TIME_FEATURES,
+    PatientDays,
+    check_usable,
+    inputs_of,
+    known_features,
+    select_features,
+)
 
 __all__ = ["ToxicityForecaster"]
 
@@ -66,6 +74,11 @@ class ToxicityForecaster:
         scikit-learn HistGradientBoostingClassifier (handles missing values) or a
         standardised logistic regression with median imputation.
     random_state : int
+    features : {"daily", "known"}
+        ``daily``: the value, its change since the previous day and the maximum so far of each
+        column, and the grades (``build_features``); ``known``: the features known at the time of
+        the hazard and course models (``_known``: slopes, ratios to baseline, fever burden, CRS so
+        far, age, product and class, treatment, EASIX, CAR-HEMATOTOX).
 
     Only ``patient_id``, ``day`` and the target's grade column are needed; every other column
     of the daily table with at least one value (the other grade, labs, vital signs) is used.
@@ -84,6 +97,7 @@ class ToxicityForecaster:
     horizon: int = 5
     model: Literal["boosting", "logistic"] = "boosting"
     random_state: int = 0
+    features: Literal["daily", "known"] = "daily"
     feature_names_: list[str] = field(init=False, repr=False)
     estimator_: Any = field(init=False, repr=False)
     n_patients_: int = field(init=False, repr=False)
@@ -95,6 +109,7 @@ class ToxicityForecaster:
         owner = "ToxicityForecaster"
         check_in(self.target, "target", owner, tuple(GRADE_COLUMNS), problems)
         check_in(self.model, "model", owner, ("boosting", "logistic"), problems)
+        check_in(getattr(self, "features", "daily"), "features", owner, ("daily", "known"), problems)
         for name, low, high, unit in (("min_grade", 1, 4, ""), ("horizon", 1, 30, " days")):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -104,11 +119,28 @@ class ToxicityForecaster:
         problems.raise_if_any()
 
     def _estimator(self) -> Any:
+        if self._known:
+            # the hazard model's learner (shrunk hard; median imputation without indicators)
+            return make_classifier(
+                self.model, random_state=self.random_state, C=0.02, max_iter=3000, keep_empty_features=True
+            )
         return make_classifier(self.model, random_state=self.random_state)
 
     @property
+    def _known(self) -> bool:
+        return getattr(self, "features", "daily") == "known"  # a model saved before the option: daily
+
+    @property
     def inputs_(self) -> list[str]:
-        return feature_inputs(self.feature_names_)
+        return inputs_of(self.feature_names_) if self._known else feature_inputs(self.feature_names_)
+
+    def _known_design(self, table: DailyTable, fitted: bool) -> tuple[FloatArray, list[str]]:
+        grid = PatientDays(table)
+        if not fitted:
+            x, names = known_features(table, grid)
+            return x[grid.grid_of_row], names
+        x, names = known_features(table, grid, self.inputs_)
+        return select_features(x, names, self.feature_names_)[grid.grid_of_row], self.feature_names_
 
     def _require_target(self, table: DailyTable) -> None:
         """Raise a ``ValidationError`` if the table lacks the target's grade column."""
@@ -124,7 +156,7 @@ class ToxicityForecaster:
     def design(self, table: DailyTable) -> tuple[FloatArray, list[str], FloatArray, npt.NDArray[np.bool_]]:
         """(features, feature names, labels, scored mask) for a daily table."""
         self._require_target(table)
-        x, names = build_features(table)
+        x, names = self._known_design(table, fitted=False) if self._known else build_features(table)
         scored, y = onset_labels(table, self.target, self.min_grade, self.horizon)
         return x, names, y, scored
 
@@ -156,6 +188,10 @@ class ToxicityForecaster:
             problems = Problems()
             problems.add(problem)
             problems.raise_if_any()
+        if self._known:  # a feature with no value (e.g. no day-0 baseline) is dropped
+            keep = np.asarray(~np.isnan(x[scored]).all(axis=0), dtype=bool)
+            keep[: len(TIME_FEATURES)] = True
+            x, names = x[:, keep], [n for n, k in zip(names, keep, strict=True) if k]
         self.estimator_ = self._estimator().fit(x[scored], y[scored])
         self.feature_names_ = names
         self.n_patients_ = len(np.unique(table.patient_id[scored]))
@@ -169,6 +205,10 @@ class ToxicityForecaster:
             problems = Problems()
             problems.add("This ToxicityForecaster is not fitted yet; call fit() first.")
             problems.raise_if_any()
-        x, _ = build_features(table, self.inputs_)
+        if self._known:
+            check_usable(self, table)
+            x, _ = self._known_design(table, fitted=True)
+        else:
+            x, _ = build_features(table, self.inputs_)
         p: FloatArray = self.estimator_.predict_proba(x)[:, 1]
         return p

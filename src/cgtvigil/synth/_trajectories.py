@@ -25,7 +25,16 @@ real cohort table (forecasting issue 16):
   multiplicative noise (log-normal, sigma 0.45) as every patient's do;
 - sites with their own units: each patient belongs to site A, B or C (``SITE_UNITS``: C reports
   CRP in mg/dL and temperature in °F); ``write_trajectories`` writes ``daily.csv`` in the
-  canonical units and one ``daily_site_<S>.csv`` per site in the site's units.
+  canonical units and one ``daily_site_<S>.csv`` per site in the site's units;
+- what a cohort table also holds (drawn from a generator of their own, so that every value
+  above is the same as without them): the patient's ``age`` and ``product`` on every row;
+  platelets (``plt_1e9_l``), the pre-lymphodepletion value (the patient's
+  ``baseline_plt_1e9_l``, which also raises the inflammatory propensity when < 75, the
+  CAR-HEMATOTOX cut-off) on day 0, then the cytopenia after lymphodepletion (a fall to about
+  40 % by day 7-10, illustrative), measured like WBC (0.8 of days); ``tocilizumab`` on days with
+  CRS grade >= 2 and ``steroids`` on days with ICANS grade >= 2 or CRS grade >= 3 (the
+  management the US prescribing information of the CD19 products recommends; a function of the
+  grades, so they tell a model nothing the grades do not).
 """
 
 from __future__ import annotations
@@ -201,6 +210,7 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
     columns = {k: np.concatenate(v) for k, v in rows.items()}
     extra: dict[str, np.ndarray] = {}
     if cfg.realistic:
+        columns = _cohort_columns(columns, cfg, pid, product, age, plt)
         columns, extra = _realistic(columns, cfg, rng, pid, crs_onset, icans_onset)
         extra["site"] = site
         extra["product_class"] = np.array(["CD19 CAR-T" if p in CD19 else "BCMA CAR-T" for p in product])
@@ -221,6 +231,31 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None) -> tuple[pa.Table
     return daily, patients
 
 
+def _cohort_columns(
+    columns: dict[str, np.ndarray],
+    cfg: TrajectoryConfig,
+    pid: np.ndarray,
+    product: np.ndarray,
+    age: np.ndarray,
+    plt: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Age, product, platelets and the CRS/ICANS treatment on every row (module docstring)."""
+    rng = np.random.default_rng([cfg.seed, 16])  # the other values keep their stream
+    index = np.searchsorted(pid, columns["patient_id"])
+    d = columns["day"].astype(float)
+    fall = 0.4 + 0.6 * np.exp(-d / 3.0)
+    platelets = plt[index] * np.where(d == 0, 1.0, fall * rng.lognormal(0, 0.15, len(d)))
+    crs, icans = columns["crs_grade"], columns["icans_grade"]
+    return {
+        **columns,
+        "plt_1e9_l": platelets.round(0),
+        "tocilizumab": (crs >= 2).astype(float),
+        "steroids": ((icans >= 2) | (crs >= 3)).astype(float),
+        "age": age[index],
+        "product": product[index],
+    }
+
+
 def _realistic(
     columns: dict[str, np.ndarray],
     cfg: TrajectoryConfig,
@@ -236,11 +271,15 @@ def _realistic(
     index = np.searchsorted(pid, columns["patient_id"])
     keep = columns["day"] <= discharge[index]
     active = (columns["crs_grade"] > 0) | (columns["icans_grade"] > 0)
-    out = {k: v[keep] if v.dtype.kind != "f" else v.astype(float)[keep] for k, v in columns.items()}
+    out = {k: v[keep] for k, v in columns.items()}
     active, day0 = active[keep], out["day"] == 0
     for k, p in MEASURED.items() if cfg.missing_labs else ():
         seen = (rng.random(len(active)) < np.minimum(p * np.where(active, 1.5, 1.0), 1.0)) | day0
         out[k] = np.where(seen, out[k], np.nan)
+    if cfg.missing_labs and "plt_1e9_l" in out:  # measured like WBC, from the platelets' own stream
+        own = np.random.default_rng([cfg.seed, 17])
+        seen = (own.random(len(active)) < np.minimum(MEASURED["wbc_1e9_l"] * np.where(active, 1.5, 1.0), 1.0)) | day0
+        out["plt_1e9_l"] = np.where(seen, out["plt_1e9_l"], np.nan)
     return out, {"discharge_day": discharge}
 
 
