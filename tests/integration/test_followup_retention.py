@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -95,6 +96,10 @@ def test_risk_score_held_out_and_worklist_by_risk(session: Session) -> None:
     assert ev.patients_test == 36 and ev.patients_train == 84 and ev.losses_test > 0
     assert 0.0 <= ev.auroc <= 1.0 and 0.0 <= ev.brier <= 1.0
     assert len(ev.calibration) == 5 and set(ev.coefficients) == set(ev.features)
+    # the five features rank better than chance across held-out splits (measured: 0.813, 0.606,
+    # 0.312, 0.697, 0.638 on this 120-patient cohort, mean 0.613; single splits hold ~10 losses)
+    aurocs = [ev.auroc] + [evaluate_risk(session, ADMIN, RULES, NOW, seed=k).auroc for k in range(1, 5)]
+    assert np.mean(aurocs) > 0.58, aurocs
     ranked = worklist(session, ADMIN, RULES, NOW, sort="risk")
     risks = [i.risk for i in ranked.items if i.risk is not None]
     assert (risks and risks == sorted(risks, reverse=True)[: len(risks)]) or ranked.items[0].risk is not None

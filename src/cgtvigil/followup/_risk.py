@@ -4,12 +4,18 @@ follow-up broke off (the first of the consecutive missed visits that make a pati
 ``horizon_years`` after the landmark. A penalised logistic regression on standardised features,
 so that each feature's contribution to a patient's score is its coefficient times its
 standardised value (explained exactly); evaluated on held-out patients (AUROC, Brier score and
-a calibration table by risk fifth)."""
+a calibration table by risk fifth).
+
+Measured on two SYNTHETIC 400-patient cohorts (seeds 3 and 7), 10 patient splits each: held-out
+AUROC 0.594 (sd 0.051) with these five features against 0.536 (sd 0.062) with the first seven
+(raw missed share, days late, linear distance, age 16-21, years followed among them); the
+simulator's own hazard, known only to it, reaches 0.66-0.67 on the same rows: the ceiling of
+any score on this cohort (losses are mostly a constant 3 % a year)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -25,29 +31,33 @@ from cgtvigil.store import Scope
 __all__ = ["FEATURES", "LtfuRiskModel", "RiskEvaluation", "evaluate_risk", "risk_scores", "risk_table"]
 
 FEATURES = {
-    "missed_fraction": "share of the closed visits that were missed",
+    "missed_rate": "share of the closed visits that were missed, shrunk toward 12 % by 4 pseudo-visits "
+    "(a steadier estimate of a patient's attendance than the raw share when few visits have closed)",
     "last_missed": "the latest closed visit was missed",
-    "mean_days_late": "mean days between due date and visit (done visits)",
-    "distance_100km": "distance to the treating centre (100 km; median where not recorded)",
-    "transition_age": "aged 16-21 (the transition to adult care)",
+    "transition_overlap": "share of the next two years within two years of the 18th birthday "
+    "(the hand-over to adult care, when losses peak)",
+    "far_150km": "lives more than 150 km from the treating centre",
     "moved": "moved between sites",
-    "years_followed": "years since infusion",
 }
+PRIOR_MISSED, PRIOR_VISITS = 0.12, 4.0  # design choice: about the cohort's usual missed share
+MAJORITY_AGE = 18  # the usual age; the score does not look up each jurisdiction's age
+FAR_KM = 150.0
 
 
 def _features(p: CohortPatient, at: date) -> list[float]:
     closed = sorted((v for v in p.visits if v.closes < at), key=lambda v: v.due)
     missed = [v.status == "missed" for v in closed]
-    late = [(v.done_on - v.due).days for v in closed if v.done_on is not None]
-    age = (at - p.birth).days / 365.25 if p.birth else 40.0
+    overlap = 0.0
+    if p.birth is not None:
+        adult = add_years(p.birth, MAJORITY_AGE)
+        start, end = max(at, adult - timedelta(days=730)), min(add_years(at, 2), adult + timedelta(days=730))
+        overlap = max(0, (end - start).days) / 730
     return [
-        float(np.mean(missed)) if missed else 0.0,
+        (sum(missed) + PRIOR_MISSED * PRIOR_VISITS) / (len(missed) + PRIOR_VISITS),
         1.0 if missed and missed[-1] else 0.0,
-        float(np.mean(late)) if late else 0.0,
-        (p.distance_km if p.distance_km is not None else 55.0) / 100,
-        1.0 if 16 <= age <= 21 else 0.0,
+        overlap,
+        1.0 if (p.distance_km or 0.0) > FAR_KM else 0.0,
         1.0 if p.moved else 0.0,
-        (at - p.infusion).days / 365.25,
     ]
 
 
