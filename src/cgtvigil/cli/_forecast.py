@@ -69,6 +69,14 @@ _UNIT_COLUMN_HELP = (
     "--unit-column crp_mg_l=crp_unit): for a table that stacks extractions in different units."
 )
 UnitColumnOption = Annotated[list[str] | None, typer.Option("--unit-column", help=_UNIT_COLUMN_HELP)]
+FeaturesOption = Annotated[
+    str,
+    typer.Option(
+        help="Features of the window classifier: daily (value, change, maximum so far) or known (the hazard "
+        "model's features known at the time: slopes, ratios to baseline, fever burden, CRS so far, age, "
+        "product class, treatment, EASIX, CAR-HEMATOTOX; best with --model logistic)."
+    ),
+]
 _FAMILY_HELP = (
     "window (classifier of onset within the horizon, the default), hazard (discrete-time hazard: risk by "
     "each day ahead) or course (Markov model of the daily grade: P(grade >= g) by day and time to resolution)."
@@ -371,6 +379,7 @@ def forecast_evaluate_cmd(
     min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome (1-4).")] = 1,
     horizon: Annotated[int, typer.Option(help="Days ahead (1-30).")] = 5,
     model: Annotated[str, typer.Option(help="Learner of the window classifier: boosting or logistic.")] = "boosting",
+    features: FeaturesOption = "daily",
     family: Annotated[
         str,
         typer.Option(
@@ -396,7 +405,13 @@ def forecast_evaluate_cmd(
             raise ValidationError(["The '--report' option needs --family all (the comparison of the families)."])
         if report is not None and report.suffix.lower() not in (".html", ".htm"):
             raise ValidationError([f"The '--report' option must name a .html file. Got {str(report)!r}."])
-        forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
+        forecaster = ToxicityForecaster(
+            target=target,  # type: ignore[arg-type]
+            min_grade=min_grade,
+            horizon=horizon,
+            model=model,  # type: ignore[arg-type]
+            features=features,  # type: ignore[arg-type]
+        )
         forecaster.check_params()
         table, ignored = _read_daily(data, map, unit, _need(target), unit_column)
         if family != "window":
@@ -440,6 +455,7 @@ def forecast_fit_cmd(
     min_grade: Annotated[int, typer.Option(help="Minimum grade of the outcome (1-4).")] = 1,
     horizon: Annotated[int, typer.Option(help="Days ahead (1-30).")] = 5,
     model: Annotated[str, typer.Option(help="Learner of the window classifier: boosting or logistic.")] = "boosting",
+    features: FeaturesOption = "daily",
     family: Annotated[str, typer.Option(help=_FAMILY_HELP)] = "window",
     map: MapOption = None,
     unit: UnitOption = None,
@@ -456,7 +472,13 @@ def forecast_fit_cmd(
         elif family == "course":
             forecaster = CourseForecaster(target=target, min_grade=min_grade, horizon=horizon)  # type: ignore[arg-type]
         else:
-            forecaster = ToxicityForecaster(target=target, min_grade=min_grade, horizon=horizon, model=model)  # type: ignore[arg-type]
+            forecaster = ToxicityForecaster(
+                target=target,  # type: ignore[arg-type]
+                min_grade=min_grade,
+                horizon=horizon,
+                model=model,  # type: ignore[arg-type]
+                features=features,  # type: ignore[arg-type]
+            )
         forecaster.check_params()
         table, ignored = _read_daily(data, map, unit, _need(target), unit_column)
         forecaster.fit(table)
@@ -583,6 +605,7 @@ def _compare(
             window.target,
             families=families,
             window_model=window.model,
+            window_features=window.features,
             loo_max_patients=loo_max_patients,
             progress=lambda done, total: progress("fitting folds", done, total),
             **tasks,

@@ -12,6 +12,7 @@ from cgtvigil._validation import Problems, param_message
 from cgtvigil.errors import ValidationError
 from cgtvigil.forecasting._daily import DailyTable, FloatArray, feature_inputs, onset_labels
 from cgtvigil.forecasting._hazard import HazardForecaster
+from cgtvigil.forecasting._known import inputs_of
 from cgtvigil.forecasting._model import ToxicityForecaster
 
 __all__ = ["evaluate_forecaster", "evaluate_hazard"]
@@ -92,7 +93,7 @@ def evaluate_forecaster(
         "horizon_days": forecaster.horizon,
         "model": forecaster.model,
         "cross_validation": scheme,
-        "inputs": feature_inputs(names),
+        "inputs": inputs_of(names) if getattr(forecaster, "features", "daily") == "known" else feature_inputs(names),
         "features": names,
         "n_patients": int(n_patients),
         "n_patient_days": len(ys),
