@@ -28,3 +28,21 @@ def test_the_demo_stores_nothing_dated_after_it_ran(tmp_path: Path) -> None:
     assert latest is not None and latest <= ran
     assert {"temperature", "crp", "wbc", "crs_grade", "icans_grade"} <= kinds
     assert quarantined == 0
+
+
+def test_the_demo_patients_have_a_risk_curve(tmp_path: Path) -> None:
+    """`cgtvigil demo` fits SYNTHETIC CRS and ICANS course models with refits (issue 16): every
+    demo patient gets four curves with a band, and the forecast alerts are evaluated."""
+    from cgtvigil.cli._demo import fit_demo_models
+    from cgtvigil.monitoring import forecast_for, load_forecast_models
+
+    url = f"sqlite:///{tmp_path / 'operational.db'}"
+    models = fit_demo_models(tmp_path / "models", bootstrap=2)
+    seed_demo_operational(Settings(operational_url=url, forecast_model=models), load_products(), patients=3)
+    engine = operational_engine(url)
+    with session_factory(engine)() as s:
+        patients = sorted(set(s.scalars(select(ObservationRow.patient_id).distinct())))
+        found = [forecast_for(s, p, load_forecast_models(models)) for p in patients]
+    engine.dispose()
+    assert len(found) == 3 and all(len(f.curves) == 4 for f in found)
+    assert all(c.points[0].low is not None for f in found for c in f.curves)

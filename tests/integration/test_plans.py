@@ -68,7 +68,8 @@ def test_tier_changes_are_recorded_with_reasons(operational_url: str) -> None:
 
 
 def test_forecast_sets_the_tier_at_versioned_thresholds() -> None:
-    """Rules 0.2: a forecast at or above 0.30 makes the tier high, at or above 0.10 intermediate."""
+    """Rules 0.2 (kept in 0.3, which adds the forecast alert thresholds): a forecast at or above
+    0.30 makes the tier high, at or above 0.10 intermediate."""
     what = "ICANS grade >= 1 within 5 days"
     tiers = [
         compute_plan("P-6", PRODUCTS["breyanzi"], DAY0, NOW, forecast=(what, p)).tier for p in (0.05, 0.10, 0.29, 0.30)
@@ -76,4 +77,4 @@ def test_forecast_sets_the_tier_at_versioned_thresholds() -> None:
     assert tiers == ["low", "intermediate", "intermediate", "high"]
     high = compute_plan("P-6", PRODUCTS["breyanzi"], DAY0, NOW, forecast=(what, 0.42))
     assert high.reasons == ["forecast ICANS grade >= 1 within 5 days: 42% >= 30%"]
-    assert high.version == "cgtvigil-plan-rules-0.2"
+    assert high.version == "cgtvigil-plan-rules-0.3"

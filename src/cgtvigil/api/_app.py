@@ -36,6 +36,7 @@ from cgtvigil.monitoring import (
     EscalationScheduler,
     MonitoringRules,
     authenticate_gateway,
+    evaluate_forecast,
     evaluate_patient,
     store_observations,
 )
@@ -50,6 +51,7 @@ from cgtvigil.store import (
     utc_naive,
 )
 from cgtvigil.web import error_page, install_error_pages, install_security, web_router
+from cgtvigil.web.patients import forecast_models
 
 __all__ = ["create_app"]
 
@@ -206,6 +208,9 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
                 # late observations re-evaluate the window they fall in
                 since = min(summary.earliest[patient], utc_naive(now)) - EVALUATION_WINDOW
                 raised += len(evaluate_patient(session, patient, rule_set, since=since, now=now, products=products))
+                models = forecast_models(settings)[0]
+                if models is not None:  # a forecast above a threshold of the plan rules alerts too
+                    raised += len(evaluate_forecast(session, patient, models, now=now, rules=rule_set))
             append_audit(
                 session,
                 actor=f"gateway:{source.name}",

@@ -20,12 +20,14 @@ from cgtvigil.monitoring import (
     Board,
     EproReport,
     ObservationPoint,
+    PatientForecast,
     PatientSummary,
     act_on_alert,
     alert_views,
     board,
     epro_reports,
     observation_points,
+    patient_forecast,
     patient_summary,
 )
 from cgtvigil.screening import (
@@ -47,6 +49,7 @@ from cgtvigil.store import UserRow
 from cgtvigil.web import Reader, audit_read
 from cgtvigil.web._security import DbSession, current_user
 from cgtvigil.web.monitoring import CARE_TEAM
+from cgtvigil.web.patients import forecast_models
 from cgtvigil.web.signals import SCREEN_READERS, csv_response
 
 __all__ = ["read_router"]
@@ -204,6 +207,20 @@ def read_router(settings: Settings, products: ProductDictionary, screens: Screen
         audit_read(session, who.scope, "patient.read", f"patient:{patient_id}", part="observations", via="api")
         # thousands of points: serialised in one pass by pydantic, not validated again point by point
         return Response(_POINTS.dump_json(found), media_type="application/json")
+
+    @router.get("/patients/{patient_id}/forecast", tags=["patients"], response_model=PatientForecast)
+    def forecast(
+        session: DbSession, patient_id: str, who: Annotated[Reader, Depends(api_reader(*PATIENT_READERS))]
+    ) -> PatientForecast:
+        """The risk curves of the deployment's forecasting models from the patient's last day with
+        data (CRS/ICANS onset, grade >= 3), their bootstrap band, the inputs that moved them most
+        and the alert thresholds of the plan rules; ``configured`` false without a model."""
+        models, problem = forecast_models(settings)
+        found = patient_forecast(session, who.scope, patient_id, models)
+        if problem:
+            found.note = problem
+        audit_read(session, who.scope, "patient.read", f"patient:{patient_id}", part="forecast", via="api")
+        return found
 
     @router.get("/patients/{patient_id}/epro", tags=["patients"], response_model=list[EproReport])
     def epro(

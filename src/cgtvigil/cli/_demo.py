@@ -22,7 +22,14 @@ from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, CgtVigilWarning
 from cgtvigil.ingest import IntakeResult
 from cgtvigil.model import Observation, ProductDictionary, SignalSpec
-from cgtvigil.monitoring import MonitoringRules, evaluate_patient, register_patient, store_observations
+from cgtvigil.monitoring import (
+    MonitoringRules,
+    evaluate_forecast,
+    evaluate_patient,
+    load_forecast_models,
+    register_patient,
+    store_observations,
+)
 from cgtvigil.reports import write_signal_report
 from cgtvigil.screening import ingest_faers, screen_store, write_result
 from cgtvigil.store import STORE_STRATA, FaersStore, load_products, load_topics, operational_engine, session_factory
@@ -108,6 +115,8 @@ def seed_demo_operational(
             # stored hours ahead (readings in the future are quarantined as FUTURE_TIME)
             store_observations(session, IntakeResult([o for o in obs if o.time <= now]), now)
             evaluate_patient(session, pid, MonitoringRules(), since=now - timedelta(days=2), now=now, products=products)
+            if settings.forecast_model is not None:
+                evaluate_forecast(session, pid, load_forecast_models(settings.forecast_model), now=now)
         for name, (role, extra) in DEMO_USERS.items():
             password = secrets.token_urlsafe(12)
             create_user(session, username=name, password=password, role=role, at=now, **extra)  # type: ignore[arg-type]
@@ -115,6 +124,33 @@ def seed_demo_operational(
         session.commit()
     engine.dispose()
     return passwords
+
+
+def fit_demo_models(folder: Path, bootstrap: int = 10) -> Path:
+    """SYNTHETIC forecasting models for the demo's patient pages: a course model of CRS and one
+    of ICANS (7 days ahead), each with ``bootstrap`` refits for the band, fitted on 120 simulated
+    patients (another seed than the monitored ones); written as ``folder``/crs|icans.joblib."""
+    import joblib
+
+    from cgtvigil import __version__
+    from cgtvigil.forecasting import CourseForecaster, DailyTable, bootstrap_refits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    daily, _ = simulate_trajectories(TrajectoryConfig(patients=120, seed=5))
+    table = DailyTable.from_columns({k: daily.column(k).to_numpy(zero_copy_only=False) for k in daily.column_names})
+    for target in ("crs", "icans"):
+        model = CourseForecaster(target=target, horizon=7).fit(table)
+        saved = {
+            "software": __version__,
+            "family": "course",
+            "forecaster": model,
+            "inputs": model.inputs_,
+            "feature_names": model.feature_names_,
+            "bootstrap": bootstrap_refits(model, table, n=bootstrap),
+            "note": "SYNTHETIC demo model (cgtvigil synth trajectories)",
+        }
+        joblib.dump(saved, folder / f"{target}.joblib")
+    return folder
 
 
 _MARKER = ".cgtvigil-demo"  # written into every demo output folder: only such a folder is replaced
@@ -214,6 +250,7 @@ def demo_cmd(
         operational_url=f"sqlite:///{(out / 'operational.db').resolve()}",
         screen_result=out / "cgt_screen.parquet",
         secret_key=secrets.token_urlsafe(32),
+        forecast_model=fit_demo_models(out / "models"),  # SYNTHETIC risk curves on the patient pages
     )
     passwords = seed_demo_operational(web, products)
     seed_demo_followup(web)  # SYNTHETIC long-term follow-up cohort (issue 12)

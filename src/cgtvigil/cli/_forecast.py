@@ -31,6 +31,7 @@ from cgtvigil.forecasting import (
     DailyTable,
     HazardForecaster,
     ToxicityForecaster,
+    bootstrap_refits,
     compare_families,
     evaluate_forecaster,
     where_rows,
@@ -460,6 +461,13 @@ def forecast_fit_cmd(
     map: MapOption = None,
     unit: UnitOption = None,
     unit_column: UnitColumnOption = None,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            help="Also fit this many refits on bootstrap resamples of the patients (saved with the model): the "
+            "patient page draws its risk curve's 90 % band from them. 0: no band."
+        ),
+    ] = 0,
 ) -> None:
     """Fit the forecaster on a cohort and save it (load only model files you trust)."""
     import joblib
@@ -480,20 +488,32 @@ def forecast_fit_cmd(
                 features=features,  # type: ignore[arg-type]
             )
         forecaster.check_params()
+        if not 0 <= bootstrap <= 1000:
+            raise ValidationError(
+                [param_message("--bootstrap", "cgtvigil forecast fit", "an integer from 0 to 1000", bootstrap)]
+            )
         table, ignored = _read_daily(data, map, unit, _need(target), unit_column)
         forecaster.fit(table)
+        refits = bootstrap_refits(forecaster, table, n=bootstrap) if bootstrap else []
         saved = {
             "software": __version__,
             "family": family,
             "forecaster": forecaster,
             "inputs": forecaster.inputs_,
             "feature_names": forecaster.feature_names_,
+            "bootstrap": refits,
         }
         joblib.dump(saved, output)
     except (CgtVigilError, OSError) as exc:
         _fail(exc)
     days = forecaster.n_transitions_ if isinstance(forecaster, CourseForecaster) else forecaster.n_patient_days_
-    console.print(plain(f"Model ({family}, {forecaster.n_patients_} patients, {days} patient-days): {output}"))
+    console.print(
+        plain(
+            f"Model ({family}, {forecaster.n_patients_} patients, {days} patient-days"
+            + (f", {len(refits)} bootstrap refits" if refits else "")
+            + f"): {output}"
+        )
+    )
     _print_inputs(forecaster.inputs_, table, ignored, "no values")
 
 

@@ -84,7 +84,13 @@ def monitor_ingest_cmd(
         read_questionnaire_response,
         read_wearable_csv,
     )
-    from cgtvigil.monitoring import MonitoringRules, evaluate_patient, store_observations
+    from cgtvigil.monitoring import (
+        MonitoringRules,
+        evaluate_forecast,
+        evaluate_patient,
+        load_forecast_models,
+        store_observations,
+    )
     from cgtvigil.store import operational_engine, session_factory
 
     settings = Settings.from_env()
@@ -115,6 +121,7 @@ def monitor_ingest_cmd(
             parts = readers[format](payload)
         engine = operational_engine(settings.operational_url)
         products = load_products()
+        models = load_forecast_models(settings.forecast_model) if settings.forecast_model is not None else None
         for result in parts:
             with session_factory(engine)() as session:
                 summary = store_observations(session, result, now)
@@ -130,6 +137,10 @@ def monitor_ingest_cmd(
                         products=products,
                     )
                 ]
+                if models is not None:  # a forecast above a threshold of the plan rules alerts too
+                    alerts += [
+                        a for p in sorted(summary.patients) for a in evaluate_forecast(session, p, models, now=now)
+                    ]
                 append_audit(
                     session,
                     actor=_operator(),
@@ -237,7 +248,16 @@ def plan_cmd(
 
     from cgtvigil.clinical import car_hematotox, m_easix
     from cgtvigil.model import LabResult
-    from cgtvigil.monitoring import ACTIVE, compute_plan, current_treatment, record_plan
+    from cgtvigil.monitoring import (
+        ACTIVE,
+        PlanRules,
+        compute_plan,
+        current_treatment,
+        forecast_for,
+        load_forecast_models,
+        plan_forecast,
+        record_plan,
+    )
     from cgtvigil.store import AlertRow, ObservationRow, PatientRow, operational_engine, session_factory
 
     settings = Settings.from_env()
@@ -267,6 +287,13 @@ def plan_cmd(
                 last[item] = t.replace(tzinfo=UTC)
         person = session.get(PatientRow, patient)
         age = (now.date() - person.birth_date).days / 365.25 if person and person.birth_date else None
+        forecast = None
+        if settings.forecast_model is not None:  # the plan's tier follows the forecast (plan rules 0.2+)
+            try:
+                models = load_forecast_models(settings.forecast_model)
+            except CgtVigilError as exc:
+                _fail(exc)
+            forecast = plan_forecast(forecast_for(session, patient, models, PlanRules()))
         plan = compute_plan(
             patient,
             product,
@@ -277,6 +304,7 @@ def plan_cmd(
             age_years=age,
             open_alert_severities=severities,
             last_measured=last,
+            forecast=forecast,
         )
         changed = record_plan(session, plan, now)
         session.commit()

@@ -11,6 +11,14 @@ cilta-cel), any warning alert is open or the forecast is at or above ``forecast_
 else low. The forecast thresholds (0.30 and 0.10, rules 0.2) are project defaults, not
 validated cut-offs; 0.30 is near the 10 % alert rate of the course model's 5-day ICANS forecast
 on the realistic simulator (0.325; issue 16).
+
+Forecast alerts (rules 0.3, ``monitoring._forecast``): the risk of onset (grade >= 1) of CRS or
+ICANS by the last day of the patient's risk curve (``forecast_days`` ahead, at most the model's
+horizon) at or above ``forecast_alert`` raises a warning alert ``forecast_<target>``; the risk of
+grade >= 3 by then at or above ``forecast_alert_severe`` a high alert ``forecast_<target>_severe``.
+An outcome the patient has already reached raises none. Project defaults, not validated cut-offs:
+the onset threshold is the high tier's (0.30); 0.15 for grade >= 3 is half of it, a rarer and
+graver outcome, and has not been calibrated against any cohort.
 """
 
 from __future__ import annotations
@@ -55,13 +63,16 @@ _DEFAULT_FREQUENCIES: dict[str, dict[str, float]] = {
 class PlanRules(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = "cgtvigil-plan-rules-0.2"
+    version: str = "cgtvigil-plan-rules-0.3"
     m_easix_high: float = Field(3.0, description="project default cut-off; m-EASIX cut-offs are UNCONFIRMED")
     # tier -> measurement -> hours between measurements, during the first 14 days (CAR-T)
     frequencies_hours: dict[str, dict[str, float]] = Field(default_factory=lambda: dict(_DEFAULT_FREQUENCIES))
     higher_risk_products: tuple[str, ...] = ("yescarta", "tecartus", "carvykti")
     forecast_high: float = Field(0.30, gt=0, le=1, description="forecast onset risk: high tier (project default)")
     forecast_intermediate: float = Field(0.10, gt=0, le=1, description="forecast onset risk: intermediate tier")
+    forecast_days: int = Field(7, ge=1, le=28, description="days ahead of the risk curve (and of its alerts)")
+    forecast_alert: float = Field(0.30, gt=0, le=1, description="forecast onset risk that alerts (warning)")
+    forecast_alert_severe: float = Field(0.15, gt=0, le=1, description="forecast risk of grade >= 3 that alerts (high)")
 
 
 def label_requirements(product: Product) -> list[LabelRequirement]:

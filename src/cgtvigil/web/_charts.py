@@ -9,7 +9,7 @@ from urllib.parse import quote_plus
 
 from cgtvigil.followup import Retention, RiskEvaluation
 from cgtvigil.genotox import CloneShare, VectorPoint
-from cgtvigil.monitoring import ObservationSeries
+from cgtvigil.monitoring import ObservationSeries, RiskCurveView
 from cgtvigil.risk_management import IndicatorSeries
 from cgtvigil.screening import OnsetView, ProductProfile, QuarterStatistic, SignalPoint
 
@@ -22,6 +22,7 @@ __all__ = [
     "patient_charts",
     "product_chart",
     "retention_charts",
+    "risk_curve",
     "signal_scatter",
     "trend_chart",
     "vector_charts",
@@ -222,6 +223,72 @@ def patient_charts(series: list[ObservationSeries]) -> list[dict[str, Any]]:
             values.sort(key=lambda v: v["day"])
             out.append({"title": title, "spec": encode(_chart(values, title, step=step, extra=extra))})
     return out
+
+
+def risk_curve(curves: list[RiskCurveView]) -> dict[str, Any]:
+    """The forecast risk by day since infusion: one line per outcome (CRS/ICANS onset, grade >= 3)
+    over its bootstrap band (shaded, where the model has refits), each outcome's alert threshold
+    as a dashed rule in its colour; outcomes already reached are not drawn."""
+    shown = [c for c in curves if not c.reached]
+    values = [
+        {
+            "outcome": f"{c.target} {c.outcome}",
+            "day": p.day,
+            "ahead": p.ahead,
+            "risk": p.risk,
+            "low": p.low,
+            "high": p.high,
+        }
+        for c in shown
+        for p in c.points
+    ]
+    rules = [{"outcome": f"{c.target} {c.outcome}", "threshold": c.threshold} for c in shown]
+    x = {"field": "day", "type": "quantitative", "title": "day since infusion", "axis": {"tickMinStep": 1}}
+    y = {"field": "risk", "type": "quantitative", "title": "risk by that day", "axis": {"format": ".0%"}}
+    color = {"field": "outcome", "type": "nominal", "title": None, "legend": {"orient": "top"}}
+    return {
+        "$schema": SCHEMA,
+        "width": "container",
+        "height": 200,
+        "layer": [
+            {
+                "data": {"values": [v for v in values if v["low"] is not None]},
+                "mark": {"type": "area", "opacity": 0.18},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "low", "type": "quantitative", "scale": {"domain": [0, 1]}},
+                    "y2": {"field": "high"},
+                    "color": color,
+                },
+            },
+            {
+                "data": {"values": values},
+                "mark": {"type": "line", "point": True},
+                "encoding": {
+                    "x": x,
+                    "y": y,
+                    "color": color,
+                    "tooltip": [
+                        {"field": "outcome"},
+                        {"field": "day", "title": "day since infusion"},
+                        {"field": "ahead", "title": "days ahead"},
+                        {"field": "risk", "format": ".1%"},
+                        {"field": "low", "title": "band low", "format": ".1%"},
+                        {"field": "high", "title": "band high", "format": ".1%"},
+                    ],
+                },
+            },
+            {
+                "data": {"values": rules},
+                "mark": {"type": "rule", "strokeDash": [4, 4], "opacity": 0.7},
+                "encoding": {
+                    "y": {"field": "threshold", "type": "quantitative"},
+                    "color": color,
+                    "tooltip": [{"field": "outcome"}, {"field": "threshold", "title": "alert at", "format": ".0%"}],
+                },
+            },
+        ],
+    }
 
 
 ONSET_BINS = 20

@@ -1,97 +1,47 @@
-"""A patient's page (summary, plan tier, last data per device, charts, alerts with history and
-notifications, ePRO answers, forecast) and the alert actions: thin handlers over the
+"""A patient's page (summary, plan tier, last data per device, the forecast risk curve, charts,
+alerts with history and notifications, ePRO answers) and the alert actions: thin handlers over the
 monitoring query services."""
 
-import functools
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cgtvigil.config import Settings
+from cgtvigil.errors import CgtVigilError
 from cgtvigil.ingest import CGT_SYMPTOM_ITEMS
 from cgtvigil.model import ProductDictionary
 from cgtvigil.monitoring import (
-    ObservationSeries,
+    ForecastModels,
     act_on_alert,
     alert_views,
     epro_reports,
+    load_forecast_models,
     observation_series,
+    patient_forecast,
     patient_summary,
 )
-from cgtvigil.web._charts import patient_charts
+from cgtvigil.web._charts import encode, patient_charts, risk_curve
 from cgtvigil.web._render import Reader, audit_read, reader, render
 from cgtvigil.web._security import DbSession, require_csrf
 
-if TYPE_CHECKING:
-    from cgtvigil.forecasting import ToxicityForecaster
-
-__all__ = ["patients_router"]
+__all__ = ["forecast_models", "patients_router"]
 
 PATIENT_READERS = ("site_investigator", "safety_scientist", "administrator", "patient")
 ACTORS = ("site_investigator", "administrator")
 CHART_DAYS = 30
 
-# observation kind -> daily-table column (daily maximum), for the forecaster
-_DAILY = {
-    "temperature": "max_temp_c",
-    "crp": "crp_mg_l",
-    "ferritin": "ferritin_ng_ml",
-    "il6": "il6_pg_ml",
-    "pct": "pct_ng_ml",
-    "wbc": "wbc_1e9_l",
-    "crs_grade": "crs_grade",
-    "icans_grade": "icans_grade",
-}
 
-
-@functools.lru_cache(maxsize=2)
-def _load_forecaster(path: Path, mtime: float) -> "ToxicityForecaster":
-    """The saved forecaster, read once per file version (``mtime`` keys the cache)."""
-    import joblib
-
-    saved: dict[str, Any] = joblib.load(path)
-    return saved["forecaster"]  # type: ignore[no-any-return]
-
-
-def _forecast(
-    model_path: Path | None, patient_id: str, infusion: date | None, series: list[ObservationSeries]
-) -> dict[str, Any] | None:
-    """The forecaster's probability for the patient's latest day, from their observations
-    rolled up into the daily table (daily maxima; CRP converted to mg/L)."""
-    if model_path is None or infusion is None or not model_path.exists():
-        return None
-    import numpy as np
-
-    from cgtvigil.forecasting import DailyTable
-
-    forecaster = _load_forecaster(model_path, model_path.stat().st_mtime)
-    days: dict[int, dict[str, float]] = {}
-    for s in series:
-        col = _DAILY.get(s.kind)
-        if col is None:
-            continue
-        for time, raw in zip(s.times, s.values, strict=True):
-            value = raw * 10 if s.kind == "crp" else raw
-            slot = days.setdefault((time.date() - infusion).days, {})
-            slot[col] = max(value, slot.get(col, value))
-    order = sorted(d for d in days if d >= 0)
-    if not order:
-        return None
-    columns: dict[str, Any] = {"patient_id": [patient_id] * len(order), "day": order}
-    for col in _DAILY.values():
-        columns[col] = [days[d].get(col, np.nan if col not in ("crs_grade", "icans_grade") else 0.0) for d in order]
-    prob = float(forecaster.predict_proba(DailyTable.from_columns(columns))[-1])
-    return {
-        "probability": prob,
-        "target": forecaster.target.upper(),
-        "min_grade": forecaster.min_grade,
-        "horizon": forecaster.horizon,
-        "day": order[-1],
-        "trained_on": forecaster.n_patients_,
-    }
+def forecast_models(settings: Settings) -> tuple[ForecastModels | None, str]:
+    """The deployment's forecasting models (read once per file version) and, when the
+    configured file cannot be used, why (shown on the page instead of a curve)."""
+    if settings.forecast_model is None:
+        return None, ""
+    try:
+        return load_forecast_models(settings.forecast_model), ""
+    except CgtVigilError as exc:
+        return None, str(exc)
 
 
 def patients_router(settings: Settings, products: ProductDictionary) -> APIRouter:
@@ -106,6 +56,8 @@ def patients_router(settings: Settings, products: ProductDictionary) -> APIRoute
         series = observation_series(session, who.scope, patient_id, since=now - timedelta(days=CHART_DAYS))
         alerts = alert_views(session, who.scope, now, patient_id=patient_id, status="all")
         reports = epro_reports(session, who.scope, patient_id, now)
+        models, model_problem = forecast_models(settings)
+        forecast = patient_forecast(session, who.scope, patient_id, models)
         audit_read(session, who.scope, "patient.read", f"patient:{patient_id}")
         return render(
             request,
@@ -118,7 +70,9 @@ def patients_router(settings: Settings, products: ProductDictionary) -> APIRoute
             reports=reports,
             items=CGT_SYMPTOM_ITEMS,
             charts=patient_charts(series),
-            forecast=_forecast(settings.forecast_model, patient_id, summary.infusion_date, series),
+            forecast=forecast,
+            model_problem=model_problem,
+            risk_spec=encode(risk_curve(forecast.curves)) if any(not c.reached for c in forecast.curves) else "",
             can_act=who.scope.acts,
             now=now,
         )
