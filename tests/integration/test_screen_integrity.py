@@ -309,6 +309,20 @@ def test_long_rows_with_a_blank_field_are_counted_and_shown(tmp_path: Path) -> N
     assert meta["attrition"][0]["reports_out"] == 34
 
 
+def test_a_long_screen_closes_only_its_own_engine(tmp_path: Path) -> None:
+    """The screen closes the DuckDB connection it opened once the pairs are counted (its memory
+    goes back before the scoring); a caller's engine stays open and gives the same result."""
+    from cgtvigil.engine import DuckDBEngine
+
+    path = tmp_path / "long.csv"
+    path.write_text("report_id,drug,event\n" + "".join(f"r{i},D{i % 7},E{i % 5}\n" for i in range(300)))
+    spec = SignalSpec(methods=("prr", "ror", "ic"), strata=())
+    engine = DuckDBEngine()
+    given = screen_long_file(path, spec, engine=engine)
+    assert engine.con.execute("SELECT 1").fetchall() == [(1,)]
+    assert screen_long_file(path, spec).table.equals(given.table)
+
+
 def test_long_header_naming_a_used_column_twice_is_refused(tmp_path: Path) -> None:
     """NOTE 4.3: with two 'drug' columns the first was used silently. A repeated column that
     the screen does not use is harmless and allowed."""

@@ -71,6 +71,11 @@ class DuckDBEngine:
         self._ids = itertools.count(1)
         self._distinct: dict[str, str] = {}
 
+    def close(self) -> None:
+        """Close the connection (and so hand DuckDB's memory back; its allocator keeps what a
+        finished query used until then). The engine cannot count after this."""
+        self.con.close()
+
     def relation_from_file(self, path: Path, *, strata: tuple[str, ...] = ()) -> str:
         path = Path(path)
         if not path.exists():
