@@ -33,15 +33,15 @@ from .test_web import _csrf, cheap_argon2, login  # noqa: F401  (fixture)
 TODAY = datetime.now(UTC).date().isoformat()
 
 
-def _switch(client: TestClient, name: str) -> None:
-    client.post("/logout", data={"csrf": _csrf(client.get("/account/password").text)})
-    login(client, name)
+def _switch(c: TestClient, name: str) -> None:
+    c.post("/logout", data={"csrf": _csrf(c.get("/account/password").text)})
+    login(c, name)
 
 
-def _consent(client: TestClient, page: str, **fields: str) -> object:
+def _consent(c: TestClient, page: str, **fields: str) -> object:
     data = {"csrf": _csrf(page), "kind": "permission", "signer": "parent", "form_version": "ICF-2",
             "signed_on": TODAY, **fields}  # fmt: skip
-    return client.post("/followup/patients/P-F1/consent", data=data)
+    return c.post("/followup/patients/P-F1/consent", data=data)
 
 
 def test_consent_form_keeps_typed_values_and_records(client: TestClient) -> None:  # noqa: F811
@@ -176,3 +176,15 @@ def test_followup_round_is_idempotent_and_the_server_runs_it(client: TestClient,
     assert scheduler.failures == 0 and scheduler.rounds >= 2
     with sessions() as s:
         assert len(list(s.scalars(select(LtfuTaskRow.kind)))) == first.tasks_raised  # raised again, once
+
+
+def test_transfer_without_read_access_returns_to_the_work_list(client: TestClient) -> None:  # noqa: F811
+    login(client, "inv")
+    page = client.get("/followup/patients/P-F1").text
+    form = {"csrf": _csrf(page), "to_site": "C", "moved_on": TODAY, "sending_access": "none", "read_until": ""}
+    moved = client.post("/followup/patients/P-F1/transfer", data=form)
+    assert moved.status_code == 200 and "Long-term follow-up: work list" in moved.text
+    assert "moved A → C" in moved.text and "keeps none access" in moved.text
+    assert client.get("/followup/patients/P-F1").status_code == 404  # the sending site no longer sees them
+    bad = client.post("/followup/patients/P-F1/transfer", data=form)
+    assert bad.status_code == 404  # nor may it move them again

@@ -220,7 +220,7 @@ def test_retention_report_draws_curves_and_suppresses_small_cells(session: Sessi
                 missed_high=0.26,
                 km=found.groups[0].km,
             )
-        ],  # fmt: skip
+        ],
     )
     shown = retention_groups_shown(raw)[0]
     assert (shown.lost, shown.missed, shown.suppressed, shown.km, shown.missed_rate) == ("<5", "<5", True, [], None)
