@@ -51,12 +51,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -> Ite
             warnings.simplefilter("ignore")  # a 100-report sample has many zero cells
             result = screen_store(store, SignalSpec(products_only=False, strata=()), load_products(), load_topics())
     write_result(result, tmp / "screen.parquet")
+    from cgtvigil.cli._demo import fit_demo_models
+
     app = create_app(
         Settings(
             operational_url=f"sqlite:///{tmp / 'op.db'}",
             secret_key="browser-test",
             db=db,
             screen_result=tmp / "screen.parquet",
+            forecast_model=fit_demo_models(tmp / "models", bootstrap=3),  # SYNTHETIC CRS/ICANS course models
         )
     )
     now = datetime.now(UTC)
@@ -187,6 +190,20 @@ def test_investigator_acknowledges_an_alert(browser, server: str) -> None:  # ty
     page.wait_for_url(re.compile(r".*/patients/P-A1"))
     assert "(acknowledged" in page.locator(".alerts > li").inner_text()
     page.screenshot(path=str(SHOTS / "patient.png"), full_page=True)
+    ctx.close()
+
+
+def test_patient_page_draws_the_risk_curve(browser, server: str) -> None:  # type: ignore[no-untyped-def]
+    """The forecast section: the risk curve drawn by vega-embed (band, lines, thresholds) and the
+    table of outcomes with the inputs that moved them (issue 16)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ctx, page = _login(browser, server, "investigator")
+    page.goto(f"{server}/patients/P-A1")
+    chart = page.locator("#forecast .chart")
+    chart.locator("svg, canvas").first.wait_for(timeout=10_000)
+    assert page.locator("#risk tbody tr").count() == 4
+    assert "CRS onset (grade ≥ 1)" in page.locator("#risk").inner_text()
+    chart.screenshot(path=str(SHOTS / "risk-curve.png"))
     ctx.close()
 
 

@@ -243,7 +243,7 @@ def risk_curve(curves: list[RiskCurveView]) -> dict[str, Any]:
         for p in c.points
     ]
     rules = [{"outcome": f"{c.target} {c.outcome}", "threshold": c.threshold} for c in shown]
-    x = {"field": "day", "type": "quantitative", "title": "day since infusion", "axis": {"tickMinStep": 1}}
+    x = {"field": "day", "type": "quantitative", "title": "days since infusion", "axis": {"tickMinStep": 1}}
     y = {"field": "risk", "type": "quantitative", "title": "risk by that day", "axis": {"format": ".0%"}}
     color = {"field": "outcome", "type": "nominal", "title": None, "legend": {"orient": "top"}}
     return {
