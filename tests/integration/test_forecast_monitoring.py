@@ -210,3 +210,42 @@ def test_without_a_model_the_page_says_so(tmp_path: Path, operational_url: str) 
     assert "No forecasting model is configured for this deployment" in page
     assert api["configured"] is False and api["curves"] == []
     app.state.engine.dispose()
+
+
+def test_gateway_ingest_raises_the_forecast_alert_once(operational_url: str, models: Path) -> None:
+    """Readings arriving through a gateway re-evaluate the forecast at the plan rules' default
+    thresholds: a patient with fever and rising CRP, ferritin and IL-6 crosses 30 % for CRS onset,
+    and a second batch updates the open alert instead of opening another."""
+    from cgtvigil.monitoring import forecast_for, register_gateway
+
+    app = create_app(Settings(operational_url=operational_url, secret_key="k", forecast_model=models / "crs.joblib"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    with app.state.sessions() as s:
+        token = register_gateway(s, "ward-7-hub", "A")
+        _patient(s, "P-G1", "A", now)
+        s.commit()
+        risk = forecast_for(s, "P-G1", load_forecast_models(models / "crs.joblib")).curves[0].points[-1].risk
+    assert risk >= PlanRules().forecast_alert
+
+    def point(i: int, minutes: int) -> dict[str, object]:
+        at = (now - timedelta(minutes=minutes)).isoformat()
+        return {
+            "header": {
+                "id": str(i),
+                "creation_date_time": at,
+                "user_id": "P-G1",
+                "schema_id": {"namespace": "omh", "name": "body-temperature", "version": "4.0"},
+            },
+            "body": {"body_temperature": {"value": 38.4, "unit": "C"}, "effective_time_frame": {"date_time": at}},
+        }
+
+    client = TestClient(app)
+    auth = {"Authorization": f"Bearer {token}"}
+    for batch in ([point(1, 30)], [point(2, 20)]):
+        assert client.post("/api/v1/ingest/omh", json=batch, headers=auth).status_code == 200
+    with app.state.sessions() as s:
+        found = [
+            (a.rule, a.count, a.status) for a in s.scalars(select(AlertRow).where(AlertRow.rule.like("forecast%")))
+        ]
+    assert found == [("forecast_crs", 2, "open")]
+    app.state.engine.dispose()
