@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -99,6 +100,41 @@ def test_daily_rollup_is_daily_maxima_in_canonical_units(operational_url: str) -
     assert rollup.columns["crp_mg_l"] == pytest.approx([20.0, 60.0, 100.0, 140.0])  # mg/dL x 10, maxima
     assert rollup.columns["max_temp_c"] == pytest.approx([38.0, 38.5, 39.0, 39.5])
     assert set(rollup.columns) == {"crp_mg_l", "max_temp_c", "ferritin_ng_ml", "il6_pg_ml"}
+
+
+def test_daily_rollup_marks_treatment_days_and_reads_age_and_product(operational_url: str) -> None:
+    """A tocilizumab dose (a masking agent of a CRS assessment) marks its day; platelets in
+    10^9/L; the age at infusion from the registry's birth date and the product id."""
+    from cgtvigil.store import PatientRow
+
+    now = datetime.now(UTC)
+    engine = operational_engine(operational_url)
+    with session_factory(engine)() as s:
+        _patient(s, "P-R2", "A", now, days=2)
+        s.get(PatientRow, "P-R2").birth_date = (now - timedelta(days=int(61.5 * 365.25) + 2)).date()
+        day0 = datetime.combine(now.date() - timedelta(2), datetime.min.time(), UTC)
+        extra = [
+            Observation(
+                patient="P-R2",
+                kind="masking_agent:tocilizumab",
+                value=1.0,
+                unit="{dose}",
+                time=day0 + timedelta(days=1, hours=3),
+                source="clinician",
+            ),
+            Observation(
+                patient="P-R2", kind="plt", value=85.0, unit="10^9/L", time=day0 + timedelta(hours=5), source="fhir"
+            ),
+        ]
+        store_observations(s, IntakeResult(extra), now)
+        s.commit()
+        rollup = daily_rollup(s, scope_for_admin(s, now), "P-R2")
+    engine.dispose()
+    assert rollup.columns["tocilizumab"] == [None, 1.0, None]
+    assert rollup.columns["plt_1e9_l"] == [85.0, None, None]
+    assert rollup.product == "yescarta" and rollup.age == pytest.approx(61.5, abs=0.1)
+    table = rollup.table()
+    assert table.text["product"].tolist() == ["yescarta"] * 3 and np.isnan(table.values["steroids"]).all()
 
 
 def scope_for_admin(session, now: datetime):  # type: ignore[no-untyped-def]

@@ -60,3 +60,27 @@ def test_outlook_refuses_two_patients_and_bad_settings(table: DailyTable) -> Non
         risk_outlook(model, _patient(table, str(table.patient_id[0]), 3), days=0)
     with pytest.raises(ValidationError, match="'n' parameter"):
         bootstrap_refits(model, table, n=0)
+
+
+def test_outlook_keeps_patient_and_treatment_columns() -> None:
+    """A model fitted with age, product, platelets and treatments (the realistic simulator):
+    the stacked and resampled tables keep the product text, and each such input can be set aside."""
+    daily, _ = simulate_trajectories(TrajectoryConfig(patients=80, seed=5, realistic=True))
+    table = DailyTable.from_columns({k: daily.column(k).to_numpy(zero_copy_only=False) for k in daily.column_names})
+    model = HazardForecaster(target="crs", horizon=7).fit(table)
+    assert {"age", "product", "tocilizumab"} <= set(model.inputs_)
+    refits = bootstrap_refits(model, table, n=2)
+    pid = str(table.patient_id[0])
+    sel = np.flatnonzero(table.patient_id == pid)[:2]
+    one = DailyTable(
+        table.patient_id[sel],
+        table.day[sel],
+        {k: v[sel] for k, v in table.values.items()},
+        {k: t[sel] for k, t in table.text.items()},
+    )
+    (curve,) = risk_outlook(model, one, refits=refits, top=50)
+    assert np.allclose(curve.risk, model.predict_risk(one)[-1, :7]) and curve.low is not None
+    blank = DailyTable(one.patient_id, one.day, one.values, {"product": np.full(len(one), "")})
+    shift = model.predict_risk(one)[-1, 6] - model.predict_risk(blank)[-1, 6]
+    listed = {c.input: c.delta for c in curve.contributions}
+    assert listed.get("product", 0.0) == pytest.approx(shift if abs(shift) >= 0.01 else 0.0, abs=1e-9)

@@ -11,10 +11,11 @@ bootstrap refits, and the inputs that moved it most (conventions.md §3: functio
   patient's own randomness.
 - Contributions: for each input the model uses (CRP, temperature, the other syndrome's grade,
   ...), the forecast at the last day shown minus the forecast with that input of this patient
-  set aside as not measured (labs and temperature then take the model's imputation, the
-  training median; a grade counts as 0). Positive: the input raised the risk. An occlusion, not
-  an additive decomposition: the contributions need not sum to the forecast. The day since
-  infusion cannot be set aside and is not listed.
+  set aside as not measured (labs, temperature and age then take the model's imputation, the
+  training median; a grade counts as 0, a treatment as not given, the product as not known).
+  Positive: the input raised the risk. An occlusion, not an additive decomposition: the
+  contributions need not sum to the forecast. The day since infusion cannot be set aside and
+  is not listed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ INPUT_LABELS = {
     "wbc_1e9_l": "WBC",
     "crs_grade": "CRS grade so far",
     "icans_grade": "ICANS grade so far",
+    "plt_1e9_l": "platelets",
+    "anc_1e9_l": "ANC",
+    "hb_g_dl": "haemoglobin",
+    "ldh_u_l": "LDH",
+    "creatinine_mg_dl": "creatinine",
+    "age": "age",
+    "product": "product (class)",
+    "tocilizumab": "tocilizumab given",
+    "steroids": "steroids given",
 }
 SEVERE_GRADE = 3
 
@@ -99,12 +109,20 @@ def _stack(table: DailyTable, blanks: Sequence[str | None]) -> tuple[DailyTable,
     as patients '000', '001', ... (sorted as DailyTable requires); and each copy's last row."""
     n = len(table)
     values: dict[str, list[FloatArray]] = {k: [] for k in table.values}
+    text: dict[str, list[np.ndarray[Any, Any]]] = {k: [] for k in table.text}
     for blank in blanks:
         for k, v in table.values.items():
             values[k].append(np.full(n, np.nan) if k == blank else v)
+        for k, t in table.text.items():
+            text[k].append(np.full(n, "") if k == blank else t)
     width = len(str(len(blanks)))
     pid = np.repeat(np.array([f"{i:0{width + 1}d}" for i in range(len(blanks))]), n)
-    stacked = DailyTable(pid, np.tile(table.day, len(blanks)), {k: np.concatenate(v) for k, v in values.items()})
+    stacked = DailyTable(
+        pid,
+        np.tile(table.day, len(blanks)),
+        {k: np.concatenate(v) for k, v in values.items()},
+        {k: np.concatenate(t) for k, t in text.items()},
+    )
     return stacked, np.arange(1, len(blanks) + 1) * n - 1
 
 
@@ -129,7 +147,7 @@ def risk_outlook(
         problems.add(param_message("level", "risk_outlook", "a number in (0, 1)", level))
     problems.raise_if_any()
     days = min(days, model.horizon)
-    inputs = [k for k in model.inputs_ if k != "day" and k in table.values]
+    inputs = [k for k in model.inputs_ if k != "day" and (k in table.values or k in table.text)]
     stacked, last = _stack(table, [None, *inputs])
     point = _curves(model, stacked, last, days)
     bands: dict[int, tuple[list[float], list[float]]] = {}
@@ -185,7 +203,12 @@ def bootstrap_refits(model: Fitted, table: DailyTable, *, n: int = 20, random_st
         rows = np.concatenate([np.arange(starts[p], ends[p]) for p in pick])
         width = len(str(len(pick)))
         pid = np.repeat([f"{i:0{width}d}" for i in range(len(pick))], ends[pick] - starts[pick])
-        sample = DailyTable(pid, table.day[rows], {k: v[rows] for k, v in table.values.items()})
+        sample = DailyTable(
+            pid,
+            table.day[rows],
+            {k: v[rows] for k, v in table.values.items()},
+            {k: t[rows] for k, t in table.text.items()},
+        )
         settings = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.init}
         try:
             out.append(type(model)(**settings).fit(sample))

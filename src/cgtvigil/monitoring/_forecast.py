@@ -6,9 +6,11 @@ forecasting models, and the alert raised when a forecast crosses a threshold of 
   carries N refits on bootstrap resamples of its training patients: the band of the curve is
   their 90 % central interval. A file without refits draws no band and says so.
 - Daily features: one aggregate query per patient (daily maximum of each measure since the
-  infusion, by UTC day since the infusion date, current values only), converted to the daily
-  table's canonical units; a measure in a unit the clinical tables do not know is left out and
-  named. The curve starts on the patient's last day with data.
+  infusion, by UTC day since the infusion date, current values only; a tocilizumab or
+  corticosteroid dose recorded as a masking agent marks its day), converted to the daily
+  table's canonical units, with the age at infusion and the product from the registry; a
+  measure in a unit the clinical tables do not know is left out and named. The curve starts
+  on the patient's last day with data.
 - Curves, band and contributions: :func:`cgtvigil.forecasting.risk_outlook`. The outlooks are
   kept in memory per model version and daily roll-up, so a page shown again without new data
   does not predict again.
@@ -49,7 +51,7 @@ from cgtvigil.monitoring._plans import PlanRules
 from cgtvigil.monitoring._queries import _patient
 from cgtvigil.monitoring._registry import current_treatment
 from cgtvigil.monitoring._rules import MonitoringRules
-from cgtvigil.store import AlertRow, ObservationRow, Scope
+from cgtvigil.store import AlertRow, ObservationRow, PatientRow, Scope, TreatmentRow
 
 __all__ = [
     "BAND_LEVEL",
@@ -75,9 +77,17 @@ DAILY_KINDS: dict[str, tuple[str, str | None]] = {
     "il6": ("il6_pg_ml", "il6"),
     "pct": ("pct_ng_ml", "pct"),
     "wbc": ("wbc_1e9_l", "wbc"),
+    "plt": ("plt_1e9_l", "plt"),
+    "anc": ("anc_1e9_l", "anc"),
+    "hb": ("hb_g_dl", "hb"),
+    "ldh": ("ldh_u_l", "ldh"),
+    "creatinine": ("creatinine_mg_dl", "creatinine"),
     "crs_grade": ("crs_grade", None),
     "icans_grade": ("icans_grade", None),
+    "masking_agent:tocilizumab": ("tocilizumab", None),  # a dose that day: 1
+    "masking_agent:corticosteroid": ("steroids", None),
 }
+TREATMENTS = ("tocilizumab", "steroids")
 Fitted = ToxicityForecaster | HazardForecaster | CourseForecaster
 
 
@@ -150,27 +160,37 @@ class DailyRollup(BaseModel):
         default_factory=dict, description="canonical column -> value per day (None: none)"
     )
     unknown_units: list[str] = Field(default_factory=list, description="'kind unit' left out")
+    age: float | None = Field(None, description="years at infusion (registry birth date)")
+    product: str = Field("", description="product id of the latest treatment")
 
     def key(self) -> tuple[Any, ...]:
         return (
             tuple(self.days),
             tuple((k, tuple(v)) for k, v in sorted(self.columns.items())),
+            self.age,
+            self.product,
         )
 
     def table(self) -> DailyTable:
         n = len(self.days)
         values = {
             k: np.array([np.nan if v is None else v for v in self.columns.get(k, [None] * n)], dtype=np.float64)
-            for k in (*FEATURE_SOURCES, "crs_grade", "icans_grade")
+            for k in (*FEATURE_SOURCES, "crs_grade", "icans_grade", *TREATMENTS)
         }
-        return DailyTable(np.full(n, self.patient_id), np.asarray(self.days, dtype=np.int64), values)
+        values["age"] = np.full(n, np.nan if self.age is None else self.age)
+        text = {"product": np.full(n, self.product)}
+        return DailyTable(np.full(n, self.patient_id), np.asarray(self.days, dtype=np.int64), values, text)
 
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _rollup(session: Session, patient_id: str, infusion: date) -> DailyRollup:
+def _rollup(session: Session, patient_id: str, treatment: TreatmentRow) -> DailyRollup:
+    infusion = treatment.infusion_date
+    person = session.get(PatientRow, patient_id)
+    birth = person.birth_date if person is not None else None
+    age = round((infusion - birth).days / 365.25, 1) if birth is not None else None
     o = ObservationRow
     day = func.date(o.time)
     rows = session.execute(
@@ -188,7 +208,9 @@ def _rollup(session: Session, patient_id: str, infusion: date) -> DailyRollup:
     for d, kind, unit, top in rows:
         column, analyte = DAILY_KINDS[kind]
         value = float(top)
-        if analyte is not None:
+        if column in TREATMENTS:
+            value = 1.0 if value >= 1 else 0.0
+        elif analyte is not None:
             spec = ANALYTES[analyte]
             if unit not in spec.units:
                 unknown.add(f"{kind} {unit}")
@@ -199,7 +221,14 @@ def _rollup(session: Session, patient_id: str, infusion: date) -> DailyRollup:
         slot[column] = max(value, slot.get(column, value))
     days = sorted(by_day)
     columns = {c: [by_day[d].get(c) for d in days] for c in sorted({c for slot in by_day.values() for c in slot})}
-    return DailyRollup(patient_id=patient_id, days=days, columns=columns, unknown_units=sorted(unknown))
+    return DailyRollup(
+        patient_id=patient_id,
+        days=days,
+        columns=columns,
+        unknown_units=sorted(unknown),
+        age=age,
+        product=treatment.product_id,
+    )
 
 
 def daily_rollup(session: Session, scope: Scope, patient_id: str) -> DailyRollup:
@@ -207,7 +236,7 @@ def daily_rollup(session: Session, scope: Scope, patient_id: str) -> DailyRollup
     _, treatment = _patient(session, scope, patient_id)
     if treatment is None:
         return DailyRollup(patient_id=patient_id, days=[])
-    return _rollup(session, patient_id, treatment.infusion_date)
+    return _rollup(session, patient_id, treatment)
 
 
 class RiskPoint(BaseModel):
@@ -257,8 +286,9 @@ _BAND = (
     "training patients (how much the fit depends on the training sample)"
 )
 _CONTRIB = (
-    "change in the risk by the last day shown when the input is set aside as not measured (labs and temperature "
-    "take the model's imputation, a grade counts as 0); the day since infusion is not listed"
+    "change in the risk by the last day shown when the input is set aside as not measured (labs, temperature and "
+    "age take the model's imputation, a grade counts as 0, a treatment as not given, the product as not known); "
+    "the day since infusion is not listed"
 )
 _CACHE: OrderedDict[tuple[Any, ...], list[tuple[ForecastModel, OutlookCurve]]] = OrderedDict()
 _CACHE_SIZE = 512
@@ -343,7 +373,7 @@ def patient_forecast(
     _, treatment = _patient(session, scope, patient_id)
     infusion = treatment.infusion_date if treatment else None
     empty = DailyRollup(patient_id=patient_id, days=[])
-    rollup = _rollup(session, patient_id, infusion) if infusion is not None and models is not None else empty
+    rollup = _rollup(session, patient_id, treatment) if treatment is not None and models is not None else empty
     return _forecast(patient_id, infusion, rollup, models, rules or PlanRules())
 
 
@@ -355,7 +385,7 @@ def forecast_for(
     rules = rules or PlanRules()
     treatment = current_treatment(session, patient)
     infusion = treatment.infusion_date if treatment else None
-    rollup = _rollup(session, patient, infusion) if infusion is not None else DailyRollup(patient_id=patient, days=[])
+    rollup = _rollup(session, patient, treatment) if treatment is not None else DailyRollup(patient_id=patient, days=[])
     return _forecast(patient, infusion, rollup, models, rules)
 
 
