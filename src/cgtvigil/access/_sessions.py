@@ -57,15 +57,19 @@ def session_user(session: Session, token: str, at: datetime, policy: SessionPoli
     """The active user of a live session, else None (the caller commits the last use)."""
     if not token or len(token) > 128:
         return None
-    row = session.get(SessionRow, _sha(token))
+    found = session.execute(  # one round trip for the session and its user (every request asks)
+        select(SessionRow, UserRow)
+        .join(UserRow, UserRow.username == SessionRow.username)
+        .where(SessionRow.id_sha256 == _sha(token))
+    ).first()
     now = utc_naive(at)
-    if row is None or row.revoked_at is not None:
+    if found is None or found[0].revoked_at is not None:
         return None
+    row, user = found
     if now >= row.expires_at or now - row.last_seen >= policy.idle:
         row.revoked_at, row.revoked_why = now, ("expired" if now >= row.expires_at else "idle")
         return None
-    user = session.get(UserRow, row.username)
-    if user is None or not user.active:
+    if not user.active:
         return None
     if now - row.last_seen >= _TOUCH:
         row.last_seen = now

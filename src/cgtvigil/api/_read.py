@@ -47,7 +47,7 @@ from cgtvigil.screening import (
 )
 from cgtvigil.store import UserRow
 from cgtvigil.web import Reader, audit_read
-from cgtvigil.web._security import DbSession, current_user
+from cgtvigil.web._security import DbSession, session_user_of
 from cgtvigil.web.monitoring import CARE_TEAM
 from cgtvigil.web.patients import forecast_models
 from cgtvigil.web.signals import SCREEN_READERS, csv_response
@@ -81,7 +81,7 @@ def api_user(
             raise HTTPException(401, "the API token is unknown, revoked or expired", {"WWW-Authenticate": "Bearer"})
         request.state.user = user.username  # for the audit of denied access
         return user, True
-    user = current_user(request)
+    user = session_user_of(request, session)
     if user is None:
         raise HTTPException(401, "log in or send a personal API token (Authorization: Bearer ...)")
     return user, False

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Date, Integer, Select, Subquery, bindparam, case, func, select
+from sqlalchemy import Date, Integer, Select, Subquery, bindparam, case, event, func, select
 from sqlalchemy.orm import Session
 
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
@@ -28,6 +28,7 @@ from cgtvigil.store import (
     PlanRecordRow,
     Scope,
     TreatmentRow,
+    hour_start,
     patient_condition,
     utc_naive,
 )
@@ -231,7 +232,27 @@ class PatientSummary(BaseModel):
 
 def _patient(session: Session, scope: Scope, patient_id: str) -> tuple[PatientRow | None, TreatmentRow | None]:
     """The patient in scope and their latest treatment; an administrator also reaches ids that
-    have alerts but no registry entry (patient None); else NotFoundError."""
+    have alerts but no registry entry (patient None); else NotFoundError. Looked up once per
+    transaction (a patient page asks four query services, each of which checks the patient)."""
+    transaction = session.get_transaction() or session.begin()
+    found: dict[tuple[Scope, str], tuple[PatientRow | None, TreatmentRow | None]]
+    seen, found = session.info.get("patient_lookup", (None, {}))
+    if seen is not transaction:
+        found = {}
+        session.info["patient_lookup"] = (transaction, found)
+    key = (replace(scope, actor=""), patient_id)
+    if key not in found:
+        found[key] = _lookup_patient(session, scope, patient_id)
+    return found[key]
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_patient_lookups(session: Session, _: object) -> None:
+    """A write in the transaction (a consent withdrawn, a transfer) may change who is visible."""
+    session.info.pop("patient_lookup", None)
+
+
+def _lookup_patient(session: Session, scope: Scope, patient_id: str) -> tuple[PatientRow | None, TreatmentRow | None]:
     visible = session.scalar(
         select(PatientRow).where(PatientRow.id == patient_id, patient_condition(scope, PatientRow.id))
     )
@@ -363,7 +384,9 @@ def observation_series(
     kinds: tuple[str, ...] = (),
     max_points: int = 1500,
 ) -> list[ObservationSeries]:
-    """A patient's current observations in scope, one series per measure and unit, oldest first."""
+    """A patient's current observations in scope, one series per measure and unit, oldest first;
+    a series of more than ``max_points`` observations keeps the first maximum of each hour (the
+    reduction runs in the database: a wearable sends hundreds of readings a day)."""
     _, treatment = _patient(session, scope, patient_id)
     o = ObservationRow
     query = select(o.kind, o.unit, o.time, o.value).where(o.patient_id == patient_id, o.superseded.is_(False))
@@ -371,36 +394,36 @@ def observation_series(
         query = query.where(o.time >= utc_naive(since))
     if kinds:
         query = query.where(o.kind.in_(kinds))
-    rows: dict[tuple[str, str], list[tuple[datetime, float]]] = {}
-    newest = session.execute(query.order_by(o.time.desc()).limit(MAX_POINTS * 4)).all()  # bounded: the newest
-    for kind, unit, time, value in reversed(newest):
-        rows.setdefault((kind, unit), []).append((time, value))
-    day0 = datetime.combine(treatment.infusion_date, datetime.min.time()) if treatment else None
-
-    def days(points: list[tuple[datetime, float]]) -> list[float | None]:
-        return [round((t - day0).total_seconds() / 86400, 4) if day0 else None for t, _ in points]
-
-    out = []
-    for (kind, unit), points in sorted(rows.items()):
-        reduced = len(points) > max_points
-        if reduced:  # the first maximum of each hour, in time order
-            hourly: dict[datetime, tuple[datetime, float]] = {}
-            for t, v in points:
-                hour = t.replace(minute=0, second=0, microsecond=0)
-                if hour not in hourly or v > hourly[hour][1]:
-                    hourly[hour] = (t, v)
-            points = list(hourly.values())
-        out.append(
-            ObservationSeries.model_construct(
-                kind=kind,
-                unit=unit,
-                times=[t.replace(tzinfo=UTC) for t, _ in points],
-                values=[v for _, v in points],
-                days=days(points),
-                hourly_maxima=reduced,
-            )
+    newest = query.order_by(o.time.desc()).limit(MAX_POINTS * 4).subquery()  # bounded: the newest
+    series = (newest.c.kind, newest.c.unit)
+    ranked = select(
+        *newest.c,
+        func.count().over(partition_by=series).label("n"),
+        func.row_number()
+        .over(partition_by=(*series, hour_start(newest.c.time)), order_by=(newest.c.value.desc(), newest.c.time))
+        .label("rank"),
+    ).subquery()
+    rows: dict[tuple[str, str], tuple[list[datetime], list[float], bool]] = {}
+    for kind, unit, time, value, n in session.execute(
+        select(ranked.c.kind, ranked.c.unit, ranked.c.time, ranked.c.value, ranked.c.n)
+        .where((ranked.c.n <= max_points) | (ranked.c.rank == 1))
+        .order_by(ranked.c.kind, ranked.c.unit, ranked.c.time)
+    ):
+        times, values, _ = rows.setdefault((kind, unit), ([], [], n > max_points))
+        times.append(time.replace(tzinfo=UTC))
+        values.append(value)
+    day0 = datetime.combine(treatment.infusion_date, datetime.min.time(), UTC) if treatment else None
+    return [
+        ObservationSeries.model_construct(
+            kind=kind,
+            unit=unit,
+            times=times,
+            values=values,
+            days=[round((t - day0).total_seconds() / 86400, 4) if day0 else None for t in times],
+            hourly_maxima=reduced,
         )
-    return out
+        for (kind, unit), (times, values, reduced) in sorted(rows.items())
+    ]
 
 
 class AlertEvent(BaseModel):

@@ -11,9 +11,10 @@ import io
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import duckdb
 import pyarrow as pa
@@ -64,6 +65,9 @@ SIGNAL_COLUMNS = ("drug", "event_type", "event", "n", "expected", "prr", "ror_lo
 PRIORITY_COLUMNS = ("priority", "priority_score", "priority_explanation")
 
 
+T = TypeVar("T")
+
+
 class ScreenCache:
     """The screen result, read once per file version, with each sort order (an index per sort
     key and direction, made on first use) and the last few filtered selections kept, so that a
@@ -77,6 +81,7 @@ class ScreenCache:
         self._stamp: float | None = None
         self._orders: dict[tuple[str, bool], pa.Array] = {}
         self._selections: OrderedDict[tuple[object, ...], pa.Array] = OrderedDict()
+        self._derived: OrderedDict[tuple[object, ...], Any] = OrderedDict()
         self.table: pa.Table | None = None
         self.labels: pa.Array | None = None
         self.meta: dict[str, Any] = {}
@@ -104,7 +109,7 @@ class ScreenCache:
                         pc.index_in(events, value_set=pa.array(list(self.topic_names), pa.string())))  # fmt: skip
         is_topic = pc.equal(table.column("event_type").combine_chunks(), "topic")
         self.labels = pc.if_else(pc.and_(is_topic, pc.is_valid(names)), names, events)  # what search matches
-        self._orders, self._selections = {}, OrderedDict()
+        self._orders, self._selections, self._derived = {}, OrderedDict(), OrderedDict()
         self._stamp = stamp
 
     def _order(self, key: str, descending: bool) -> pa.Array:
@@ -125,10 +130,30 @@ class ScreenCache:
             self._load()
             return self.table
 
+    @staticmethod
+    def _key(filters: SignalFilters) -> tuple[object, ...]:
+        return (filters.sort, filters.order, filters.product, filters.level, filters.rule, filters.q.strip())
+
+    def derived(self, filters: SignalFilters, name: str, build: Callable[[], T]) -> T:
+        """``build()``, a value made from the selection of ``filters`` whatever the page (the
+        plot of its first rows), kept with the selections for the current file version."""
+        with self._lock:
+            key = (self._stamp, name, *self._key(filters))
+            if key in self._derived:
+                self._derived.move_to_end(key)
+                return cast(T, self._derived[key])
+        value = build()
+        with self._lock:
+            if self._stamp == key[0]:  # the file did not change meanwhile
+                self._derived[key] = value
+                if len(self._derived) > self.SELECTIONS:
+                    self._derived.popitem(last=False)
+        return value
+
     def select(self, filters: SignalFilters) -> tuple[pa.Table, pa.Array] | None:
         """(table, the row numbers matching ``filters`` in their order), or None without a
         result file. The selection is computed on the unsorted table and kept for reuse."""
-        key = (filters.sort, filters.order, filters.product, filters.level, filters.rule, filters.q.strip())
+        key = self._key(filters)
         with self._lock:
             if not self.path.exists():
                 return None

@@ -69,6 +69,7 @@ from cgtvigil.store._scope import (
     signal_condition,
 )
 from cgtvigil.store._signal_tables import SignalEventRow, SignalEvidenceRow, SignalRecordRow, SignalShareRow
+from cgtvigil.store._sql import hour_start
 from cgtvigil.store._watchlist import GENOMES, load_watchlist
 
 __all__ = [
@@ -134,6 +135,7 @@ __all__ = [
     "consent_condition",
     "existing_operational_engine",
     "expand_topics",
+    "hour_start",
     "load_jurisdictions",
     "load_ltfu_rules",
     "load_meddra_groups",

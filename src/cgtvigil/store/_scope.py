@@ -7,7 +7,8 @@ query services of every area take it and filter through :func:`patient_condition
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, select, true
@@ -110,6 +111,15 @@ def patient_condition(
       withdrawn or held for it are left out of every view but the patient's own;
     - a site keeps read access to the patients it transferred while the transfer grants it;
       ``write=True`` (acting on a patient) leaves that read access out."""
+    return _patient_condition(replace(scope, actor=""), patient_id, use, write)
+
+
+@lru_cache(maxsize=1024)
+def _patient_condition(
+    scope: Scope, patient_id: ColumnElement[str] | object, use: ConsentUse | None, write: bool
+) -> ColumnElement[bool]:
+    """:func:`patient_condition`, built once per scope and column: SQL expressions are
+    immutable, and building this one cost more CPU per request than the database spent on it."""
     column: ColumnElement[str] = patient_id  # type: ignore[assignment]
     if scope.all_patients:
         return true()

@@ -18,7 +18,7 @@ from cgtvigil.access import Scope, scope_for
 from cgtvigil.audit import append_audit
 from cgtvigil.errors import CgtVigilError, NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.store import UserRow
-from cgtvigil.web._security import csrf_token, current_user, roles
+from cgtvigil.web._security import csrf_token, request_user, roles
 
 __all__ = [
     "TEMPLATES",
@@ -99,7 +99,7 @@ def audit_read(session: Session, scope: Scope, action: str, target: str, **detai
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
     """An HTML error page for the dashboard routes (the JSON API keeps JSON errors); a
     logged-in user keeps the navigation."""
-    user = current_user(request) if "session" in request.scope else None
+    user = request_user(request) if "session" in request.scope else None
     return render(request, "error.html", user, status=status, title=title, status_title=title, detail=detail)
 
 

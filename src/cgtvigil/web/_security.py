@@ -12,15 +12,16 @@
 """
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil.access import SessionPolicy, end_session, open_session, session_user
 from cgtvigil.audit import append_audit, audit_context, typed_text, use_audit_key
@@ -37,8 +38,10 @@ __all__ = [
     "install_security",
     "log_in",
     "log_out",
+    "request_user",
     "require_csrf",
     "roles",
+    "session_user_of",
 ]
 
 CSP = (
@@ -71,19 +74,40 @@ def require_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token: reload the page and try again")
 
 
-def current_user(request: Request) -> UserRow | None:
-    """The user of the request's live server-side session, else None."""
+def db(request: Request) -> Any:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(db)]
+
+
+def session_user_of(request: Request, session: Session) -> UserRow | None:
+    """The user of the request's live server-side session, else None; read in ``session`` (the
+    request's own, so that a page costs one transaction). Commits only what it changed: the
+    last use (idle timeout, written at most every 30 s) or the end of an expired session."""
     token = request.session.get("sid")
     if not token:
         return None
-    with request.app.state.sessions() as session:
-        user = session_user(session, str(token), _now(), request.app.state.session_policy)
-        session.commit()  # the last use (idle timeout) or the end of an expired session
+    user = session_user(session, str(token), _now(), request.app.state.session_policy)
+    if session.dirty:
+        session.commit()
     if user is None:
         request.session.pop("sid", None)
         return None
     request.state.user = user.username  # for the audit of denied access
     return user
+
+
+def current_user(request: Request, session: DbSession) -> UserRow | None:
+    """A dependency: the user of the request's live server-side session, else None."""
+    return session_user_of(request, session)
+
+
+def request_user(request: Request) -> UserRow | None:
+    """:func:`current_user` outside a route's dependencies (error pages), in its own session."""
+    with request.app.state.sessions() as session:
+        return session_user_of(request, session)
 
 
 def log_in(request: Request, session: Session, user: UserRow) -> None:
@@ -123,16 +147,8 @@ def roles(*allowed: str) -> Callable[..., UserRow]:
     return check
 
 
-def db(request: Request) -> Any:
-    with request.app.state.sessions() as session:
-        yield session
-
-
-DbSession = Annotated[Session, Depends(db)]
-
-
-def _audit_denied(app: FastAPI, username: str, method: str, path: str, status: int) -> None:
-    with app.state.sessions() as session:
+def _audit_denied(sessions: Any, username: str, method: str, path: str, status: int) -> None:
+    with sessions() as session:
         append_audit(
             session,
             actor=username,
@@ -142,6 +158,50 @@ def _audit_denied(app: FastAPI, username: str, method: str, path: str, status: i
             detail={"status": status},
         )
         session.commit()
+
+
+class _SecurityHeaders:
+    """Pure ASGI (no task or stream per request, unlike an ``@app.middleware`` function): the
+    headers of every response, the client address and user agent of every audit entry made
+    while serving the request, and, after the response, the audit of a logged-in user's 403 or
+    404."""
+
+    def __init__(self, app: ASGIApp, *, tls: bool, state: Any) -> None:
+        self.app, self.state = app, state  # the application's state: its database sessions
+        self.headers = [
+            ("Content-Security-Policy", CSP),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Frame-Options", "DENY"),
+        ] + ([("Strict-Transport-Security", "max-age=31536000; includeSubDomains")] if tls else [])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        state = scope.setdefault("state", {})  # request.state: the user read below (shared if scope is copied)
+        status = 0
+
+        async def secured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers:
+                    headers[name] = value
+                # static files are the same until the next release (revalidated after a day);
+                # pages and API answers carry patient data
+                headers["Cache-Control"] = "public, max-age=86400" if path.startswith("/static/") else "no-store"
+            await send(message)
+
+        client = scope.get("client")
+        agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), "")
+        with audit_context(client=client[0] if client else "", agent=agent):
+            await self.app(scope, receive, secured)
+            user = state.get("user")
+            if user and status in (403, 404):
+                await run_in_threadpool(_audit_denied, self.state.sessions, user, scope["method"], path, status)
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
@@ -156,29 +216,9 @@ def install_security(app: FastAPI, settings: Settings) -> None:
             "server process (generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
         )
     app.state.session_policy = SessionPolicy(idle=settings.session_idle, lifetime=settings.session_lifetime)
-    tls = settings.behind_tls
 
-    @app.middleware("http")
-    async def security(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        with audit_context(client=client_address(request), agent=request.headers.get("user-agent", "")):
-            response = await call_next(request)
-        path = request.url.path
-        headers = response.headers
-        headers["Content-Security-Policy"] = CSP
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Referrer-Policy"] = "no-referrer"
-        headers["X-Frame-Options"] = "DENY"
-        if tls:
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if path.startswith("/static/"):  # the same files until the next release; revalidated after a day
-            headers["Cache-Control"] = "public, max-age=86400"
-        else:
-            headers["Cache-Control"] = "no-store"
-        user = getattr(request.state, "user", None)
-        if user and response.status_code in (403, 404):
-            with audit_context(client=client_address(request), agent=request.headers.get("user-agent", "")):
-                await run_in_threadpool(_audit_denied, app, user, request.method, path, response.status_code)
-        return response
+    app.add_middleware(_SecurityHeaders, tls=settings.behind_tls, state=app.state)
+    tls = settings.behind_tls
 
     # added last, so it runs first: the signed cookie is decoded before the security middleware
     app.add_middleware(

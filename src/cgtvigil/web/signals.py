@@ -75,6 +75,10 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
         found = signal_page(screens, who.scope, filters, products)
         if found is None:
             return render(request, "signals.html", who.user, title="Signals", missing=True, result_path=screens.path)
+
+        def scatter() -> str:
+            return encode(signal_scatter(signal_points(screens, who.scope, filters, SCATTER_ROWS)))
+
         headers = [
             {
                 "key": key,
@@ -101,7 +105,7 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
             headers=headers,
             filter_query=_query(filters, page=None),
             csv_query=_query(filters, page=None),
-            scatter_spec=encode(signal_scatter(signal_points(screens, who.scope, filters, SCATTER_ROWS))),
+            scatter_spec=screens.derived(filters, "scatter", scatter),  # the same plot on every page
             scatter_rows=min(found.total, SCATTER_ROWS),
             result_path=screens.path,
             can_open_signal=who.scope.signal_writes,  # "open a signal" on a row (the signal workflow)
