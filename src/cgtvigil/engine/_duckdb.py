@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import gzip
 import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -61,10 +65,34 @@ class DuckDBEngine:
         Connection to use; a new in-memory database by default.
     threads : int, optional
         DuckDB worker threads (default: DuckDB's choice, all cores).
+    memory_limit : str, optional
+        DuckDB's ``memory_limit`` (such as ``"2GB"``) for this engine's work: above it, joins,
+        aggregates and temporary tables spill to ``temp_directory`` instead of growing (default:
+        DuckDB's, 80 % of the machine's memory). On a given connection it is set for as long as
+        the engine is used through :meth:`limited` only.
+    temp_directory : Path, optional
+        Where DuckDB spills (default: a new folder in the system's temporary folder, removed on
+        :meth:`close`, for a connection of the engine's own; DuckDB's default on a given one).
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection | None = None, *, threads: int | None = None) -> None:
-        self.con = con if con is not None else duckdb.connect()
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection | None = None,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        temp_directory: Path | None = None,
+    ) -> None:
+        self._own_temp: Path | None = None
+        if con is None:
+            con = duckdb.connect()
+            if memory_limit:
+                if temp_directory is None:
+                    temp_directory = self._own_temp = Path(tempfile.mkdtemp(prefix="cgtvigil-duckdb-"))
+                con.execute("SET temp_directory = ?", [str(temp_directory)])
+                con.execute("SET memory_limit = ?", [memory_limit])
+        self.con = con
+        self._memory_limit = memory_limit
         self.con.execute("SET enable_progress_bar = false")  # library code never prints
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -75,6 +103,23 @@ class DuckDBEngine:
         """Close the connection (and so hand DuckDB's memory back; its allocator keeps what a
         finished query used until then). The engine cannot count after this."""
         self.con.close()
+        if self._own_temp is not None:
+            shutil.rmtree(self._own_temp, ignore_errors=True)
+
+    @contextmanager
+    def limited(self, memory_limit: str | None = None) -> Iterator[DuckDBEngine]:
+        """Run a block under a DuckDB ``memory_limit`` (this engine's by default) and restore
+        the connection's own limit afterwards (a store's connection outlives the block)."""
+        limit = memory_limit or self._memory_limit
+        if not limit:
+            yield self
+            return
+        before = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        self.con.execute("SET memory_limit = ?", [limit])
+        try:
+            yield self
+        finally:
+            self.con.execute("SET memory_limit = ?", [before])
 
     def relation_from_file(self, path: Path, *, strata: tuple[str, ...] = ()) -> str:
         path = Path(path)

@@ -73,6 +73,7 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.model import ProductDictionary, ReferenceSafetyInformation, SignalSpec, TopicSet, spec_hash
 from cgtvigil.screening._onset import _date_bounds, _last_day
 from cgtvigil.screening._scoring import score_pairs
+from cgtvigil.screening._screen import MEMORY_LIMIT
 from cgtvigil.signals import ContingencyTables, ror
 from cgtvigil.store import FaersStore, check_derived_tables, load_safety_info, load_topics, loaded_snapshot
 
@@ -272,6 +273,7 @@ def pair_features(
     safety_info: ReferenceSafetyInformation | None = None,
     topics: TopicSet | None = None,
     progress: Progress | None = None,
+    memory_limit: str | None = MEMORY_LIMIT,
 ) -> PairFeatures:
     """Features of every (drug, event) pair of the store (all drugs, not only CGT products).
 
@@ -279,7 +281,9 @@ def pair_features(
     the groups, a report counted once per group. ``until`` (a quarter such as ``2024Q2``) is the
     cut-off of the time-indexed mode. ``spec`` sets roles, strata and the MGPS settings; its
     methods are always the four (the features need EBGM, IC and ROR). ``safety_info`` (default:
-    the shipped RSI) and ``topics`` (default: the shipped safety topics) decide the label status."""
+    the shipped RSI) and ``topics`` (default: the shipped safety topics) decide the label status.
+    ``memory_limit`` is DuckDB's while the features are computed (the store's own limit is
+    restored after; None: the store's), so that a large store spills instead of growing."""
     spec = (spec or SignalSpec(strata=("age_band", "sex", "report_year"))).model_copy(
         update={"methods": ("prr", "ror", "ic", "ebgm"), "min_count": 1, "products_only": False}
     )
@@ -301,6 +305,29 @@ def pair_features(
         step += 1
 
     tick("reading the reports")
+    engine = DuckDBEngine(con, memory_limit=memory_limit)
+    with engine.limited():
+        try:
+            return _pair_features(
+                store, engine, spec, products, event_groups, until, masking_top, safety_info, expected, tick
+            )
+        finally:  # the store stays as it was
+            con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in _TEMP_TABLES))
+
+
+def _pair_features(
+    store: FaersStore,
+    engine: DuckDBEngine,
+    spec: SignalSpec,
+    products: ProductDictionary,
+    event_groups: Mapping[str, Iterable[str]] | None,
+    until: str | None,
+    masking_top: int,
+    safety_info: ReferenceSafetyInformation,
+    expected: pa.Table,
+    tick: Callable[[str], None],
+) -> PairFeatures:
+    con = engine.con
     if event_groups is not None:
         rows = [(pt.strip().upper(), g) for g, pts in event_groups.items() for pt in pts]
         con.register("_fx_group_in", pa.table({"pt_key": [r[0] for r in rows], "grp": [r[1] for r in rows]}))
@@ -312,7 +339,6 @@ def pair_features(
             con.execute(statement)
     finally:
         con.unregister("_fx_rsi")
-    engine = DuckDBEngine(con)
     counts = _named(
         con,
         engine.count_pairs(
@@ -324,7 +350,6 @@ def pair_features(
         ),
     )
     if counts.num_rows == 0:
-        con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in _TEMP_TABLES))
         raise ValidationError(
             [f"{store.path}: no (drug, event) pair to describe: no report has a suspect drug and an event"
              + (f" up to {until}." if until else ".")]
@@ -352,7 +377,6 @@ def pair_features(
     last = until or con.execute("SELECT max(r.quarter) FROM _fx_rep r SEMI JOIN _fx_per p USING (rid)").fetchall()[0][0]
     last_q = int(last[:4]) * 4 + int(last[-1])
     described = con.sql(_describe_sql(last_q)).to_arrow_table()
-    con.execute("; ".join(f"DROP TABLE IF EXISTS {t}" for t in _TEMP_TABLES))  # the store stays as it was
     table = _assemble(scored, masked, described, top, products, [p.product_id for p in safety_info.products])
     meta = {
         "spec": spec.model_dump(mode="json"),

@@ -38,6 +38,12 @@ from cgtvigil.store import (
 
 __all__ = ["ScreenResult", "open_screen_store", "screen_counts_file", "screen_long_file", "screen_store"]
 
+# DuckDB's memory for counting (a limit, not a reservation): above it DuckDB spills to disk
+# instead of growing. Its default, 80 % of the machine's memory, let the distinct rows of a
+# 5M-report long file take the screen to 4.7 GB; under 2 GB the same count peaked at 2.6 GB
+# and took no longer (benchmarks/README.md, issue 17).
+MEMORY_LIMIT = "2GB"
+
 Progress = Callable[[str, int, int], None]
 
 
@@ -280,7 +286,7 @@ def screen_long_file(
         meta["engine"] = type(engine).__name__
     own: DuckDBEngine | None = None
     if engine is None:
-        engine = own = DuckDBEngine()
+        engine = own = DuckDBEngine(memory_limit=MEMORY_LIMIT)
     meta["data"] = {"source": "long_file", "path": str(path), "sha256": _file_sha256(path)}
     try:
         relation = engine.relation_from_file(path, strata=spec.strata)
