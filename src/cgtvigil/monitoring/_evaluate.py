@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from cgtvigil.clinical import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae, grade_icaht
@@ -26,10 +26,22 @@ _LAB_TERMS = {
 }
 
 
-def _sustained(rows: list[ObservationRow], test, minimum: int, window: timedelta) -> ObservationRow | None:  # type: ignore[no-untyped-def]
+# the columns an evaluation reads; a row of them is a Reading (attributes as on ObservationRow)
+_READING = (
+    ObservationRow.kind,
+    ObservationRow.value,
+    ObservationRow.unit,
+    ObservationRow.time,
+    ObservationRow.ref_low,
+    ObservationRow.ref_high,
+)
+Reading = Row[str, float, str, datetime, float | None, float | None]
+
+
+def _sustained(rows: list[Reading], test, minimum: int, window: timedelta) -> Reading | None:  # type: ignore[no-untyped-def]
     """The last reading of the first run of ``minimum`` consecutive readings passing ``test``
     within ``window`` (a persistence filter against single-reading artefacts)."""
-    run: list[ObservationRow] = []
+    run: list[Reading] = []
     for r in rows:
         if test(r.value):
             run.append(r)
@@ -55,12 +67,15 @@ def evaluate_patient(
     With the patient's registered treatment (and ``products``), product-specific rules apply
     too: the AAV liver rule and the running early ICAHT from day 0."""
     since, now = utc_naive(since), utc_naive(now)
-    rows = session.scalars(
-        select(ObservationRow)
+    # One range of the index (patient_id, time): the cost is that of the window, whatever the
+    # length of the patient's history; plain rows, not entities, so a batch of many patients
+    # does not fill the session with every observation of their windows.
+    rows = session.execute(
+        select(*_READING)
         .where(ObservationRow.patient_id == patient, ObservationRow.time >= since, ObservationRow.superseded.is_(False))
         .order_by(ObservationRow.time)
     ).all()
-    by_kind: dict[str, list[ObservationRow]] = {}
+    by_kind: dict[str, list[Reading]] = {}
     for r in rows:
         by_kind.setdefault(r.kind, []).append(r)
     alerts: list[AlertRow] = []
@@ -188,7 +203,7 @@ def evaluate_patient(
     return alerts
 
 
-def _kinetics(by_kind: dict[str, list[ObservationRow]], rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+def _kinetics(by_kind: dict[str, list[Reading]], rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
     """CRP or ferritin rising ``kinetics_fold`` within ``kinetics_hours`` (project default)."""
     window = timedelta(hours=rules.kinetics_hours)
     for kind in ("crp", "ferritin"):
@@ -206,7 +221,7 @@ def _kinetics(by_kind: dict[str, list[ObservationRow]], rules: MonitoringRules, 
                 break
 
 
-def _aav_liver(analyte: str, rows: list[ObservationRow], baseline: object, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+def _aav_liver(analyte: str, rows: list[Reading], baseline: object, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
     """AAV liver rule (project default): ALT/AST above 3 x ULN or 2 x baseline; bilirubin above
     2 x ULN or 2 x baseline."""
     base = float(baseline) if isinstance(baseline, int | float) else None
@@ -230,13 +245,18 @@ def _aav_liver(analyte: str, rows: list[ObservationRow], baseline: object, rules
 
 def _running_icaht(session: Session, patient: str, infusion: date, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
     day0 = datetime.combine(infusion, datetime.min.time())
-    anc = session.scalars(
-        select(ObservationRow).where(
+    # ANC since day 0 (an early ICAHT run is measured to its end, even past day 30): a range of
+    # the index (patient_id, kind, ...) that holds this patient's ANC values only, never the
+    # streamed vitals of the window.
+    anc = session.execute(
+        select(ObservationRow.value, ObservationRow.unit, ObservationRow.time)
+        .where(
             ObservationRow.patient_id == patient,
             ObservationRow.kind == "anc",
             ObservationRow.superseded.is_(False),
             ObservationRow.time >= day0,
         )
+        .order_by(ObservationRow.time)
     ).all()
     if not anc:
         return

@@ -100,6 +100,9 @@ class ObservationRow(Base):
             sqlite_where=text("NOT superseded"),
             postgresql_where=text("NOT superseded"),
         ),
+        # an evaluation reads one window of a patient: a range of this index (migration 0011)
+        Index("ix_observation_patient_time", "patient_id", "time"),
+        Index("ix_observation_patient_kind_time", "patient_id", "kind", "time"),  # one kind, e.g. ANC since day 0
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -130,6 +133,8 @@ class QuarantineRow(Base):
 
 class AlertRow(Base):
     __tablename__ = "alert"
+    # the active alert of a rule, without reading the patient's resolved ones (migration 0011)
+    __table_args__ = (Index("ix_alert_patient_rule_status", "patient_id", "rule", "status"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[str] = mapped_column(String(64), index=True)
     rule: Mapped[str] = mapped_column(String(64))
