@@ -167,6 +167,27 @@ def test_headers_cookie_and_required_secret_key(operational_url: str) -> None:
     plain.state.engine.dispose()
 
 
+def test_security_headers_on_refused_bodies_and_server_errors(operational_url: str) -> None:
+    """Review (session 4): the 413 of the body limit and the 500 of an unexpected error left
+    the security middleware's reach: no CSP, no nosniff, no ``no-store``."""
+    app = create_app(Settings(operational_url=operational_url, secret_key="k", max_request_bytes=1000))
+
+    def broken() -> None:
+        raise RuntimeError("an unexpected failure")
+
+    app.add_api_route("/api/v1/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        too_big = client.post("/api/v1/ingest/omh", content=b"x" * 5000)
+        failed = client.get("/api/v1/broken")
+        for response, status in ((too_big, 413), (failed, 500)):
+            assert response.status_code == status
+            assert "frame-ancestors 'none'" in response.headers.get("content-security-policy", "")
+            assert response.headers.get("x-content-type-options") == "nosniff"
+            assert response.headers.get("cache-control") == "no-store"
+        assert "RuntimeError" not in failed.text and "Traceback" not in failed.text
+    app.state.engine.dispose()
+
+
 def test_denied_access_is_audited_with_client_and_agent(workers) -> None:  # type: ignore[no-untyped-def]
     """Review M11: the investigator's 404 on another site's patient and the regulator's 403
     left no trace."""

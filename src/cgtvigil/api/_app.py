@@ -142,8 +142,9 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     )
     app.state.sessions = sessions
     app.state.engine = engine
+    # before any parsing of the body; inside the security middleware, so its 413 has the headers
+    app.add_middleware(_BodyLimit, limit=settings.max_request_bytes)
     install_security(app, settings)  # server-side sessions, headers, audit of denied access
-    app.add_middleware(_BodyLimit, limit=settings.max_request_bytes)  # outermost: before any parsing
     static = Path(__file__).resolve().parents[1] / "web" / "static"
     app.mount("/static", GZipMiddleware(StaticFiles(directory=str(static)), minimum_size=1024), name="static")
 

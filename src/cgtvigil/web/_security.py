@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil.access import SessionPolicy, end_session, open_session, session_user
@@ -198,7 +199,12 @@ class _SecurityHeaders:
         client = scope.get("client")
         agent = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"user-agent"), "")
         with audit_context(client=client[0] if client else "", agent=agent):
-            await self.app(scope, receive, secured)
+            try:
+                await self.app(scope, receive, secured)
+            except Exception:  # answered here, with the headers (the server still logs it)
+                if not status:
+                    await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, secured)
+                raise
             user = state.get("user")
             if user and status in (403, 404):
                 await run_in_threadpool(_audit_denied, self.state.sessions, user, scope["method"], path, status)
