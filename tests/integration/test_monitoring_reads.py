@@ -18,7 +18,15 @@ from cgtvigil.errors import NotFoundError
 from cgtvigil.followup import record_consent
 from cgtvigil.monitoring import BOARD_ROWS, board, observation_series, patient_summary, register_patient
 from cgtvigil.screening import ScreenCache, SignalFilters
-from cgtvigil.store import ObservationRow, Scope, load_jurisdictions, load_products, operational_engine, session_factory
+from cgtvigil.store import (
+    ObservationRow,
+    PatientRow,
+    Scope,
+    load_jurisdictions,
+    load_products,
+    operational_engine,
+    session_factory,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SITE = Scope(actor="inv", sites=frozenset({"A"}), acts=True)
@@ -109,6 +117,20 @@ def test_a_consent_withdrawn_in_the_transaction_hides_the_patient_at_once(store)
         )  # fmt: skip
         with pytest.raises(NotFoundError):
             patient_summary(s, SPONSOR, load_products(), "P-1", NOW)
+
+
+def test_a_change_not_yet_flushed_is_not_hidden_by_the_patient_lookup(store) -> None:  # type: ignore[no-untyped-def]
+    """Review (session 4): the lookup kept for the transaction answered from before a change
+    still pending in the session (flushed only by the next query, which a kept lookup skips)."""
+    with store() as s:
+        _register(s, "P-1")
+        s.commit()
+        assert patient_summary(s, SITE, load_products(), "P-1", NOW).id == "P-1"
+        moved = s.get(PatientRow, "P-1")
+        assert moved is not None
+        moved.site = "B"  # pending: the session flushes it before its next query
+        with pytest.raises(NotFoundError):
+            patient_summary(s, SITE, load_products(), "P-1", NOW)
 
 
 def test_the_plot_of_a_selection_is_made_again_for_a_new_screen_file(tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ def _patient(session: Session, scope: Scope, patient_id: str) -> tuple[PatientRo
         found = {}
         session.info["patient_lookup"] = (transaction, found)
     key = (replace(scope, actor=""), patient_id)
-    if key not in found:
+    if key not in found or session.new or session.dirty or session.deleted:  # a change not yet flushed
         found[key] = _lookup_patient(session, scope, patient_id)
     return found[key]
 
