@@ -171,3 +171,19 @@ def test_generate_list_download_and_share(client: TestClient) -> None:
     login(client, "sci")
     assert client.get("/reports/1/download?format=html").status_code == 400
     assert re.search(r"does not match its digest", client.get("/reports/1/download?format=html").text)
+
+
+def test_out_of_range_ids_and_the_last_day_are_answered_not_a_server_error(client: TestClient) -> None:
+    """Review (session 4): a report or signal id past the database's integer (PostgreSQL: integer
+    out of range) and a data lock point on the last day a date can name (no day after it) were
+    answered with a 500."""
+    login(client, "sci")
+    huge = "99999999999999999999"
+    for path in (f"/reports/{huge}", f"/api/v1/reports/{huge}", "/reports/3000000000/download?format=html"):
+        assert client.get(path).status_code == 404, path
+    assert _post(client, f"/reports/{huge}/share", "/reports", reviewer="reg.user").status_code == 404
+    token = _csrf(client.get("/reports").text)
+    dossier = {"kind": "dossier", "signal": 3_000_000_000, "data_lock_point": "2024-06-30"}
+    assert client.post("/api/v1/reports", json=dossier, headers={"X-CSRF-Token": token}).status_code == 404
+    last = _post(client, "/reports", "/reports", **(PBRER | {"data_lock_point": "9999-12-31"}))
+    assert last.status_code == 303, last.text[-300:]

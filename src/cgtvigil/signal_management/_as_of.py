@@ -43,8 +43,9 @@ class SignalAsOf(BaseModel):
 
 
 def end_of_day(day: date) -> datetime:
-    """The first instant after ``day`` (UTC, naive as stored): a data lock point covers its whole day."""
-    return datetime.combine(day + timedelta(days=1), time())
+    """The first instant after ``day`` (UTC, naive as stored): a data lock point covers its whole
+    day (the last day a date can name: every instant)."""
+    return datetime.max if day == date.max else datetime.combine(day + timedelta(days=1), time())
 
 
 def _at(signal: SignalRecordRow, events: list[SignalEventRow], until: datetime) -> SignalAsOf:

@@ -60,9 +60,11 @@ class SignatureRefusedError(ValidationError):
 def find_signal(session: Session, scope: Scope, signal_id: int) -> SignalRecordRow:
     """The signal if it is in ``scope``; NotFoundError otherwise (the same answer for another
     sponsor's signal as for a missing one, so that existence does not leak)."""
-    row = session.scalars(
-        select(SignalRecordRow).where(SignalRecordRow.id == signal_id, signal_condition(scope))
-    ).first()
+    row = (
+        session.scalars(select(SignalRecordRow).where(SignalRecordRow.id == signal_id, signal_condition(scope))).first()
+        if 0 < signal_id <= 2**31 - 1  # an id no INTEGER column holds (PostgreSQL refuses it): none
+        else None
+    )
     if row is None:
         raise NotFoundError(f"there is no signal {signal_id} in this account's scope")
     return row
