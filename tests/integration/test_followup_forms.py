@@ -188,3 +188,23 @@ def test_transfer_without_read_access_returns_to_the_work_list(client: TestClien
     assert client.get("/followup/patients/P-F1").status_code == 404  # the sending site no longer sees them
     bad = client.post("/followup/patients/P-F1/transfer", data=form)
     assert bad.status_code == 404  # nor may it move them again
+
+
+def test_hostile_visit_ids_and_move_dates_are_refused_clearly(client: TestClient) -> None:  # noqa: F811
+    """Review (session 4): a visit id past an INTEGER column gave a 500 on PostgreSQL (integer
+    out of range); a move dated 9999-12-31 moved the patient at once (and the completion task
+    due after it has no date)."""
+    login(client, "inv")
+    page = client.get("/followup/patients/P-F1").text
+    form = {"csrf": _csrf(page), "done_on": TODAY, "contact": "visit"}
+    assert client.post("/followup/visits/99999999999999/record", data=form).status_code == 404
+    token = _csrf(client.get("/account/password").text)
+    r = client.post(
+        "/api/v1/followup/visits/99999999999999/record", json={"done_on": TODAY}, headers={"X-CSRF-Token": token}
+    )
+    assert r.status_code == 404
+    move = {"csrf": _csrf(page), "to_site": "B", "moved_on": "9999-12-31", "sending_access": "none", "read_until": ""}
+    far = client.post("/followup/patients/P-F1/transfer", data=move)
+    assert far.status_code == 400 and "in the future" in far.text and "Nothing was moved" in far.text
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert s.get(PatientRow, "P-F1").site == "A"  # type: ignore[union-attr]

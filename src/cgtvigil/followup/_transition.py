@@ -204,6 +204,8 @@ def transfer_patient(
     problems = []
     if not to_site.strip() or len(to_site) > 64 or not to_site.isprintable():
         problems.append(f"The receiving site must be printable text of 1-64 characters. Got {to_site[:80]!r}.")
+    if moved_on > now.date() + timedelta(days=1):  # the patient moves now (a day for the site's time zone)
+        problems.append(f"The move date {moved_on} is in the future.")
     if to_site == patient.site:
         problems.append(f"patient {patient_id} is already at site {to_site!r}")
     if sending_access not in ("none", "read"):

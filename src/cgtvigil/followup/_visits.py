@@ -116,6 +116,8 @@ class RecordedVisit:
 
 
 def _visit_in_scope(session: Session, scope: Scope, visit_id: int) -> LtfuVisitRow:
+    if not 0 < visit_id <= 2**31 - 1:  # an id no INTEGER column holds (PostgreSQL refuses it)
+        raise NotFoundError(f"no follow-up visit {visit_id}")
     visit = session.scalar(
         select(LtfuVisitRow).where(
             LtfuVisitRow.id == visit_id,
