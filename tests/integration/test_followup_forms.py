@@ -185,6 +185,10 @@ def test_transfer_without_read_access_returns_to_the_work_list(client: TestClien
     moved = client.post("/followup/patients/P-F1/transfer", data=form)
     assert moved.status_code == 200 and "Long-term follow-up: work list" in moved.text
     assert "moved A → C" in moved.text and "keeps none access" in moved.text
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        last = s.scalars(select(AuditRow).order_by(AuditRow.id.desc())).first()
+        # review (session 4): the work list shown after the move is a patient-level read too
+        assert last is not None and (last.action, last.target) == ("patient.list", "followup-worklist")
     assert client.get("/followup/patients/P-F1").status_code == 404  # the sending site no longer sees them
     bad = client.post("/followup/patients/P-F1/transfer", data=form)
     assert bad.status_code == 404  # nor may it move them again

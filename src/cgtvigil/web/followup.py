@@ -244,6 +244,7 @@ def followup_router(
             return patient_view(request, session, who, patient_id, transfer_notice=notice)
         # the sending site no longer sees the patient: back to the work list, saying so
         found = worklist(session, who.scope, rules, datetime.now(UTC))
+        audit_read(session, who.scope, "patient.list", "followup-worklist", items=len(found.items))
         return render(request, "followup.html", who.user, title="Follow-up", worklist=found, rules=rules, notice=notice)
 
     @router.post("/followup/patients/{patient_id}/tasks/{kind}/close", dependencies=[Depends(require_csrf)])
