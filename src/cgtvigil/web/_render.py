@@ -12,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cgtvigil.access import Scope, scope_for
-from cgtvigil.audit import append_audit
+from cgtvigil.audit import append_audit, audit_read_entry, wrote_in_transaction
 from cgtvigil.errors import CgtVigilError, NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.store import UserRow
 from cgtvigil.web._security import csrf_token, request_user, roles
@@ -91,9 +92,18 @@ def reader(*allowed: str) -> Callable[..., Reader]:
 
 
 def audit_read(session: Session, scope: Scope, action: str, target: str, **detail: Any) -> None:
-    """The audit entry of a read (pages and the JSON API write the same one); commits."""
-    append_audit(session, actor=scope.actor, action=action, target=target, at=datetime.now(UTC), detail=detail or None)
-    session.commit()
+    """The audit entry of a read (pages and the JSON API write the same one), committed before
+    the answer: with the change it records when the transaction wrote (an alert acknowledged),
+    else through the group commit of concurrent reads (one chain transaction for all of them)."""
+    at = datetime.now(UTC)
+    if wrote_in_transaction(session):
+        append_audit(session, actor=scope.actor, action=action, target=target, at=at, detail=detail or None)
+        session.commit()
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    session.commit()  # ends the read: its connection goes back to the pool before the wait
+    audit_read_entry(engine, actor=scope.actor, action=action, target=target, at=at, detail=detail or None)
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
