@@ -8,6 +8,20 @@ alerts raised (p50, p99), for all batches and for batches that raised an alert.
 Writes benchmarks/monitoring_results.json.
 
 Usage: python benchmarks/monitoring.py [--patients 1000] [--minutes 60]
+
+With --postgres the store is a private PostgreSQL server (scripts/postgres.sh, on a free
+loopback port; or --postgres-url) and the API runs as `cgtvigil serve --workers N`; the
+gateways post concurrently (--concurrency requests in flight), the temperature comes every
+--interval minutes for --hours simulated hours, compressed (each tick is sent as soon as the
+previous one is answered). Reported: p50/p95/p99 of every post and of arrival-to-alert (the
+post that carries a patient's third febrile reading, whose answer comes after the alert is
+committed; each such alert is then checked in the store), throughput in observations/s, and
+patient evaluations/s in the first and the last tenth of the run (does it fall as history
+grows?). Writes
+benchmarks/monitoring_results_pg<N>_<patients>.json.
+
+    python benchmarks/monitoring.py --postgres --workers 2 --patients 10000 --hours 1
+    python benchmarks/monitoring.py --postgres --workers 2 --patients 1000 --hours 24
 """
 
 from __future__ import annotations
@@ -15,10 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +43,7 @@ import numpy as np
 from _server import start_server
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 
 def point(pid: str, name: str, field: str, value: float, unit: str, when: datetime) -> dict:
@@ -61,7 +78,16 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--gateways", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL store, several workers, a day")
+    parser.add_argument("--postgres-url", help="an empty PostgreSQL database instead of a private server")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (--postgres)")
+    parser.add_argument("--interval", type=int, default=5, help="minutes between temperature readings (--postgres)")
+    parser.add_argument("--concurrency", type=int, default=0, help="posts in flight (--postgres; 2 x workers)")
     args = parser.parse_args()
+    if args.postgres or args.postgres_url:
+        run_postgres(args)
+        return
     tmp = Path(tempfile.mkdtemp())
     env = {**os.environ, "CGTVIGIL_OPERATIONAL_URL": f"sqlite:///{tmp / 'op.db'}", "CGTVIGIL_SECRET_KEY": "b" * 48}
     token = (
@@ -135,6 +161,191 @@ def main() -> None:
     }
     (HERE / "monitoring_results.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pct(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
+    out: dict[str, float | int | None] = {
+        f"p{q}": round(1000 * float(np.percentile(values, q)), 1) for q in (50, 95, 99)
+    }
+    return out | {"max": round(1000 * max(values), 1), "n": len(values)}
+
+
+def run_postgres(args: argparse.Namespace) -> None:
+    tmp = Path(tempfile.mkdtemp())
+    pgdir = None
+    url = args.postgres_url
+    if url is None:
+        tmp.chmod(0o755)  # the server runs as the postgres user, which must reach its folder
+        pgdir = tmp / "pg"
+        url = (
+            subprocess.run(
+                ["bash", str(ROOT / "scripts" / "postgres.sh"), "start", str(pgdir), str(_free_port())],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+    env = {**os.environ, "CGTVIGIL_OPERATIONAL_URL": url, "CGTVIGIL_SECRET_KEY": "b" * 48}
+    server = None
+    try:
+        token = (
+            subprocess.run(
+                [sys.executable, "-m", "cgtvigil.cli", "monitor", "gateway-add", "bench", "--site", "bench"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        pids = [f"B-{i:05d}" for i in range(args.patients)]
+        t_reg = time.perf_counter()
+        register(url, pids)
+        registration = time.perf_counter() - t_reg
+        server, base = start_server(env, workers=args.workers)
+        ticks = int(args.hours * 60 // args.interval)
+        rng = np.random.default_rng(7)
+        febrile = rng.choice(args.patients, args.patients // 20, replace=False)  # 5 % develop fever
+        onset = {int(i): int(rng.integers(0, max(ticks - 3, 1))) for i in febrile}  # any time of the day
+        alert_tick: dict[int, list[int]] = {}
+        for i, t in onset.items():
+            alert_tick.setdefault(t + 2, []).append(i)  # the third febrile reading alerts
+        hourly = max(60 // args.interval, 1)
+        start_sim = datetime.now(UTC) - timedelta(hours=args.hours)
+        groups = np.array_split(np.arange(args.patients), args.gateways)
+        concurrency = args.concurrency or 2 * args.workers
+        client = httpx.Client(
+            base_url=base,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=60,
+            limits=httpx.Limits(max_connections=concurrency),
+        )
+
+        def post(body: bytes) -> tuple[float, dict]:
+            sent = time.perf_counter()
+            r = client.post("/api/v1/ingest/omh", content=body)
+            elapsed = time.perf_counter() - sent
+            r.raise_for_status()
+            return elapsed, r.json()
+
+        latencies: list[float] = []
+        alert_latencies: list[float] = []
+        tick_rates: list[tuple[int, float]] = []  # (observations, seconds) per tick
+        observations = 0
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for tick in range(ticks):
+                when = start_sim + timedelta(minutes=args.interval * tick)
+                bodies, carries_alert = [], []
+                for g in groups:
+                    batch = []
+                    for i in g:
+                        fever = int(i) in onset and tick >= onset[int(i)]
+                        temp = 36.7 + rng.normal(0, 0.1) + (1.8 if fever else 0.0)
+                        batch.append(point(pids[i], "body-temperature", "body_temperature", temp, "C", when))
+                        if tick % hourly == 0:
+                            hr = 80 + rng.normal(0, 8)
+                            batch.append(point(pids[i], "heart-rate", "heart_rate", hr, "beats/min", when))
+                            sat = 97 + rng.normal(0, 0.8)
+                            batch.append(point(pids[i], "oxygen-saturation", "oxygen_saturation", sat, "%", when))
+                    bodies.append(json.dumps(batch).encode())
+                    carries_alert.append(bool(set(alert_tick.get(tick, ())) & {int(i) for i in g}))
+                started = time.perf_counter()
+                loaded = 0
+                for (elapsed, body), alerting in zip(pool.map(post, bodies), carries_alert, strict=True):
+                    loaded += body["loaded"]
+                    latencies.append(elapsed)
+                    if alerting:
+                        alert_latencies.append(elapsed)
+                tick_rates.append((loaded, time.perf_counter() - started))
+                observations += loaded
+        wall = time.perf_counter() - t0
+        load = os.getloadavg()
+        visible = _alerts_in_store(url, [pids[i] for i in onset if onset[i] + 2 < ticks])
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        if pgdir is not None:
+            subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", str(pgdir)], check=False)
+    tenth = max(len(tick_rates) // 10, 1)
+
+    def rate(part: list[tuple[int, float]]) -> float:
+        """Patient evaluations per second (each post evaluates each of its patients once; the
+        hourly ticks carry three readings a patient, the others one)."""
+        return round(args.patients * len(part) / sum(s for _, s in part), 1)
+
+    realtime = args.patients * (1 / (60 * args.interval) + 2 / 3600)
+    result = {
+        "store": "postgresql",
+        "workers": args.workers,
+        "concurrency": concurrency,
+        "patients": args.patients,
+        "gateways": args.gateways,
+        "simulated_hours": args.hours,
+        "temperature_every_minutes": args.interval,
+        "ticks": ticks,
+        "registration_seconds": round(registration, 1),
+        "observations": observations,
+        "wall_seconds": round(wall, 1),
+        "rate_obs_per_s": round(observations / wall, 1),
+        "evaluations_per_s_first_tenth": rate(tick_rates[:tenth]),
+        "evaluations_per_s_last_tenth": rate(tick_rates[-tenth:]),
+        "realtime_obs_per_s": round(realtime, 2),
+        "times_realtime": round(observations / wall / realtime, 1),
+        "post_latency_ms": _pct(latencies),
+        "arrival_to_alert_ms": _pct(alert_latencies),
+        "alerts_expected": sum(1 for i in onset if onset[i] + 2 < ticks),
+        "alerts_visible_in_store": visible,
+        "load_average_1_5_15_at_end": [round(x, 2) for x in load],
+        "cpus": os.cpu_count(),
+    }
+    out = HERE / f"monitoring_results_pg{args.workers}_{args.patients}.json"
+    out.write_text(json.dumps(result, indent=2))
+    a, b = result["post_latency_ms"], result["arrival_to_alert_ms"]
+    first, last = result["evaluations_per_s_first_tenth"], result["evaluations_per_s_last_tenth"]
+    rows = [
+        ("patients", f"{args.patients:,}"),
+        ("simulated hours / temperature every", f"{args.hours:g} h / {args.interval} min"),
+        ("observations / wall", f"{observations:,} / {wall:.1f} s"),
+        ("throughput", f"{result['rate_obs_per_s']:,.0f} obs/s ({result['times_realtime']:g}x real time)"),
+        ("patient evaluations/s first / last tenth", f"{first:,.0f} / {last:,.0f}"),
+        ("post p50 / p95 / p99", f"{a['p50']} / {a['p95']} / {a['p99']} ms ({a['n']})"),
+        ("arrival-to-alert p50 / p95 / p99", f"{b['p50']} / {b['p95']} / {b['p99']} ms ({b['n']})"),
+        ("workers / posts in flight", f"{args.workers} / {concurrency}"),
+        ("load average at the end", " ".join(f"{x:.1f}" for x in load)),
+    ]  # fmt: skip
+    for name, value in rows:
+        print(f"{name:<42} {value}")
+    print(f"alerts visible in the store: {visible} of {result['alerts_expected']}; wrote {out.relative_to(ROOT)}")
+
+
+def _alerts_in_store(url: str, pids: list[str]) -> int:
+    """How many of ``pids`` have a sensor fever alert in the store."""
+    from sqlalchemy import func, select
+
+    from cgtvigil.store import AlertRow, operational_engine
+
+    engine = operational_engine(url)
+    with engine.connect() as con:
+        n = con.execute(
+            select(func.count(func.distinct(AlertRow.patient_id))).where(
+                AlertRow.rule == "sensor_fever", AlertRow.patient_id.in_(pids)
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(n)
 
 
 if __name__ == "__main__":
