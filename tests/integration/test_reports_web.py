@@ -187,3 +187,20 @@ def test_out_of_range_ids_and_the_last_day_are_answered_not_a_server_error(clien
     assert client.post("/api/v1/reports", json=dossier, headers={"X-CSRF-Token": token}).status_code == 404
     last = _post(client, "/reports", "/reports", **(PBRER | {"data_lock_point": "9999-12-31"}))
     assert last.status_code == 303, last.text[-300:]
+
+
+def test_a_product_name_is_bounded(client: TestClient) -> None:
+    """Review (session 4): each product name of a request was unbounded (50 of them up to the body
+    limit), and an unknown one was echoed whole into the page's problems."""
+    login(client, "sci")
+    token = _csrf(client.get("/reports").text)
+    body = {
+        "kind": "pbrer",
+        "products": ["x" * 10_000],
+        "interval_start": "2024-04-01",
+        "data_lock_point": "2024-06-30",
+    }
+    r = client.post("/api/v1/reports", json=body, headers={"X-CSRF-Token": token})
+    assert r.status_code == 422 and "at most 128 characters" in r.text
+    page = _post(client, "/reports", "/reports", **(PBRER | {"product": "x" * 10_000}))
+    assert page.status_code == 400 and "at most 128 characters" in page.text

@@ -21,7 +21,7 @@ import hashlib
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -73,7 +73,7 @@ class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: ReportKind
-    products: list[str] = Field(
+    products: list[Annotated[str, Field(max_length=128)]] = Field(
         default_factory=list, max_length=50, description="dictionary ids or brands (PBRER/DSUR; a dossier: one)"
     )
     interval_start: date | None = Field(None, description="PBRER/DSUR: first day of the interval")
