@@ -406,3 +406,37 @@ def test_a_stored_dossier_does_not_move_with_later_register_edits(
         generated = session.scalars(select(AuditRow.detail).where(AuditRow.action == "report.generate")).all()
         assert [d["reused"] for d in generated] == [False, True, True]
     engine.dispose()
+
+
+def test_a_dossier_lists_evidence_as_it_stood_at_the_data_lock_point(tmp_path: Path) -> None:
+    """Review (session 4): a re-screen after the lock marks the screen row then in force
+    superseded, and a dossier made again at the same lock said so (its evidence, and so its
+    document, moved with a later change)."""
+    from cgtvigil.reports import dossier_signal
+    from cgtvigil.signal_management import EvidenceDraft, attach_evidence
+
+    engine = operational_engine(f"sqlite:///{tmp_path / 'op.db'}")
+    lock = date(2024, 6, 30)
+    draft = SignalDraft(
+        title="CRS cluster", product_id="kymriah", event_type="topic", event="crs", source_kind="case_series",
+        source_ref="t",
+    )  # fmt: skip
+    with session_factory(engine)() as session:
+        signal = create_signal(session, ADMIN, draft, at=datetime(2024, 5, 2, tzinfo=UTC), timelines=load_timelines())
+        row = EvidenceDraft(kind="screen_row", title="screen 2024Q1", reference="kymriah/crs")
+        first = attach_evidence(session, ADMIN, signal.id, row, at=datetime(2024, 5, 3, tzinfo=UTC))
+        session.commit()
+        at_lock = dossier_signal(session, ADMIN, signal.id, lock)
+        # the re-screen after the lock: the old row superseded, the new one added (as rescreen_signals does)
+        first.current = False
+        attach_evidence(
+            session,
+            ADMIN,
+            signal.id,
+            row.model_copy(update={"title": "screen 2024Q3"}),
+            at=datetime(2024, 10, 1, tzinfo=UTC),
+        )
+        session.commit()
+        assert dossier_signal(session, ADMIN, signal.id, lock) == at_lock
+        assert not any("superseded" in e for e in at_lock[2]) and len(at_lock[2]) == 1
+    engine.dispose()

@@ -96,10 +96,12 @@ def dossier_signal(
         for e in d.events
         if e.at.replace(tzinfo=None) < until
     ]
+    by_lock = [v for v in d.evidence if v.added_at.replace(tzinfo=None) < until]
+    # superseded by the lock: a re-screen had then added the row that replaces it (a later one does not count)
     evidence = [
-        f"{v.kind}: {v.title} ({v.reference})" + ("" if v.current else " [superseded]")
-        for v in d.evidence
-        if v.added_at.replace(tzinfo=None) < until
+        f"{v.kind}: {v.title} ({v.reference})"
+        + ("" if v.current or not any(w.kind == v.kind and w.id > v.id for w in by_lock) else " [superseded]")
+        for v in by_lock
     ]
     return _line(state), timeline, evidence
 
