@@ -149,3 +149,16 @@ def test_the_plot_of_a_selection_is_made_again_for_a_new_screen_file(tmp_path: P
     cache.current()
     assert cache.derived(SignalFilters(), "plot", build) == 2
     assert cache.derived(SignalFilters(q="B"), "plot", build) == 3  # another selection, another plot
+
+
+def test_two_infusions_on_one_day_list_the_patient_once(store) -> None:  # type: ignore[no-untyped-def]
+    """Review finding: the board joined the treatment by the latest date and listed twice."""
+    products = load_products()
+    with store() as s:
+        _register(s, "P-1")
+        register_patient(s, products, patient="P-1", site="A", product="yescarta", infusion_date=date(2026, 2, 20))
+        s.commit()
+        found = board(s, SITE, products, NOW, 1)
+        summary = patient_summary(s, SITE, products, "P-1", NOW)
+    assert [r.id for r in found.rows] == ["P-1"] and found.total == 1
+    assert found.rows[0].product == summary.product  # the same treatment as the patient page: the later one

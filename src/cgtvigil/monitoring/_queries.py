@@ -113,18 +113,21 @@ def _board_statement(scope: Scope) -> Select[Any]:
     """The board's query for ``scope`` (built once per scope: its construction cost more CPU
     than PostgreSQL spends running it), with the day and page as bound parameters and the
     number of rows of every page as a window column."""
-    latest = (
-        select(TreatmentRow.patient_id, func.max(TreatmentRow.infusion_date).label("day0"))
-        .group_by(TreatmentRow.patient_id)
-        .subquery()
-    )
+    newest_first = (TreatmentRow.infusion_date.desc(), TreatmentRow.id.desc())
+    ranked = select(
+        TreatmentRow.patient_id,
+        TreatmentRow.product_id,
+        TreatmentRow.infusion_date.label("day0"),
+        func.row_number().over(partition_by=TreatmentRow.patient_id, order_by=newest_first).label("n"),
+    ).subquery()
+    latest = select(ranked).where(ranked.c.n == 1).subquery()  # one row a patient, even for two infusions a day
     alerts = _active_alerts(scope)
     progress = notification_progress()
     return (
         select(
             PatientRow.id,
             PatientRow.site,
-            TreatmentRow.product_id,
+            latest.c.product_id,
             latest.c.day0,
             func.coalesce(alerts.c.open, 0),
             alerts.c.worst,
@@ -134,9 +137,6 @@ def _board_statement(scope: Scope) -> Select[Any]:
             func.count().over().label("total"),
         )
         .outerjoin(latest, latest.c.patient_id == PatientRow.id)
-        .outerjoin(
-            TreatmentRow, (TreatmentRow.patient_id == PatientRow.id) & (TreatmentRow.infusion_date == latest.c.day0)
-        )
         .outerjoin(alerts, alerts.c.patient_id == PatientRow.id)
         .outerjoin(progress, progress.c.patient_id == PatientRow.id)
         .where(
@@ -266,7 +266,7 @@ def _lookup_patient(session: Session, scope: Scope, patient_id: str) -> tuple[Pa
     treatment = session.scalar(
         select(TreatmentRow)
         .where(TreatmentRow.patient_id == patient_id)
-        .order_by(TreatmentRow.infusion_date.desc())
+        .order_by(TreatmentRow.infusion_date.desc(), TreatmentRow.id.desc())
         .limit(1)
     )
     return visible, treatment
