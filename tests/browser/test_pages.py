@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
+from browser._serve import served  # tests/ is on the path (rootdir conftest)
 from cgtvigil.access import create_user
 from cgtvigil.api import create_app
 from cgtvigil.config import Settings
@@ -88,18 +85,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) -> Ite
         store_observations(s, IntakeResult(temperatures), now)
         raise_alert(s, "P-A1", "sensor_fever", "high", "temperature >= 38.0 °C: 38.7", now, MonitoringRules())
         s.commit()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,15 @@ quarters from `cgtvigil synth faers` and one signal of the workflow."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import playwright.sync_api as playwright
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
+from browser._serve import served  # tests/ is on the path (rootdir conftest)
 from cgtvigil.access import create_user, scope_for
 from cgtvigil.api import create_app
 from cgtvigil.cli import app as cli
@@ -66,17 +63,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             timelines=load_timelines(),
         )
         s.commit()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 def _login(page: playwright.Page, server: str, name: str) -> None:

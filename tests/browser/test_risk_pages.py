@@ -5,17 +5,14 @@ AAV product, whose trend chart is drawn by vega-embed without a console error.""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import playwright.sync_api as playwright
 import pytest
-import uvicorn
 
+from browser._serve import served  # tests/ is on the path (rootdir conftest)
 from cgtvigil.access import create_user
 from cgtvigil.api import create_app
 from cgtvigil.config import Settings
@@ -57,17 +54,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             sponsor_products=("zolgensma", "kymriah"),
         )
         s.commit()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 def test_register_alignment_and_indicator_chart(server: str, tmp_path: Path) -> None:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from browser._serve import served  # tests/ is on the path (rootdir conftest)
 from cgtvigil.access import create_user, scope_for
 from cgtvigil.api import create_app
 from cgtvigil.config import Settings
@@ -54,17 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
         for name, (role, extra) in USERS.items():
             create_user(s, username=name, password=PASSWORD, role=role, at=datetime.now(UTC), **extra)  # type: ignore[arg-type]
         s.commit()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url, app
 
 
 @pytest.fixture(scope="module")
