@@ -12,7 +12,6 @@ marked missed once, a case version is filed once (its hash)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from cgtvigil.errors import CgtVigilError
 from cgtvigil.followup._transition import transition_sweep
 from cgtvigil.followup._visits import file_new_cases, mark_missed
 from cgtvigil.model import JurisdictionTable
+from cgtvigil.monitoring import every, stop_rounds
 from cgtvigil.store import ConsentStateRow, MalignancyRow
 
 __all__ = ["FollowupRound", "FollowupScheduler", "followup_round", "followup_round_in"]
@@ -118,17 +118,15 @@ class FollowupScheduler:
     _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval.total_seconds())
-            if self._stop.is_set():
-                return
-            try:
-                self.last = await asyncio.to_thread(followup_round, self.sessions, self.jurisdictions, self.cases)
-                self.rounds += 1
-            except (SQLAlchemyError, CgtVigilError) as exc:
-                self.failures += 1
-                _log.error("follow-up round failed (it runs again in %s): %s", self.interval, exc)
+        await every(self.interval, self._stop, self._round)
+
+    async def _round(self) -> None:
+        try:
+            self.last = await asyncio.to_thread(followup_round, self.sessions, self.jurisdictions, self.cases)
+            self.rounds += 1
+        except (SQLAlchemyError, CgtVigilError) as exc:
+            self.failures += 1
+            _log.error("follow-up round failed (it runs again in %s): %s", self.interval, exc)
 
     async def __aenter__(self) -> FollowupScheduler:
         self._task = asyncio.create_task(self._loop(), name="cgtvigil-followup")
@@ -137,12 +135,4 @@ class FollowupScheduler:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is None:
-            return
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), 15)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_rounds(self._task, self._stop, timedelta(seconds=15))

@@ -1,7 +1,7 @@
 """Near-real-time patient monitoring (L3): storing observations, rules, alerts."""
 
 from cgtvigil.monitoring._alerts import ACTIVE, acknowledge, escalate_overdue, raise_alert, resolve
-from cgtvigil.monitoring._escalation import EscalationRound, EscalationScheduler, run_escalation
+from cgtvigil.monitoring._escalation import EscalationRound, EscalationScheduler, every, run_escalation, stop_rounds
 from cgtvigil.monitoring._evaluate import evaluate_patient
 from cgtvigil.monitoring._forecast import (
     BAND_LEVEL,
@@ -127,6 +127,7 @@ __all__ = [
     "escalate_overdue",
     "evaluate_forecast",
     "evaluate_patient",
+    "every",
     "forecast_for",
     "label_requirements",
     "load_forecast_models",
@@ -146,6 +147,7 @@ __all__ = [
     "run_cohort_surveillance",
     "run_escalation",
     "sign_webhook",
+    "stop_rounds",
     "store_observations",
     "write_lock",
 ]

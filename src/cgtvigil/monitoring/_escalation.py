@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -24,7 +25,7 @@ from cgtvigil.errors import CgtVigilError
 from cgtvigil.monitoring._alerts import SYSTEM, escalate_overdue
 from cgtvigil.monitoring._notify import Delivery, Notifier, deliver_due
 
-__all__ = ["EscalationRound", "EscalationScheduler", "run_escalation"]
+__all__ = ["EscalationRound", "EscalationScheduler", "every", "run_escalation", "stop_rounds"]
 
 _log = logging.getLogger("cgtvigil.monitoring.escalation")
 
@@ -61,6 +62,30 @@ def run_escalation(sessions: sessionmaker[Session], notifier: Notifier, now: dat
     return EscalationRound(escalated, deliver_due(sessions, notifier, now))
 
 
+async def every(interval: timedelta, stop: asyncio.Event, one_round: Callable[[], Awaitable[None]]) -> None:
+    """Await ``one_round()`` every ``interval`` until ``stop`` is set (the first one interval
+    after the start): the loop of the server's schedulers."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval.total_seconds())
+        if stop.is_set():
+            return
+        await one_round()
+
+
+async def stop_rounds(task: asyncio.Task[None] | None, stop: asyncio.Event, grace: timedelta) -> None:
+    """Stop a scheduler's loop: a round under way may finish within ``grace``, else it is cancelled."""
+    if task is None:
+        return
+    stop.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace.total_seconds())
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @dataclass
 class EscalationScheduler:
     """Runs :func:`run_escalation` every ``interval`` in a worker thread while the
@@ -79,28 +104,26 @@ class EscalationScheduler:
     _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval.total_seconds())
-            if self._stop.is_set():
-                return
-            try:
-                self.last = await asyncio.to_thread(run_escalation, self.sessions, self.notifier)
-            except (SQLAlchemyError, CgtVigilError) as exc:
-                self.failures += 1
-                _log.error("escalation round failed (it runs again in %s): %s", self.interval, exc)
-                continue
-            self.rounds += 1
-            for d in self.last.failed:
-                _log.warning(
-                    "notification %s (%s to %s) %s after %s attempt(s): %s",
-                    d.notification_id,
-                    d.kind,
-                    d.recipient,
-                    d.status,
-                    d.attempts,
-                    d.error,
-                )
+        await every(self.interval, self._stop, self._round)
+
+    async def _round(self) -> None:
+        try:
+            self.last = await asyncio.to_thread(run_escalation, self.sessions, self.notifier)
+        except (SQLAlchemyError, CgtVigilError) as exc:
+            self.failures += 1
+            _log.error("escalation round failed (it runs again in %s): %s", self.interval, exc)
+            return
+        self.rounds += 1
+        for d in self.last.failed:
+            _log.warning(
+                "notification %s (%s to %s) %s after %s attempt(s): %s",
+                d.notification_id,
+                d.kind,
+                d.recipient,
+                d.status,
+                d.attempts,
+                d.error,
+            )
 
     async def __aenter__(self) -> EscalationScheduler:
         self._task = asyncio.create_task(self._loop(), name="cgtvigil-escalation")
@@ -109,12 +132,4 @@ class EscalationScheduler:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._task is None:
-            return
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), self.grace.total_seconds())
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_rounds(self._task, self._stop, self.grace)
