@@ -1,68 +1,148 @@
-"""The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics."""
+"""The spontaneous-report workflow (L3): ingest -> store -> engine counts -> statistics.
 
-from cgtvigil.screening._export import export_store_parquet
-from cgtvigil.screening._features import FEATURE_NAMES, PairFeatures, pair_features
-from cgtvigil.screening._ingest import (
-    Checkpoint,
-    FileReport,
-    IgnoredReport,
-    ImportReport,
-    ingest_faers,
-    refresh_drug_map,
-)
-from cgtvigil.screening._onset import (
-    ONSET_STATUSES,
-    OnsetIntervals,
-    class_onset_comparison,
-    onset_intervals,
-    onset_summary,
-)
-from cgtvigil.screening._onset_view import OnsetFit, OnsetInterval, OnsetView, onset_view
-from cgtvigil.screening._output import check_result_path, check_writable, read_result, sidecar_path, write_result
-from cgtvigil.screening._queries import (
-    CASE_PAGE_ROWS,
-    MAX_PAGE_ROWS,
-    SIGNAL_COLUMNS,
-    SMALL_CELL,
-    SORT_KEYS,
-    CasePage,
-    CaseRow,
-    ProductEvent,
-    ProductProfile,
-    QuarterStatistic,
-    RegistryAggregates,
-    RegistryRow,
-    ScreenCache,
-    SignalFilters,
-    SignalPage,
-    SignalPoint,
-    SignalRow,
-    case_page,
-    product_profile,
-    registry_aggregates,
-    signal_csv,
-    signal_page,
-    signal_points,
-    statistic_by_quarter,
-)
-from cgtvigil.screening._ranking import (
-    RANKING_STATISTICS,
-    RankingReport,
-    add_priority,
-    evaluate_reference,
-    fit_reference,
-    ranking_document,
-    score_features,
-)
-from cgtvigil.screening._reference import ReferenceSet, load_reference_set, map_reference
-from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
-from cgtvigil.screening._screen import (
-    ScreenResult,
-    open_screen_store,
-    screen_counts_file,
-    screen_long_file,
-    screen_store,
-)
+The names are imported on first use (PEP 562): a screen does not import the FAERS ingest,
+the feature SQL or the web queries.
+"""
+
+import typing
+
+from cgtvigil._lazy import lazy_exports
+
+if typing.TYPE_CHECKING:
+    from cgtvigil.screening._export import export_store_parquet
+    from cgtvigil.screening._features import FEATURE_NAMES, PairFeatures, pair_features
+    from cgtvigil.screening._ingest import (
+        Checkpoint,
+        FileReport,
+        IgnoredReport,
+        ImportReport,
+        ingest_faers,
+        refresh_drug_map,
+    )
+    from cgtvigil.screening._onset import (
+        ONSET_STATUSES,
+        OnsetIntervals,
+        class_onset_comparison,
+        onset_intervals,
+        onset_summary,
+    )
+    from cgtvigil.screening._onset_view import OnsetFit, OnsetInterval, OnsetView, onset_view
+    from cgtvigil.screening._output import check_result_path, check_writable, read_result, sidecar_path, write_result
+    from cgtvigil.screening._queries import (
+        CASE_PAGE_ROWS,
+        MAX_PAGE_ROWS,
+        SIGNAL_COLUMNS,
+        SMALL_CELL,
+        SORT_KEYS,
+        CasePage,
+        CaseRow,
+        ProductEvent,
+        ProductProfile,
+        QuarterStatistic,
+        RegistryAggregates,
+        RegistryRow,
+        ScreenCache,
+        SignalFilters,
+        SignalPage,
+        SignalPoint,
+        SignalRow,
+        case_page,
+        product_profile,
+        registry_aggregates,
+        signal_csv,
+        signal_page,
+        signal_points,
+        statistic_by_quarter,
+    )
+    from cgtvigil.screening._ranking import (
+        RANKING_STATISTICS,
+        RankingReport,
+        add_priority,
+        evaluate_reference,
+        fit_reference,
+        ranking_document,
+        score_features,
+    )
+    from cgtvigil.screening._reference import ReferenceSet, load_reference_set, map_reference
+    from cgtvigil.screening._scoring import PriorReport, rank, score_pairs
+    from cgtvigil.screening._screen import (
+        ScreenResult,
+        open_screen_store,
+        screen_counts_file,
+        screen_long_file,
+        screen_store,
+    )
+
+# the module of each name
+_EXPORTS = {
+    "CASE_PAGE_ROWS": "_queries",
+    "CasePage": "_queries",
+    "CaseRow": "_queries",
+    "Checkpoint": "_ingest",
+    "FEATURE_NAMES": "_features",
+    "FileReport": "_ingest",
+    "IgnoredReport": "_ingest",
+    "ImportReport": "_ingest",
+    "MAX_PAGE_ROWS": "_queries",
+    "ONSET_STATUSES": "_onset",
+    "OnsetFit": "_onset_view",
+    "OnsetInterval": "_onset_view",
+    "OnsetIntervals": "_onset",
+    "OnsetView": "_onset_view",
+    "PairFeatures": "_features",
+    "PriorReport": "_scoring",
+    "ProductEvent": "_queries",
+    "ProductProfile": "_queries",
+    "QuarterStatistic": "_queries",
+    "RANKING_STATISTICS": "_ranking",
+    "RankingReport": "_ranking",
+    "ReferenceSet": "_reference",
+    "RegistryAggregates": "_queries",
+    "RegistryRow": "_queries",
+    "SIGNAL_COLUMNS": "_queries",
+    "SMALL_CELL": "_queries",
+    "SORT_KEYS": "_queries",
+    "ScreenCache": "_queries",
+    "ScreenResult": "_screen",
+    "SignalFilters": "_queries",
+    "SignalPage": "_queries",
+    "SignalPoint": "_queries",
+    "SignalRow": "_queries",
+    "add_priority": "_ranking",
+    "case_page": "_queries",
+    "check_result_path": "_output",
+    "check_writable": "_output",
+    "class_onset_comparison": "_onset",
+    "evaluate_reference": "_ranking",
+    "export_store_parquet": "_export",
+    "fit_reference": "_ranking",
+    "ingest_faers": "_ingest",
+    "load_reference_set": "_reference",
+    "map_reference": "_reference",
+    "onset_intervals": "_onset",
+    "onset_summary": "_onset",
+    "onset_view": "_onset_view",
+    "open_screen_store": "_screen",
+    "pair_features": "_features",
+    "product_profile": "_queries",
+    "rank": "_scoring",
+    "ranking_document": "_ranking",
+    "read_result": "_output",
+    "refresh_drug_map": "_ingest",
+    "registry_aggregates": "_queries",
+    "score_features": "_ranking",
+    "score_pairs": "_scoring",
+    "screen_counts_file": "_screen",
+    "screen_long_file": "_screen",
+    "screen_store": "_screen",
+    "sidecar_path": "_output",
+    "signal_csv": "_queries",
+    "signal_page": "_queries",
+    "signal_points": "_queries",
+    "statistic_by_quarter": "_queries",
+    "write_result": "_output",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "CASE_PAGE_ROWS",

@@ -1,76 +1,191 @@
-"""Persistence (L2): the DuckDB analytic store and loaders of shipped reference data."""
+"""Persistence (L2): the DuckDB analytic store and loaders of shipped reference data.
 
-from cgtvigil.store._case_store import CaseIndexer, CaseIndexRow, CaseStore, StoredReport
-from cgtvigil.store._case_tables import CaseMatchRow, CaseSubmissionRow
-from cgtvigil.store._cases import (
-    AGE_BANDS,
-    STORE_STRATA,
-    analysis_relation_sql,
-    case_counts,
-    check_derived_tables,
-    loaded_snapshot,
-    rebuild_cases,
-    write_drug_map,
-    write_pt_topics,
+The names are imported on first use (PEP 562): a screen of the DuckDB store does not import
+SQLAlchemy, Alembic and the operational models. Asking for any of those imports all of them
+(one metadata: ``Base`` knows every table, as when the package was imported whole).
+"""
+
+import typing
+
+from cgtvigil._lazy import lazy_exports
+
+if typing.TYPE_CHECKING:
+    from cgtvigil.store._case_store import CaseIndexer, CaseIndexRow, CaseStore, StoredReport
+    from cgtvigil.store._case_tables import CaseMatchRow, CaseSubmissionRow
+    from cgtvigil.store._cases import (
+        AGE_BANDS,
+        STORE_STRATA,
+        analysis_relation_sql,
+        case_counts,
+        check_derived_tables,
+        loaded_snapshot,
+        rebuild_cases,
+        write_drug_map,
+        write_pt_topics,
+    )
+    from cgtvigil.store._dictionaries import load_jurisdictions, load_ltfu_rules, load_products, load_topics
+    from cgtvigil.store._faers_store import FaersStore
+    from cgtvigil.store._followup_tables import (
+        ConsentRow,
+        ConsentStateRow,
+        LtfuFormRow,
+        LtfuPatientRow,
+        LtfuPlanRow,
+        LtfuSiteRow,
+        LtfuTaskRow,
+        LtfuVisitRow,
+        MalignancyRow,
+        TransferRow,
+    )
+    from cgtvigil.store._genotox_tables import (
+        IsQuarantineRow,
+        IsSampleRow,
+        IsSiteRow,
+        OffTargetRow,
+        VectorMeasurementRow,
+    )
+    from cgtvigil.store._meddra import expand_topics, load_meddra_groups
+    from cgtvigil.store._migrate import migrate
+    from cgtvigil.store._operational import (
+        SEALED_TABLES,
+        AccountTokenRow,
+        AlertEventRow,
+        AlertRow,
+        AuditRow,
+        Base,
+        GatewayRow,
+        LoginThrottleRow,
+        NotificationAttemptRow,
+        NotificationChannelRow,
+        NotificationRow,
+        ObservationRow,
+        PatientRow,
+        PlanRecordRow,
+        QuarantineRow,
+        SessionRow,
+        TreatmentRow,
+        UserRow,
+        existing_operational_engine,
+        operational_engine,
+        session_factory,
+        utc_naive,
+    )
+    from cgtvigil.store._report_tables import PeriodicReportRow, PeriodicReportShareRow
+    from cgtvigil.store._risk_tables import RiskChangeRow, RiskRegisterVersionRow
+    from cgtvigil.store._safety_info import load_safety_info
+    from cgtvigil.store._scope import (
+        CONSENT_USES,
+        PUBLIC_CASE_SOURCES,
+        ConsentUse,
+        Scope,
+        case_condition,
+        consent_condition,
+        patient_condition,
+        product_condition,
+        signal_condition,
+    )
+    from cgtvigil.store._signal_tables import SignalEventRow, SignalEvidenceRow, SignalRecordRow, SignalShareRow
+    from cgtvigil.store._sql import hour_start
+    from cgtvigil.store._watchlist import GENOMES, load_watchlist
+
+# the module of each name
+_EXPORTS = {
+    "AGE_BANDS": "_cases",
+    "AccountTokenRow": "_operational",
+    "AlertEventRow": "_operational",
+    "AlertRow": "_operational",
+    "AuditRow": "_operational",
+    "Base": "_operational",
+    "CONSENT_USES": "_scope",
+    "CaseIndexRow": "_case_store",
+    "CaseIndexer": "_case_store",
+    "CaseMatchRow": "_case_tables",
+    "CaseStore": "_case_store",
+    "CaseSubmissionRow": "_case_tables",
+    "ConsentRow": "_followup_tables",
+    "ConsentStateRow": "_followup_tables",
+    "ConsentUse": "_scope",
+    "FaersStore": "_faers_store",
+    "GENOMES": "_watchlist",
+    "GatewayRow": "_operational",
+    "IsQuarantineRow": "_genotox_tables",
+    "IsSampleRow": "_genotox_tables",
+    "IsSiteRow": "_genotox_tables",
+    "LoginThrottleRow": "_operational",
+    "LtfuFormRow": "_followup_tables",
+    "LtfuPatientRow": "_followup_tables",
+    "LtfuPlanRow": "_followup_tables",
+    "LtfuSiteRow": "_followup_tables",
+    "LtfuTaskRow": "_followup_tables",
+    "LtfuVisitRow": "_followup_tables",
+    "MalignancyRow": "_followup_tables",
+    "NotificationAttemptRow": "_operational",
+    "NotificationChannelRow": "_operational",
+    "NotificationRow": "_operational",
+    "ObservationRow": "_operational",
+    "OffTargetRow": "_genotox_tables",
+    "PUBLIC_CASE_SOURCES": "_scope",
+    "PatientRow": "_operational",
+    "PeriodicReportRow": "_report_tables",
+    "PeriodicReportShareRow": "_report_tables",
+    "PlanRecordRow": "_operational",
+    "QuarantineRow": "_operational",
+    "RiskChangeRow": "_risk_tables",
+    "RiskRegisterVersionRow": "_risk_tables",
+    "SEALED_TABLES": "_operational",
+    "STORE_STRATA": "_cases",
+    "Scope": "_scope",
+    "SessionRow": "_operational",
+    "SignalEventRow": "_signal_tables",
+    "SignalEvidenceRow": "_signal_tables",
+    "SignalRecordRow": "_signal_tables",
+    "SignalShareRow": "_signal_tables",
+    "StoredReport": "_case_store",
+    "TransferRow": "_followup_tables",
+    "TreatmentRow": "_operational",
+    "UserRow": "_operational",
+    "VectorMeasurementRow": "_genotox_tables",
+    "analysis_relation_sql": "_cases",
+    "case_condition": "_scope",
+    "case_counts": "_cases",
+    "check_derived_tables": "_cases",
+    "consent_condition": "_scope",
+    "existing_operational_engine": "_operational",
+    "expand_topics": "_meddra",
+    "hour_start": "_sql",
+    "load_jurisdictions": "_dictionaries",
+    "load_ltfu_rules": "_dictionaries",
+    "load_meddra_groups": "_meddra",
+    "load_products": "_dictionaries",
+    "load_safety_info": "_safety_info",
+    "load_topics": "_dictionaries",
+    "load_watchlist": "_watchlist",
+    "loaded_snapshot": "_cases",
+    "migrate": "_migrate",
+    "operational_engine": "_operational",
+    "patient_condition": "_scope",
+    "product_condition": "_scope",
+    "rebuild_cases": "_cases",
+    "session_factory": "_operational",
+    "signal_condition": "_scope",
+    "utc_naive": "_operational",
+    "write_drug_map": "_cases",
+    "write_pt_topics": "_cases",
+}
+# the modules built on SQLAlchemy: imported together
+_SQLALCHEMY = (
+    "_case_tables",
+    "_followup_tables",
+    "_genotox_tables",
+    "_migrate",
+    "_operational",
+    "_report_tables",
+    "_risk_tables",
+    "_scope",
+    "_signal_tables",
+    "_sql",
 )
-from cgtvigil.store._dictionaries import load_jurisdictions, load_ltfu_rules, load_products, load_topics
-from cgtvigil.store._faers_store import FaersStore
-from cgtvigil.store._followup_tables import (
-    ConsentRow,
-    ConsentStateRow,
-    LtfuFormRow,
-    LtfuPatientRow,
-    LtfuPlanRow,
-    LtfuSiteRow,
-    LtfuTaskRow,
-    LtfuVisitRow,
-    MalignancyRow,
-    TransferRow,
-)
-from cgtvigil.store._genotox_tables import IsQuarantineRow, IsSampleRow, IsSiteRow, OffTargetRow, VectorMeasurementRow
-from cgtvigil.store._meddra import expand_topics, load_meddra_groups
-from cgtvigil.store._migrate import migrate
-from cgtvigil.store._operational import (
-    SEALED_TABLES,
-    AccountTokenRow,
-    AlertEventRow,
-    AlertRow,
-    AuditRow,
-    Base,
-    GatewayRow,
-    LoginThrottleRow,
-    NotificationAttemptRow,
-    NotificationChannelRow,
-    NotificationRow,
-    ObservationRow,
-    PatientRow,
-    PlanRecordRow,
-    QuarantineRow,
-    SessionRow,
-    TreatmentRow,
-    UserRow,
-    existing_operational_engine,
-    operational_engine,
-    session_factory,
-    utc_naive,
-)
-from cgtvigil.store._report_tables import PeriodicReportRow, PeriodicReportShareRow
-from cgtvigil.store._risk_tables import RiskChangeRow, RiskRegisterVersionRow
-from cgtvigil.store._safety_info import load_safety_info
-from cgtvigil.store._scope import (
-    CONSENT_USES,
-    PUBLIC_CASE_SOURCES,
-    ConsentUse,
-    Scope,
-    case_condition,
-    consent_condition,
-    patient_condition,
-    product_condition,
-    signal_condition,
-)
-from cgtvigil.store._signal_tables import SignalEventRow, SignalEvidenceRow, SignalRecordRow, SignalShareRow
-from cgtvigil.store._sql import hour_start
-from cgtvigil.store._watchlist import GENOMES, load_watchlist
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, together=_SQLALCHEMY)
 
 __all__ = [
     "AGE_BANDS",
