@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from cgtvigil.engine._base import ROW_COUNT_KEYS
+from cgtvigil.engine._base import ROW_COUNT_KEYS, expected_from_parts, expected_term_parts_sql
 from cgtvigil.errors import ParseError
 
 __all__ = ["DuckDBEngine"]
@@ -243,8 +243,10 @@ class DuckDBEngine:
             f"CREATE OR REPLACE TEMP TABLE _rs AS "
             f"SELECT report_id, any_value({stratum}) AS s FROM {rel} GROUP BY report_id"
         )
-        return con.sql(
-            """
+        # E summed exactly, in integer parts (see expected_term_parts_sql)
+        q, f1, f2 = expected_term_parts_sql("nds.c * nes.c", "ns.c", "//")
+        table = con.sql(
+            f"""
             WITH ls AS (SELECT _l.*, _rs.s FROM _l JOIN _rs USING (report_id)),
                  nd AS (SELECT drug, count(DISTINCT report_id) AS n_drug FROM _l GROUP BY drug),
                  ne AS (SELECT event, count(DISTINCT report_id) AS n_event FROM _l GROUP BY event),
@@ -253,11 +255,13 @@ class DuckDBEngine:
                  nes AS (SELECT event, s, count(DISTINCT report_id) AS c FROM ls GROUP BY event, s),
                  ns AS (SELECT s, count(DISTINCT report_id) AS c FROM ls GROUP BY s),
                  p AS (SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event),
-                 e AS (SELECT p.drug, p.event, sum(nds.c::DOUBLE * nes.c / ns.c) AS e_strat
+                 e AS (SELECT p.drug, p.event, sum({q})::BIGINT AS e_q, sum({f1})::BIGINT AS e_f1,
+                              sum({f2})::BIGINT AS e_f2
                        FROM p JOIN nds USING (drug) JOIN nes ON nes.event = p.event AND nes.s = nds.s
                        JOIN ns ON ns.s = nds.s GROUP BY p.drug, p.event)
-            SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total, e.e_strat
+            SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total, e.e_q, e.e_f1, e.e_f2
             FROM p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
             JOIN e ON e.drug = p.drug AND e.event = p.event
             """
         ).to_arrow_table()
+        return expected_from_parts(table)

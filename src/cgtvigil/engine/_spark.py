@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from cgtvigil.engine._base import ROW_COUNT_KEYS
+from cgtvigil.engine._base import EXPECTED_PARTS, ROW_COUNT_KEYS, expected_from_parts, expected_term_parts_sql
 from cgtvigil.errors import CgtVigilError, ParseError
 
 __all__ = ["SparkEngine", "spark_missing", "spark_session"]
@@ -235,6 +235,8 @@ class SparkEngine:
             )
             if not strata:
                 return self._arrow(pairs, _PAIR_SCHEMA)
+            # E summed exactly, in integer parts (see expected_term_parts_sql)
+            q, f1, f2 = expected_term_parts_sql("nds.c * nes.c", "ns.c", "div")
             expected = self._sql(
                 f"""WITH rd AS (SELECT DISTINCT report_id, drug, s FROM {name}),
                      re AS (SELECT DISTINCT report_id, event, s FROM {name}),
@@ -242,12 +244,13 @@ class SparkEngine:
                      nes AS (SELECT event, s, count(*) AS c FROM re GROUP BY event, s),
                      ns AS (SELECT s, count(DISTINCT report_id) AS c FROM {name} GROUP BY s),
                      p AS (SELECT DISTINCT drug, event FROM {name})
-                SELECT p.drug, p.event, sum(CAST(nds.c AS DOUBLE) * nes.c / ns.c) AS e_strat
+                SELECT p.drug, p.event, sum({q}) AS e_q, sum({f1}) AS e_f1, sum({f2}) AS e_f2
                 FROM p JOIN nds ON nds.drug = p.drug JOIN nes ON nes.event = p.event AND nes.s = nds.s
                 JOIN ns ON ns.s = nds.s GROUP BY p.drug, p.event"""
             )
             frame = pairs.join(expected, ["drug", "event"])
-            return self._arrow(frame, _PAIR_SCHEMA.append(pa.field("e_strat", pa.float64())))
+            parts = [pa.field(c, pa.int64()) for c in EXPECTED_PARTS]
+            return expected_from_parts(self._arrow(frame, pa.schema([*_PAIR_SCHEMA, *parts])))
         finally:
             self.spark.catalog.dropTempView(name)
             long.unpersist()
