@@ -23,7 +23,7 @@ SMALL = HistoryConfig(
     followup_horizon=2,
     deletions_from="2013Q1",
     cgt_from="2012Q4",
-    cgt_reports=20_000,  # at scale 0.01: 200 CAR-T reports over the four FAERS quarters
+    cgt_reports=20_000,  # at scale 0.01: 200 CAR-T cases over the four FAERS quarters
     n_drugs=300,
     n_tail_events=400,
     n_planted=10,
@@ -80,6 +80,7 @@ def test_layouts_and_rows_per_report(history) -> None:  # type: ignore[no-untype
             got = hq.rows[table] / hq.reports
             assert abs(got - per_report) < 0.15 * per_report + 0.02, (hq.quarter, table, got, per_report)
     assert [q.cgt_reports > 0 for q in history.quarters] == [False, False, True, True, True, True]
+    assert 150 < sum(q.cgt_reports for q in history.quarters) < 250  # new CAR-T cases: 200 expected
 
 
 def test_versions_follow_earlier_cases(history) -> None:  # type: ignore[no-untyped-def]

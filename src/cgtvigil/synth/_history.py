@@ -164,10 +164,11 @@ class HistoryConfig:
         return out
 
     def cgt_share(self) -> float:
-        """The share of reports with a CAR-T product in the quarters from ``cgt_from`` on (of the
-        full timeline, so that a partial history has the same shares)."""
+        """The share of new cases with a CAR-T product in the quarters from ``cgt_from`` on, so
+        that the full timeline has ``cgt_reports`` CAR-T cases (openFDA counts cases, the latest
+        version of each), whatever the number of quarters generated."""
         full = replace(self, quarters=None).sizes()
-        after = sum(n for q, n in full if _key(q) >= _key(self.cgt_from))
+        after = sum(n for q, n in full if _key(q) >= _key(self.cgt_from)) * (1 - self.followup_share)
         return self.cgt_reports * self.scale / after if after else 0.0
 
 
