@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from scipy.special import betainc, digamma, expit, gammainc, gammaincinv, gammaln, logit, ndtri
+from threadpoolctl import threadpool_limits
 
 from cgtvigil._validation import Problems, check_interval
 from cgtvigil.errors import ConvergenceError, StatisticalCaveatWarning, ValidationError
@@ -329,8 +330,11 @@ class GammaMixturePriorFitter:
             }
 
         # Every start is optimised, as autoHyper does; the starts are independent, so they run
-        # in parallel threads (NumPy and SciPy release the GIL in their array loops).
-        with ThreadPoolExecutor(max_workers=max(1, min(len(self.starts), os.cpu_count() or 1))) as threads:
+        # in parallel threads (NumPy and SciPy release the GIL in their array loops). BLAS runs
+        # single-threaded meanwhile: L-BFGS-B's calls on five parameters woke OpenBLAS's threads,
+        # which spun between calls, more than doubling the fit's CPU time (issue 17).
+        workers = max(1, min(len(self.starts), os.cpu_count() or 1))
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as threads:
             done = list(threads.map(optimise, self.starts))
         solutions = [theta for theta, _ in done]
         reports = [report for _, report in done]
