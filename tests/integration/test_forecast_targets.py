@@ -4,18 +4,19 @@ grouped 5-fold cross-validation, every fit inside the folds), and the missingnes
 Targets (issue 16, "Evaluation"): severe against non-severe ICANS five days ahead, among the
 patients who develop ICANS, AUROC >= 0.75; onset of ICANS within five days, per patient-day,
 AUROC >= 0.85; calibration slope within 0.8-1.2. Each is measured with the family that wins
-its task when the three are compared on the same folds (the window classifier on the features
-known at the time, logistic; the hazard model; the course model). Measured 2026-12-02 on this
-cohort (which now also holds age, product, platelets, tocilizumab and steroids): onset within
-5 days AUROC 0.838 window (0.787 hazard, 0.796 course; before the known-at-time features the
-best was the course model's 0.798), calibration slope 0.94, severe against non-severe 0.989
-(hazard; window 0.961). The onset target is not reached: a strict expected failure (it turns
-into a failure when a model reaches it, so that this file is updated), with a floor just below
-the measured figure to catch a regression. On another cohort (seed 11): onset 0.834, slope
-0.92, severity 0.711 (window; the AUROC of about 40 patients, 8 severe, is uncertain by about
-0.1). Even the simulator's latent inflammatory propensity, given to the model as a feature,
-does not raise the figure (seed 3: 0.834 -> 0.832): what is left is the randomness of whether
-and when ICANS starts given the propensity, which no input measures.
+its task when the three are compared on the same folds (the window classifier on the core
+features known at the time, logistic; the hazard model; the course model). Measured
+2026-12-02 on this cohort: onset within 5 days AUROC 0.854 window on the core features
+(patient bootstrap 95 % interval in benchmarks/README.md; 0.838 on every known feature, 0.787
+hazard, 0.796 course), calibration slope 1.06, severe against non-severe 0.989 (hazard; window
+0.964). The onset target is reached here by a small margin, smaller than the interval: on
+other cohorts of the same size the core window classifier measured 0.861 (seed 11), 0.861 (5),
+0.883 (7), 0.874 (13), every known feature 0.834-0.871. The simulator's ceiling on this cohort
+(the Bayes-optimal forecast from its own generative rules, `benchmarks/forecast.py --oracle`)
+is 0.92 for a forecaster that also knew the CRS course ahead, 0.95 for one that knew the latent
+inflammatory propensity as well: the target is below it; what a fitted model misses is mostly
+the variance of ~50 coefficients fitted on 96 patients (a logistic model on every known feature
+fitted on 1,500 other simulated patients scores 0.88 on this cohort).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _compare_5d(table: DailyTable) -> dict[str, Any]:
         horizons=(5,),
         folds=5,
         window_model="logistic",
-        window_features="known",
+        window_features="core",
     )
 
 
@@ -72,23 +73,21 @@ def test_the_table_holds_what_a_cohort_table_holds(table: DailyTable) -> None:
 def test_severe_against_non_severe_icans_five_days_ahead(compared_5d: dict[str, Any]) -> None:
     sev = compared_5d["severity"]
     assert sev["n_patients"] >= 30 and sev["n_severe"] >= 5
-    assert sev["families"][sev["winner"]]["auroc"] >= 0.75  # the target (measured 0.989)
+    assert sev["families"][sev["winner"]]["auroc"] >= 0.75  # the target (measured 0.989, hazard)
 
 
 def test_calibration_slope_onset_within_five_days(compared_5d: dict[str, Any]) -> None:
-    assert 0.8 <= _onset_winner(compared_5d)["calibration"]["slope"] <= 1.2  # the target (measured 0.94)
+    assert 0.8 <= _onset_winner(compared_5d)["calibration"]["slope"] <= 1.2  # the target (measured 1.06)
 
 
-def test_onset_within_five_days_floor(compared_5d: dict[str, Any]) -> None:
-    assert compared_5d["tasks"][0]["winner"] == "window"
-    m = _onset_winner(compared_5d)
-    assert m["auroc"] >= 0.82  # measured 0.838 (0.798 before the known-at-time features)
-    assert m["patient_level"]["auroc"] >= 0.65
-
-
-@pytest.mark.xfail(strict=True, reason="not reached on the realistic simulator: AUROC 0.838 (target 0.85)")
 def test_onset_within_five_days_target(compared_5d: dict[str, Any]) -> None:
-    assert _onset_winner(compared_5d)["auroc"] >= 0.85
+    task = compared_5d["tasks"][0]
+    assert task["winner"] == "window"
+    m = _onset_winner(compared_5d)
+    assert m["auroc"] >= 0.85  # the target (measured 0.854)
+    assert m["patient_level"]["auroc"] >= 0.75  # measured 0.80
+    # the other families keep their figures (they do not use the core set)
+    assert task["families"]["hazard"]["auroc"] >= 0.77 and task["families"]["course"]["auroc"] >= 0.78
 
 
 def _shuffled_missingness(seed: int) -> DailyTable:

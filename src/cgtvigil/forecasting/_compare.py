@@ -188,7 +188,7 @@ def compare_families(
     grades: Sequence[int] = (1, 3),
     horizons: Sequence[int] = tuple(range(1, 8)),
     window_model: Literal["boosting", "logistic"] = "boosting",
-    window_features: Literal["daily", "known"] = "daily",
+    window_features: Literal["daily", "known", "core"] = "daily",
     severity_horizon: int | None = 5,
     alert_rate: float = 0.1,
     loo_max_patients: int = 60,

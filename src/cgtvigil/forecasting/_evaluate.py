@@ -93,7 +93,7 @@ def evaluate_forecaster(
         "horizon_days": forecaster.horizon,
         "model": forecaster.model,
         "cross_validation": scheme,
-        "inputs": inputs_of(names) if getattr(forecaster, "features", "daily") == "known" else feature_inputs(names),
+        "inputs": inputs_of(names) if forecaster._known else feature_inputs(names),
         "features": names,
         "n_patients": int(n_patients),
         "n_patient_days": len(ys),
