@@ -5,6 +5,13 @@ repaired by joining lines split by an embedded line break) or a quarantine entry
 reason. Decoding is per line: strict UTF-8, else cp1252, else Latin-1 (which decodes any
 byte), so no byte is ever lost.
 
+Two parsers give the same records: a block of whole lines (up to ``chunk_bytes``) is first
+offered to pyarrow's multi-threaded CSV reader (``$``, no quoting), which takes it only when
+every line in it is a record as it stands: the same field count on every line (the header's,
+or one more ending in an empty field), valid UTF-8, no blank line, no lone CR and no line over
+``max_line_bytes``. Any other block, and every block that continues a record carried over from
+the block before, goes through the repairing reader (``fast=False`` sends every block there).
+
 Hostile input costs bounded time and memory: a physical line longer than ``max_line_bytes``
 is quarantined (``LINE_TOO_LONG``, its first bytes kept) without being held in memory, a
 repair joins at most ``max_record_lines`` physical lines (so the repair is linear in the
@@ -23,6 +30,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from cgtvigil.errors import ParseError
 
@@ -34,6 +42,7 @@ MAX_RECORD_LINES = 32  # physical lines one repaired record may join
 MAX_HEADER_BYTES = 64 * 1024
 RAW_KEPT = 1024  # bytes of an over-long line kept in its quarantine row
 CHUNK_LINES = 100_000  # lines per batch at most (bounds the per-line objects of short lines)
+_FAST_BLOCK = 4 * 1024 * 1024  # pyarrow's parse block: a block of chunk_bytes is parsed in parallel
 _EOL = re.compile(rb"\r\n|\n|\r")
 
 
@@ -63,24 +72,46 @@ class LineStats:
 
 @dataclass(frozen=True)
 class DelimitedBatch:
-    """Split records: ``fields`` is a list<string> array, one list per record."""
+    """Split records: ``columns[k]`` is field k of every record, for each of the header's
+    fields (a trailing empty field beyond them is dropped, and so are the CRs ending the last
+    one: a CRLF line break); ``raw(indices)`` gives the text of those records' lines, as
+    read (for quarantine rows)."""
 
-    fields: pa.ListArray
+    columns: tuple[pa.Array | pa.ChunkedArray, ...]
     first_line: pa.Int64Array
     n_lines: pa.Int32Array
-    raw: pa.StringArray
     quarantine: list[QuarantineRow]
+    _raw: pa.StringArray | _BlockLines
+
+    def __len__(self) -> int:
+        return len(self.first_line)
+
+    def raw(self, indices: list[int]) -> list[str]:
+        """The text of records ``indices`` (their physical lines joined by LF)."""
+        if isinstance(self._raw, _BlockLines):
+            return self._raw.lines(indices)
+        return [str(v) for v in self._raw.take(pa.array(indices, pa.int64())).to_pylist()]
 
     @classmethod
-    def of_quarantine(cls, rows: list[QuarantineRow]) -> DelimitedBatch:
+    def of_quarantine(cls, rows: list[QuarantineRow], n: int) -> DelimitedBatch:
         """A batch with no records, only quarantined lines."""
-        return cls(
-            pa.array([], pa.list_(pa.string())),
-            pa.array([], pa.int64()),
-            pa.array([], pa.int32()),
-            pa.array([], pa.string()),
-            rows,
-        )
+        empty = pa.array([], pa.string())
+        return cls((empty,) * n, pa.array([], pa.int64()), pa.array([], pa.int32()), rows, empty)
+
+
+class _BlockLines:
+    """The lines of a block of bytes read by the fast path, found only when asked for."""
+
+    def __init__(self, block: bytes) -> None:
+        self._block = block
+        self._starts: np.ndarray | None = None
+
+    def lines(self, indices: list[int]) -> list[str]:
+        if self._starts is None:
+            ends = np.flatnonzero(np.frombuffer(self._block, np.uint8) == 10)
+            self._starts = np.concatenate([[0], ends + 1])
+        s = self._starts
+        return [self._block[s[i] : s[i + 1] - 1].decode("utf-8") for i in indices]
 
 
 def _decode_line(data: bytes, stats: LineStats) -> str:
@@ -100,6 +131,7 @@ class DelimitedReader:
     ``header`` is the list of header names (BOM removed, trailing empty name dropped);
     iterate :meth:`batches` for the records. ``empty`` is true for a zero-byte stream (then
     ``header`` is empty and there are no records). ``name`` names the file in errors.
+    ``fast=False`` reads every block with the repairing reader (the records are the same).
     """
 
     def __init__(
@@ -108,13 +140,15 @@ class DelimitedReader:
         *,
         name: str = "<stream>",
         on_warning: Callable[[str], None] | None = None,
-        chunk_bytes: int = CHUNK_BYTES,
+        chunk_bytes: int | None = None,
         max_line_bytes: int = MAX_LINE_BYTES,
         max_record_lines: int = MAX_RECORD_LINES,
+        fast: bool = True,
     ) -> None:
         self._stream = stream
+        self._fast = fast
         self._name = name
-        self._chunk_bytes = chunk_bytes
+        self._chunk_bytes = chunk_bytes or CHUNK_BYTES
         self._max_line = max_line_bytes
         self._max_join = max(1, max_record_lines)
         self.stats = LineStats()
@@ -125,7 +159,8 @@ class DelimitedReader:
         if first.startswith("\ufeff"):
             first = first[1:]
         names = first.split("$") if first or not self.empty else []
-        if len(names) > 1 and names[-1].strip() == "":
+        self._trailing = len(names) > 1 and names[-1].strip() == ""
+        if self._trailing:
             names = names[:-1]
         self.header = names
         self.n = len(names)
@@ -187,7 +222,7 @@ class DelimitedReader:
             yield piece.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
     def _chunks(self) -> Iterator[bytes | _LongLine]:
-        """Chunks of whole lines (each ending in LF), and over-long lines as ``_LongLine``
+        """Blocks of whole lines (each ending in LF), and over-long lines as ``_LongLine``
         (skipped to their end without being kept)."""
         rest = b""
         long: _LongLine | None = None
@@ -204,7 +239,7 @@ class DelimitedReader:
             data = rest + piece if rest else piece
             cut = data.rfind(b"\n")
             if cut >= 0:
-                yield from _by_lines(data[: cut + 1])
+                yield data[: cut + 1]
                 rest = data[cut + 1 :]
             else:
                 rest = data
@@ -243,31 +278,88 @@ class DelimitedReader:
         line_no = 2  # physical line number of the first data line (the header is line 1)
         carry: list[str] = []
         carry_start = 0
-        for chunk in self._chunks():
-            if isinstance(chunk, _LongLine):
+        for block in self._chunks():
+            if isinstance(block, _LongLine):
                 if carry:  # a record cannot continue across an over-long line
                     yield self._split(carry, carry_start, n, final=True)[0]
                     carry = []
                 self.stats.read += 1
-                yield DelimitedBatch.of_quarantine([self._too_long(line_no, chunk.head, chunk.size)])
+                yield DelimitedBatch.of_quarantine([self._too_long(line_no, block.head, block.size)], n)
                 line_no += 1
                 continue
-            lines = self._decode_chunk(chunk)
-            start = line_no
-            line_no += len(lines)
-            self.stats.read += len(lines)
-            if carry:
-                lines = carry + lines
-                start = carry_start
-                carry = []
-            batch, pending = self._split(lines, start, n, final=False)
-            if pending is not None:
-                carry = lines[pending:]
-                carry_start = start + pending
-            yield batch
+            if self._fast and not carry:
+                fast = self._parse_fast(block, line_no)
+                if fast is not None:
+                    line_no += len(fast)
+                    self.stats.read += len(fast)
+                    self.stats.encodings["utf-8"] += len(fast)
+                    yield fast
+                    continue
+            for chunk in _by_lines(block):
+                lines = self._decode_chunk(chunk)
+                start = line_no
+                line_no += len(lines)
+                self.stats.read += len(lines)
+                if carry:
+                    lines = carry + lines
+                    start = carry_start
+                    carry = []
+                batch, pending = self._split(lines, start, n, final=False)
+                if pending is not None:
+                    carry = lines[pending:]
+                    carry_start = start + pending
+                yield batch
         if carry:
             batch, _ = self._split(carry, carry_start, n, final=True)
             yield batch
+
+    def _parse_fast(self, block: bytes, start: int) -> DelimitedBatch | None:
+        """The block's records by pyarrow's CSV reader, or None when a line of it is not a
+        record as it stands (the repairing reader then reads the block): a wrong field count,
+        a blank line, a lone CR, a byte that is not UTF-8 or a line over ``max_line_bytes``."""
+        n = self.n
+        if n < 2 or block.startswith(b"\xef\xbb\xbf"):  # pyarrow would drop a BOM at the start
+            return None
+        lf = block.count(b"\n")
+        cr = b"\r" in block
+        if cr and block.count(b"\r") != block.count(b"\r\n"):
+            return None  # a lone CR: a field's character here, a line break to pyarrow
+        m = block.count(b"$", 0, block.find(b"\n")) + 1  # the first line's field count
+        if m not in (n, n + 1):
+            return None
+        names = [f"f{k}" for k in range(m)]
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(block),
+                read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=_FAST_BLOCK),
+                parse_options=pacsv.ParseOptions(
+                    delimiter="$", quote_char=False, escape_char=False, newlines_in_values=False
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, check_utf8=True
+                ),
+            )
+        except pa.ArrowInvalid:  # a line with another field count, or bytes that are not UTF-8
+            return None
+        if table.num_rows != lf:  # blank lines are skipped by pyarrow: they are not records
+            return None
+        columns = tuple(table.columns)
+        if m == n + 1 and pc.any(pc.not_equal(columns[n], "")).as_py():
+            return None  # a line with one field too many
+        # The longest line is at most the sum of the longest field of each column, the
+        # delimiters and a CR; only when that bound is above the limit are lines measured.
+        bound = sum(pc.max(pc.binary_length(c)).as_py() or 0 for c in columns) + m - 1 + (1 if cr else 0)
+        if bound > self._max_line:
+            ends = np.flatnonzero(np.frombuffer(block, np.uint8) == 10)
+            if int(np.diff(ends, prepend=-1).max()) - 1 > self._max_line:
+                return None
+        return DelimitedBatch(
+            columns[:n],
+            pa.array(np.arange(start, start + lf, dtype=np.int64)),
+            pa.array(np.ones(lf, np.int32)),
+            [],
+            _BlockLines(block),
+        )
 
     def _split(self, lines: list[str], start: int, n: int, *, final: bool) -> tuple[DelimitedBatch, int | None]:
         """Split lines into records; returns the batch and the index of a trailing incomplete
@@ -366,7 +458,9 @@ class DelimitedReader:
         first = pa.concat_arrays([pc.add(sel, start), pa.array(repaired_line, type=pa.int64())])
         nl = pa.array(np.concatenate([np.ones(len(good_idx), np.int32), np.asarray(repaired_n, np.int32)]))
         self.stats.repaired_records += len(repaired_text)
-        return DelimitedBatch(fields, first, nl, raw, quarantine), pending
+        columns = [pc.list_element(fields, k) for k in range(n)]
+        columns[-1] = pc.utf8_rtrim(columns[-1], characters="\r")  # the CR of a CRLF line break
+        return DelimitedBatch(tuple(columns), first, nl, quarantine, raw), pending
 
 
 def _by_lines(block: bytes) -> Iterator[bytes]:

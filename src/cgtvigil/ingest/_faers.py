@@ -46,9 +46,8 @@ __all__ = [
 _DATA_FILE = re.compile(r"^(demo|drug|reac|outc|rpsr|ther|indi)(\d\d)q([1-4])\.txt$", re.IGNORECASE)
 _DELETE_FILE = re.compile(r"^delete(\d\d)q([1-4])\.txt$", re.IGNORECASE)
 _CONTAINER = re.compile(r"^(faers|aers)_ascii_(\d{4})q([1-4])(\.zip)?$", re.IGNORECASE)
-_NUMERIC = r"^[0-9]+$"
 _KEY_DIGITS = 18  # a primaryid or caseid fits int64; longer is not a FAERS key
-_VERSION = r"^[0-9]{1,9}$"
+_VERSION_DIGITS = 9  # a caseversion is 1 to 9 digits
 _DIGITS = re.compile("[0-9]+")
 
 
@@ -323,7 +322,13 @@ class MemberBatch:
 
 
 def _reader(
-    quarter: FaersQuarter, member: FaersMember, stream: _MemberStream, result: MemberResult, limits: IngestLimits
+    quarter: FaersQuarter,
+    member: FaersMember,
+    stream: _MemberStream,
+    result: MemberResult,
+    limits: IngestLimits,
+    *,
+    fast: bool = True,
 ) -> tuple[DelimitedReader, list[str]]:
     """Open the member's reader and check its header; returns the reader and the canonical
     name of each header field."""
@@ -335,6 +340,7 @@ def _reader(
         on_warning=lambda m: result.warnings.update([m.split(":", 1)[0]]),
         max_line_bytes=limits.max_line_bytes,
         max_record_lines=limits.max_record_lines,
+        fast=fast,
     )
     if reader.empty:
         return reader, []
@@ -373,23 +379,34 @@ def check_member(quarter: FaersQuarter, member: FaersMember, limits: IngestLimit
         )
 
 
+def _trim_key(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A key column with surrounding whitespace removed (a column of digits only, the usual
+    case, has none: it is returned as it is)."""
+    if pc.all(pc.ascii_is_decimal(col)).as_py():
+        return col
+    return pc.utf8_trim_whitespace(col)
+
+
 def _key_problems(out: pa.Table, table: str, legacy: bool) -> pa.Array | None:
     """Per row, the quarantine reason of its keys (null when they are fine), or None when
-    every row is fine. ``primaryid`` (and ``caseid``, ``caseversion``) are already trimmed."""
+    every row is fine. ``primaryid`` (and ``caseid``, ``caseversion``) are already trimmed.
+    A key is a number when it is non-empty and all ASCII digits (``ascii_is_decimal``, the
+    same as ``^[0-9]+$``), so its length in bytes is its length in characters."""
     pid = out["primaryid"]
-    bad_key = pc.invert(pc.fill_null(pc.match_substring_regex(pid, _NUMERIC), False))
-    too_long = pc.and_(pc.invert(bad_key), pc.greater(pc.utf8_length(pid), _KEY_DIGITS))
+    bad_key = pc.invert(pc.fill_null(pc.ascii_is_decimal(pid), False))
+    too_long = pc.and_(pc.invert(bad_key), pc.greater(pc.binary_length(pid), _KEY_DIGITS))
     checks = [("BAD_KEY", bad_key), ("KEY_OUT_OF_RANGE", too_long)]
     if table == "demo":
         cid = out["caseid"]
         bad_case = pc.and_(
             pc.not_equal(cid, ""),
-            pc.or_(pc.invert(pc.match_substring_regex(cid, _NUMERIC)), pc.greater(pc.utf8_length(cid), _KEY_DIGITS)),
+            pc.or_(pc.invert(pc.ascii_is_decimal(cid)), pc.greater(pc.binary_length(cid), _KEY_DIGITS)),
         )
         checks.append(("BAD_CASEID", pc.fill_null(bad_case, False)))
         if not legacy:
             ver = out["caseversion"]
-            bad_version = pc.and_(pc.not_equal(ver, ""), pc.invert(pc.match_substring_regex(ver, _VERSION)))
+            version_ok = pc.and_(pc.ascii_is_decimal(ver), pc.less_equal(pc.binary_length(ver), _VERSION_DIGITS))
+            bad_version = pc.and_(pc.not_equal(ver, ""), pc.invert(version_ok))
             checks.append(("BAD_VERSION", pc.fill_null(bad_version, False)))
     if not any(pc.any(m).as_py() for _, m in checks):
         return None
@@ -400,7 +417,12 @@ def _key_problems(out: pa.Table, table: str, legacy: bool) -> pa.Array | None:
 
 
 def read_member(
-    quarter: FaersQuarter, member: FaersMember, result: MemberResult, limits: IngestLimits | None = None
+    quarter: FaersQuarter,
+    member: FaersMember,
+    result: MemberResult,
+    limits: IngestLimits | None = None,
+    *,
+    fast: bool = True,
 ) -> Iterator[MemberBatch]:
     """Parse one data file into canonical Arrow tables (all columns strings, plus ``line``,
     ``n_lines``, ``extra``), each with the lines quarantined since the previous batch; counts
@@ -408,12 +430,13 @@ def read_member(
     ``primaryid`` (``BAD_KEY``), one of more than 18 digits (``KEY_OUT_OF_RANGE``), a DEMO
     ``caseid`` that is not a number (``BAD_CASEID``) or a ``caseversion`` that is not a
     non-negative integer (``BAD_VERSION``) quarantine the line. A zero-byte file yields
-    nothing and sets ``result.empty``."""
+    nothing and sets ``result.empty``. ``fast=False`` parses every line with the repairing
+    reader instead of first offering each block to pyarrow's CSV reader (same output)."""
     limits = limits or IngestLimits()
     table = member.table
     with member.opener() as raw:
         stream = _MemberStream(raw, f"{quarter.source}:{member.name}")
-        reader, names = _reader(quarter, member, stream, result, limits)
+        reader, names = _reader(quarter, member, stream, result, limits, fast=fast)
         if reader.empty:
             result.empty = True
             result.warnings["EMPTY_FILE"] += 1
@@ -429,24 +452,21 @@ def read_member(
         result.extra_columns = [e for e, _ in extras]
         if extras:
             result.warnings.update(["UNKNOWN_COLUMN"] * len(extras))
-        last = reader.n - 1
         keys = {"primaryid", "caseid", "caseversion"}
         for batch in reader.batches():
             quarantine = list(batch.quarantine)
-            if len(batch.fields) == 0:
+            if len(batch) == 0:
                 yield MemberBatch(None, result.count(quarantine))
                 continue
-            cols: dict[str, pa.Array] = {}
+            cols: dict[str, pa.Array | pa.ChunkedArray] = {}
             for name in CANONICAL[table]:
                 pos = position.get(name)
                 if pos is None:
-                    cols[name] = pa.nulls(len(batch.fields), pa.string())
+                    cols[name] = pa.nulls(len(batch), pa.string())
                     continue
-                col = pc.list_element(batch.fields, pos)
-                if pos == last:
-                    col = pc.utf8_rtrim(col, characters="\r")
-                cols[name] = pc.utf8_trim_whitespace(col) if name in keys else col
-            extra_col = _extras(batch.fields, extras, last)
+                col = batch.columns[pos]
+                cols[name] = _trim_key(col) if name in keys else col
+            extra_col = _extras(batch.columns, extras)
             out = pa.table({**cols, "line": batch.first_line, "n_lines": batch.n_lines, "extra": extra_col})
             problems = _key_problems(out, table, quarter.legacy)
             if problems is not None:
@@ -455,7 +475,7 @@ def read_member(
                 reasons = problems.take(pa.array(bad_idx)).to_pylist()
                 firsts = batch.first_line.take(pa.array(bad_idx)).to_pylist()
                 counts = batch.n_lines.take(pa.array(bad_idx)).to_pylist()
-                raws = batch.raw.take(pa.array(bad_idx)).to_pylist()
+                raws = batch.raw(bad_idx)
                 quarantine.extend(QuarantineRow(*row) for row in zip(firsts, counts, reasons, raws, strict=True))
                 out = out.filter(ok)
             if table == "demo" and not quarter.legacy:
@@ -484,24 +504,20 @@ def read_member(
         result.sha256 = stream.sha256.hexdigest()
 
 
-def _extras(fields: pa.ListArray, extras: list[tuple[str, int]], last: int) -> pa.Array:
+def _extras(columns: tuple[pa.Array | pa.ChunkedArray, ...], extras: list[tuple[str, int]]) -> pa.Array:
     """A JSON object of unknown columns' non-empty values per row, else null."""
+    rows_n = len(columns[0])
     if not extras:
-        return pa.nulls(len(fields), pa.string())
+        return pa.nulls(rows_n, pa.string())
 
-    values = []
-    for name, k in extras:
-        col = pc.list_element(fields, k)
-        if k == last:
-            col = pc.utf8_rtrim(col, characters="\r")
-        values.append((name, col))
+    values = [(name, columns[k]) for name, k in extras]
     nonempty = None
     for _, col in values:
         m = pc.not_equal(col, "")
         nonempty = m if nonempty is None else pc.or_(nonempty, m)
     if not pc.any(nonempty).as_py():
-        return pa.nulls(len(fields), pa.string())
-    rows: list[dict[str, str]] = [{} for _ in range(len(fields))]
+        return pa.nulls(rows_n, pa.string())
+    rows: list[dict[str, str]] = [{} for _ in range(rows_n)]
     for name, col in values:
         for i, v in enumerate(col.to_pylist()):
             if v:
