@@ -69,6 +69,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _json(found: BaseModel) -> Response:
+    """The model as FastAPI's ``response_model`` would send it (the same bytes), without its
+    second pass: FastAPI re-validates a returned model in a worker thread before serialising."""
+    return Response(found.model_dump_json(), media_type="application/json")
+
+
 def api_user(
     request: Request, session: DbSession, authorization: Annotated[str | None, Header()] = None
 ) -> tuple[UserRow, bool]:
@@ -115,12 +121,12 @@ def read_router(settings: Settings, products: ProductDictionary, screens: Screen
     @router.get("/signals", tags=["signals"], response_model=SignalPage)
     def signals(
         who: Annotated[Reader, Depends(api_reader(*SCREEN_READERS))], filters: Annotated[SignalFilters, Query()]
-    ) -> SignalPage:
+    ) -> Response:
         """The screen, filtered, searched (``q`` in product and event), sorted either way and paged."""
         found = signal_page(screens, who.scope, filters, products)
         if found is None:
             raise HTTPException(404, "no screen result is available yet")
-        return found
+        return _json(found)
 
     @router.get(
         "/signals.csv",
@@ -173,22 +179,22 @@ def read_router(settings: Settings, products: ProductDictionary, screens: Screen
         session: DbSession,
         who: Annotated[Reader, Depends(api_reader(*CARE_TEAM))],
         page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    ) -> Board:
+    ) -> Response:
         """The monitoring board: patients in scope with open alerts, then recent infusions."""
         found = board(session, who.scope, products, _now(), page)
         audit_read(
             session, who.scope, "patient.list", "monitoring-board", patients=len(found.rows), page=page, via="api"
         )
-        return found
+        return _json(found)
 
     @router.get("/patients/{patient_id}", tags=["patients"], response_model=PatientSummary)
     def patient(
         session: DbSession, patient_id: str, who: Annotated[Reader, Depends(api_reader(*PATIENT_READERS))]
-    ) -> PatientSummary:
+    ) -> Response:
         """Product, day since infusion, monitoring plan tier and last data per device."""
         found = patient_summary(session, who.scope, products, patient_id, _now())
         audit_read(session, who.scope, "patient.read", f"patient:{patient_id}", via="api")
-        return found
+        return _json(found)
 
     @router.get("/patients/{patient_id}/observations", tags=["patients"], response_model=list[ObservationPoint])
     def observations(

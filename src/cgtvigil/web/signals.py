@@ -2,17 +2,21 @@
 filtered), the case drill-down, a product's profile and the registry aggregates. Each handler
 calls a screening query service and renders a template."""
 
+import functools
+from collections.abc import Sequence
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup, escape
 
 from cgtvigil.config import Settings
 from cgtvigil.model import ProductDictionary
 from cgtvigil.screening import (
     ScreenCache,
     SignalFilters,
+    SignalRow,
     case_page,
     onset_view,
     product_profile,
@@ -22,10 +26,10 @@ from cgtvigil.screening import (
     signal_points,
 )
 from cgtvigil.web._charts import encode, onset_chart, product_chart, signal_scatter, trend_chart
-from cgtvigil.web._render import Reader, audit_read, reader, render
+from cgtvigil.web._render import Reader, audit_read, escape_text, reader, render
 from cgtvigil.web._security import DbSession
 
-__all__ = ["SCREEN_READERS", "csv_response", "signals_router"]
+__all__ = ["SCREEN_READERS", "csv_response", "signal_table_rows", "signals_router"]
 
 SCREEN_READERS = ("safety_scientist", "regulator_reviewer", "administrator")
 AGGREGATE_READERS = ("regulator_reviewer", "safety_scientist", "administrator")
@@ -55,6 +59,58 @@ def _query(filters: SignalFilters, **changes: object) -> str:
     return urlencode({k: v for k, v in values.items() if v not in ("", None) and k != "page_size"})
 
 
+def _stat(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _url_part(text: str) -> str:
+    """As Jinja's ``urlencode`` filter quotes a text (UTF-8, only "/" kept); names repeat."""
+    return quote(text, safe="/")
+
+
+def signal_table_rows(rows: Sequence[SignalRow], *, ranked: bool, back: str, can_open_signal: bool) -> Markup:
+    """The ``<tr>`` elements of the signals table, every text escaped as the template did.
+
+    Built here in one pass instead of in the template: the template's per-cell expressions and
+    filters (``format``, ``urlencode``, ``join``) cost more CPU for 100 rows than the rest of the
+    page. ``back`` is the filter query of the page (URL-quoted here, as ``urlencode`` did).
+    ``tests/unit/test_web_rows.py`` keeps the output byte for byte that of the template."""
+    esc = escape_text
+    back_q = _url_part(back)
+    out = []
+    for r in rows:
+        drug, event_type = esc(r.drug), esc(r.event_type)
+        drug_q, event_q = _url_part(r.drug), _url_part(r.event)
+        name = f'<a href="/products/{esc(r.product_id)}">{drug}</a>' if r.product_id else drug
+        priority = ""
+        if ranked:
+            priority = (
+                f'<td>{r.priority} <small class="muted">p={r.priority_score:.2f}; '
+                f"{esc(str(r.priority_explanation))}</small></td>"
+                if r.priority is not None
+                else "<td>–</td>"
+            )
+        cases = (
+            f'<a href="/signals/cases?drug={drug_q}&amp;event={event_q}&amp;back={back_q}">cases</a>'
+            if r.event_type == "pt"
+            else ""
+        )
+        opener = (
+            f' <a class="open-signal" href="/workflow/signals/new?drug={drug_q}&amp;level={event_type}'
+            f'&amp;event={event_q}">open a signal</a>'
+            if can_open_signal
+            else ""
+        )
+        out.append(
+            f'<tr class="{"sdr" if r.rules else ""}"><td>{name}</td><td>{esc(r.event_label)}</td>'
+            f"<td>{event_type}</td><td>{r.n}</td><td>{_stat(r.expected)}</td><td>{_stat(r.prr)}</td>"
+            f"<td>{_stat(r.ror_lower)}</td><td>{_stat(r.ic025)}</td><td>{_stat(r.ebgm)}</td><td>{_stat(r.eb05)}</td>"
+            f"{priority}<td>{esc(', '.join(r.rules))}</td>\n<td>{cases}{opener}</td></tr>"
+        )
+    return Markup("".join(out))
+
+
 def _next_order(key: str | None, filters: SignalFilters) -> str:
     """A header's link reverses the current order; a new column opens with its best first
     (the highest statistic, priority 1)."""
@@ -76,8 +132,8 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
         if found is None:
             return render(request, "signals.html", who.user, title="Signals", missing=True, result_path=screens.path)
 
-        def scatter() -> str:
-            return encode(signal_scatter(signal_points(screens, who.scope, filters, SCATTER_ROWS)))
+        def scatter() -> Markup:  # escaped once for the attribute, not on every page (~200 kB)
+            return escape(encode(signal_scatter(signal_points(screens, who.scope, filters, SCATTER_ROWS))))
 
         headers = [
             {
@@ -95,6 +151,7 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
             }
             for key, label in (*COLUMNS, *((("priority", "Priority"),) if found.ranked else ()))
         ]
+        filter_query = _query(filters, page=None)
         return render(
             request,
             "signals.html",
@@ -103,9 +160,12 @@ def signals_router(settings: Settings, products: ProductDictionary, screens: Scr
             screen=found,
             filters=filters,
             headers=headers,
-            filter_query=_query(filters, page=None),
-            csv_query=_query(filters, page=None),
-            scatter_spec=screens.derived(filters, "scatter", scatter),  # the same plot on every page
+            filter_query=filter_query,
+            csv_query=filter_query,
+            rows=signal_table_rows(
+                found.rows, ranked=found.ranked, back=filter_query, can_open_signal=who.scope.signal_writes
+            ),
+            scatter_spec=screens.derived(filters, "scatter-html", scatter),  # the same plot on every page
             scatter_rows=min(found.total, SCATTER_ROWS),
             result_path=screens.path,
             can_open_signal=who.scope.signal_writes,  # "open a signal" on a row (the signal workflow)
