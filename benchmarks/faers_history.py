@@ -273,9 +273,10 @@ def extrapolate(results: dict) -> dict:
     2026Q2), linear in reports, from the in-process phase times (the whole-process figures add
     the imports, about constant). The loads, the case rebuild and the counting are scans, sorts
     and hash aggregates: a sort or a hash table that spills to disk at the full size can make it
-    slower than linear, so these are floors, not promises. The incremental quarter: its load is
-    taken as constant (the same file), its case rebuild and drug map as linear in the store's
-    reports, fitted through the two store sizes measured."""
+    slower than linear, so these are floors, not promises. The incremental quarter at scale 1 is
+    k times larger and goes into a k times larger store: every part times k; its load depends
+    on the quarter, its case rebuild and drug map grow with the store's reports (measured with
+    the same quarter into two store sizes)."""
     from cgtvigil.synth import HistoryConfig
 
     full = sum(n for _, n in HistoryConfig().sizes()[:-1])
@@ -288,20 +289,29 @@ def extrapolate(results: dict) -> dict:
             out[name] = {"phase_s": round(st["phase_s"] * k), "phase_cpu_s": round(st["phase_cpu_s"] * k)}
             out[name]["peak_rss_mb_measured"] = st["peak_rss_mb"]
     inc, half = results["stages"].get("incremental", {}), results["stages"].get("incremental_half", {})
+    alone = results["stages"].get("new_alone", {})
+    if "phase_s" in inc:
+        # at scale 1 the new quarter and the store are both k times larger: every part times k
+        out["incremental"] = {
+            "phase_s": round(inc["phase_s"] * k),
+            "phase_cpu_s": round(inc["phase_cpu_s"] * k),
+            "parts_cpu_s": {p: round(inc[f"{p}_cpu_s"] * k) for p in ("load", "dedup", "drugmap")},
+        }
+        if "phase_s" in alone:
+            out["incremental"]["cpu_ratio_to_the_quarter_alone"] = round(inc["phase_cpu_s"] / alone["phase_cpu_s"], 1)
+            out["incremental"]["wall_ratio_to_the_quarter_alone"] = round(inc["phase_s"] / alone["phase_s"], 1)
     if "phase_s" in inc and "phase_s" in half:
+        # the same quarter into two store sizes: what grows with the store
         n1, n2 = half["store_reports_before"], inc["store_reports_before"]
-        parts = {}
-        for part in ("load", "dedup", "drugmap"):
-            slope = (inc[f"{part}_s"] - half[f"{part}_s"]) / (n2 - n1)
-            parts[part] = {
-                f"at_{n1}": half[f"{part}_s"],
-                f"at_{n2}": inc[f"{part}_s"],
-                "s_per_million_store_reports": round(slope * 1e6, 2),
-                "at_full": round(inc[f"{part}_s"] + (slope * (full - n2) if part != "load" else 0), 1),
+        out["incremental_growth"] = {
+            part: {
+                f"cpu_s_at_{n1}": half[f"{part}_cpu_s"],
+                f"cpu_s_at_{n2}": inc[f"{part}_cpu_s"],
+                "cpu_s_per_million_store_reports": round(
+                    (inc[f"{part}_cpu_s"] - half[f"{part}_cpu_s"]) / (n2 - n1) * 1e6, 2
+                ),
             }
-        out["incremental"] = parts | {
-            "at_full_s": round(sum(p["at_full"] for p in parts.values()), 1),
-            "one_quarter_into_empty_store_s": results["stages"].get("new_alone", {}).get("phase_s"),
+            for part in ("load", "dedup", "drugmap")
         }
     return out
 
