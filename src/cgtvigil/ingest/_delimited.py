@@ -320,7 +320,6 @@ class DelimitedReader:
         n = self.n
         if n < 2 or block.startswith(b"\xef\xbb\xbf"):  # pyarrow would drop a BOM at the start
             return None
-        lf = block.count(b"\n")
         cr = b"\r" in block
         if cr and block.count(b"\r") != block.count(b"\r\n"):
             return None  # a lone CR: a field's character here, a line break to pyarrow
@@ -333,7 +332,11 @@ class DelimitedReader:
                 pa.BufferReader(block),
                 read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=_FAST_BLOCK),
                 parse_options=pacsv.ParseOptions(
-                    delimiter="$", quote_char=False, escape_char=False, newlines_in_values=False
+                    delimiter="$",
+                    quote_char=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
                 ),
                 convert_options=pacsv.ConvertOptions(
                     column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, check_utf8=True
@@ -341,9 +344,12 @@ class DelimitedReader:
             )
         except pa.ArrowInvalid:  # a line with another field count, or bytes that are not UTF-8
             return None
-        if table.num_rows != lf:  # blank lines are skipped by pyarrow: they are not records
-            return None
+        # Without a lone CR every LF ends one row; a blank line is a row of empty fields, which
+        # a row whose first field is empty may be (rare: the repairing reader tells them apart).
+        lf = table.num_rows
         columns = tuple(table.columns)
+        if pc.any(pc.equal(columns[0], "")).as_py():
+            return None
         if m == n + 1 and pc.any(pc.not_equal(columns[n], "")).as_py():
             return None  # a line with one field too many
         # The longest line is at most the sum of the longest field of each column, the
