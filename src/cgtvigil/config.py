@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,19 @@ def _seconds(name: str, default: float) -> timedelta | None:
     if not 0 <= value <= 24 * 3600:
         raise CgtVigilError(f"{name} must be between 0 (off) and 86400 seconds (a day). Got {raw!r}.")
     return timedelta(seconds=value) if value else None
+
+
+_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
+
+
+def _memory_limit(name: str, default: str) -> str:
+    """A DuckDB memory size such as 2GB or 512MiB."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not _SIZE.fullmatch(raw):
+        raise CgtVigilError(f"{name} must be a memory size such as 2GB, 512MB or 4GiB. Got {raw!r}.")
+    return raw
 
 
 def _secret(name: str) -> str:
@@ -104,7 +118,11 @@ class Settings:
     CGTVIGIL_SPARK_MASTER (where `signals --engine spark` runs: empty for local mode on every
     core, a master URL such as spark://host:7077 or yarn, or a Spark Connect URL sc://host:15002),
     CGTVIGIL_SPARK_EXPORT_DIR (where the store's Parquet export for Spark is written: on a
-    cluster, a folder every executor reads; default the system's temporary folder)."""
+    cluster, a folder every executor reads; default the system's temporary folder),
+    CGTVIGIL_DUCKDB_MEMORY_LIMIT (DuckDB's memory while a screen or the pair features count,
+    default 2GB: above it DuckDB spills to disk instead of growing) and CGTVIGIL_DUCKDB_TEMP_DIR
+    (where the long-file screen spills; default a folder of its own in the system's temporary
+    folder, removed when the count is done)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
@@ -133,6 +151,8 @@ class Settings:
     openfda_url: str = "https://api.fda.gov"
     spark_master: str = ""  # empty: local mode (local[*])
     spark_export_dir: Path | None = None  # None: the system's temporary folder
+    duckdb_memory_limit: str = "2GB"  # DuckDB's memory_limit while counting (screening.MEMORY_LIMIT)
+    duckdb_temp_dir: Path | None = None  # where DuckDB spills; None: a folder of its own, removed after
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -168,6 +188,10 @@ class Settings:
             spark_master=os.environ.get("CGTVIGIL_SPARK_MASTER", "").strip(),
             spark_export_dir=Path(os.environ["CGTVIGIL_SPARK_EXPORT_DIR"])
             if os.environ.get("CGTVIGIL_SPARK_EXPORT_DIR")
+            else None,
+            duckdb_memory_limit=_memory_limit("CGTVIGIL_DUCKDB_MEMORY_LIMIT", "2GB"),
+            duckdb_temp_dir=Path(os.environ["CGTVIGIL_DUCKDB_TEMP_DIR"])
+            if os.environ.get("CGTVIGIL_DUCKDB_TEMP_DIR")
             else None,
         )
 

@@ -41,7 +41,8 @@ __all__ = ["ScreenResult", "open_screen_store", "screen_counts_file", "screen_lo
 # DuckDB's memory for counting (a limit, not a reservation): above it DuckDB spills to disk
 # instead of growing. Its default, 80 % of the machine's memory, let the distinct rows of a
 # 5M-report long file take the screen to 4.7 GB; under 2 GB the same count peaked at 2.6 GB
-# and took no longer (benchmarks/README.md, issue 17).
+# and took no longer (benchmarks/README.md, issue 17). The default of the deployment's setting
+# (Settings.duckdb_memory_limit, CGTVIGIL_DUCKDB_MEMORY_LIMIT), which the commands pass down.
 MEMORY_LIMIT = "2GB"
 
 Progress = Callable[[str, int, int], None]
@@ -273,20 +274,29 @@ def _attrition(store: FaersStore, spec: SignalSpec, exclude_duplicates: bool) ->
 
 
 def screen_long_file(
-    path: Path, spec: SignalSpec, *, engine: CountingEngine | None = None, progress: Progress | None = None
+    path: Path,
+    spec: SignalSpec,
+    *,
+    engine: CountingEngine | None = None,
+    progress: Progress | None = None,
+    memory_limit: str | None = MEMORY_LIMIT,
+    temp_directory: Path | None = None,
 ) -> ScreenResult:
     """Screen every (drug, event) pair of a long-format file (one row per report, drug and
     event; the openEBGM layout ``id, var1, var2, strat...`` is accepted).
 
     Rows with a blank report id, drug or event are left out; how many is recorded in the
-    attrition of the metadata and raised as a :class:`~cgtvigil.errors.DataQualityWarning`."""
+    attrition of the metadata and raised as a :class:`~cgtvigil.errors.DataQualityWarning`.
+    Without an ``engine``, DuckDB counts under ``memory_limit`` (None: DuckDB's default, 80 % of
+    the machine's memory) and spills to ``temp_directory`` (None: a folder of its own in the
+    system's temporary folder, removed when the pairs are counted)."""
     path = Path(path)
     meta = _base_metadata(spec)
     if engine is not None:
         meta["engine"] = type(engine).__name__
     own: DuckDBEngine | None = None
     if engine is None:
-        engine = own = DuckDBEngine(memory_limit=MEMORY_LIMIT)
+        engine = own = DuckDBEngine(memory_limit=memory_limit, temp_directory=temp_directory)
     meta["data"] = {"source": "long_file", "path": str(path), "sha256": _file_sha256(path)}
     try:
         relation = engine.relation_from_file(path, strata=spec.strata)
