@@ -27,6 +27,8 @@ Usage: python benchmarks/faers_history.py [--quarters N] [--scale F] [--no-growt
          [--src DIR] [--output benchmarks/faers_history_results.json]
   --quarters N  the first N quarters of the timeline (default: all 89 before the new one, 2026Q2)
   --scale F     reports per quarter times F (default 1: the full ~22M; 0.1 for 2.2M)
+  --stages a,b  only these stages (default all but quarter_at_scale_1, a 450k-report quarter
+                ingested alone); stages measured before and not repeated stay in the JSON
   --src DIR     run the stages against the cgtvigil package in DIR/src (e.g. a `git archive`
                 of a commit while the working tree is being edited); recorded in the JSON
 Disk: about 650 bytes of zip per report, plus the stores (see the JSON's ``disk``).
@@ -54,6 +56,8 @@ from pathlib import Path
 from cgtvigil.store import load_products
 from cgtvigil.synth import HistoryConfig, generate_history
 cfg = HistoryConfig(quarters=int(sys.argv[2]), scale=float(sys.argv[3]))
+if len(sys.argv) > 4:  # one quarter of today's size on its own: 2026Q2, 450,000 reports
+    cfg = HistoryConfig(first_quarter="2026Q2", last_quarter="2026Q2", first_reports=450_000)
 t = time.perf_counter()
 def progress(message, i, n):
     print(f"{i}/{n} {message} {time.perf_counter() - t:.0f}s", file=sys.stderr, flush=True)
@@ -255,6 +259,15 @@ def main() -> None:
         alone = folder / "new_alone.duckdb"
         fresh(alone)
         s["new_alone"] = _stage("new_alone", INGEST, str(alone), str(lists["new"]), env=env)
+        fresh(alone)
+    if "quarter_at_scale_1" in stages:  # a 450,000-report quarter alone: the load of one quarter today
+        one = WORK / "history_one_quarter_2026q2"
+        if not (one / "synthetic_manifest.json").exists():
+            _stage("generate_one", GENERATE, str(one), "1", "1", "one", env=env)
+        alone = one / "alone.duckdb"
+        (one / "zips.json").write_text(json.dumps([str(p) for p in sorted(one.glob("*.zip"))]))
+        fresh(alone)
+        s["quarter_at_scale_1"] = _stage("quarter_at_scale_1", INGEST, str(alone), str(one / "zips.json"), env=env)
         fresh(alone)
     if "growth" in stages and not args.no_growth:
         fresh(half)

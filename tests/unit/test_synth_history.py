@@ -136,6 +136,7 @@ def test_same_seed_same_files_other_seed_other_files(history, tmp_path: Path) ->
     # a shorter timeline changes the sizes; the same config again gives the same bytes
     twice = generate_history(tmp_path / "twice", load_products(), cfg)
     assert _digests(again.zips) == _digests(twice.zips)
+    assert [p.read_bytes() for p in again.zips] == [p.read_bytes() for p in twice.zips]  # the zips too
     other = generate_history(tmp_path / "other", load_products(), HistoryConfig(**{**cfg.__dict__, "seed": 8}))
     assert _digests(other.zips) != _digests(again.zips)
     # and the module fixture's first quarters do not depend on how many quarters follow

@@ -549,6 +549,7 @@ class _History:
         yy = f"{year % 100:02d}Q{q}"
         path = out_dir / f"{'aers' if legacy else 'faers'}_ascii_{year}q{q}.zip"
         tmp = path.with_name(path.name + ".part")
+
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=self.cfg.compresslevel) as zf:
             for table in FAERS_COLUMNS:
                 header = _LEGACY_COLUMNS[table] if legacy else _FAERS_HEADER[table]
@@ -556,12 +557,15 @@ class _History:
                 if len(cols) != len(header):
                     raise AssertionError(f"{table}: {len(cols)} columns for a header of {len(header)}")
                 name = f"ascii/{table.upper()}{yy}.{'TXT' if legacy else 'txt'}"
-                with zf.open(name, "w", force_zip64=True) as fh:
+                with zf.open(name, "w", force_zip64=True) as fh:  # dated 1980-01-01 by zipfile
                     fh.write(("$".join(header) + "\n").encode())
                     fh.write(_lines(cols))
-            zf.writestr("ascii/README_SYNTHETIC.txt", SYNTHETIC_NOTICE + "\n")
+            # dated like the data members, so that the same seed gives the same bytes
+            small = {"compress_type": zipfile.ZIP_DEFLATED, "compresslevel": self.cfg.compresslevel}
+            zf.writestr(zipfile.ZipInfo("ascii/README_SYNTHETIC.txt"), SYNTHETIC_NOTICE + "\n", **small)
             if len(deleted):
-                zf.writestr(f"Deleted/DELETE{yy}.txt", "\n".join(map(str, deleted.tolist())) + "\n")
+                text = "\n".join(map(str, deleted.tolist())) + "\n"
+                zf.writestr(zipfile.ZipInfo(f"Deleted/DELETE{yy}.txt"), text, **small)
         os.replace(tmp, path)
         return path
 
