@@ -459,12 +459,17 @@ def _site_ids(out: Path, site: str) -> set[str]:
 
 def test_the_window_classifier_on_the_features_known_at_the_time(tmp_path: Path) -> None:
     """--features known: the window classifier on the hazard model's features (age, product
-    class, platelets, treatment so far, ... when the table has them); a wrong name is refused."""
+    class, platelets, treatment so far, ... when the table has them); --features core: the
+    dozen of them that carry the signal (no platelets, slopes); a wrong name is refused."""
     out = tmp_path / "real"
     _ok(["synth", "trajectories", str(out), "--patients", "40", "--seed", "4", "--realistic"])
     data = ["--data", str(out / "daily.csv"), "--model", "logistic"]
     result = json.loads(_ok(["forecast", "evaluate", *data, "--features", "known", "--json"]))
     assert {"age", "product", "plt_1e9_l", "tocilizumab", "steroids"} <= set(result["inputs"])
     assert "product_class_cd19" in result["features"] and result["auroc"] > 0.6
+    core = json.loads(_ok(["forecast", "evaluate", *data, "--features", "core", "--json"]))
+    assert "il6_pg_ml_last" in core["features"] and not any("slope" in f for f in core["features"])
+    assert "plt_1e9_l" not in core["inputs"] and core["auroc"] > 0.6
     text = _fails(["forecast", "evaluate", *data, "--features", "later"])
     assert "The 'features' parameter of ToxicityForecaster must be one of" in text and "Got 'later'" in text
+    assert "core" in text

@@ -177,3 +177,34 @@ def test_evaluation_explains_data_it_cannot_use() -> None:
     one = DailyTable.from_columns({"patient_id": ["A"] * 10, "day": list(range(10)), "icans_grade": [0] * 6 + [1] * 4})
     with pytest.raises(ValidationError, match="at least 2 patients with scorable days; the table has 1 \\('A'\\)"):
         evaluate_forecaster(one, f)
+
+
+def test_core_features_are_the_known_features_subset_from_the_past_only() -> None:
+    """features="core": the dozen known-at-time features of ``core_features`` (no slope, ratio,
+    treatment or other lab), fitted and predicted from data up to each day only."""
+    from cgtvigil.forecasting._known import PatientDays, core_features, known_features
+
+    daily, _ = simulate_trajectories(TrajectoryConfig(patients=40, seed=5, realistic=True))
+    cols = {k: daily.column(k).to_numpy(zero_copy_only=False) for k in daily.column_names}
+    table = DailyTable.from_columns(cols)
+    model = ToxicityForecaster(target="icans", min_grade=1, horizon=5, model="logistic", features="core").fit(table)
+    _, known = known_features(table, PatientDays(table))
+    assert model.feature_names_ == core_features(known)
+    assert {"crp_mg_l_last", "il6_pg_ml_last", "crs_grade_days_since_onset", "fever_days"} <= set(model.feature_names_)
+    assert not any("slope" in n or "ratio" in n or n.startswith(("tocilizumab", "plt_")) for n in model.feature_names_)
+    assert set(model.inputs_) == {
+        "day", "max_temp_c", "crp_mg_l", "ferritin_ng_ml", "il6_pg_ml", "crs_grade", "icans_grade", "product"
+    }  # fmt: skip
+    before = model.predict_proba(table)
+    later = dict(cols)  # every value after day 6 of the first patient changed
+    first = (cols["patient_id"] == cols["patient_id"][0]) & (cols["day"] > 6)
+    for k in ("crp_mg_l", "ferritin_ng_ml", "il6_pg_ml", "max_temp_c"):
+        later[k] = np.where(first, 999.0, cols[k])
+    later["crs_grade"] = np.where(first, 4, cols["crs_grade"])
+    after = model.predict_proba(DailyTable.from_columns(later))
+    keep = ~first
+    np.testing.assert_array_equal(before[keep & (cols["patient_id"] == cols["patient_id"][0])],
+                                  after[keep & (cols["patient_id"] == cols["patient_id"][0])])  # fmt: skip
+    assert not np.array_equal(before[first], after[first])
+    r = evaluate_forecaster(table, ToxicityForecaster(target="icans", horizon=5, model="logistic", features="core"))
+    assert r["features"] == model.feature_names_ and "il6_pg_ml" in r["inputs"] and r["auroc"] is not None
