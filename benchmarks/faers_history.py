@@ -66,7 +66,7 @@ print(json.dumps({"reports": r.reports, "cases": r.cases, "deleted_listed": r.de
 """
 
 INGEST = """
-import json, sys, time, warnings
+import json, os, sys, time, warnings
 from pathlib import Path
 from cgtvigil.screening import ingest_faers
 from cgtvigil.store import FaersStore, load_products
@@ -78,6 +78,8 @@ def checkpoint(name):
     if name in ("dedup", "drugmap", "done"):
         marks[name] = (time.perf_counter() - t0, time.process_time() - c0)
 with FaersStore(Path(sys.argv[1])) as store:
+    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
+        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
     report = ingest_faers(zips, store, load_products(), checkpoint=checkpoint)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 demo = sum(f.loaded for f in report.files if f.table == "demo")
@@ -93,9 +95,11 @@ print(json.dumps({
 """
 
 DEDUP = """
-import json, sys, time
+import json, os, sys, time
 from cgtvigil.store import FaersStore, rebuild_cases
 with FaersStore(sys.argv[1]) as store:
+    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
+        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
     t, c = time.perf_counter(), time.process_time()
     counts = rebuild_cases(store)
 print(json.dumps({**counts, "phase_s": round(time.perf_counter() - t, 2),
@@ -103,10 +107,12 @@ print(json.dumps({**counts, "phase_s": round(time.perf_counter() - t, 2),
 """
 
 DRUGMAP = """
-import json, sys, time
+import json, os, sys, time
 from cgtvigil.screening import refresh_drug_map
 from cgtvigil.store import FaersStore, load_products
 with FaersStore(sys.argv[1]) as store:
+    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
+        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
     t, c = time.perf_counter(), time.process_time()
     counts = refresh_drug_map(store, load_products())
 print(json.dumps({"pairs": sum(counts.values()), **counts, "phase_s": round(time.perf_counter() - t, 2),
@@ -114,13 +120,15 @@ print(json.dumps({"pairs": sum(counts.values()), **counts, "phase_s": round(time
 """
 
 SCREEN = """
-import json, sys, time, warnings
+import json, os, sys, time, warnings
 from cgtvigil.model import SignalSpec
 from cgtvigil.screening import open_screen_store, screen_store
 from cgtvigil.store import load_products, load_topics
 warnings.simplefilter("ignore")
 spec = SignalSpec(products_only=sys.argv[2] == "cgt")
 with open_screen_store(sys.argv[1]) as store:
+    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
+        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
     t, c = time.perf_counter(), time.process_time()
     r = screen_store(store, spec, load_products(), load_topics())
 levels = r.table.column("event_type").to_pylist()
@@ -171,6 +179,10 @@ def main() -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--no-growth", action="store_true", help="skip the half-size store and its incremental ingest")
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB memory_limit on the store's connection in every stage, e.g. 2GB (default: DuckDB's, 80%% of RAM)",
+    )
     parser.add_argument("--src", type=Path, help="run the stages with DIR/src first on PYTHONPATH")
     parser.add_argument("--stages", default="ingest,dedup,drugmap,screen_all,screen_cgt,incremental,new_alone,growth")
     parser.add_argument("--output", type=Path)
@@ -179,7 +191,12 @@ def main() -> None:
     tag = f"history_{args.quarters}q_s{args.scale:g}"
     folder = WORK / tag
     output = args.output or HERE / f"faers_history_results_{args.quarters}q_s{args.scale:g}.json"
-    env = {"PYTHONPATH": str((args.src / "src").resolve())} if args.src else None
+    env = {"PYTHONPATH": str((args.src / "src").resolve())} if args.src else {}
+    if args.memory_limit:
+        env["BENCH_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+        output = (
+            args.output or HERE / f"faers_history_results_{args.quarters}q_s{args.scale:g}_mem{args.memory_limit}.json"
+        )
     stages = set(args.stages.split(","))
     if args.report:
         results = json.loads(output.read_text())
@@ -194,6 +211,7 @@ def main() -> None:
         "quarters": args.quarters,
         "scale": args.scale,
         "src": str(args.src) if args.src else "working tree",
+        "duckdb_memory_limit": args.memory_limit or "DuckDB default (80% of RAM)",
         "src_commit": (args.src / "COMMIT").read_text().strip()
         if args.src and (args.src / "COMMIT").exists()
         else None,
@@ -301,6 +319,16 @@ def extrapolate(results: dict) -> dict:
         if "phase_s" in st:
             out[name] = {"phase_s": round(st["phase_s"] * k), "phase_cpu_s": round(st["phase_cpu_s"] * k)}
             out[name]["peak_rss_mb_measured"] = st["peak_rss_mb"]
+    one = results["stages"].get("quarter_at_scale_1", {})
+    if "load_cpu_s" in one and "ingest" in out:
+        # small quarters pay a per-quarter cost (transaction, member set-up): the load of the
+        # full history from the rate of a full-size quarter instead
+        rate = one["reports_loaded"] / one["load_cpu_s"]
+        out["ingest"]["load_cpu_s_at_the_rate_of_a_450k_quarter"] = round(full / rate)
+        out["ingest"]["load_reports_per_cpu_s"] = {
+            "this_run": round(have / results["stages"]["ingest"]["load_cpu_s"]),
+            "450k_quarter": round(rate),
+        }
     inc, half = results["stages"].get("incremental", {}), results["stages"].get("incremental_half", {})
     alone = results["stages"].get("new_alone", {})
     if "phase_s" in inc:
