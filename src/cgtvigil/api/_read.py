@@ -94,7 +94,8 @@ def api_user(
 
 
 def api_reader(*allowed: str, write: bool = False) -> Any:
-    def check(
+    # async: no I/O here, so FastAPI runs it on the event loop instead of a worker thread
+    async def check(
         request: Request,
         who: Annotated[tuple[UserRow, bool], Depends(api_user)],
         x_csrf_token: Annotated[str | None, Header()] = None,

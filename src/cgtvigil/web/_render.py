@@ -2,7 +2,7 @@
 dependency (the user and their scope, built once per request), the one audit of reads shared
 by pages and the JSON API, and the error pages (a logged-in user keeps the navigation)."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,11 +96,12 @@ class Reader(BaseModel):
     scope: Scope
 
 
-def reader(*allowed: str) -> Callable[..., Reader]:
-    """A dependency: the user (401/403 as :func:`roles`) and their scope."""
+def reader(*allowed: str) -> Callable[..., Awaitable[Reader]]:
+    """A dependency: the user (401/403 as :func:`roles`) and their scope (async: no I/O, so it
+    runs on the event loop, not in a worker thread: a thread hop costs more CPU than it does)."""
     check = roles(*allowed)
 
-    def build(user: Annotated[UserRow, Depends(check)]) -> Reader:
+    async def build(user: Annotated[UserRow, Depends(check)]) -> Reader:
         return Reader(user=user, scope=scope_for(user))
 
     return build

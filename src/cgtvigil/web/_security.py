@@ -12,7 +12,7 @@
 """
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -134,11 +134,12 @@ def log_out(request: Request, session: Session) -> str | None:
     return name
 
 
-def roles(*allowed: str) -> Callable[..., UserRow]:
+def roles(*allowed: str) -> Callable[..., Awaitable[UserRow]]:
     """A dependency: the logged-in user if their role is allowed (401 when not logged in,
     403 when logged in with another role)."""
 
-    def check(request: Request, user: Annotated[UserRow | None, Depends(current_user)]) -> UserRow:
+    # async: no I/O here, so FastAPI runs it on the event loop instead of a worker thread
+    async def check(request: Request, user: Annotated[UserRow | None, Depends(current_user)]) -> UserRow:
         if user is None:
             raise HTTPException(status_code=401, detail="log in first", headers={"Location": "/login"})
         if allowed and user.role not in allowed:
