@@ -9,8 +9,15 @@ SQLite operational store, or with --postgres a PostgreSQL server started here
 (scripts/postgres.sh) and --workers N uvicorn workers, the configuration a hospital deploys.
 Writes benchmarks/web_results[_pg<N>][_think<T>].json.
 
+--cpu N measures instead what does not depend on the machine's load: one worker, one user at a
+time, N requests of each page per role in a row, and the CPU time they cost the server process
+(all its threads), the PostgreSQL server (every backend, with --postgres) and this client, from
+/proc (Linux); writes benchmarks/web_cpu_results[_pg].json. With 20 requests always in flight
+on 2 cores, a page's latency is roughly its CPU (server + database) times the requests in
+flight per core, so these figures say which pages keep the p95 up.
+
 Usage: python benchmarks/web.py [--patients 1000] [--users 20] [--rounds 10] [--think 0]
-                                [--postgres] [--workers 1]
+                                [--postgres] [--workers 1] [--cpu N]
 """
 
 from __future__ import annotations
@@ -158,7 +165,10 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="a PostgreSQL operational store (started here)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (PostgreSQL for more than 1)")
     parser.add_argument("--data", type=Path, help="build the SQLite data into this folder once and reuse it later")
+    parser.add_argument("--cpu", type=int, default=0, metavar="N", help="CPU per request of each page (N in a row)")
     args = parser.parse_args()
+    if args.cpu and args.workers != 1:
+        parser.error("--cpu measures one worker process")
     if args.workers > 1 and not args.postgres:
         parser.error("several workers need --postgres (SQLite is one process's store)")
     if not args.screen_source.exists():
@@ -188,7 +198,7 @@ def main() -> None:
             setup = time.perf_counter() - t0
             saved.write_text(json.dumps(built))
         server, base = start_server({**os.environ, **built}, workers=args.workers)
-        result = run(base, args)
+        result = cpu_run(base, server.pid, pg if args.postgres else None, args.cpu) if args.cpu else run(base, args)
     finally:
         if server is not None:
             server.terminate()
@@ -204,10 +214,80 @@ def main() -> None:
         "setup_seconds": round(setup, 1),
         **result,
     }
-    name = "web_results" + (f"_pg{args.workers}" if args.postgres else "")
-    name += f"_think{args.think:g}.json" if args.think else ".json"
+    if args.cpu:
+        name = "web_cpu_results" + ("_pg" if args.postgres else "") + ".json"
+        for key in ("concurrent_users", "think_seconds"):
+            result.pop(key)
+    else:
+        name = "web_results" + (f"_pg{args.workers}" if args.postgres else "")
+        name += f"_think{args.think:g}.json" if args.think else ".json"
     (HERE / name).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_seconds(pg: Path) -> float:
+    """CPU time of a PostgreSQL server: the postmaster and every process it started."""
+    master = int((pg / "data" / "postmaster.pid").read_text().split()[0])
+    total = _cpu_seconds(master)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == master:
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):  # the process ended meanwhile
+            continue
+    return total
+
+
+def cpu_run(base: str, server_pid: int, pg: Path | None, n: int) -> dict[str, object]:
+    """CPU milliseconds per request of every page and role, one request at a time."""
+    pages: dict[str, dict[str, float | int]] = {}
+    for user, paths in PAGES.items():
+        with httpx.Client(base_url=base, timeout=300) as c:
+            token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+            c.post("/login", data={"username": user, "password": PASSWORD, "csrf": token})
+            for name, path in paths.items():
+                for _ in range(3):  # warm: the screen read and sorted, the statements compiled
+                    c.get(path)
+                server0, db0 = _cpu_seconds(server_pid), _postgres_seconds(pg) if pg else 0.0
+                client0, wall0 = time.process_time(), time.perf_counter()
+                size = 0
+                for _ in range(n):
+                    r = c.get(path)
+                    if r.status_code != 200:
+                        raise SystemExit(f"{user} GET {path}: HTTP {r.status_code}")
+                    size = len(r.content)
+                wall, client = time.perf_counter() - wall0, time.process_time() - client0
+                server, db = _cpu_seconds(server_pid) - server0, (_postgres_seconds(pg) - db0) if pg else 0.0
+                key = f"{name} ({user.removeprefix('bench.')})"
+                pages[key] = {
+                    "n": n,
+                    "server_cpu_ms": round(1000 * server / n, 2),
+                    "postgres_cpu_ms": round(1000 * db / n, 2),
+                    "client_cpu_ms": round(1000 * client / n, 2),
+                    "wall_ms": round(1000 * wall / n, 2),
+                    "bytes": size,
+                }
+                p = pages[key]
+                print(
+                    f"{key:30s} server {p['server_cpu_ms']:6.1f} ms  postgres {p['postgres_cpu_ms']:5.1f} ms  "
+                    f"client {p['client_cpu_ms']:4.1f} ms  wall {p['wall_ms']:6.1f} ms  {size:,} B",
+                    flush=True,
+                )
+    # the benchmark's mix: as many scientists as investigators, each page once a round
+    mean = {
+        k: round(sum(float(p[k]) for p in pages.values()) / len(pages), 2)
+        for k in ("server_cpu_ms", "postgres_cpu_ms", "client_cpu_ms")
+    }
+    return {"cpu_per_request": pages, "mean_over_the_mix": mean, "load_average": list(os.getloadavg())}
 
 
 def run(base: str, args: argparse.Namespace) -> dict[str, object]:
