@@ -98,14 +98,19 @@ def _score_level(
             [f"The screen found no (drug, {level}) pairs: the source has no reports with both a drug and an event."]
         )
     amon = amon_of(counts.column("drug")) if amon_of else None
-    table, prior = score_pairs(counts, spec, additional_monitoring=amon)
+    table, prior = score_pairs(counts, spec, additional_monitoring=amon, ranked=True)
     if prior is not None:
         meta["priors"][level] = prior.to_dict()
     if keep is not None:
         table = keep(table)
     if spec.min_count > 1:
         table = table.filter(pc.greater_equal(table.column("n"), spec.min_count))
-    return table.append_column("event_type", pa.array([level] * table.num_rows, pa.string()))
+    return table.append_column("event_type", _constant(level, table.num_rows))
+
+
+def _constant(text: str, rows: int) -> pa.DictionaryArray:
+    """A column of one text value, as a dictionary (as :func:`rank` makes every text column)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([text], pa.string()))
 
 
 def _finish(tables: list[pa.Table], meta: dict[str, Any]) -> ScreenResult:
@@ -449,12 +454,12 @@ def screen_counts_file(path: Path, spec: SignalSpec) -> ScreenResult:
     meta = _base_metadata(spec)
     meta["data"] = {"source": "counts_file", "path": str(path), "sha256": _file_sha256(path)}
     _warn_margins(path, counts, meta)
-    table, prior = score_pairs(counts, spec)
+    table, prior = score_pairs(counts, spec, ranked=True)
     if prior is not None:
         meta["priors"]["pt"] = prior.to_dict()
     if spec.min_count > 1:  # as for the other sources: the prior is fitted on every pair first
         table = table.filter(pc.greater_equal(table.column("n"), spec.min_count))
-    table = table.append_column("event_type", pa.array(["pt"] * table.num_rows, pa.string()))
+    table = table.append_column("event_type", _constant("pt", table.num_rows))
     return _finish([table], meta)
 
 
