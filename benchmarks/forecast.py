@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--patients", type=int, default=None, help="default 1,000 (--oracle: 120)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
     parser.add_argument("--only", nargs="+", default=None, help="the families whose name holds one of these")
     parser.add_argument("--oracle", action="store_true", help="the simulator's oracle ceiling instead")
@@ -48,8 +48,9 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=5, help="with --oracle: days ahead")
     args = parser.parse_args()
     if args.oracle:
-        oracle_main(args.patients if args.patients != 1000 else 120, args.seeds, args.horizon)
+        oracle_main(args.patients or 120, args.seeds, args.horizon)
         return
+    args.patients = args.patients or 1000
     daily, _ = simulate_trajectories(TrajectoryConfig(patients=args.patients, seed=16, realistic=True))
     table = DailyTable.from_columns({k: daily.column(k).to_numpy(zero_copy_only=False) for k in daily.column_names})
     makers: dict[str, Callable[[], ToxicityForecaster | HazardForecaster | CourseForecaster]] = {
