@@ -153,3 +153,21 @@ def test_streams_one_quarter_at_a_time(tmp_path: Path) -> None:
         state.quarter(qi, tmp_path)
         assert len(state.pool) <= SMALL.followup_horizon  # the carried state is bounded
         assert not list(tmp_path.glob("*.part"))  # written through a temporary name
+
+
+def test_cli_writes_the_first_quarters_and_refuses_a_bad_scale(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cgtvigil.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "zips"
+    ok = runner.invoke(app, ["synth", "faers-history", str(out), "--quarters", "2", "--scale", "0.002"])
+    assert ok.exit_code == 0, ok.output
+    expected = sum(n for _, n in HistoryConfig(quarters=2, scale=0.002).sizes())  # 200 + 201
+    assert "SYNTHETIC" in ok.output and f"{expected:,} reports" in ok.output
+    assert sorted(p.name for p in out.glob("*.zip")) == ["aers_ascii_2004q1.zip", "aers_ascii_2004q2.zip"]
+    bad = runner.invoke(app, ["synth", "faers-history", str(tmp_path / "no"), "--scale", "0", "--quarters", "0"])
+    assert bad.exit_code != 0
+    assert "--scale" in bad.output and "--quarters" in bad.output
+    assert not (tmp_path / "no").exists()

@@ -14,9 +14,11 @@ from cgtvigil.errors import CgtVigilError
 from cgtvigil.store import load_products
 from cgtvigil.synth import (
     SYNTHETIC_NOTICE,
+    HistoryConfig,
     SynthConfig,
     TrajectoryConfig,
     generate_faers,
+    generate_history,
     generate_long,
     write_trajectories,
 )
@@ -60,6 +62,38 @@ def synth_faers_cmd(
         plain(
             f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports in {len(result.zips)} zips under {out_dir}; "
             f"manifest {result.manifest}"
+        )
+    )
+
+
+@synth_app.command("faers-history")
+def synth_faers_history_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the synthetic quarterly zips.")],
+    quarters: Annotated[
+        int | None, typer.Option(help="Only the first N quarters of 2004Q1..2026Q2 (default all 90).")
+    ] = None,
+    scale: Annotated[float, typer.Option(help="Reports per quarter times this (1: about 22M reports in all).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261202,
+) -> None:
+    """SYNTHETIC FAERS history at real scale, written one quarter at a time: legacy AERS to 2012Q3,
+    FAERS after, follow-up versions, deleted cases from 2019Q1, CAR-T products from 2017Q4."""
+    command = "cgtvigil synth faers-history"
+    problems = Problems()
+    if quarters is not None:
+        _at_least(command, problems, quarters=(quarters, 1))
+    if not scale > 0:
+        problems.add(param_message("--scale", command, "a number > 0", scale))
+    try:
+        problems.raise_if_any()
+        cfg = HistoryConfig(quarters=quarters, scale=scale, seed=seed)
+        with _progress("synthesise") as progress:
+            result = generate_history(out_dir, load_products(), cfg, progress=progress)
+    except (CgtVigilError, OSError) as exc:
+        _fail(exc)
+    console.print(
+        plain(
+            f"{SYNTHETIC_NOTICE}\n{result.reports:,} reports ({result.cases:,} cases, {result.deleted:,} deleted "
+            f"caseids listed) in {len(result.zips)} zips under {out_dir}; manifest {result.manifest}"
         )
     )
 
