@@ -19,9 +19,13 @@ included), with the load average before and after:
                 spec, what ``cgtvigil signals`` runs);
 - incremental   the new quarter ingested into a copy of the full store (the copy is not
                 timed), split by the checkpoints into its load, case rebuild and drug map;
+- new_alone     the same new quarter into an empty store: what one quarter costs on its own;
 - incremental_half  (unless ``--no-growth``) the same new quarter into a store of the first
                 N/2 quarters (built by ``ingest_half``, also measured): how the cost of one
-                quarter grows with the size of the store it is added to.
+                quarter grows with the size of the store it is added to;
+- quarter_at_scale_1  (only when named in ``--stages``) a 450,000-report quarter (2026Q2 at
+                scale 1) generated on its own and ingested into an empty store: the load rate
+                of a full-size quarter, for the extrapolation.
 
 Usage: python benchmarks/faers_history.py [--quarters N] [--scale F] [--no-growth]
          [--src DIR] [--output benchmarks/faers_history_results.json]
