@@ -83,7 +83,20 @@ def _read_all(data: bytes, *, fast: bool, chunk: int, max_join: int) -> tuple[ob
 
 
 _piece = st.sampled_from(["a", "b", "é", " ", "$", "$$", "\r", "\n", "\r\n", "\ufeff", "\x00"])
-_raw_piece = st.sampled_from([b"\xe9", b"\xff\xfe", b"\xef\xbb\xbf"])
+# cp1252 and Latin-1 bytes, a BOM, and what strict UTF-8 refuses: a surrogate, overlong forms,
+# a code point above U+10FFFF, a truncated sequence
+_raw_piece = st.sampled_from(
+    [
+        b"\xe9",
+        b"\xff\xfe",
+        b"\xef\xbb\xbf",
+        b"\xed\xa0\x80",
+        b"\xc0\xaf",
+        b"\xe0\x80\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xf0\x9f\x98",
+    ]
+)
 
 
 _clean = st.tuples(

@@ -159,8 +159,7 @@ class DelimitedReader:
         if first.startswith("\ufeff"):
             first = first[1:]
         names = first.split("$") if first or not self.empty else []
-        self._trailing = len(names) > 1 and names[-1].strip() == ""
-        if self._trailing:
+        if len(names) > 1 and names[-1].strip() == "":
             names = names[:-1]
         self.header = names
         self.n = len(names)
