@@ -126,3 +126,22 @@ def test_board_rows_match_the_template() -> None:
     got = board_rows(rows)
     assert str(got) == expected
     assert "&lt;x id=&#34;1&#34;&gt;&amp;" in got
+
+
+def test_a_chart_spec_reaches_the_browser_as_it_was() -> None:
+    """A name with an apostrophe, quotes or markup in a chart: the attribute the page writes
+    decodes (as a browser does, once) to the spec's own JSON."""
+    import html
+    import json
+    import re
+
+    from markupsafe import escape
+
+    from cgtvigil.web._charts import encode
+
+    spec = {"title": 'O\'Brien & "Sons" <b>', "values": [{"pair": "KYMRIAH – CRS's"}]}
+    page = _env().from_string("<div data-vega='{{ spec }}'></div>").render(spec=encode(spec))
+    attribute = re.fullmatch(r"<div data-vega='([^']*)'></div>", page)
+    assert attribute is not None
+    assert json.loads(html.unescape(attribute.group(1))) == spec
+    assert str(escape(encode(spec))) == attribute.group(1)  # the signals page's cached form

@@ -47,8 +47,10 @@ EB05_LINE = 2.0
 
 
 def encode(spec: dict[str, Any]) -> str:
-    """A spec for a ``data-vega`` attribute (Jinja escapes it; the quote is escaped here too)."""
-    return json.dumps(spec).replace("'", "&#39;")
+    """A spec for a ``data-vega='...'`` attribute: JSON, escaped by Jinja (``'`` included) where
+    the page writes it. (Escaping the quote here as well made a name with an apostrophe show as
+    "&#39;" in the chart: the browser decodes the attribute once.)"""
+    return json.dumps(spec)
 
 
 def signal_scatter(rows: list[SignalPoint]) -> dict[str, Any]:
