@@ -9,8 +9,8 @@ process (``run.measure``: wall time, CPU time user + sys, peak RSS of that proce
 included), with the load average before and after:
 
 - ingest        ``ingest_faers`` of the N quarters into a new store: parsing and loading, then
-                the case rebuild (de-duplication) and the drug map, split by its checkpoints;
-                reports/s over the whole call;
+                the case rebuild (de-duplication) and the drug map, split by its checkpoints
+                (time and RSS sampled every 0.1 s per step); reports/s over the whole call;
 - dedup         ``rebuild_cases`` alone on the full store (the case view from every version);
 - drugmap       ``refresh_drug_map`` alone (every distinct drugname/prod_ai pair mapped);
 - screen_all    ``screen_store`` of every drug against every PT and topic (``products_only``
@@ -76,11 +76,20 @@ from cgtvigil.screening import ingest_faers
 from cgtvigil.store import FaersStore, load_products
 warnings.simplefilter("ignore")
 zips = [Path(p) for p in json.loads(Path(sys.argv[2]).read_text())]
-marks = {}
+import threading
+marks, step, peak = {}, ["load"], {}
+def rss_mb():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def sample():  # the peak RSS of each step, sampled every 0.1 s
+    while True:
+        peak[step[0]] = max(peak.get(step[0], 0), rss_mb())
+        time.sleep(0.1)
+threading.Thread(target=sample, daemon=True).start()
 t0, c0 = time.perf_counter(), time.process_time()
 def checkpoint(name):
     if name in ("dedup", "drugmap", "done"):
         marks[name] = (time.perf_counter() - t0, time.process_time() - c0)
+        step[0] = name
 with FaersStore(Path(sys.argv[1])) as store:
     if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
         store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
@@ -95,6 +104,7 @@ print(json.dumps({
     "dedup_cpu_s": round(marks["drugmap"][1] - marks["dedup"][1], 2),
     "drugmap_s": round(marks["done"][0] - marks["drugmap"][0], 2),
     "drugmap_cpu_s": round(marks["done"][1] - marks["drugmap"][1], 2),
+    "peak_rss_mb_by_step": {k: round(v) for k, v in peak.items()},
 }))
 """
 
