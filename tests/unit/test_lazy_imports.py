@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-LAZY = ("cgtvigil.store", "cgtvigil.screening")
+LAZY = ("cgtvigil.store", "cgtvigil.screening", "cgtvigil.ingest")
 
 
 def _type_checking_imports(package: str) -> dict[str, str]:

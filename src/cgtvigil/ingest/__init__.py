@@ -1,74 +1,156 @@
-"""Adapters from external formats to the canonical model (L2)."""
+"""Adapters from external formats to the canonical model (L2).
 
-from cgtvigil.ingest._delimited import DelimitedReader, LineStats, QuarantineRow
-from cgtvigil.ingest._drugnames import DrugNormaliser, clean_ingredient
-from cgtvigil.ingest._e2b import (
-    E2B_IMPORTER_VERSION,
-    AckMessage,
-    AckReport,
-    BatchHeader,
-    E2BBatch,
-    read_ack,
-    read_e2b,
-)
-from cgtvigil.ingest._faers import (
-    FaersMember,
-    FaersQuarter,
-    IgnoredEntry,
-    IngestLimits,
-    MemberBatch,
-    MemberResult,
-    check_member,
-    open_quarter,
-    read_deleted,
-    read_member,
-)
-from cgtvigil.ingest._fhir_ae import (
-    E2B_OUTCOME_OID,
-    FHIR_IMPORTER_VERSION,
-    FHIR_OUTCOMES,
-    MEDDRA_OID,
-    MEDDRA_SYSTEMS,
-    SERIOUSNESS_CRITERION_URL,
-    FhirBatch,
-    FhirLimits,
-    fhir_timestamp,
-    hl7_timestamp,
-    read_fhir_adverse_events,
-)
-from cgtvigil.ingest._openfda import (
-    OPENFDA_IMPORTER_VERSION,
-    FaersLink,
-    OpenFdaLimits,
-    OpenFdaPartition,
-    OpenFdaReport,
-    ProductMatch,
-    faers_links,
-    iter_openfda_json,
-    openfda_case,
-    product_matches,
-    read_faers_xml,
-    read_openfda,
-)
-from cgtvigil.ingest._openfda_client import OPENFDA_URL, OpenFdaClient, RetryPolicy
-from cgtvigil.ingest._patient_data import (
-    CGT_SYMPTOM_ITEMS,
-    CLOCK_SKEW,
-    EARLIEST_TIME,
-    LOINC_CODES,
-    MASKING_AGENTS,
-    MAX_NAME_LENGTH,
-    IntakeResult,
-    pseudonym_problem,
-    read_assessments,
-    read_fhir_bundle,
-    read_omh,
-    read_questionnaire_response,
-    read_wearable_csv,
-    time_problem,
-)
-from cgtvigil.ingest._quarantine import LoadedReport, QuarantinedReport
-from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
+The names are imported on first use (PEP 562): a FAERS ingest does not import the E2B, FHIR,
+openFDA (httpx) and patient-data adapters.
+"""
+
+import typing
+
+from cgtvigil._lazy import lazy_exports
+
+if typing.TYPE_CHECKING:
+    from cgtvigil.ingest._delimited import DelimitedReader, LineStats, QuarantineRow
+    from cgtvigil.ingest._drugnames import DrugNormaliser, clean_ingredient
+    from cgtvigil.ingest._e2b import (
+        E2B_IMPORTER_VERSION,
+        AckMessage,
+        AckReport,
+        BatchHeader,
+        E2BBatch,
+        read_ack,
+        read_e2b,
+    )
+    from cgtvigil.ingest._faers import (
+        FaersMember,
+        FaersQuarter,
+        IgnoredEntry,
+        IngestLimits,
+        MemberBatch,
+        MemberResult,
+        check_member,
+        open_quarter,
+        read_deleted,
+        read_member,
+    )
+    from cgtvigil.ingest._fhir_ae import (
+        E2B_OUTCOME_OID,
+        FHIR_IMPORTER_VERSION,
+        FHIR_OUTCOMES,
+        MEDDRA_OID,
+        MEDDRA_SYSTEMS,
+        SERIOUSNESS_CRITERION_URL,
+        FhirBatch,
+        FhirLimits,
+        fhir_timestamp,
+        hl7_timestamp,
+        read_fhir_adverse_events,
+    )
+    from cgtvigil.ingest._openfda import (
+        OPENFDA_IMPORTER_VERSION,
+        FaersLink,
+        OpenFdaLimits,
+        OpenFdaPartition,
+        OpenFdaReport,
+        ProductMatch,
+        faers_links,
+        iter_openfda_json,
+        openfda_case,
+        product_matches,
+        read_faers_xml,
+        read_openfda,
+    )
+    from cgtvigil.ingest._openfda_client import OPENFDA_URL, OpenFdaClient, RetryPolicy
+    from cgtvigil.ingest._patient_data import (
+        CGT_SYMPTOM_ITEMS,
+        CLOCK_SKEW,
+        EARLIEST_TIME,
+        LOINC_CODES,
+        MASKING_AGENTS,
+        MAX_NAME_LENGTH,
+        IntakeResult,
+        pseudonym_problem,
+        read_assessments,
+        read_fhir_bundle,
+        read_omh,
+        read_questionnaire_response,
+        read_wearable_csv,
+        time_problem,
+    )
+    from cgtvigil.ingest._quarantine import LoadedReport, QuarantinedReport
+    from cgtvigil.ingest._xml import SafeIterParse, XmlLimits, load_xsd, parse_xml
+
+# the module of each name
+_EXPORTS = {
+    "AckMessage": "_e2b",
+    "AckReport": "_e2b",
+    "BatchHeader": "_e2b",
+    "CGT_SYMPTOM_ITEMS": "_patient_data",
+    "CLOCK_SKEW": "_patient_data",
+    "DelimitedReader": "_delimited",
+    "DrugNormaliser": "_drugnames",
+    "E2BBatch": "_e2b",
+    "E2B_IMPORTER_VERSION": "_e2b",
+    "E2B_OUTCOME_OID": "_fhir_ae",
+    "EARLIEST_TIME": "_patient_data",
+    "FHIR_IMPORTER_VERSION": "_fhir_ae",
+    "FHIR_OUTCOMES": "_fhir_ae",
+    "FaersLink": "_openfda",
+    "FaersMember": "_faers",
+    "FaersQuarter": "_faers",
+    "FhirBatch": "_fhir_ae",
+    "FhirLimits": "_fhir_ae",
+    "IgnoredEntry": "_faers",
+    "IngestLimits": "_faers",
+    "IntakeResult": "_patient_data",
+    "LOINC_CODES": "_patient_data",
+    "LineStats": "_delimited",
+    "LoadedReport": "_quarantine",
+    "MASKING_AGENTS": "_patient_data",
+    "MAX_NAME_LENGTH": "_patient_data",
+    "MEDDRA_OID": "_fhir_ae",
+    "MEDDRA_SYSTEMS": "_fhir_ae",
+    "MemberBatch": "_faers",
+    "MemberResult": "_faers",
+    "OPENFDA_IMPORTER_VERSION": "_openfda",
+    "OPENFDA_URL": "_openfda_client",
+    "OpenFdaClient": "_openfda_client",
+    "OpenFdaLimits": "_openfda",
+    "OpenFdaPartition": "_openfda",
+    "OpenFdaReport": "_openfda",
+    "ProductMatch": "_openfda",
+    "QuarantineRow": "_delimited",
+    "QuarantinedReport": "_quarantine",
+    "RetryPolicy": "_openfda_client",
+    "SERIOUSNESS_CRITERION_URL": "_fhir_ae",
+    "SafeIterParse": "_xml",
+    "XmlLimits": "_xml",
+    "check_member": "_faers",
+    "clean_ingredient": "_drugnames",
+    "faers_links": "_openfda",
+    "fhir_timestamp": "_fhir_ae",
+    "hl7_timestamp": "_fhir_ae",
+    "iter_openfda_json": "_openfda",
+    "load_xsd": "_xml",
+    "open_quarter": "_faers",
+    "openfda_case": "_openfda",
+    "parse_xml": "_xml",
+    "product_matches": "_openfda",
+    "pseudonym_problem": "_patient_data",
+    "read_ack": "_e2b",
+    "read_assessments": "_patient_data",
+    "read_deleted": "_faers",
+    "read_e2b": "_e2b",
+    "read_faers_xml": "_openfda",
+    "read_fhir_adverse_events": "_fhir_ae",
+    "read_fhir_bundle": "_patient_data",
+    "read_member": "_faers",
+    "read_omh": "_patient_data",
+    "read_openfda": "_openfda",
+    "read_questionnaire_response": "_patient_data",
+    "read_wearable_csv": "_patient_data",
+    "time_problem": "_patient_data",
+}
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "CGT_SYMPTOM_ITEMS",
