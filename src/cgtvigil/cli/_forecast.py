@@ -75,7 +75,9 @@ FeaturesOption = Annotated[
     typer.Option(
         help="Features of the window classifier: daily (value, change, maximum so far) or known (the hazard "
         "model's features known at the time: slopes, ratios to baseline, fever burden, CRS so far, age, "
-        "product class, treatment, EASIX, CAR-HEMATOTOX; best with --model logistic)."
+        "product class, treatment, EASIX, CAR-HEMATOTOX; best with --model logistic) or core (15 of those: "
+        "day since infusion, last CRP/ferritin/IL-6, fever burden, each syndrome's course so far, CD19 class; "
+        "for small cohorts, with --model logistic)."
     ),
 ]
 _FAMILY_HELP = (
