@@ -36,7 +36,15 @@ from cgtvigil.ingest import (
     read_member,
 )
 from cgtvigil.model import ProductDictionary
-from cgtvigil.store import FaersStore, rebuild_cases, write_drug_map
+from cgtvigil.store import (
+    FaersStore,
+    derived_tables_current,
+    last_file_id,
+    rebuild_cases,
+    update_cases,
+    update_drug_map,
+    write_drug_map,
+)
 
 __all__ = ["Checkpoint", "FileReport", "IgnoredReport", "ImportReport", "ingest_faers", "refresh_drug_map"]
 
@@ -237,6 +245,10 @@ def ingest_faers(
 
     started = time.perf_counter()
     reports = 0  # DEMO rows loaded: one per report (version)
+    # Derived tables current before this run are updated with this run's files only (a new
+    # quarter costs about a quarter); otherwise (a run that stopped before them) rebuilt whole.
+    since = last_file_id(store)
+    current = derived_tables_current(store)
 
     def rate() -> str:
         elapsed = max(time.perf_counter() - started, 1e-9)
@@ -265,24 +277,37 @@ def ingest_faers(
     if progress:
         progress(f"de-duplicating cases ({rate()})", total, total)
     step("dedup")
-    report.cases = rebuild_cases(store, flag_duplicates=flag_duplicates)
+    if current["cases"]:
+        report.cases = update_cases(store, since, flag_duplicates=flag_duplicates)
+    else:
+        report.cases = rebuild_cases(store, flag_duplicates=flag_duplicates)
     if progress:
         progress(f"mapping drug names ({rate()})", total, total)
     step("drugmap")
-    report.drug_mapping = refresh_drug_map(store, products)
+    report.drug_mapping = refresh_drug_map(store, products, since=since if current["drug_map"] else None)
     if progress:  # the rate of the whole run: loading, de-duplication and drug mapping
         progress(f"done ({rate()})", total, total)
     step("done")
     return report
 
 
-def refresh_drug_map(store: FaersStore, products: ProductDictionary) -> dict[str, int]:
-    """Map every distinct (drugname, prod_ai) pair; returns counts per method."""
-    pairs = store.query("SELECT DISTINCT drugname, prod_ai FROM drug").to_pylist()
-    table = DrugNormaliser(products).map_table((p["drugname"], p["prod_ai"]) for p in pairs)
-    write_drug_map(store, table)
-    store.execute("INSERT OR REPLACE INTO meta VALUES ('product_dictionary_version', ?)", [products.version])
-    counts: dict[str, int] = {}
-    for m in table.column("method").to_pylist():
-        counts[m] = counts.get(m, 0) + 1
-    return counts
+def refresh_drug_map(store: FaersStore, products: ProductDictionary, *, since: int | None = None) -> dict[str, int]:
+    """Map every distinct (drugname, prod_ai) pair; returns the map's pairs per method.
+
+    With ``since`` (a drug map current before the files loaded after that file id) and the
+    same product dictionary version as the map's, only the pairs those files bring that the map
+    lacks are mapped and added."""
+    version = store.query("SELECT value FROM meta WHERE key = 'product_dictionary_version'").to_pylist()
+    if since is not None and version and version[0]["value"] == products.version:
+        pairs = store.query(
+            "SELECT DISTINCT drugname, prod_ai FROM drug WHERE file_id > ? "
+            "EXCEPT SELECT drugname, prod_ai FROM drug_map",
+            [since],
+        ).to_pylist()
+        update_drug_map(store, DrugNormaliser(products).map_table((p["drugname"], p["prod_ai"]) for p in pairs))
+    else:
+        pairs = store.query("SELECT DISTINCT drugname, prod_ai FROM drug").to_pylist()
+        write_drug_map(store, DrugNormaliser(products).map_table((p["drugname"], p["prod_ai"]) for p in pairs))
+        store.execute("INSERT OR REPLACE INTO meta VALUES ('product_dictionary_version', ?)", [products.version])
+    rows = store.query("SELECT method, count(*) AS n FROM drug_map GROUP BY method ORDER BY method").to_pylist()
+    return {r["method"]: int(r["n"]) for r in rows}

@@ -28,8 +28,12 @@ __all__ = [
     "analysis_relation_sql",
     "case_counts",
     "check_derived_tables",
+    "derived_tables_current",
+    "last_file_id",
     "loaded_snapshot",
     "rebuild_cases",
+    "update_cases",
+    "update_drug_map",
     "write_drug_map",
     "write_pt_topics",
 ]
@@ -52,6 +56,25 @@ def _mark(store: FaersStore, key: str) -> None:
 
 def _unmark(store: FaersStore, key: str) -> None:
     store.execute("DELETE FROM meta WHERE key = ?", [key])
+
+
+def last_file_id(store: FaersStore) -> int:
+    """The highest file id recorded (0 for an empty store): files loaded later have higher ids."""
+    return int(store.con.execute("SELECT coalesce(max(file_id), 0) FROM source_file").fetchall()[0][0])
+
+
+def derived_tables_current(store: FaersStore) -> dict[str, bool]:
+    """Whether ``report`` (key ``cases``) and ``drug_map`` (key ``drug_map``) were built from the
+    files loaded now (an ingest that stopped before rebuilding them leaves them stale)."""
+    present = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    marks = dict(
+        store.con.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", [_CASES_KEY, _DRUG_MAP_KEY]).fetchall()
+    )
+    now = loaded_snapshot(store)
+    return {
+        name: table in present and key in marks and json.loads(marks[key]) == now
+        for name, table, key in (("cases", "report", _CASES_KEY), ("drug_map", "drug_map", _DRUG_MAP_KEY))
+    }
 
 
 def check_derived_tables(store: FaersStore) -> None:
@@ -95,20 +118,20 @@ CASE upper(trim(age_cod))
   WHEN 'DY' THEN a / 365.25 WHEN 'HR' THEN a / 8766 ELSE NULL END"""
 
 
-def rebuild_cases(store: FaersStore, *, flag_duplicates: bool = False) -> dict[str, int]:
-    """(Re)build the ``report`` table from every loaded DEMO row; return case counts.
+def _cases_sql(where: str) -> str:
+    """The query of ``report``'s rows: the chosen version of each case of ``demo`` (``where``
+    restricts the cases, over the columns of demo and ``case_key``)."""
+    groups = "WHERE (primaryid, quarter) IN (SELECT (primaryid, quarter) FROM d)" if where else ""
+    return _CASES_SQL.format(where=where, groups=groups, age=_AGE_YEARS)
 
-    The snapshot marker is removed first and written last, so a run stopped in between
-    leaves a store that :func:`check_derived_tables` refuses."""
-    _unmark(store, _CASES_KEY)
-    store.execute(
-        f"""
-        CREATE OR REPLACE TABLE report AS
+
+_CASES_SQL = """
         WITH d AS (
-            SELECT *, coalesce(nullif(trim(caseid), ''), primaryid) AS case_key,
-                   TRY_CAST(caseversion AS INTEGER) AS version,
-                   TRY_CAST(nullif(trim(age), '') AS DOUBLE) AS a
-            FROM demo),
+            SELECT * FROM (
+                SELECT *, coalesce(nullif(trim(caseid), ''), primaryid) AS case_key,
+                       TRY_CAST(caseversion AS INTEGER) AS version,
+                       TRY_CAST(nullif(trim(age), '') AS DOUBLE) AS a
+                FROM demo) {where}),
         ranked AS (
             SELECT *, row_number() OVER (
                 PARTITION BY case_key
@@ -117,23 +140,67 @@ def rebuild_cases(store: FaersStore, *, flag_duplicates: bool = False) -> dict[s
                          quarter DESC,
                          TRY_CAST(ltrim(primaryid, 'L') AS BIGINT) DESC NULLS LAST,
                          line DESC) AS rn,
-                count(*) OVER (PARTITION BY case_key) AS n_versions_loaded,
-                count(*) OVER (PARTITION BY primaryid, quarter) AS n_same_primaryid
-            FROM d)
-        SELECT primaryid, case_key AS caseid, version AS caseversion, quarter, legacy, file_id, line,
+                count(*) OVER (PARTITION BY case_key) AS n_versions_loaded
+            FROM d),
+        -- rows per (primaryid, quarter) over all of demo, not only the cases chosen again
+        g AS (
+            SELECT primaryid, quarter, count(*) AS n_same_primaryid FROM demo {groups} GROUP BY primaryid, quarter)
+        SELECT ranked.primaryid, case_key AS caseid, version AS caseversion, ranked.quarter, legacy, file_id, line,
                event_dt, fda_dt, init_fda_dt, age, age_cod, sex AS sex_raw, reporter_country,
                occr_country, occp_cod, n_versions_loaded, n_same_primaryid > 1 AS dup_primaryid,
-               ({_AGE_YEARS}) AS age_years,
-               CASE WHEN ({_AGE_YEARS}) IS NULL OR ({_AGE_YEARS}) > 125 THEN 'unknown'
-                    WHEN ({_AGE_YEARS}) < 18 THEN '0-17' WHEN ({_AGE_YEARS}) < 65 THEN '18-64'
+               ({age}) AS age_years,
+               CASE WHEN ({age}) IS NULL OR ({age}) > 125 THEN 'unknown'
+                    WHEN ({age}) < 18 THEN '0-17' WHEN ({age}) < 65 THEN '18-64'
                     ELSE '65+' END AS age_band,
                CASE upper(trim(sex)) WHEN 'M' THEN 'M' WHEN 'F' THEN 'F' ELSE 'UNK' END AS sex,
                substr(coalesce(nullif(trim(init_fda_dt), ''), fda_dt), 1, 4) AS report_year,
                case_key IN (SELECT caseid FROM deleted_case) AS deleted,
                FALSE AS probable_duplicate
-        FROM ranked WHERE rn = 1
+        FROM ranked JOIN g ON g.primaryid IS NOT DISTINCT FROM ranked.primaryid AND g.quarter = ranked.quarter
+        WHERE rn = 1
+"""
+
+
+def rebuild_cases(store: FaersStore, *, flag_duplicates: bool = False) -> dict[str, int]:
+    """(Re)build the ``report`` table from every loaded DEMO row; return case counts.
+
+    The snapshot marker is removed first and written last, so a run stopped in between
+    leaves a store that :func:`check_derived_tables` refuses."""
+    _unmark(store, _CASES_KEY)
+    store.execute("CREATE OR REPLACE TABLE report AS " + _cases_sql(""))
+    if flag_duplicates:
+        _flag_probable_duplicates(store)
+    _mark(store, _CASES_KEY)
+    return case_counts(store)
+
+
+def update_cases(store: FaersStore, since_file_id: int, *, flag_duplicates: bool = False) -> dict[str, int]:
+    """Bring a current ``report`` up to date with the files loaded after ``since_file_id``: only
+    the cases they touch are chosen again (a new version, a row sharing a primaryid and quarter
+    with one, a deletion), so a new quarter costs about one quarter, not the whole history. The
+    result equals :func:`rebuild_cases`; call it only when ``report`` was current before those
+    files (:func:`derived_tables_current`). The probable-duplicate flags, which compare a case
+    with every other, are computed over the whole table again when asked for."""
+    _unmark(store, _CASES_KEY)
+    store.execute(
         """
+        CREATE OR REPLACE TEMP TABLE _touched AS
+        WITH new AS (SELECT primaryid, quarter, coalesce(nullif(trim(caseid), ''), primaryid) AS case_key
+                     FROM demo WHERE file_id > ?)
+        SELECT case_key FROM new
+        UNION SELECT coalesce(nullif(trim(d.caseid), ''), d.primaryid) FROM demo d
+              SEMI JOIN (SELECT DISTINCT primaryid, quarter FROM new) n
+              ON n.primaryid = d.primaryid AND n.quarter = d.quarter
+        UNION SELECT caseid FROM deleted_case WHERE file_id > ?
+        """,
+        [since_file_id, since_file_id],
     )
+    try:
+        store.execute("DELETE FROM report WHERE caseid IN (SELECT case_key FROM _touched)")
+        store.execute("INSERT INTO report " + _cases_sql("WHERE case_key IN (SELECT case_key FROM _touched)"))
+    finally:
+        store.execute("DROP TABLE IF EXISTS _touched")
+    store.execute("UPDATE report SET probable_duplicate = FALSE WHERE probable_duplicate")
     if flag_duplicates:
         _flag_probable_duplicates(store)
     _mark(store, _CASES_KEY)
@@ -187,6 +254,18 @@ def write_drug_map(store: FaersStore, mapping: pa.Table) -> None:
     store.con.register("_map", mapping)
     try:
         store.execute("CREATE OR REPLACE TABLE drug_map AS SELECT * FROM _map")
+    finally:
+        store.con.unregister("_map")
+    _mark(store, _DRUG_MAP_KEY)
+
+
+def update_drug_map(store: FaersStore, mapping: pa.Table) -> None:
+    """Add the rows of ``mapping`` (drug names new since the map was current) to the drug map
+    and mark it with the snapshot now loaded."""
+    _unmark(store, _DRUG_MAP_KEY)
+    store.con.register("_map", mapping)
+    try:
+        store.execute("INSERT INTO drug_map BY NAME SELECT * FROM _map")
     finally:
         store.con.unregister("_map")
     _mark(store, _DRUG_MAP_KEY)
