@@ -40,9 +40,11 @@ __all__ = ["ScreenResult", "open_screen_store", "screen_counts_file", "screen_lo
 
 # DuckDB's memory for counting (a limit, not a reservation): above it DuckDB spills to disk
 # instead of growing. Its default, 80 % of the machine's memory, let the distinct rows of a
-# 5M-report long file take the screen to 4.7 GB; under 2 GB the same count peaked at 2.6 GB
-# and took no longer (benchmarks/README.md, issue 17). The default of the deployment's setting
-# (Settings.duckdb_memory_limit, CGTVIGIL_DUCKDB_MEMORY_LIMIT), which the commands pass down.
+# 5M-report long file take the screen to 4.7 GB; under 2 GB the screen peaks at 3.0 GB. The
+# spilling costs CPU: at 5M reports the count took 61 CPU s without a limit (4.5 GB), 62 s under
+# 3 GB (3.2 GB) and 92 s under 2 GB (benchmarks/README.md, issue 17). The default of the
+# deployment's setting (Settings.duckdb_memory_limit, CGTVIGIL_DUCKDB_MEMORY_LIMIT), which the
+# commands pass down.
 MEMORY_LIMIT = "2GB"
 
 Progress = Callable[[str, int, int], None]
