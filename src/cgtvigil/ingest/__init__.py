@@ -150,7 +150,8 @@ _EXPORTS = {
     "read_wearable_csv": "_patient_data",
     "time_problem": "_patient_data",
 }
-__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+if not typing.TYPE_CHECKING:  # mypy sees the imports above, and an unknown name is an error
+    __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "CGT_SYMPTOM_ITEMS",

@@ -142,7 +142,8 @@ _EXPORTS = {
     "statistic_by_quarter": "_queries",
     "write_result": "_output",
 }
-__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
+if not typing.TYPE_CHECKING:  # mypy sees the imports above, and an unknown name is an error
+    __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 __all__ = [
     "CASE_PAGE_ROWS",

@@ -193,7 +193,8 @@ _SQLALCHEMY = (
     "_signal_tables",
     "_sql",
 )
-__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, together=_SQLALCHEMY)
+if not typing.TYPE_CHECKING:  # mypy sees the imports above, and an unknown name is an error
+    __getattr__, __dir__ = lazy_exports(globals(), _EXPORTS, together=_SQLALCHEMY)
 
 __all__ = [
     "AGE_BANDS",
