@@ -12,12 +12,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
+from cgtvigil.cli import app
 from cgtvigil.config import Settings
 from cgtvigil.engine import DuckDBEngine
 from cgtvigil.errors import CgtVigilError
-from cgtvigil.model import SignalSpec
-from cgtvigil.screening import ingest_faers, pair_features, screen_long_file
+from cgtvigil.screening import ingest_faers, pair_features
 from cgtvigil.screening._screen import MEMORY_LIMIT
 from cgtvigil.store import FaersStore, load_products
 
@@ -59,7 +60,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         Settings.from_env()
 
 
-def test_the_screen_counts_under_the_setting(
+def test_the_signals_command_counts_under_the_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, counted_under: list[tuple[str, str]]
 ) -> None:
     path = tmp_path / "long.parquet"
@@ -73,16 +74,10 @@ def test_the_screen_counts_under_the_setting(
             monkeypatch.setenv("CGTVIGIL_DUCKDB_TEMP_DIR", str(folder))
         else:
             monkeypatch.delenv("CGTVIGIL_DUCKDB_TEMP_DIR", raising=False)
-        settings = Settings.from_env()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # zero cells of a tiny table
-            result = screen_long_file(
-                path,
-                SignalSpec(methods=("prr", "ror")),
-                memory_limit=settings.duckdb_memory_limit,
-                temp_directory=settings.duckdb_temp_dir,
-            )
-        assert result.table.num_rows == 15
+        out = tmp_path / f"signals_{size}.csv"
+        result = CliRunner().invoke(app, ["signals", "--input", str(path), "--method", "prr,ror", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        assert len(out.read_text().splitlines()) == 16  # header and 15 pairs
     (limit_1, temp_1), (limit_2, temp_2) = counted_under
     assert (limit_1, limit_2) == (_as_duckdb_shows("300MB"), _as_duckdb_shows("1GB"))
     assert limit_1 != limit_2
@@ -106,6 +101,13 @@ def test_the_feature_run_counts_under_the_setting(
         pair_features(store, products, memory_limit=settings.duckdb_memory_limit)
         after = store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert counted_under and {limit for limit, _ in counted_under} == {_as_duckdb_shows("700MB")}
-    # the store's own limit is restored (to DuckDB's rounding of the text it shows: 18.8 GiB
-    # comes back as 18.7 GiB)
-    assert after != _as_duckdb_shows("700MB") and before != _as_duckdb_shows("700MB")
+    assert after == before != _as_duckdb_shows("700MB")  # the store's own limit is restored
+
+
+def test_a_bad_setting_is_one_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("id,var1,var2\nr1,d,e\n")
+    monkeypatch.setenv("CGTVIGIL_DUCKDB_MEMORY_LIMIT", "lots")
+    result = CliRunner().invoke(app, ["signals", "--input", str(path), "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "CGTVIGIL_DUCKDB_MEMORY_LIMIT must be a memory size" in " ".join(result.output.split())

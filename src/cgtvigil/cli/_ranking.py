@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cgtvigil.cli._app import _fail, _progress, _show_warnings, app, console, err, plain
 from cgtvigil.cli._surveillance import PlotOption, _write_plot
+from cgtvigil.config import Settings
 from cgtvigil.errors import CgtVigilError, ParseError, ValidationError
 from cgtvigil.screening import (
     FEATURE_NAMES,
@@ -63,7 +64,7 @@ def _features(db: Path, reference: ReferenceSet | None, until: str | None) -> Pa
         warnings.simplefilter("always")
         feats = pair_features(
             store, load_products(), event_groups=reference.event_groups if reference else None, until=until,
-            progress=progress,
+            progress=progress, memory_limit=Settings.from_env().duckdb_memory_limit,
         )  # fmt: skip
     _show_warnings(caught)
     return feats

@@ -375,7 +375,14 @@ def signals_cmd(
             elif layout == "long":
                 assert input is not None
                 with _progress("screen") as progress:
-                    result = screen_long_file(input, spec, engine=counting, progress=progress)
+                    result = screen_long_file(
+                        input,
+                        spec,
+                        engine=counting,
+                        progress=progress,
+                        memory_limit=settings.duckdb_memory_limit,
+                        temp_directory=settings.duckdb_temp_dir,
+                    )
             else:
                 assert input is not None
                 result = screen_counts_file(input, spec)

@@ -86,10 +86,11 @@ class DuckDBEngine:
         self._own_temp: Path | None = None
         if con is None:
             con = duckdb.connect()
-            if memory_limit:
-                if temp_directory is None:
-                    temp_directory = self._own_temp = Path(tempfile.mkdtemp(prefix="cgtvigil-duckdb-"))
+            if memory_limit and temp_directory is None:  # spill into a folder of its own
+                temp_directory = self._own_temp = Path(tempfile.mkdtemp(prefix="cgtvigil-duckdb-"))
+            if temp_directory is not None:
                 con.execute("SET temp_directory = ?", [str(temp_directory)])
+            if memory_limit:
                 con.execute("SET memory_limit = ?", [memory_limit])
         self.con = con
         self._memory_limit = memory_limit
@@ -109,17 +110,23 @@ class DuckDBEngine:
     @contextmanager
     def limited(self, memory_limit: str | None = None) -> Iterator[DuckDBEngine]:
         """Run a block under a DuckDB ``memory_limit`` (this engine's by default) and restore
-        the connection's own limit afterwards (a store's connection outlives the block)."""
+        the connection's own limit afterwards (a store's connection outlives the block). The
+        connection spills where it already does (a store's: DuckDB's folder beside the file)."""
         limit = memory_limit or self._memory_limit
         if not limit:
             yield self
             return
-        before = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        shown = "SELECT current_setting('memory_limit')"
+        before = self.con.execute(shown).fetchall()[0][0]
         self.con.execute("SET memory_limit = ?", [limit])
         try:
             yield self
         finally:
-            self.con.execute("SET memory_limit = ?", [before])
+            # DuckDB shows a limit rounded (18.8 GiB as 18.7 GiB): the default comes back exactly
+            # by RESET, a limit of the connection's own as shown
+            self.con.execute("RESET memory_limit")
+            if self.con.execute(shown).fetchall()[0][0] != before:
+                self.con.execute("SET memory_limit = ?", [before])
 
     def relation_from_file(self, path: Path, *, strata: tuple[str, ...] = ()) -> str:
         path = Path(path)
