@@ -15,6 +15,7 @@ exp(E[ln lambda]) and its quantiles (EB05, EB95) follow.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,10 @@ from threadpoolctl import threadpool_limits
 from cgtvigil._validation import Problems, check_interval
 from cgtvigil.errors import ConvergenceError, StatisticalCaveatWarning, ValidationError
 from cgtvigil.signals._table import FloatArray, as_float_array, result_to_arrow
+
+# BLAS's thread count is the process's: fits in two threads at once would restore each other's
+# limit out of order (and leave BLAS single-threaded), so fits hold this while it is lowered.
+_BLAS_LIMIT = threading.Lock()
 
 __all__ = ["EBGMResult", "GammaMixturePrior", "GammaMixturePriorFitter", "ebgm", "prior_log_likelihood"]
 
@@ -379,7 +384,11 @@ class GammaMixturePriorFitter:
         # single-threaded meanwhile: L-BFGS-B's calls on five parameters woke OpenBLAS's threads,
         # which spun between calls, more than doubling the fit's CPU time (issue 17).
         workers = max(1, min(len(self.starts), os.cpu_count() or 1))
-        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers) as threads:
+        with (
+            _BLAS_LIMIT,
+            threadpool_limits(limits=1, user_api="blas"),
+            ThreadPoolExecutor(max_workers=workers) as threads,
+        ):
             done = list(threads.map(optimise, self.starts))
         solutions = [theta for theta, _ in done]
         reports = [report for _, report in done]
