@@ -139,7 +139,7 @@ def test_patient_level_services_honour_the_scope(session: Session, who: str) -> 
         reached = {p for p in PATIENTS if _ids_or_none(call, p) is not None}
         assert reached == sees, (who, name)
     for p in sees & {"P-A1", "P-B1"}:  # what is returned is the patient's own data
-        assert {o.kind for o in observation_points(session, scope, p)} == {
+        assert {o["kind"] for o in observation_points(session, scope, p)} == {
             "temperature",
             "crs_grade",
             "symptom:cgt_fever",

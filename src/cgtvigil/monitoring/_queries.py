@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import Date, Integer, Select, Subquery, bindparam, case, event, func, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict
 
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.model import ProductDictionary
@@ -44,6 +45,7 @@ __all__ = [
     "EproReport",
     "NoticeView",
     "ObservationPoint",
+    "ObservationPointRow",
     "ObservationSeries",
     "PatientSummary",
     "act_on_alert",
@@ -325,6 +327,19 @@ class ObservationPoint(BaseModel):
     day: float | None = Field(None, description="days since the latest infusion (fractional)")
 
 
+class ObservationPointRow(TypedDict):
+    """An :class:`ObservationPoint` as a plain dict (thousands a request: a pydantic model per
+    point cost 2-3x the CPU of reading and serialising them)."""
+
+    kind: str
+    time: datetime
+    value: float
+    unit: str
+    source: str
+    device: str
+    day: float | None
+
+
 def observation_points(
     session: Session,
     scope: Scope,
@@ -334,8 +349,9 @@ def observation_points(
     until: datetime | None = None,
     kinds: tuple[str, ...] = (),
     limit: int = MAX_POINTS,
-) -> list[ObservationPoint]:
-    """Current (not superseded) observations of a patient in scope, oldest first."""
+) -> list[ObservationPointRow]:
+    """Current (not superseded) observations of a patient in scope, oldest first (the fields
+    of :class:`ObservationPoint`)."""
     _, treatment = _patient(session, scope, patient_id)
     o = ObservationRow
     # Columns, not ORM entities: a patient's chart holds thousands of points.
@@ -350,15 +366,15 @@ def observation_points(
         query = query.where(ObservationRow.kind.in_(kinds))
     day0 = datetime.combine(treatment.infusion_date, datetime.min.time()) if treatment else None
     return [
-        ObservationPoint(
-            kind=kind,
-            time=time.replace(tzinfo=UTC),
-            value=value,
-            unit=unit,
-            source=source,
-            device=device or "",
-            day=round((time - day0).total_seconds() / 86400, 4) if day0 else None,
-        )
+        {
+            "kind": kind,
+            "time": time.replace(tzinfo=UTC),
+            "value": value,
+            "unit": unit,
+            "source": source,
+            "device": device or "",
+            "day": round((time - day0).total_seconds() / 86400, 4) if day0 else None,
+        }
         for kind, time, value, unit, source, device in session.execute(query.order_by(o.time).limit(limit))
     ]
 
