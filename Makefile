@@ -2,6 +2,7 @@
 #   make demo   set up, build the demo data and serve the web application on 127.0.0.1:8000
 #   make test   set up and run every test (lint, layer contract, types, pytest with PostgreSQL)
 SHELL := /bin/bash
+COMMA := ,
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -51,10 +52,23 @@ demo: $(STAMP)
 test: $(STAMP) $(SPARK_STAMP)
 	scripts/test.sh
 
+# Every benchmark of benchmarks/README.md at sizes one machine affords in minutes; FULL=1 runs the
+# sizes the README records (1M and 5M reports, all of FAERS at real scale, a day of 10,000
+# monitored patients: hours on two cores).
 bench: $(STAMP) $(SPARK_STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench,spark]'
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(if $(FULL),--sizes 1000000$(COMMA)5000000 --repeat 3)
 	$(BIN)/python benchmarks/monitoring.py
+	$(if $(FULL),$(BIN)/python benchmarks/monitoring.py --postgres --workers 2 --patients 10000 --hours 24)
+	$(BIN)/python benchmarks/web.py --postgres --workers 4 --rounds 5
+	$(BIN)/python benchmarks/spark.py $(if $(FULL),--sizes 1000000$(COMMA)5000000,--sizes 100000)
+	$(BIN)/python benchmarks/ranking.py $(if $(FULL),--sizes 1000000$(COMMA)5000000,--sizes 100000)
+	$(BIN)/python benchmarks/forecast.py
+	$(BIN)/python benchmarks/faers_history.py $(if $(FULL),--quarters 89 --scale 1,--quarters 4 --scale 0.01)
+	$(BIN)/python benchmarks/genotox.py
+	$(BIN)/python benchmarks/cases.py
+	$(BIN)/python benchmarks/e2b.py
+	$(BIN)/python benchmarks/ingest_hostile.py
 
 clean:
 	rm -rf $(VENV) cgtvigil-output .pytest_cache .mypy_cache .ruff_cache
