@@ -42,7 +42,6 @@ from cgtvigil.store import (
     last_file_id,
     rebuild_cases,
     update_cases,
-    update_drug_map,
     write_drug_map,
 )
 
@@ -298,16 +297,17 @@ def refresh_drug_map(store: FaersStore, products: ProductDictionary, *, since: i
     same product dictionary version as the map's, only the pairs those files bring that the map
     lacks are mapped and added."""
     version = store.query("SELECT value FROM meta WHERE key = 'product_dictionary_version'").to_pylist()
-    if since is not None and version and version[0]["value"] == products.version:
-        pairs = store.query(
+    add = since is not None and bool(version) and version[0]["value"] == products.version
+    if add:
+        new = (
             "SELECT DISTINCT drugname, prod_ai FROM drug WHERE file_id > ? "
-            "EXCEPT SELECT drugname, prod_ai FROM drug_map",
-            [since],
-        ).to_pylist()
-        update_drug_map(store, DrugNormaliser(products).map_table((p["drugname"], p["prod_ai"]) for p in pairs))
+            "EXCEPT SELECT drugname, prod_ai FROM drug_map"
+        )
+        pairs = store.query(new, [since]).to_pylist()
     else:
         pairs = store.query("SELECT DISTINCT drugname, prod_ai FROM drug").to_pylist()
-        write_drug_map(store, DrugNormaliser(products).map_table((p["drugname"], p["prod_ai"]) for p in pairs))
+    write_drug_map(store, DrugNormaliser(products).map_table((p["drugname"], p["prod_ai"]) for p in pairs), add=add)
+    if not add:
         store.execute("INSERT OR REPLACE INTO meta VALUES ('product_dictionary_version', ?)", [products.version])
     rows = store.query("SELECT method, count(*) AS n FROM drug_map GROUP BY method ORDER BY method").to_pylist()
     return {r["method"]: int(r["n"]) for r in rows}

@@ -23,7 +23,6 @@ if typing.TYPE_CHECKING:
         loaded_snapshot,
         rebuild_cases,
         update_cases,
-        update_drug_map,
         write_drug_map,
         write_pt_topics,
     )
@@ -173,7 +172,6 @@ _EXPORTS = {
     "product_condition": "_scope",
     "rebuild_cases": "_cases",
     "update_cases": "_cases",
-    "update_drug_map": "_cases",
     "session_factory": "_operational",
     "signal_condition": "_scope",
     "utc_naive": "_operational",
@@ -278,7 +276,6 @@ __all__ = [
     "session_factory",
     "signal_condition",
     "update_cases",
-    "update_drug_map",
     "utc_naive",
     "write_drug_map",
     "write_pt_topics",

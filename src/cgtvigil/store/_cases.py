@@ -33,7 +33,6 @@ __all__ = [
     "loaded_snapshot",
     "rebuild_cases",
     "update_cases",
-    "update_drug_map",
     "write_drug_map",
     "write_pt_topics",
 ]
@@ -246,26 +245,18 @@ def case_counts(store: FaersStore) -> dict[str, int]:
     return {k: int(v or 0) for k, v in row.items()}
 
 
-def write_drug_map(store: FaersStore, mapping: pa.Table) -> None:
-    """Replace the drug-name map: (drugname, prod_ai) -> drug label, product_id, method.
+def write_drug_map(store: FaersStore, mapping: pa.Table, *, add: bool = False) -> None:
+    """Replace the drug-name map: (drugname, prod_ai) -> drug label, product_id, method; or,
+    with ``add``, add the rows of ``mapping`` (names new since the map was current).
 
-    ``mapping`` must cover the drug names now loaded; the map is marked with that snapshot."""
+    The map must then cover the drug names now loaded; it is marked with that snapshot."""
     _unmark(store, _DRUG_MAP_KEY)
     store.con.register("_map", mapping)
     try:
-        store.execute("CREATE OR REPLACE TABLE drug_map AS SELECT * FROM _map")
-    finally:
-        store.con.unregister("_map")
-    _mark(store, _DRUG_MAP_KEY)
-
-
-def update_drug_map(store: FaersStore, mapping: pa.Table) -> None:
-    """Add the rows of ``mapping`` (drug names new since the map was current) to the drug map
-    and mark it with the snapshot now loaded."""
-    _unmark(store, _DRUG_MAP_KEY)
-    store.con.register("_map", mapping)
-    try:
-        store.execute("INSERT INTO drug_map BY NAME SELECT * FROM _map")
+        if add:
+            store.execute("INSERT INTO drug_map BY NAME SELECT * FROM _map")
+        else:
+            store.execute("CREATE OR REPLACE TABLE drug_map AS SELECT * FROM _map")
     finally:
         store.con.unregister("_map")
     _mark(store, _DRUG_MAP_KEY)
