@@ -62,18 +62,29 @@ def last_file_id(store: FaersStore) -> int:
     return int(store.con.execute("SELECT coalesce(max(file_id), 0) FROM source_file").fetchall()[0][0])
 
 
-def derived_tables_current(store: FaersStore) -> dict[str, bool]:
-    """Whether ``report`` (key ``cases``) and ``drug_map`` (key ``drug_map``) were built from the
-    files loaded now (an ingest that stopped before rebuilding them leaves them stale)."""
-    present = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+_DERIVED = (("cases", "report", _CASES_KEY, "case view"), ("drug_map", "drug_map", _DRUG_MAP_KEY, "drug map"))
+
+
+def _tables(store: FaersStore) -> set[str]:
+    return {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+def _built_and_now(store: FaersStore) -> tuple[dict[str, dict[str, object] | None], dict[str, object]]:
+    """The snapshot each derived table was marked with (None: unmarked), by name, and the
+    snapshot of the files loaded now."""
     marks = dict(
         store.con.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", [_CASES_KEY, _DRUG_MAP_KEY]).fetchall()
     )
-    now = loaded_snapshot(store)
-    return {
-        name: table in present and key in marks and json.loads(marks[key]) == now
-        for name, table, key in (("cases", "report", _CASES_KEY), ("drug_map", "drug_map", _DRUG_MAP_KEY))
-    }
+    built = {name: json.loads(marks[key]) if key in marks else None for name, _, key, _ in _DERIVED}
+    return built, loaded_snapshot(store)
+
+
+def derived_tables_current(store: FaersStore) -> dict[str, bool]:
+    """Whether ``report`` (key ``cases``) and ``drug_map`` (key ``drug_map``) were built from the
+    files loaded now (an ingest that stopped before rebuilding them leaves them stale)."""
+    present = _tables(store)
+    built, now = _built_and_now(store)
+    return {name: table in present and built[name] == now for name, table, _, _ in _DERIVED}
 
 
 def check_derived_tables(store: FaersStore) -> None:
@@ -83,7 +94,7 @@ def check_derived_tables(store: FaersStore) -> None:
     :class:`~cgtvigil.errors.StaleStoreError` when ``report`` or ``drug_map`` is missing or
     predates the loaded files (re-running the same ingest rebuilds both).
     """
-    present = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    present = _tables(store)
     lacking = [t for t in _STORE_TABLES if t not in present]
     if lacking:
         raise StoreError(
@@ -91,16 +102,13 @@ def check_derived_tables(store: FaersStore) -> None:
             f"load it with `cgtvigil ingest faers ... --db {store.path}`."
         )
     rerun = f"re-run `cgtvigil ingest faers ... --db {store.path}` with the same files to rebuild it"
-    now = loaded_snapshot(store)
-    marks = dict(
-        store.con.execute("SELECT key, value FROM meta WHERE key IN (?, ?)", [_CASES_KEY, _DRUG_MAP_KEY]).fetchall()
-    )
-    for table, key, what in (("report", _CASES_KEY, "case view"), ("drug_map", _DRUG_MAP_KEY, "drug map")):
+    marked, now = _built_and_now(store)
+    for name, table, _, what in _DERIVED:
         if table not in present:
             raise StaleStoreError(
                 f"{store.path}: the store has no {what} (table '{table}'): an ingest did not finish; {rerun}."
             )
-        built = json.loads(marks[key]) if key in marks else None
+        built = marked[name]
         if built != now:
             since = f"built from {built['files']} loaded files" if built else "not marked as built"
             raise StaleStoreError(
