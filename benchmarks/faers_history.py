@@ -69,7 +69,18 @@ r = generate_history(Path(sys.argv[1]), load_products(), cfg, progress=progress)
 print(json.dumps({"reports": r.reports, "cases": r.cases, "deleted_listed": r.deleted, "quarters": len(r.zips)}))
 """
 
-INGEST = """
+LIMIT = """
+import os
+# --memory-limit: DuckDB's memory_limit on the store's connection (FaersStore(memory_limit=...),
+# as the commands pass CGTVIGIL_DUCKDB_MEMORY_LIMIT); "none": DuckDB's default, 80 % of RAM;
+# unset: the store's default (2GiB since the store sets one; before that, DuckDB's)
+_limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "")
+LIMIT = {"memory_limit": None if _limit == "none" else _limit} if _limit else {}
+"""
+
+INGEST = (
+    LIMIT
+    + """
 import json, os, sys, time, warnings
 from pathlib import Path
 from cgtvigil.screening import ingest_faers
@@ -90,9 +101,7 @@ def checkpoint(name):
     if name in ("dedup", "drugmap", "done"):
         marks[name] = (time.perf_counter() - t0, time.process_time() - c0)
         step[0] = name
-with FaersStore(Path(sys.argv[1])) as store:
-    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
-        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
+with FaersStore(Path(sys.argv[1]), **LIMIT) as store:
     report = ingest_faers(zips, store, load_products(), checkpoint=checkpoint)
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 demo = sum(f.loaded for f in report.files if f.table == "demo")
@@ -107,33 +116,38 @@ print(json.dumps({
     "peak_rss_mb_by_step": {k: round(v) for k, v in peak.items()},
 }))
 """
+)
 
-DEDUP = """
+DEDUP = (
+    LIMIT
+    + """
 import json, os, sys, time
 from cgtvigil.store import FaersStore, rebuild_cases
-with FaersStore(sys.argv[1]) as store:
-    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
-        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
+with FaersStore(sys.argv[1], **LIMIT) as store:
     t, c = time.perf_counter(), time.process_time()
     counts = rebuild_cases(store)
 print(json.dumps({**counts, "phase_s": round(time.perf_counter() - t, 2),
                   "phase_cpu_s": round(time.process_time() - c, 2)}))
 """
+)
 
-DRUGMAP = """
+DRUGMAP = (
+    LIMIT
+    + """
 import json, os, sys, time
 from cgtvigil.screening import refresh_drug_map
 from cgtvigil.store import FaersStore, load_products
-with FaersStore(sys.argv[1]) as store:
-    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
-        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
+with FaersStore(sys.argv[1], **LIMIT) as store:
     t, c = time.perf_counter(), time.process_time()
     counts = refresh_drug_map(store, load_products())
 print(json.dumps({"pairs": sum(counts.values()), **counts, "phase_s": round(time.perf_counter() - t, 2),
                   "phase_cpu_s": round(time.process_time() - c, 2)}))
 """
+)
 
-SCREEN = """
+SCREEN = (
+    LIMIT
+    + """
 import json, os, sys, time, warnings
 from cgtvigil.model import SignalSpec
 from cgtvigil.screening import open_screen_store, screen_store
@@ -141,14 +155,15 @@ from cgtvigil.store import load_products, load_topics
 warnings.simplefilter("ignore")
 spec = SignalSpec(products_only=sys.argv[2] == "cgt")
 with open_screen_store(sys.argv[1]) as store:
-    if os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT"):
-        store.con.execute(f"SET memory_limit = '{os.environ['BENCH_DUCKDB_MEMORY_LIMIT']}'")
+    if LIMIT:
+        store.limit_memory(LIMIT["memory_limit"])
     t, c = time.perf_counter(), time.process_time()
     r = screen_store(store, spec, load_products(), load_topics())
 levels = r.table.column("event_type").to_pylist()
 print(json.dumps({"rows": r.table.num_rows, "pt_rows": levels.count("pt"), "topic_rows": levels.count("topic"),
                   "phase_s": round(time.perf_counter() - t, 2), "phase_cpu_s": round(time.process_time() - c, 2)}))
 """
+)
 
 
 def _load() -> list[float]:
@@ -195,7 +210,8 @@ def main() -> None:
     parser.add_argument("--no-growth", action="store_true", help="skip the half-size store and its incremental ingest")
     parser.add_argument(
         "--memory-limit",
-        help="DuckDB memory_limit on the store's connection in every stage, e.g. 2GB (default: DuckDB's, 80%% of RAM)",
+        help="DuckDB memory_limit on the store's connection in every stage, e.g. 1GB, or 'none' for DuckDB's "
+        "default (80%% of RAM); default: the store's own (2GiB; CGTVIGIL_DUCKDB_MEMORY_LIMIT's default is 2GB)",
     )
     parser.add_argument("--src", type=Path, help="run the stages with DIR/src first on PYTHONPATH")
     parser.add_argument("--stages", default="ingest,dedup,drugmap,screen_all,screen_cgt,incremental,new_alone,growth")
@@ -225,7 +241,7 @@ def main() -> None:
         "quarters": args.quarters,
         "scale": args.scale,
         "src": str(args.src) if args.src else "working tree",
-        "duckdb_memory_limit": args.memory_limit or "DuckDB default (80% of RAM)",
+        "duckdb_memory_limit": args.memory_limit or "the store's default (2GiB; DuckDB's 80% of RAM before it had one)",
         "src_commit": (args.src / "COMMIT").read_text().strip()
         if args.src and (args.src / "COMMIT").exists()
         else None,

@@ -119,10 +119,12 @@ class Settings:
     core, a master URL such as spark://host:7077 or yarn, or a Spark Connect URL sc://host:15002),
     CGTVIGIL_SPARK_EXPORT_DIR (where the store's Parquet export for Spark is written: on a
     cluster, a folder every executor reads; default the system's temporary folder),
-    CGTVIGIL_DUCKDB_MEMORY_LIMIT (DuckDB's memory while a screen or the pair features count,
-    default 2GB: above it DuckDB spills to disk instead of growing) and CGTVIGIL_DUCKDB_TEMP_DIR
-    (where the long-file screen spills; default a folder of its own in the system's temporary
-    folder, removed when the count is done)."""
+    CGTVIGIL_DUCKDB_MEMORY_LIMIT (DuckDB's memory while a screen or the pair features count, and
+    on the FAERS store's own connection during an ingest (the case rebuild) and a screen of the
+    store; default 2GB: above it DuckDB spills to disk instead of growing) and
+    CGTVIGIL_DUCKDB_TEMP_DIR (where DuckDB spills; default for the long-file screen a folder of
+    its own in the system's temporary folder, removed when the count is done, and for the store
+    DuckDB's ``<store file>.tmp`` beside it)."""
 
     db: Path = Path("cgtvigil.duckdb")
     output_dir: Path = Path("cgtvigil-output")
@@ -151,8 +153,11 @@ class Settings:
     openfda_url: str = "https://api.fda.gov"
     spark_master: str = ""  # empty: local mode (local[*])
     spark_export_dir: Path | None = None  # None: the system's temporary folder
-    duckdb_memory_limit: str = "2GB"  # DuckDB's memory_limit while counting (screening.MEMORY_LIMIT)
-    duckdb_temp_dir: Path | None = None  # where DuckDB spills; None: a folder of its own, removed after
+    # DuckDB's memory_limit while counting and on the store's connection (screening.MEMORY_LIMIT;
+    # a store opened without the setting uses 2GiB, store STORE_MEMORY_LIMIT)
+    duckdb_memory_limit: str = "2GB"
+    # where DuckDB spills; None: a folder of its own (long-file screen), <store file>.tmp (store)
+    duckdb_temp_dir: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:

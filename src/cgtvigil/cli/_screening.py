@@ -115,7 +115,12 @@ def ingest_faers_cmd(
     try:
         if report_json is not None:
             check_writable(report_json, "The import report")
-        with FaersStore(db or settings.db) as store, _progress("ingest") as progress:
+        with (
+            FaersStore(
+                db or settings.db, memory_limit=settings.duckdb_memory_limit, temp_directory=settings.duckdb_temp_dir
+            ) as store,
+            _progress("ingest") as progress,
+        ):
             report = ingest_faers(
                 paths,
                 store,
@@ -363,6 +368,7 @@ def signals_cmd(
                     )
                 topic_set = expand_topics(topic_set, meddra)
                 with open_screen_store(db) as store, _progress("screen") as progress:
+                    store.limit_memory(settings.duckdb_memory_limit, settings.duckdb_temp_dir)
                     result = screen_store(
                         store,
                         spec,
@@ -439,7 +445,9 @@ def export_parquet_cmd(
             problems.add(param_message("--levels", "cgtvigil export parquet", "'pt' and/or 'topic'", x))
     try:
         problems.raise_if_any()
-        with open_screen_store(db or Settings.from_env().db) as store:
+        settings = Settings.from_env()
+        with open_screen_store(db or settings.db) as store:
+            store.limit_memory(settings.duckdb_memory_limit, settings.duckdb_temp_dir)
             written = export_store_parquet(store, folder, load_topics(), roles=chosen_roles, levels=chosen_levels)
     except (CgtVigilError, OSError) as exc:
         _fail(exc)

@@ -127,18 +127,16 @@ CASE upper(trim(age_cod))
 
 def _cases_sql(where: str) -> str:
     """The query of ``report``'s rows: the chosen version of each case of ``demo`` (``where``
-    restricts the cases, over the columns of demo and ``case_key``)."""
+    restricts the cases, over the columns of demo, whose ``case_key`` is stored)."""
     groups = "WHERE (primaryid, quarter) IN (SELECT (primaryid, quarter) FROM d)" if where else ""
     return _CASES_SQL.format(where=where, groups=groups, age=_AGE_YEARS)
 
 
 _CASES_SQL = """
         WITH d AS (
-            SELECT * FROM (
-                SELECT *, coalesce(nullif(trim(caseid), ''), primaryid) AS case_key,
-                       TRY_CAST(caseversion AS INTEGER) AS version,
-                       TRY_CAST(nullif(trim(age), '') AS DOUBLE) AS a
-                FROM demo) {where}),
+            SELECT *, TRY_CAST(caseversion AS INTEGER) AS version,
+                   TRY_CAST(nullif(trim(age), '') AS DOUBLE) AS a
+            FROM demo {where}),
         ranked AS (
             SELECT *, row_number() OVER (
                 PARTITION BY case_key
@@ -189,18 +187,32 @@ def update_cases(store: FaersStore, since_file_id: int, *, flag_duplicates: bool
     files (:func:`derived_tables_current`). The probable-duplicate flags, which compare a case
     with every other, are computed over the whole table again when asked for."""
     _unmark(store, _CASES_KEY)
-    store.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _touched AS
-        WITH new AS (SELECT primaryid, quarter, coalesce(nullif(trim(caseid), ''), primaryid) AS case_key
-                     FROM demo WHERE file_id > ?)
-        SELECT case_key FROM new
-        UNION SELECT coalesce(nullif(trim(d.caseid), ''), d.primaryid) FROM demo d
+    # The new rows are found by file id (files are appended in id order, so DuckDB skips the
+    # row groups of older files) and their case keys are stored: neither reads the history.
+    # The rows sharing a primaryid and quarter with a new row belong to the new rows' quarters.
+    quarters = [
+        r[0]
+        for r in store.con.execute(
+            "SELECT DISTINCT quarter FROM source_file WHERE file_id > ? AND table_name = 'demo' ORDER BY 1",
+            [since_file_id],
+        ).fetchall()
+    ]
+    same_group = ""
+    if quarters:
+        marks = ", ".join("?" for _ in quarters)
+        same_group = f"""
+        UNION SELECT d.case_key FROM demo d
               SEMI JOIN (SELECT DISTINCT primaryid, quarter FROM new) n
               ON n.primaryid = d.primaryid AND n.quarter = d.quarter
+              WHERE d.quarter IN ({marks})"""
+    store.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _touched AS
+        WITH new AS (SELECT primaryid, quarter, case_key FROM demo WHERE file_id > ?)
+        SELECT case_key FROM new{same_group}
         UNION SELECT caseid FROM deleted_case WHERE file_id > ?
         """,
-        [since_file_id, since_file_id],
+        [since_file_id, *quarters, since_file_id],
     )
     try:
         store.execute("DELETE FROM report WHERE caseid IN (SELECT case_key FROM _touched)")
@@ -241,9 +253,10 @@ def _flag_probable_duplicates(store: FaersStore) -> None:
 
 
 def case_counts(store: FaersStore) -> dict[str, int]:
+    """DEMO rows and the case view's counts (``cases``: its rows, one per case key of DEMO)."""
     row = store.query(
         """SELECT (SELECT count(*) FROM demo) AS demo_rows,
-                  (SELECT count(DISTINCT coalesce(nullif(trim(caseid), ''), primaryid)) FROM demo) AS cases,
+                  count(*) AS cases,
                   count(*) FILTER (WHERE NOT deleted) AS cases_after_dedup,
                   count(*) FILTER (WHERE deleted) AS deleted_cases,
                   count(*) FILTER (WHERE probable_duplicate AND NOT deleted) AS probable_duplicates,

@@ -12,12 +12,30 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from cgtvigil.errors import StoreError
+from cgtvigil.errors import StoreError, ValidationError
 from cgtvigil.model import FAERS_COLUMNS
 
 __all__ = ["FaersStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the tables as loaded. 2: DEMO stores each row's case key (``case_key``), written at load;
+a version 1 store is back-filled when it is first opened for writing."""
+
+CASE_KEY_SQL = "coalesce(nullif(trim(caseid), ''), primaryid)"
+"""A DEMO row's case: its ``caseid``, or its ``primaryid`` when the caseid is blank (formats.md
+§1.5). Stored as ``demo.case_key`` at load, so that finding the cases a new quarter touches reads
+that quarter's rows, not the whole history."""
+
+STORE_MEMORY_LIMIT = "2GiB"
+"""DuckDB's ``memory_limit`` on a store's connection unless the caller gives one (the commands
+give the deployment's setting, ``Settings.duckdb_memory_limit``, ``CGTVIGIL_DUCKDB_MEMORY_LIMIT``,
+default 2GB). 2GiB rather than 2GB: DuckDB shows a limit rounded down (2GB as "1.8 GiB"), and the
+counting engine restores a store's limit from what DuckDB shows after a block run under its own
+(``DuckDBEngine.limited``); 2GiB comes back exactly. The limit bounds the ingest's case rebuild
+and a screen over the store, which otherwise grow to DuckDB's own default, 80 % of the
+machine's memory: at 2.15M reports the all-drug screen peaked at 2.73 GB without a limit and
+1.83 GB under 1 GB, at the same CPU time (benchmarks/README.md, issue 17 target 3). Above the
+limit DuckDB spills to disk."""
 
 
 def _ddl() -> str:
@@ -38,9 +56,10 @@ def _ddl() -> str:
     ]
     for table, columns in FAERS_COLUMNS.items():
         cols = ", ".join(f"{c} VARCHAR" for c in columns)
+        key = ", case_key VARCHAR" if table == "demo" else ""
         parts.append(
             f"CREATE TABLE IF NOT EXISTS {table} ({cols}, file_id INTEGER, quarter VARCHAR, "
-            "legacy BOOLEAN, line BIGINT, n_lines INTEGER, extra VARCHAR);"
+            f"legacy BOOLEAN, line BIGINT, n_lines INTEGER, extra VARCHAR{key});"
         )
     return "\n".join(parts)
 
@@ -79,9 +98,23 @@ class FaersStore:
     Open it with ``read_only=True`` for analysis while no ingest runs (DuckDB allows one
     writer). File-system problems (a lock held by another process, a read-only disk, a folder
     given as the file, a full disk) raise :class:`~cgtvigil.errors.StoreError` naming the file.
+
+    DuckDB works under ``memory_limit`` (default :data:`STORE_MEMORY_LIMIT`, 2GiB; None: DuckDB's
+    default, 80 % of the machine's memory) and spills above it to ``temp_directory`` (None:
+    DuckDB's default, the folder ``<store file>.tmp`` beside the store, created only when
+    something spills and removed when the store is closed); see :meth:`limit_memory`. A store
+    written by schema version 1 gets its ``demo.case_key`` column back-filled when it is first
+    opened for writing.
     """
 
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = STORE_MEMORY_LIMIT,
+        temp_directory: Path | str | None = None,
+    ) -> None:
         self.path = Path(path)
         if self.path.is_dir():
             raise StoreError(
@@ -96,9 +129,65 @@ class FaersStore:
         with self.guard():
             self.con.execute("SET enable_progress_bar = false")  # library code never prints
             self.con.execute("SET preserve_insertion_order = false")  # rows carry their line numbers
+        try:
+            self.limit_memory(memory_limit, temp_directory)
             if not read_only:
-                self.con.execute(_ddl())
+                with self.guard():
+                    self._create_or_migrate()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def limit_memory(self, memory_limit: str | None, temp_directory: Path | str | None = None) -> None:
+        """Set DuckDB's ``memory_limit`` for this store (a size such as ``"2GB"`` or ``"512MiB"``;
+        None leaves DuckDB's default, 80 % of the machine's memory) and the folder it spills to
+        above it (None leaves DuckDB's: ``<store file>.tmp``). The limit is DuckDB's, not the
+        process's: Python and Arrow memory come on top. Faces pass the deployment's setting
+        (``Settings.duckdb_memory_limit`` and ``duckdb_temp_dir``)."""
+        try:
+            if temp_directory is not None:
+                self.con.execute("SET temp_directory = ?", [str(temp_directory)])
+            if memory_limit is not None:
+                self.con.execute("SET memory_limit = ?", [memory_limit])
+        except (duckdb.InvalidInputException, duckdb.ParserException, duckdb.ConversionException) as exc:
+            raise ValidationError(
+                [
+                    "The 'memory_limit' parameter of FaersStore must be a memory size such as 2GB or 512MiB "
+                    f"(and 'temp_directory' a folder path). Got {memory_limit!r}, {temp_directory!r}: "
+                    f"{str(exc).strip().splitlines()[0]}."
+                ]
+            ) from exc
+
+    def _create_or_migrate(self) -> None:
+        """Create the tables of a new store; bring an older store to :data:`SCHEMA_VERSION`."""
+        had_meta = bool(
+            self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0]
+        )
+        stored = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() if had_meta else []
+        version = int(stored[0][0]) if stored else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: the store has schema version {version}, written by a newer cgtvigil than this "
+                f"one (schema version {SCHEMA_VERSION}); upgrade cgtvigil to write to it."
+            )
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(_ddl())
+            columns = {
+                r[0]
+                for r in self.con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = 'demo'"
+                ).fetchall()
+            }
+            if "case_key" not in columns:  # schema version 1: the key was computed on every read
+                self.con.execute("ALTER TABLE demo ADD COLUMN case_key VARCHAR")
+                self.con.execute(f"UPDATE demo SET case_key = {CASE_KEY_SQL}")
+            if version != SCHEMA_VERSION:
                 self.con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -170,6 +259,8 @@ class FaersStore:
     def append(self, table: str, batch: pa.Table, *, file_id: int, quarter: str, legacy: bool) -> None:
         # The batch's provenance as constants of the INSERT (no column of n equal values built).
         constants = ", CAST(? AS INTEGER) AS file_id, CAST(? AS VARCHAR) AS quarter, CAST(? AS BOOLEAN) AS legacy"
+        if table == "demo":  # the case key, stored (schema version 2)
+            constants += f", {CASE_KEY_SQL} AS case_key"
         self._insert(table, batch, constants, [file_id, quarter, legacy])
 
     def append_quarantine(self, file_id: int, rows: list[tuple[int, int, str, str]]) -> None:
