@@ -31,12 +31,11 @@ def faers_samples(shared: Path) -> Path:
     return shared / "faers" / "faers_2017q2_aers_2004q1"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def operational_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The operational store on SQLite and on the PostgreSQL server that `make test` starts
-    (CGTVIGIL_TEST_POSTGRES_URL); each test gets an empty schema."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'operational.db'}"
+def _empty_operational_url(kind: str, folder: Path) -> str:
+    """An operational store with an empty schema: a new SQLite file in ``folder``, or the
+    PostgreSQL server that `make test` starts (CGTVIGIL_TEST_POSTGRES_URL) with every table dropped."""
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'operational.db'}"
     url = os.environ.get("CGTVIGIL_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("PostgreSQL runs under `make test` (scripts/test.sh sets CGTVIGIL_TEST_POSTGRES_URL)")
@@ -50,3 +49,19 @@ def operational_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         con.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def operational_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The operational store on SQLite and on the PostgreSQL server that `make test` starts
+    (CGTVIGIL_TEST_POSTGRES_URL); each test gets an empty schema."""
+    return _empty_operational_url(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_operational_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Like ``operational_url``, but one empty schema per test module and engine: for a module
+    whose tests read one expensive data set and leave it as they found it (each test's session
+    is rolled back). Pytest runs the module's tests grouped by engine, so no other module's
+    test empties the PostgreSQL schema in between."""
+    return _empty_operational_url(request.param, tmp_path_factory.mktemp("operational"))

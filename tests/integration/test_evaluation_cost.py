@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session
 
 from cgtvigil.monitoring import MonitoringRules, evaluate_patient, register_patient
@@ -60,9 +60,10 @@ def _row(patient: str, kind: str, value: float, unit: str, t: datetime) -> dict[
     }
 
 
-@pytest.fixture
-def store(operational_url: str) -> Iterator[Session]:
-    engine = operational_engine(operational_url)
+@pytest.fixture(scope="module")
+def cohort_engine(module_operational_url: str) -> Iterator[Engine]:
+    """The cohort below, written once per engine for the module (about 240,000 readings)."""
+    engine = operational_engine(module_operational_url)
     with session_factory(engine)() as s:
         # a cohort with histories as long as P-LONG's, so that no patient is most of the table
         cohort = [("P-SHORT", 1), ("P-LONG", 30)] + [(f"P-{i}", 30) for i in range(9)]
@@ -91,8 +92,16 @@ def store(operational_url: str) -> Iterator[Session]:
         if s.get_bind().dialect.name == "postgresql":
             s.connection().exec_driver_sql("ANALYZE")  # the planner sees the real table sizes
             s.commit()
-        yield s
+    yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def store(cohort_engine: Engine) -> Iterator[Session]:
+    """A session on the cohort; what a test wrote is rolled back, so each test sees the cohort as written."""
+    with session_factory(cohort_engine)() as s:
+        yield s
+        s.rollback()
 
 
 def _statements(session: Session, patient: str) -> tuple[list[tuple[str, Any]], int, list[AlertRow]]:

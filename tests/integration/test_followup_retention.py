@@ -37,16 +37,25 @@ RULES = load_ltfu_rules()
 ADMIN = scope_for(UserRow(username="adm", role="administrator"))
 
 
-@pytest.fixture
-def session(operational_url: str):  # type: ignore[no-untyped-def]
-    engine = operational_engine(operational_url)
+@pytest.fixture(scope="module")
+def cohort_engine(module_operational_url: str):  # type: ignore[no-untyped-def]
+    """The simulator's 120-patient cohort, loaded once per engine for the module."""
+    engine = operational_engine(module_operational_url)
     with session_factory(engine)() as s:
         cohort = simulate_ltfu(LtfuCohortConfig(patients=120, seed=3, today=TODAY), load_products())
         counts = load_ltfu_cohort(s, cohort, load_products(), RULES, load_jurisdictions())
         assert counts["patients"] == 120 and counts["visits_done"] > 500 and counts["transfers"] > 0
         s.commit()
-        yield s
+    yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def session(cohort_engine):  # type: ignore[no-untyped-def]
+    """A session on the cohort; anything a test wrote is rolled back, so each sees the cohort as loaded."""
+    with session_factory(cohort_engine)() as s:
+        yield s
+        s.rollback()
 
 
 def test_simulator_is_seeded_and_marked_synthetic() -> None:
