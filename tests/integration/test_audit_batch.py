@@ -5,6 +5,7 @@ wait for the first's lock)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import date
 
@@ -56,3 +57,28 @@ def test_a_read_in_a_transaction_that_wrote_is_audited_with_the_change(operation
         assert s.scalar(select(func.count()).select_from(AuditRow).where(AuditRow.action == "alert.acknowledge")) == 1
         assert s.get(PatientRow, "P-1") is not None and verify_audit(s).ok
     engine.dispose()
+
+
+def test_a_batch_of_entries_links_into_the_chain_between_single_appends(operational_url: str) -> None:
+    from datetime import UTC, datetime
+
+    from cgtvigil.audit import append_audit
+    from cgtvigil.audit._chain import append_audit_entries
+
+    at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    engine = operational_engine(operational_url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        first = s.scalar(select(func.coalesce(func.max(AuditRow.id), 0)))
+        append_audit(s, actor="a", action="one", target="t:1", at=at)
+        batch = [{"actor": "b", "action": "batch", "target": f"t:{k}", "at": at, "detail": {"k": k}} for k in (2, 3, 4)]
+        append_audit_entries(s, batch)
+        append_audit(s, actor="c", action="five", target="t:5", at=at)
+        s.commit()
+        rows = s.scalars(select(AuditRow).where(AuditRow.id > first).order_by(AuditRow.id)).all()
+        report = verify_audit(s)
+    engine.dispose()
+    assert [r.target for r in rows] == [f"t:{k}" for k in range(1, 6)]
+    assert [r.id for r in rows] == list(range(first + 1, first + 6))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
+    assert report.ok, report.problems

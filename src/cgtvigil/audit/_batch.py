@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from cgtvigil.audit._chain import append_audit
+from cgtvigil.audit._chain import append_audit_entries
 from cgtvigil.audit._keys import request_context
 
 __all__ = ["audit_read_entry", "wrote_in_transaction"]
@@ -61,8 +61,7 @@ class _Writer:
                 batch, self._waiting = self._waiting, []
             try:
                 with self._sessions() as session:
-                    for entry, _ in batch:
-                        append_audit(session, **entry)
+                    append_audit_entries(session, [entry for entry, _ in batch])
                     session.commit()
             except Exception as exc:  # noqa: BLE001 (not swallowed: every request of the batch raises it)
                 for _, done in batch:
