@@ -62,12 +62,16 @@ def test_a_store_opens_under_its_default_or_the_given_limit(tmp_path: Path, faer
             _setting(store, "memory_limit")
             == duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
         )
-    with open_screen_store(db) as store:
-        store.limit_memory("384MB", spill)
+    with open_screen_store(db) as store:  # a screen's reader: the same default
+        assert _setting(store, "memory_limit") == _as_duckdb_shows(STORE_MEMORY_LIMIT)
+    with open_screen_store(db, memory_limit="384MB", temp_directory=spill) as store:
         assert (_setting(store, "memory_limit"), _setting(store, "temp_directory")) == (
             _as_duckdb_shows("384MB"),
             str(spill),
         )
+    with FaersStore(db, read_only=True) as store:  # an open store's limit can be changed
+        store.limit_memory("320MB")
+        assert _setting(store, "memory_limit") == _as_duckdb_shows("320MB")
     with pytest.raises(ValidationError, match=r"'memory_limit' parameter of FaersStore.*'lots'"):
         FaersStore(db, memory_limit="lots")
 

@@ -59,12 +59,13 @@ FeaturesOption = Annotated[
 
 
 def _features(db: Path, reference: ReferenceSet | None, until: str | None) -> PairFeatures:
-    store = open_screen_store(db)
+    settings = Settings.from_env()
+    store = open_screen_store(db, memory_limit=settings.duckdb_memory_limit, temp_directory=settings.duckdb_temp_dir)
     with store, _progress("features") as progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         feats = pair_features(
             store, load_products(), event_groups=reference.event_groups if reference else None, until=until,
-            progress=progress, memory_limit=Settings.from_env().duckdb_memory_limit,
+            progress=progress, memory_limit=settings.duckdb_memory_limit,
         )  # fmt: skip
     _show_warnings(caught)
     return feats

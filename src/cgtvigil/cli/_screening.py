@@ -367,8 +367,11 @@ def signals_cmd(
                         "meddra_groups to expand; leave it out, or give --topics files whose topics list them."
                     )
                 topic_set = expand_topics(topic_set, meddra)
-                with open_screen_store(db) as store, _progress("screen") as progress:
-                    store.limit_memory(settings.duckdb_memory_limit, settings.duckdb_temp_dir)
+                limit, spill = settings.duckdb_memory_limit, settings.duckdb_temp_dir
+                with (
+                    open_screen_store(db, memory_limit=limit, temp_directory=spill) as store,
+                    _progress("screen") as progress,
+                ):
                     result = screen_store(
                         store,
                         spec,
@@ -446,8 +449,8 @@ def export_parquet_cmd(
     try:
         problems.raise_if_any()
         settings = Settings.from_env()
-        with open_screen_store(db or settings.db) as store:
-            store.limit_memory(settings.duckdb_memory_limit, settings.duckdb_temp_dir)
+        limit, spill = settings.duckdb_memory_limit, settings.duckdb_temp_dir
+        with open_screen_store(db or settings.db, memory_limit=limit, temp_directory=spill) as store:
             written = export_store_parquet(store, folder, load_topics(), roles=chosen_roles, levels=chosen_levels)
     except (CgtVigilError, OSError) as exc:
         _fail(exc)

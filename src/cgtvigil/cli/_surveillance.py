@@ -357,13 +357,16 @@ def onset_cmd(
     plot: PlotOption = None,
 ) -> None:
     """Time to onset per (product, PT): Weibull shape with its CI and the hazard reading (WSP)."""
+    from cgtvigil.config import Settings
     from cgtvigil.screening import class_onset_comparison, onset_intervals, onset_summary, open_screen_store
     from cgtvigil.store import load_products
 
     try:
         if product_class is not None and len(event or []) != 1:
             raise ValidationError(["The '--class' option compares one PT: give exactly one '--event'."])
-        store = open_screen_store(db)
+        settings = Settings.from_env()
+        limit, spill = settings.duckdb_memory_limit, settings.duckdb_temp_dir
+        store = open_screen_store(db, memory_limit=limit, temp_directory=spill)
         with store:
             intervals = onset_intervals(store, drugs=drug, events=event)
         summary = onset_summary(intervals, min_onsets=min_onsets)

@@ -28,6 +28,7 @@ from cgtvigil.screening._export import export_relation
 from cgtvigil.screening._scoring import rank, score_pairs
 from cgtvigil.signals import RULES_VERSION, THRESHOLD_RULES
 from cgtvigil.store import (
+    STORE_MEMORY_LIMIT,
     STORE_STRATA,
     FaersStore,
     analysis_relation_sql,
@@ -124,8 +125,12 @@ def _finish(tables: list[pa.Table], meta: dict[str, Any]) -> ScreenResult:
     return ScreenResult(table.select(names), meta)
 
 
-def open_screen_store(path: Path) -> FaersStore:
-    """Open a FAERS store read-only for screening.
+def open_screen_store(
+    path: Path, *, memory_limit: str | None = STORE_MEMORY_LIMIT, temp_directory: Path | str | None = None
+) -> FaersStore:
+    """Open a FAERS store read-only for screening, DuckDB working under ``memory_limit`` and
+    spilling to ``temp_directory`` (the commands give the deployment's settings,
+    ``CGTVIGIL_DUCKDB_MEMORY_LIMIT`` and ``CGTVIGIL_DUCKDB_TEMP_DIR``).
 
     Raises :class:`~cgtvigil.errors.StoreError` with one message when the file is missing,
     is not a DuckDB database, or is locked by a writer (DuckDB's lock is per process, so a
@@ -136,7 +141,7 @@ def open_screen_store(path: Path) -> FaersStore:
         what = "is a directory, not a store file" if path.is_dir() else "no such store"
         raise StoreError(f"{path}: {what}; run `cgtvigil ingest faers ... --db {path}` first.")
     try:
-        return FaersStore(path, read_only=True)
+        return FaersStore(path, read_only=True, memory_limit=memory_limit, temp_directory=temp_directory)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             holder = re.search(r"\(PID (\d+)\)", str(exc))

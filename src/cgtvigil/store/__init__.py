@@ -27,7 +27,7 @@ if typing.TYPE_CHECKING:
         write_pt_topics,
     )
     from cgtvigil.store._dictionaries import load_jurisdictions, load_ltfu_rules, load_products, load_topics
-    from cgtvigil.store._faers_store import FaersStore
+    from cgtvigil.store._faers_store import STORE_MEMORY_LIMIT, FaersStore
     from cgtvigil.store._followup_tables import (
         ConsentRow,
         ConsentStateRow,
@@ -109,6 +109,7 @@ _EXPORTS = {
     "ConsentStateRow": "_followup_tables",
     "ConsentUse": "_scope",
     "FaersStore": "_faers_store",
+    "STORE_MEMORY_LIMIT": "_faers_store",
     "GENOMES": "_watchlist",
     "GatewayRow": "_operational",
     "IsQuarantineRow": "_genotox_tables",
@@ -200,6 +201,7 @@ __all__ = [
     "GENOMES",
     "PUBLIC_CASE_SOURCES",
     "SEALED_TABLES",
+    "STORE_MEMORY_LIMIT",
     "STORE_STRATA",
     "AccountTokenRow",
     "AlertEventRow",
