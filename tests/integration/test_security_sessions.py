@@ -207,6 +207,23 @@ def test_denied_access_is_audited_with_client_and_agent(workers) -> None:  # typ
     assert denied[0].detail["agent"] == "probe/1.0" and denied[0].detail["client"] == "testclient"
 
 
+def test_a_form_with_a_wrong_csrf_token_is_audited_as_denied(workers) -> None:  # type: ignore[no-untyped-def]
+    """A logged-in user's form post with a wrong or missing CSRF token (a forged request?) is
+    refused and audited as denied access under that user; an anonymous one names nobody."""
+    one, _ = workers
+    anonymous = one.post("/login", data={"username": "inv.a", "password": PASSWORD, "csrf": "forged"})
+    assert anonymous.status_code == 403
+    _login(one, "inv.a")
+    assert one.post("/logout", data={"csrf": "forged"}).status_code == 403
+    assert one.post("/logout", data={}).status_code == 403
+    assert one.get("/").status_code == 200  # still logged in: the forged log-out did nothing
+    denied = _audit(one, "access.denied")
+    assert [(e.actor, e.target, e.detail["status"]) for e in denied] == [
+        ("inv.a", "POST /logout", 403),
+        ("inv.a", "POST /logout", 403),
+    ]
+
+
 def test_typed_user_name_of_300_characters(workers) -> None:  # type: ignore[no-untyped-def]
     """Review M5: a 300-character user name was a 500 on PostgreSQL and left no audit row.
     It is refused like any wrong log-in and audited, capped and with control characters
