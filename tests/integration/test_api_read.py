@@ -355,3 +355,16 @@ def test_users_token_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     again = runner.invoke(cli, ["users", "token", "revoke", "reg.a", token_id])
     assert again.exit_code == 2 and "no live token" in again.output
     assert runner.invoke(cli, ["users", "token", "create", "nobody", "--label", "x"]).exit_code == 2
+
+
+def test_an_alert_id_past_the_databases_integer_is_not_found(client: TestClient) -> None:
+    """An alert id no INTEGER key holds was a 500 on PostgreSQL (integer out of range) and on
+    SQLite (an int too large to bind); it is answered like any id that does not exist."""
+    huge = "99999999999999999999"
+    token = _token(client, "inv")
+    for action in ("acknowledge", "resolve"):
+        r = client.post(f"/api/v1/alerts/{huge}/{action}", headers={"Authorization": f"Bearer {token}"}, json={})
+        assert r.status_code == 404 and r.json()["detail"] == f"no alert {huge}", (action, r.text[:200])
+    login(client, "inv")
+    page = client.post(f"/alerts/{huge}/{action}", data={"csrf": _csrf(client.get("/monitoring").text)})
+    assert page.status_code == 404 and '<nav aria-label="main">' in page.text

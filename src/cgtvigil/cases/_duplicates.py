@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from cgtvigil.audit import append_audit
 from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.model import IcsrCase, Quantity, normalise_name
-from cgtvigil.store import CaseMatchRow, Scope
+from cgtvigil.store import MAX_ROW_ID, CaseMatchRow, Scope
 
 __all__ = ["MatchCandidate", "MatchRecord", "decide_match", "find_matches", "match_record", "store_matches"]
 
@@ -253,7 +253,7 @@ def decide_match(
         raise ValidationError([f"The 'decision' parameter must be 'confirmed' or 'rejected'. Got {decision!r}."])
     if scope.cases != frozenset():
         raise NotInScopeError("deciding duplicate candidates is not in this account's scope (administrators)")
-    row = session.get(CaseMatchRow, match_id)
+    row = session.get(CaseMatchRow, match_id) if 0 < match_id <= MAX_ROW_ID else None
     if row is None:
         raise NotFoundError(f"no duplicate candidate {match_id}")
     row.status, row.decided_by, row.decided_at, row.note = decision, scope.actor, at, note[:2000]

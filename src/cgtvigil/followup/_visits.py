@@ -21,6 +21,7 @@ from cgtvigil.errors import NotFoundError, NotInScopeError, StoreError, Validati
 from cgtvigil.model import Code, Dosage, Drug, IcsrCase, Patient, ProductDictionary, Reaction
 from cgtvigil.schedules import VisitWindow, local_date, visit_status
 from cgtvigil.store import (
+    MAX_ROW_ID,
     CaseStore,
     LtfuFormRow,
     LtfuPatientRow,
@@ -116,7 +117,7 @@ class RecordedVisit:
 
 
 def _visit_in_scope(session: Session, scope: Scope, visit_id: int) -> LtfuVisitRow:
-    if not 0 < visit_id <= 2**31 - 1:  # an id no INTEGER column holds (PostgreSQL refuses it)
+    if not 0 < visit_id <= MAX_ROW_ID:
         raise NotFoundError(f"no follow-up visit {visit_id}")
     visit = session.scalar(
         select(LtfuVisitRow).where(

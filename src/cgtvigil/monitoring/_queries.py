@@ -23,6 +23,7 @@ from cgtvigil.model import ProductDictionary
 from cgtvigil.monitoring._alerts import ACTIVE, acknowledge, resolve
 from cgtvigil.monitoring._notify import NOTIFICATION_PROGRESS, notification_progress, notification_states
 from cgtvigil.store import (
+    MAX_ROW_ID,
     AlertRow,
     ObservationRow,
     PatientRow,
@@ -539,10 +540,14 @@ def act_on_alert(
 ) -> AlertView:
     """Acknowledge or resolve an alert of a patient in scope (the caller audits and commits).
     An alert outside the scope is NotFoundError, like one that does not exist."""
-    alert = session.scalar(
-        select(AlertRow).where(
-            AlertRow.id == alert_id, patient_condition(scope, AlertRow.patient_id, write=True)
-        )  # a site that transferred the patient keeps read access at most (issue 12)
+    alert = (
+        session.scalar(
+            select(AlertRow).where(
+                AlertRow.id == alert_id, patient_condition(scope, AlertRow.patient_id, write=True)
+            )  # a site that transferred the patient keeps read access at most (issue 12)
+        )
+        if 0 < alert_id <= MAX_ROW_ID
+        else None
     )
     if alert is None:
         raise NotFoundError(f"no alert {alert_id}")

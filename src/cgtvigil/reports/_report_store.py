@@ -46,7 +46,7 @@ from cgtvigil.reports._periodic_inputs import (
     signals_input,
 )
 from cgtvigil.risk_management import register_alignment
-from cgtvigil.store import PeriodicReportRow, PeriodicReportShareRow, Scope, UserRow, utc_naive
+from cgtvigil.store import MAX_ROW_ID, PeriodicReportRow, PeriodicReportShareRow, Scope, UserRow, utc_naive
 
 __all__ = [
     "DossierSpec",
@@ -383,9 +383,6 @@ def generate_report(
     return _detail(session, scope, row, reused=reused)
 
 
-_MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds (PostgreSQL refuses a larger one)
-
-
 def _products(row: PeriodicReportRow) -> list[str]:
     return [p for p in row.products.split(",") if p]
 
@@ -444,7 +441,7 @@ def _detail(session: Session, scope: Scope, row: PeriodicReportRow, *, reused: b
 def _find(session: Session, scope: Scope, report_id: int) -> PeriodicReportRow:
     if not (scope.signal_writes or scope.signal_reviewer or scope.all_signals or scope.signal_products):
         raise NotInScopeError("periodic reports are outside this account's scope")
-    row = session.get(PeriodicReportRow, report_id) if 0 < report_id <= _MAX_ID else None
+    row = session.get(PeriodicReportRow, report_id) if 0 < report_id <= MAX_ROW_ID else None
     if row is None or not _visible(session, scope, row):
         raise NotFoundError(f"there is no report {report_id} in this account's scope")
     return row

@@ -26,6 +26,7 @@ from cgtvigil.errors import NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.signal_management._sources import EvidenceDraft, SignalDraft
 from cgtvigil.signal_management._states import MEANINGS, OUTCOMES, STATE_LABELS, Timelines, allowed_next
 from cgtvigil.store import (
+    MAX_ROW_ID,
     Scope,
     SignalEventRow,
     SignalEvidenceRow,
@@ -62,7 +63,7 @@ def find_signal(session: Session, scope: Scope, signal_id: int) -> SignalRecordR
     sponsor's signal as for a missing one, so that existence does not leak)."""
     row = (
         session.scalars(select(SignalRecordRow).where(SignalRecordRow.id == signal_id, signal_condition(scope))).first()
-        if 0 < signal_id <= 2**31 - 1  # an id no INTEGER column holds (PostgreSQL refuses it): none
+        if 0 < signal_id <= MAX_ROW_ID
         else None
     )
     if row is None:

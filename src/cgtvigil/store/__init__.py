@@ -50,6 +50,7 @@ if typing.TYPE_CHECKING:
     from cgtvigil.store._meddra import expand_topics, load_meddra_groups
     from cgtvigil.store._migrate import migrate
     from cgtvigil.store._operational import (
+        MAX_ROW_ID,
         SEALED_TABLES,
         AccountTokenRow,
         AlertEventRow,
@@ -98,6 +99,7 @@ _EXPORTS = {
     "AlertEventRow": "_operational",
     "AlertRow": "_operational",
     "AuditRow": "_operational",
+    "MAX_ROW_ID": "_operational",
     "Base": "_operational",
     "CONSENT_USES": "_scope",
     "CaseIndexRow": "_case_store",
@@ -199,6 +201,7 @@ __all__ = [
     "AGE_BANDS",
     "CONSENT_USES",
     "GENOMES",
+    "MAX_ROW_ID",
     "PUBLIC_CASE_SOURCES",
     "SEALED_TABLES",
     "STORE_MEMORY_LIMIT",

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 __all__ = [
+    "MAX_ROW_ID",
     "SEALED_TABLES",
     "AccountTokenRow",
     "AlertEventRow",
@@ -53,6 +54,10 @@ __all__ = [
     "session_factory",
     "utc_naive",
 ]
+
+# The largest id an INTEGER key holds. PostgreSQL refuses a larger one with an error, so a
+# query service answers an id from a URL outside 1..MAX_ROW_ID as "not found" without asking.
+MAX_ROW_ID = 2**31 - 1
 
 
 class Base(DeclarativeBase):
