@@ -30,6 +30,7 @@ from cgtvigil.cases import (
     submissions_by_case,
 )
 from cgtvigil.config import Settings
+from cgtvigil.errors import NotFoundError
 from cgtvigil.ingest import AckMessage, AckReport, read_e2b, read_fhir_adverse_events
 from cgtvigil.model import CaseHistory, Code, Drug, IcsrCase, Patient, PrimarySource, Quantity, Reaction
 from cgtvigil.reports import write_fhir_adverse_events
@@ -173,6 +174,9 @@ def test_cross_source_duplicates_stored_and_decided(shared: Path, session: Sessi
     session.commit()
     assert row.status == "confirmed" and row.decided_by == "adm"
     assert [a.action for a in session.scalars(select(AuditRow))][-1] == "case_match.confirm"
+    for missing in (row.id + 1000, 10**20):  # past the INTEGER key: not found, not a database error
+        with pytest.raises(NotFoundError, match=f"no duplicate candidate {missing}"):
+            decide_match(session, ADMIN, missing, "rejected", at=NOW)
 
 
 def test_case_pages_api_and_exports(shared: Path, tmp_path: Path, cheap_argon2: None) -> None:  # noqa: F811
