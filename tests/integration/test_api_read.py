@@ -368,3 +368,13 @@ def test_an_alert_id_past_the_databases_integer_is_not_found(client: TestClient)
     login(client, "inv")
     page = client.post(f"/alerts/{huge}/{action}", data={"csrf": _csrf(client.get("/monitoring").text)})
     assert page.status_code == 404 and '<nav aria-label="main">' in page.text
+
+
+def test_a_malformed_api_parameter_is_described_without_echoing_the_input(client: TestClient) -> None:
+    token = _token(client, "inv")
+    probe = "<script>" + "x" * 2000
+    r = client.get("/api/v1/patients", params={"page": probe}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422
+    (problem,) = r.json()["detail"]
+    assert set(problem) == {"type", "loc", "msg"} and problem["loc"] == ["query", "page"]
+    assert "<script>" not in r.text

@@ -159,8 +159,9 @@ def install_error_pages(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
             for e in exc.errors()[:10]
         ]
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": exc.errors()[:10]}, status_code=422)
+        if request.url.path.startswith("/api/"):  # where and what, never the input echoed back
+            detail = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()[:10]]
+            return JSONResponse({"detail": detail}, status_code=422)
         return error_page(request, 400, "Bad request", "; ".join(problems))
 
     app.add_exception_handler(CgtVigilError, service_error)
