@@ -154,7 +154,7 @@ class Settings:
     spark_master: str = ""  # empty: local mode (local[*])
     spark_export_dir: Path | None = None  # None: the system's temporary folder
     # DuckDB's memory_limit while counting and on the store's connection (screening.MEMORY_LIMIT;
-    # a store opened without the setting uses 2GiB, store STORE_MEMORY_LIMIT)
+    # a store opened without the setting has the same default, store STORE_MEMORY_LIMIT)
     duckdb_memory_limit: str = "2GB"
     # where DuckDB spills; None: a folder of its own (long-file screen), <store file>.tmp (store)
     duckdb_temp_dir: Path | None = None

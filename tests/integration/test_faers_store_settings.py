@@ -1,6 +1,6 @@
 """The FAERS store's own DuckDB connection works under the deployment's memory limit and spill
 folder (CGTVIGIL_DUCKDB_MEMORY_LIMIT, CGTVIGIL_DUCKDB_TEMP_DIR; a store opened without them
-works under 2GiB), for the ingest (its case rebuild) and a screen of the store; and the store keeps each
+works under 2GB), for the ingest (its case rebuild) and a screen of the store; and the store keeps each
 DEMO row's case key (schema version 2), back-filled in a store written by version 1 (issue 17
 target 3: all of FAERS on one machine)."""
 
@@ -47,7 +47,7 @@ def _ingest(db: Path, paths: list[Path], **kwargs: Any) -> None:
 def test_a_store_opens_under_its_default_or_the_given_limit(tmp_path: Path, faers_samples: Path) -> None:
     db = tmp_path / "faers.duckdb"
     with FaersStore(db) as store:
-        assert _setting(store, "memory_limit") == _as_duckdb_shows(STORE_MEMORY_LIMIT) == _as_duckdb_shows("2GiB")
+        assert _setting(store, "memory_limit") == _as_duckdb_shows(STORE_MEMORY_LIMIT) == _as_duckdb_shows("2GB")
         assert _setting(store, "temp_directory") == str(db) + ".tmp"  # DuckDB's, beside the store
     spill = tmp_path / "spill"
     with FaersStore(db, memory_limit="256MB", temp_directory=spill) as store:

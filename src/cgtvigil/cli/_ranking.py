@@ -64,9 +64,12 @@ def _features(db: Path, reference: ReferenceSet | None, until: str | None) -> Pa
     with store, _progress("features") as progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         feats = pair_features(
-            store, load_products(), event_groups=reference.event_groups if reference else None, until=until,
-            progress=progress, memory_limit=settings.duckdb_memory_limit,
-        )  # fmt: skip
+            store,
+            load_products(),
+            event_groups=reference.event_groups if reference else None,
+            until=until,
+            progress=progress,
+        )  # fmt: skip  (under the store's limit, the deployment's setting)
     _show_warnings(caught)
     return feats
 

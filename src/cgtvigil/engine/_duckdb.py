@@ -7,8 +7,6 @@ import gzip
 import itertools
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -68,8 +66,8 @@ class DuckDBEngine:
     memory_limit : str, optional
         DuckDB's ``memory_limit`` (such as ``"2GB"``) for this engine's work: above it, joins,
         aggregates and temporary tables spill to ``temp_directory`` instead of growing (default:
-        DuckDB's, 80 % of the machine's memory). On a given connection it is set for as long as
-        the engine is used through :meth:`limited` only.
+        DuckDB's, 80 % of the machine's memory). For the engine's own connection only: a given
+        one (a store's) keeps its own limit.
     temp_directory : Path, optional
         Where DuckDB spills (default: a new folder in the system's temporary folder, removed on
         :meth:`close`, for a connection of the engine's own; DuckDB's default on a given one).
@@ -93,7 +91,6 @@ class DuckDBEngine:
             if memory_limit:
                 con.execute("SET memory_limit = ?", [memory_limit])
         self.con = con
-        self._memory_limit = memory_limit
         self.con.execute("SET enable_progress_bar = false")  # library code never prints
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -106,27 +103,6 @@ class DuckDBEngine:
         self.con.close()
         if self._own_temp is not None:
             shutil.rmtree(self._own_temp, ignore_errors=True)
-
-    @contextmanager
-    def limited(self, memory_limit: str | None = None) -> Iterator[DuckDBEngine]:
-        """Run a block under a DuckDB ``memory_limit`` (this engine's by default) and restore
-        the connection's own limit afterwards (a store's connection outlives the block). The
-        connection spills where it already does (a store's: DuckDB's folder beside the file)."""
-        limit = memory_limit or self._memory_limit
-        if not limit:
-            yield self
-            return
-        shown = "SELECT current_setting('memory_limit')"
-        before = self.con.execute(shown).fetchall()[0][0]
-        self.con.execute("SET memory_limit = ?", [limit])
-        try:
-            yield self
-        finally:
-            # DuckDB shows a limit rounded (18.8 GiB as 18.7 GiB): the default comes back exactly
-            # by RESET, a limit of the connection's own as shown
-            self.con.execute("RESET memory_limit")
-            if self.con.execute(shown).fetchall()[0][0] != before:
-                self.con.execute("SET memory_limit = ?", [before])
 
     def relation_from_file(self, path: Path, *, strata: tuple[str, ...] = ()) -> str:
         path = Path(path)

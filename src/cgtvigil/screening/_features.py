@@ -73,7 +73,6 @@ from cgtvigil.errors import ValidationError
 from cgtvigil.model import ProductDictionary, ReferenceSafetyInformation, SignalSpec, TopicSet, spec_hash
 from cgtvigil.screening._onset import _date_bounds, _last_day
 from cgtvigil.screening._scoring import score_pairs
-from cgtvigil.screening._screen import MEMORY_LIMIT
 from cgtvigil.signals import ContingencyTables, ror
 from cgtvigil.store import FaersStore, check_derived_tables, load_safety_info, load_topics, loaded_snapshot
 
@@ -273,7 +272,7 @@ def pair_features(
     safety_info: ReferenceSafetyInformation | None = None,
     topics: TopicSet | None = None,
     progress: Progress | None = None,
-    memory_limit: str | None = MEMORY_LIMIT,
+    memory_limit: str | None = None,
 ) -> PairFeatures:
     """Features of every (drug, event) pair of the store (all drugs, not only CGT products).
 
@@ -282,8 +281,8 @@ def pair_features(
     cut-off of the time-indexed mode. ``spec`` sets roles, strata and the MGPS settings; its
     methods are always the four (the features need EBGM, IC and ROR). ``safety_info`` (default:
     the shipped RSI) and ``topics`` (default: the shipped safety topics) decide the label status.
-    ``memory_limit`` is DuckDB's while the features are computed (the store's own limit is
-    restored after; None: the store's), so that a large store spills instead of growing."""
+    ``memory_limit`` is DuckDB's while the features are computed (None: the store's own, which
+    is restored after), so that a large store spills instead of growing."""
     spec = (spec or SignalSpec(strata=("age_band", "sex", "report_year"))).model_copy(
         update={"methods": ("prr", "ror", "ic", "ebgm"), "min_count": 1, "products_only": False}
     )
@@ -305,8 +304,8 @@ def pair_features(
         step += 1
 
     tick("reading the reports")
-    engine = DuckDBEngine(con, memory_limit=memory_limit)
-    with engine.limited():
+    engine = DuckDBEngine(con)
+    with store.limited(memory_limit):
         try:
             return _pair_features(
                 store, engine, spec, products, event_groups, until, masking_top, safety_info, expected, tick

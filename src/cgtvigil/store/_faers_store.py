@@ -26,16 +26,12 @@ CASE_KEY_SQL = "coalesce(nullif(trim(caseid), ''), primaryid)"
 §1.5). Stored as ``demo.case_key`` at load, so that finding the cases a new quarter touches reads
 that quarter's rows, not the whole history."""
 
-STORE_MEMORY_LIMIT = "2GiB"
+STORE_MEMORY_LIMIT = "2GB"
 """DuckDB's ``memory_limit`` on a store's connection unless the caller gives one (the commands
 give the deployment's setting, ``Settings.duckdb_memory_limit``, ``CGTVIGIL_DUCKDB_MEMORY_LIMIT``,
-default 2GB). 2GiB rather than 2GB: DuckDB shows a limit rounded down (2GB as "1.8 GiB"), and the
-counting engine restores a store's limit from what DuckDB shows after a block run under its own
-(``DuckDBEngine.limited``); 2GiB comes back exactly. The limit bounds the ingest's case rebuild
-and a screen over the store, which otherwise grow to DuckDB's own default, 80 % of the
-machine's memory: at 2.15M reports the all-drug screen peaked at 2.73 GB without a limit and
-1.83 GB under 1 GB, at the same CPU time (benchmarks/README.md, issue 17 target 3). Above the
-limit DuckDB spills to disk."""
+with the same default). It bounds the ingest's case rebuild and a screen over the store, which
+otherwise grow to DuckDB's own default, 80 % of the machine's memory; above it DuckDB spills to
+disk (benchmarks/README.md, issue 17 target 3)."""
 
 
 def _ddl() -> str:
@@ -99,10 +95,11 @@ class FaersStore:
     writer). File-system problems (a lock held by another process, a read-only disk, a folder
     given as the file, a full disk) raise :class:`~cgtvigil.errors.StoreError` naming the file.
 
-    DuckDB works under ``memory_limit`` (default :data:`STORE_MEMORY_LIMIT`, 2GiB; None: DuckDB's
+    DuckDB works under ``memory_limit`` (default :data:`STORE_MEMORY_LIMIT`, 2GB; None: DuckDB's
     default, 80 % of the machine's memory) and spills above it to ``temp_directory`` (None:
     DuckDB's default, the folder ``<store file>.tmp`` beside the store, created only when
-    something spills and removed when the store is closed); see :meth:`limit_memory`. A store
+    something spills and removed when the store is closed); see :meth:`limit_memory` and
+    :meth:`limited`. A store
     written by schema version 1 gets its ``demo.case_key`` column back-filled when it is first
     opened for writing.
     """
@@ -149,6 +146,7 @@ class FaersStore:
                 self.con.execute("SET temp_directory = ?", [str(temp_directory)])
             if memory_limit is not None:
                 self.con.execute("SET memory_limit = ?", [memory_limit])
+            self.memory_limit = memory_limit  # as given: DuckDB shows it rounded
         except (duckdb.InvalidInputException, duckdb.ParserException, duckdb.ConversionException) as exc:
             raise ValidationError(
                 [
@@ -157,6 +155,25 @@ class FaersStore:
                     f"{str(exc).strip().splitlines()[0]}."
                 ]
             ) from exc
+
+    @contextmanager
+    def limited(self, memory_limit: str | None) -> Iterator[FaersStore]:
+        """Run a block under another ``memory_limit`` (None: the store's own), then give the
+        store its own limit back exactly (DuckDB's default by RESET when it has none)."""
+        if memory_limit is None:
+            yield self
+            return
+        own = self.memory_limit
+        with self.guard():
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        try:
+            yield self
+        finally:
+            with self.guard():
+                if own is None:
+                    self.con.execute("RESET memory_limit")
+                else:
+                    self.con.execute("SET memory_limit = ?", [own])
 
     def _create_or_migrate(self) -> None:
         """Create the tables of a new store; bring an older store to :data:`SCHEMA_VERSION`."""
