@@ -103,6 +103,8 @@ class Settings:
     CGTVIGIL_SCREEN_RESULT (the screen shown on the signals page), CGTVIGIL_SECRET_KEY (session
     signing key, the same for every server process; required to serve), CGTVIGIL_BEHIND_TLS
     (1: the users reach the server over HTTPS, so cookies are Secure and HSTS is sent),
+    CGTVIGIL_WORKER_CONCURRENCY (default 4: requests one server process computes at once, the
+    others waiting their turn in arrival order),
     CGTVIGIL_SESSION_IDLE_MINUTES (default 30), CGTVIGIL_SESSION_LIFETIME_MINUTES (default
     720), CGTVIGIL_AUDIT_KEY_FILE or CGTVIGIL_AUDIT_KEY (the key of the audit chain and row
     seals, kept outside the database), CGTVIGIL_PUBLIC_URL (the address users open, for the
@@ -140,6 +142,7 @@ class Settings:
     public_url: str = ""
     max_request_bytes: int = 8 * 1024 * 1024  # request bodies above this are refused before parsing
     max_batch_elements: int = 10_000  # data points (or resources) in one ingest request
+    worker_concurrency: int = 4  # requests one worker process computes at once; the others queue
     escalation_interval: timedelta | None = timedelta(seconds=60)  # None: escalation by a timer only
     # the follow-up round (transition sweep, missed visits, pending malignancy cases); None: by hand only
     followup_interval: timedelta | None = timedelta(hours=1)
@@ -180,6 +183,7 @@ class Settings:
             public_url=os.environ.get("CGTVIGIL_PUBLIC_URL", "").rstrip("/"),
             max_request_bytes=_count("CGTVIGIL_MAX_REQUEST_BYTES", 8 * 1024 * 1024),
             max_batch_elements=_count("CGTVIGIL_MAX_BATCH_ELEMENTS", 10_000),
+            worker_concurrency=_count("CGTVIGIL_WORKER_CONCURRENCY", 4),
             escalation_interval=_seconds("CGTVIGIL_ESCALATION_INTERVAL_SECONDS", 60),
             followup_interval=_seconds("CGTVIGIL_FOLLOWUP_INTERVAL_SECONDS", 3600),
             smtp_host=os.environ.get("CGTVIGIL_SMTP_HOST", ""),

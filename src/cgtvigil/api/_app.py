@@ -5,7 +5,7 @@ the routes defined inside the factory at run time.)
 """
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cgtvigil import __version__
+from cgtvigil.api._admission import Admission
 from cgtvigil.api._cases import cases_api
 from cgtvigil.api._followup import followup_api
 from cgtvigil.api._genotox import genotox_api
@@ -51,6 +52,7 @@ from cgtvigil.store import (
     utc_naive,
 )
 from cgtvigil.web import error_page, install_error_pages, install_security, web_router
+from cgtvigil.web._security import DbSession
 from cgtvigil.web.patients import forecast_models
 
 __all__ = ["create_app"]
@@ -145,6 +147,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     # before any parsing of the body; inside the security middleware, so its 413 has the headers
     app.add_middleware(_BodyLimit, limit=settings.max_request_bytes)
     install_security(app, settings)  # server-side sessions, headers, audit of denied access
+    app.add_middleware(Admission, limit=settings.worker_concurrency)  # outermost: a waiting request costs nothing
     static = Path(__file__).resolve().parents[1] / "web" / "static"
     app.mount("/static", GZipMiddleware(StaticFiles(directory=str(static)), minimum_size=1024), name="static")
 
@@ -157,13 +160,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
         titles = {403: "Not allowed", 404: "Not found", 409: "Conflict"}
         return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
 
-    def db(request: Request) -> Iterator[Session]:
-        with request.app.state.sessions() as session:
-            yield session
-
-    def gateway(
-        session: Annotated[Session, Depends(db)], authorization: Annotated[str | None, Header()] = None
-    ) -> GatewayRow:
+    def gateway(session: DbSession, authorization: Annotated[str | None, Header()] = None) -> GatewayRow:
         scheme, _, token = (authorization or "").partition(" ")
         row = authenticate_gateway(session, token) if scheme.lower() == "bearer" and token else None
         if row is None:
@@ -236,7 +233,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     @router.post("/omh", summary="Open mHealth data points (a list, or {'points': [...]})")
     def ingest_omh(
         payload: Annotated[Any, Depends(gateway_json)],
-        session: Annotated[Session, Depends(db)],
+        session: DbSession,
         source: Annotated[GatewayRow, Depends(gateway)],
         source_timezone: str | None = None,
     ) -> dict[str, Any]:
@@ -254,7 +251,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     @router.post("/fhir", summary="A FHIR R4 Bundle of Observations and QuestionnaireResponses")
     def ingest_fhir(
         payload: Annotated[Any, Depends(gateway_json)],
-        session: Annotated[Session, Depends(db)],
+        session: DbSession,
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
         _cap(_count(payload.get("entry")) if isinstance(payload, dict) else 1, "bundle entries")
@@ -264,7 +261,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     @router.post("/epro", summary="One FHIR QuestionnaireResponse (ePRO)")
     def ingest_epro(
         payload: Annotated[Any, Depends(gateway_json)],
-        session: Annotated[Session, Depends(db)],
+        session: DbSession,
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
         _cap(_count(payload.get("item")) if isinstance(payload, dict) else 1, "items")
@@ -274,7 +271,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     @router.post("/assessment", summary="Clinician CRS/ICANS assessments: {'patient', 'crs': [...], 'icans': [...]}")
     def ingest_assessment(
         payload: Annotated[Any, Depends(gateway_json)],
-        session: Annotated[Session, Depends(db)],
+        session: DbSession,
         source: Annotated[GatewayRow, Depends(gateway)],
     ) -> dict[str, Any]:
         if isinstance(payload, dict):

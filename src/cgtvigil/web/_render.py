@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
@@ -36,7 +37,13 @@ __all__ = [
     "zulu",
 ]
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# The templates ship with the package: read once, not checked for changes on every page (a
+# file-system stat per template and include on each render).
+TEMPLATES = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(), auto_reload=False
+    )
+)
 
 
 def zulu(t: datetime | None) -> str:

@@ -12,10 +12,11 @@
 """
 
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -75,9 +76,16 @@ def require_csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
         raise HTTPException(status_code=403, detail="missing or wrong CSRF token: reload the page and try again")
 
 
-def db(request: Request) -> Any:
-    with request.app.state.sessions() as session:
+async def db(request: Request) -> AsyncIterator[Session]:
+    """The request's database session. Made here (it opens no connection until first used, in
+    the route's thread) and closed in a worker thread (closing returns the connection to the
+    pool: a round trip), so that it costs one thread hop instead of two."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    finally:
+        with anyio.CancelScope(shield=True):  # a client that went away still frees the connection
+            await run_in_threadpool(session.close)
 
 
 DbSession = Annotated[Session, Depends(db)]
