@@ -2,13 +2,15 @@
 request) are the same bytes as the Jinja template markup they replace, escaping included."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from jinja2 import Environment
 
+import cgtvigil.web
 from cgtvigil.monitoring import BoardRow
 from cgtvigil.screening import SignalRow
-from cgtvigil.web._render import time_tag
+from cgtvigil.web._render import TEMPLATES, path_segment, time_tag
 from cgtvigil.web.monitoring import board_rows
 from cgtvigil.web.signals import signal_table_rows
 
@@ -145,3 +147,13 @@ def test_a_chart_spec_reaches_the_browser_as_it_was() -> None:
     assert attribute is not None
     assert json.loads(html.unescape(attribute.group(1))) == spec
     assert str(escape(encode(spec))) == attribute.group(1)  # the signals page's cached form
+
+
+def test_a_case_id_is_one_path_segment_in_the_case_links() -> None:
+    """Issue 10 note: Jinja's ``urlencode`` kept "/" and the links took "?" and "#" from the id
+    as the start of a query or fragment."""
+    assert path_segment("GB-CO 12/3?x#y&z%") == "GB-CO%2012%2F3%3Fx%23y%26z%25"
+    assert TEMPLATES.env.from_string("{{ r.case_id|segment }}").render(r={"case_id": "A/1?b#c"}) == "A%2F1%3Fb%23c"
+    folder = Path(cgtvigil.web.__file__).parent / "templates"
+    source = (folder / "icsr_list.html").read_text() + (folder / "icsr_case.html").read_text()
+    assert "case_id|urlencode" not in source and source.count("case_id|segment") == 4

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +31,7 @@ __all__ = [
     "error_page",
     "escape_text",
     "install_error_pages",
+    "path_segment",
     "reader",
     "render",
     "time_html",
@@ -83,6 +85,13 @@ def _measure(kind: str) -> str:
     return "ePRO" if kind.startswith("symptom:") else LABELS.get(kind, kind.replace("_", " "))
 
 
+def path_segment(text: object) -> str:
+    """A text as one segment of a URL path: every reserved character quoted, "/" too (Jinja's
+    ``urlencode`` keeps "/", and a case id with "?" or "#" cut the link short)."""
+    return quote(str(text), safe="")
+
+
+TEMPLATES.env.filters["segment"] = path_segment
 TEMPLATES.env.filters["zulu"] = zulu
 TEMPLATES.env.filters["measure"] = _measure
 TEMPLATES.env.filters["when"] = time_tag

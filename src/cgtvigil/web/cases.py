@@ -13,7 +13,7 @@ from cgtvigil.cases import CaseDetail, Reference, case_detail, case_list, decide
 from cgtvigil.config import Settings
 from cgtvigil.reports import write_e2b, write_fhir_adverse_events
 from cgtvigil.store import load_products, load_safety_info, load_topics
-from cgtvigil.web._render import Reader, reader, render
+from cgtvigil.web._render import Reader, path_segment, reader, render
 from cgtvigil.web._security import DbSession, require_csrf
 
 __all__ = ["CASE_READERS", "case_export", "case_reference", "cases_router"]
@@ -102,6 +102,6 @@ def cases_router(settings: Settings) -> APIRouter:
     ) -> RedirectResponse:
         decide_match(session, who.scope, match_id, decision, at=datetime.now(UTC), note=note)
         session.commit()
-        return RedirectResponse(f"/cases/{case_id}", status_code=303)
+        return RedirectResponse(f"/cases/{path_segment(case_id)}", status_code=303)
 
     return router
