@@ -87,3 +87,18 @@ def test_the_limit_is_a_positive_whole_number(monkeypatch: pytest.MonkeyPatch) -
         Settings.from_env()
     monkeypatch.setenv("CGTVIGIL_WORKER_CONCURRENCY", "6")
     assert Settings.from_env().worker_concurrency == 6
+
+
+def test_the_same_app_serves_in_a_new_event_loop() -> None:
+    """A test client (or a restarted server) runs the app in another event loop: the slots
+    are that loop's, not a semaphore bound to a finished one."""
+    inner = _Recorder()
+    app = Admission(inner, limit=1)
+
+    async def burst() -> list[int]:
+        async with _client(app) as client:
+            return [r.status_code for r in await asyncio.gather(*(client.get(f"/r{i}") for i in range(3)))]
+
+    assert asyncio.run(burst()) == [200] * 3
+    assert asyncio.run(burst()) == [200] * 3
+    assert inner.most == 1

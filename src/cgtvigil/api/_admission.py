@@ -23,15 +23,17 @@ class Admission:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
         self.app, self.limit = app, limit
-        self._slots: asyncio.Semaphore | None = None  # made in the server's event loop
+        # made in the event loop that serves (a test client may run the app in a new loop)
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.limit)
-        slots = self._slots
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.limit))
+        slots = self._slots[1]
         await slots.acquire()  # asyncio's semaphore wakes its waiters in arrival order
         held = True
 
