@@ -96,6 +96,7 @@ class DuckDBEngine:
             self.con.execute(f"SET threads = {int(threads)}")
         self._ids = itertools.count(1)
         self._distinct: dict[str, str] = {}
+        self._distinct_sql: dict[str, str] = {}
 
     def close(self) -> None:
         """Close the connection (and so hand DuckDB's memory back; its allocator keeps what a
@@ -164,9 +165,15 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select} FROM {source}")
         return name
 
-    def relation_from_sql(self, sql: str) -> str:
+    def relation_from_sql(self, sql: str, *, distinct_sql: str | None = None) -> str:
+        """A relation over a query on this connection. ``distinct_sql``, when given, is a
+        query for the same relation's distinct (report_id, drug, event) rows with their
+        multiplicity ``k``, written so it costs less than grouping ``sql`` (the store's
+        :func:`~cgtvigil.store.analysis_distinct_sql`); it must give the same rows."""
         name = f"_rel{next(self._ids)}"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        if distinct_sql is not None:
+            self._distinct_sql[name] = distinct_sql
         return name
 
     def _distinct_rows(self, relation: str) -> str:
@@ -177,10 +184,9 @@ class DuckDBEngine:
         if table is None:
             rel = _q(relation) if not relation.startswith("_rel") else relation
             table = f"_d{next(self._ids)}"
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {table} AS "
-                f"SELECT report_id, drug, event, count(*) AS k FROM {rel} GROUP BY ALL"
-            )
+            grouped = f"SELECT report_id, drug, event, count(*) AS k FROM {rel} GROUP BY ALL"
+            body = self._distinct_sql.get(relation, grouped)
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {body}")
             self._distinct[relation] = table
         return table
 

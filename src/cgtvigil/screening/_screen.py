@@ -31,6 +31,7 @@ from cgtvigil.store import (
     STORE_MEMORY_LIMIT,
     STORE_STRATA,
     FaersStore,
+    analysis_distinct_sql,
     analysis_relation_sql,
     check_derived_tables,
     loaded_snapshot,
@@ -235,7 +236,8 @@ def _screen_store(
             return table
         return table.filter(pc.is_in(table.column("drug"), value_set=brand_set))
 
-    engine = other_engine or DuckDBEngine(store.con)
+    duckdb_engine = DuckDBEngine(store.con)
+    engine: CountingEngine = other_engine or duckdb_engine
     if other_engine is not None:
         meta["engine"] = type(other_engine).__name__
     meta["attrition"] = _attrition(store, spec, exclude_probable_duplicates)
@@ -244,9 +246,11 @@ def _screen_store(
     export = tempfile.TemporaryDirectory(prefix="cgtvigil-export-", dir=export_dir) if other_engine else nullcontext("")
     with export as folder:
         for level in spec.event_levels:
-            sql = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=exclude_probable_duplicates)
+            dup = exclude_probable_duplicates
+            sql = analysis_relation_sql(spec.roles, level=level, exclude_duplicates=dup)
             if other_engine is None:
-                relation = engine.relation_from_sql(sql)
+                distinct = analysis_distinct_sql(spec.roles, level=level, exclude_duplicates=dup)
+                relation = duckdb_engine.relation_from_sql(sql, distinct_sql=distinct)
             else:
                 exported = export_relation(store, sql, Path(folder) / f"{level}.parquet")
                 relation = engine.relation_from_file(exported, strata=spec.strata)

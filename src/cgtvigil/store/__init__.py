@@ -15,6 +15,7 @@ if typing.TYPE_CHECKING:
     from cgtvigil.store._cases import (
         AGE_BANDS,
         STORE_STRATA,
+        analysis_distinct_sql,
         analysis_relation_sql,
         case_counts,
         check_derived_tables,
@@ -151,6 +152,7 @@ _EXPORTS = {
     "TreatmentRow": "_operational",
     "UserRow": "_operational",
     "VectorMeasurementRow": "_genotox_tables",
+    "analysis_distinct_sql": "_cases",
     "analysis_relation_sql": "_cases",
     "case_condition": "_scope",
     "case_counts": "_cases",
@@ -255,6 +257,7 @@ __all__ = [
     "TreatmentRow",
     "UserRow",
     "VectorMeasurementRow",
+    "analysis_distinct_sql",
     "analysis_relation_sql",
     "case_condition",
     "case_counts",

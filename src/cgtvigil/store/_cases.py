@@ -25,6 +25,7 @@ from cgtvigil.store._faers_store import FaersStore
 __all__ = [
     "AGE_BANDS",
     "STORE_STRATA",
+    "analysis_distinct_sql",
     "analysis_relation_sql",
     "case_counts",
     "check_derived_tables",
@@ -297,18 +298,28 @@ def write_pt_topics(store: FaersStore, rows: list[tuple[str, str]]) -> None:
 STORE_STRATA: tuple[str, ...] = ("age_band", "sex", "report_year")
 
 
-def analysis_relation_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_duplicates: bool = False) -> str:
-    """SQL of the long relation (report_id, drug, event, age_band, sex, report_year,
-    product_id) over de-duplicated, non-deleted cases. It is a view body, so the role codes
-    are validated and inlined rather than bound."""
+def _roles_sql(roles: tuple[str, ...]) -> str:
     bad = [r for r in roles if not r.isalnum()]
     if bad or not roles:
         raise ValidationError(
             [f"The 'roles' parameter must hold FAERS role codes (PS, SS, C, I). Got {list(roles)!r}."]
         )
-    roles_sql = ", ".join(f"'{r.upper()}'" for r in roles)
-    event = "upper(trim(x.pt))" if level == "pt" else "t.topic"
-    topic_join = "JOIN pt_topic t ON t.pt_key = upper(trim(x.pt))" if level == "topic" else ""
+    return ", ".join(f"'{r.upper()}'" for r in roles)
+
+
+def _event_sql(level: str) -> tuple[str, str]:
+    """The event expression over ``reac x`` at a level, and the join it needs."""
+    if level == "pt":
+        return "upper(trim(x.pt))", ""
+    return "t.topic", "JOIN pt_topic t ON t.pt_key = upper(trim(x.pt))"
+
+
+def analysis_relation_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_duplicates: bool = False) -> str:
+    """SQL of the long relation (report_id, drug, event, age_band, sex, report_year,
+    product_id) over de-duplicated, non-deleted cases. It is a view body, so the role codes
+    are validated and inlined rather than bound."""
+    roles_sql = _roles_sql(roles)
+    event, topic_join = _event_sql(level)
     dup = "AND NOT r.probable_duplicate" if exclude_duplicates else ""
     return f"""
         SELECT r.primaryid AS report_id, m.drug AS drug, {event} AS event,
@@ -320,3 +331,34 @@ def analysis_relation_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_
         {topic_join}
         WHERE NOT r.deleted {dup} AND upper(trim(g.role_cod)) IN ({roles_sql})
           AND nullif(trim(x.pt), '') IS NOT NULL"""
+
+
+def analysis_distinct_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_duplicates: bool = False) -> str:
+    """SQL of the distinct (report_id, drug, event) rows of :func:`analysis_relation_sql`
+    with their multiplicity ``k``: the same rows and counts as grouping that relation, but
+    each side of the report is grouped on its own before the join (a case's drugs times its
+    events), so the join never holds the report x drug x reaction rows at once. Over all of
+    FAERS that is what keeps the store screen within a memory limit."""
+    roles_sql = _roles_sql(roles)
+    event, topic_join = _event_sql(level)
+    dup = "AND NOT probable_duplicate" if exclude_duplicates else ""
+    return f"""
+        WITH r AS MATERIALIZED (
+                SELECT primaryid, quarter, count(*) AS k FROM report WHERE NOT deleted {dup} GROUP BY ALL),
+             a AS MATERIALIZED (
+                SELECT g.primaryid, g.quarter, m.drug, count(*) AS k
+                FROM drug g
+                JOIN drug_map m ON m.drugname IS NOT DISTINCT FROM g.drugname
+                               AND m.prod_ai IS NOT DISTINCT FROM g.prod_ai
+                WHERE upper(trim(g.role_cod)) IN ({roles_sql})
+                  AND (g.primaryid, g.quarter) IN (SELECT (primaryid, quarter) FROM r)
+                GROUP BY ALL),
+             b AS MATERIALIZED (
+                SELECT x.primaryid, x.quarter, {event} AS event, count(*) AS k
+                FROM reac x {topic_join}
+                WHERE nullif(trim(x.pt), '') IS NOT NULL
+                  AND (x.primaryid, x.quarter) IN (SELECT (primaryid, quarter) FROM r)
+                GROUP BY ALL)
+        SELECT r.primaryid AS report_id, a.drug, b.event, sum(r.k * a.k * b.k)::BIGINT AS k
+        FROM r JOIN a USING (primaryid, quarter) JOIN b USING (primaryid, quarter)
+        GROUP BY ALL"""
