@@ -73,7 +73,7 @@ LIMIT = """
 import os
 # --memory-limit: DuckDB's memory_limit on the store's connection (FaersStore(memory_limit=...),
 # as the commands pass CGTVIGIL_DUCKDB_MEMORY_LIMIT); "none": DuckDB's default, 80 % of RAM;
-# unset: the store's default (2GiB since the store sets one; before that, DuckDB's)
+# unset: the store's default (2GB since the store sets one; before that, DuckDB's)
 _limit = os.environ.get("BENCH_DUCKDB_MEMORY_LIMIT", "")
 LIMIT = {"memory_limit": None if _limit == "none" else _limit} if _limit else {}
 """
@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument(
         "--memory-limit",
         help="DuckDB memory_limit on the store's connection in every stage, e.g. 1GB, or 'none' for DuckDB's "
-        "default (80%% of RAM); default: the store's own (2GiB; CGTVIGIL_DUCKDB_MEMORY_LIMIT's default is 2GB)",
+        "default (80%% of RAM); default: the store's own (2GB, as CGTVIGIL_DUCKDB_MEMORY_LIMIT's default)",
     )
     parser.add_argument("--src", type=Path, help="run the stages with DIR/src first on PYTHONPATH")
     parser.add_argument("--stages", default="ingest,dedup,drugmap,screen_all,screen_cgt,incremental,new_alone,growth")
@@ -241,7 +241,7 @@ def main() -> None:
         "quarters": args.quarters,
         "scale": args.scale,
         "src": str(args.src) if args.src else "working tree",
-        "duckdb_memory_limit": args.memory_limit or "the store's default (2GiB; DuckDB's 80% of RAM before it had one)",
+        "duckdb_memory_limit": args.memory_limit or "the store's default (2GB; DuckDB's 80% of RAM before it had one)",
         "src_commit": (args.src / "COMMIT").read_text().strip()
         if args.src and (args.src / "COMMIT").exists()
         else None,
