@@ -6,7 +6,9 @@ decided (audited), and the case pages and JSON API with their export buttons."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -217,6 +219,33 @@ def test_case_pages_api_and_exports(shared: Path, tmp_path: Path, cheap_argon2: 
         exports = [a.detail for a in s.scalars(select(AuditRow).where(AuditRow.action == "cases.export"))]
     assert actions.count("cases.read") == 2 and actions.count("cases.list") == 3  # every read audited
     assert [d["format"] for d in exports] == ["e2b", "fhir-r5"]  # a whole ICSR leaving is told apart
+    app.state.engine.dispose()
+
+
+def test_a_case_id_with_a_slash_is_reachable(tmp_path: Path, cheap_argon2: None) -> None:  # noqa: F811
+    """An E2B report id is free text: one holding '/', '?', '#' and a space is listed, linked,
+    shown, exported and served by the API under its own id (it was not routable: '%2F' is
+    decoded before routing, so the id spanned two path segments)."""
+    rid = "GB-CO 12/3?x#y"
+    db = tmp_path / "cases.duckdb"
+    with CaseStore(db) as store:
+        store.add([StoredReport(_case(rid), "e2b", "x.xml", "0" * 64, "/", "test")], [])
+    app = create_app(Settings(db=db, operational_url=f"sqlite:///{tmp_path / 'op.db'}", secret_key="k"))
+    with app.state.sessions() as s:
+        create_user(s, username="adm.user", password=PASSWORD, role="administrator", at=NOW)
+        s.commit()
+    with TestClient(app) as client:
+        login(client, "adm")
+        links = re.findall(r'href="(/cases/[^"]+)"', client.get("/cases").text)
+        assert links == ["/cases/GB-CO%2012%2F3%3Fx%23y"], links
+        page = client.get(links[0])
+        assert page.status_code == 200 and html.escape(f"Case {rid}") in page.text
+        assert client.get("/api/v1/cases/GB-CO%2012%2F3%3Fx%23y").json()["case"]["safety_report_id"] == rid
+        xml = client.get(links[0] + "/export?format=e2b")
+        assert xml.status_code == 200 and read_e2b(xml.content).cases[0].safety_report_id == rid
+        fhir = client.get("/api/v1/cases/GB-CO%2012%2F3%3Fx%23y/export?format=fhir-r5")
+        assert fhir.status_code == 200 and fhir.headers["content-type"].startswith("application/fhir+json")
+        assert client.get("/cases/GB-CO%2012%2F4").status_code == 404
     app.state.engine.dispose()
 
 

@@ -44,15 +44,8 @@ def cases_api(settings: Settings) -> APIRouter:
             page_size=page_size,
         )
 
-    @router.get("/{case_id}", response_model=CaseDetail)
-    def case(
-        session: DbSession, case_id: str, who: Annotated[Reader, Depends(api_reader(*CASE_READERS))]
-    ) -> CaseDetail:
-        """One case: all sections (canonical model), assessment, clock, versions, submissions, duplicates."""
-        now = datetime.now(UTC)
-        return case_detail(settings.db, session, who.scope, reference, case_id, today=now.date(), now=now)
-
-    @router.get("/{case_id}/export")
+    # a case id may hold "/": the export route first (see the web page's routes)
+    @router.get("/{case_id:path}/export")
     def export(
         session: DbSession,
         case_id: str,
@@ -66,5 +59,13 @@ def cases_api(settings: Settings) -> APIRouter:
             settings.db, session, who.scope, reference, case_id, today=now.date(), now=now, export=format
         )
         return case_export(found, format, receiver)
+
+    @router.get("/{case_id:path}", response_model=CaseDetail)
+    def case(
+        session: DbSession, case_id: str, who: Annotated[Reader, Depends(api_reader(*CASE_READERS))]
+    ) -> CaseDetail:
+        """One case: all sections (canonical model), assessment, clock, versions, submissions, duplicates."""
+        now = datetime.now(UTC)
+        return case_detail(settings.db, session, who.scope, reference, case_id, today=now.date(), now=now)
 
     return router

@@ -61,7 +61,23 @@ def cases_router(settings: Settings) -> APIRouter:
         )
         return render(request, "icsr_list.html", who.user, title="Cases", found=found, chosen=status, page=page)
 
-    @router.get("/cases/{case_id}")
+    # a case id may hold "/" (an E2B report id is free text): the export route first, so
+    # that ".../export" is not read as part of an id
+    @router.get("/cases/{case_id:path}/export")
+    def case_export_page(
+        session: DbSession,
+        case_id: str,
+        who: Annotated[Reader, Depends(reader(*CASE_READERS))],
+        format: Annotated[ExportFormat, Query()] = "e2b",
+        receiver: Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = "ZZFDA",
+    ) -> Response:
+        now = datetime.now(UTC)
+        found = case_detail(
+            settings.db, session, who.scope, reference, case_id, today=now.date(), now=now, export=format
+        )
+        return case_export(found, format, receiver)
+
+    @router.get("/cases/{case_id:path}")
     def case_page(
         request: Request, session: DbSession, case_id: str, who: Annotated[Reader, Depends(reader(*CASE_READERS))]
     ) -> HTMLResponse:
@@ -76,20 +92,6 @@ def cases_router(settings: Settings) -> APIRouter:
             sections=found.case.model_dump(mode="json", exclude_none=True, exclude_defaults=True),
             can_decide=who.user.role in CASE_DECIDERS,
         )
-
-    @router.get("/cases/{case_id}/export")
-    def case_export_page(
-        session: DbSession,
-        case_id: str,
-        who: Annotated[Reader, Depends(reader(*CASE_READERS))],
-        format: Annotated[ExportFormat, Query()] = "e2b",
-        receiver: Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = "ZZFDA",
-    ) -> Response:
-        now = datetime.now(UTC)
-        found = case_detail(
-            settings.db, session, who.scope, reference, case_id, today=now.date(), now=now, export=format
-        )
-        return case_export(found, format, receiver)
 
     @router.post("/cases/matches/{match_id}", dependencies=[Depends(require_csrf)])
     def decide_page(
