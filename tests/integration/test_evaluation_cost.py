@@ -13,7 +13,7 @@ the streamed vitals; this cohort has no ANC values."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, event, insert
 from sqlalchemy.orm import Session
 
-from cgtvigil.monitoring import MonitoringRules, evaluate_patient, register_patient
+from cgtvigil.monitoring import MonitoringRules, evaluate_patient, evaluate_patients, register_patient
 from cgtvigil.store import AlertRow, ObservationRow, load_products, operational_engine, session_factory
 
 NOW = datetime(2026, 3, 1, 12, 0)
@@ -106,6 +106,14 @@ def store(cohort_engine: Engine) -> Iterator[Session]:
 
 def _statements(session: Session, patient: str) -> tuple[list[tuple[str, Any]], int, list[AlertRow]]:
     """The statements one evaluation ran (with their parameters), and the SQLite VM steps."""
+    products = load_products()
+    return _run(
+        session, lambda: evaluate_patient(session, patient, RULES, since=NOW - WINDOW, now=NOW, products=products)
+    )
+
+
+def _run(session: Session, evaluate: Callable[[], Any]) -> tuple[list[tuple[str, Any]], int, Any]:
+    """The statements ``evaluate`` ran (with their parameters), the SQLite VM steps, its result."""
     statements: list[tuple[str, Any]] = []
     connection = session.connection()
 
@@ -124,7 +132,7 @@ def _statements(session: Session, patient: str) -> tuple[list[tuple[str, Any]], 
         raw.set_progress_handler(tick, 100)  # type: ignore[union-attr]
     event.listen(connection, "before_cursor_execute", record)
     try:
-        alerts = evaluate_patient(session, patient, RULES, since=NOW - WINDOW, now=NOW, products=load_products())
+        alerts = evaluate()
         session.flush()
     finally:
         event.remove(connection, "before_cursor_execute", record)
@@ -164,6 +172,48 @@ def test_evaluation_work_does_not_grow_with_history(store: Session) -> None:
     slack = 200 if sqlite else 4  # steps are counted by the hundred; a page or two of index levels
     assert work["P-LONG"] <= 1.25 * work["P-SHORT"] + slack, work
     assert work["P-SHORT"] > 0, work
+
+
+COHORT = ["P-SHORT", "P-LONG"] + [f"P-{i}" for i in range(9)]
+
+
+def _reads(statements: list[tuple[str, Any]]) -> list[str]:
+    """The SELECTs of observations and treatments among ``statements``."""
+    return [
+        st
+        for st, _ in statements
+        if st.lstrip().upper().startswith("SELECT") and ("FROM observation" in st or "FROM treatment" in st)
+    ]
+
+
+def test_a_batch_is_evaluated_as_each_patient_alone_in_three_reads(store: Session) -> None:
+    """A gateway's batch of the 11 patients raises the alerts that evaluating each patient
+    alone raises, with three reads for all of them (windows, treatments, ANC since day 0)
+    where one at a time took three per patient."""
+    products = load_products()
+    alone = []
+    for patient in COHORT:
+        statements, _, alerts = _statements(store, patient)
+        assert len(_reads(statements)) == 3
+        alone.append([(a.patient_id, a.rule, a.message, a.count) for a in alerts])
+    store.rollback()
+    since = dict.fromkeys(COHORT, NOW - WINDOW)
+    statements, _, found = _run(store, lambda: evaluate_patients(store, since, RULES, now=NOW, products=products))
+    assert sorted(found) == sorted(COHORT)
+    assert [[(a.patient_id, a.rule, a.message, a.count) for a in found[p]] for p in COHORT] == alone
+    assert all(rules == [(p, "sensor_fever", rules[0][2], 1)] for p, rules in zip(COHORT, alone, strict=True))
+    assert len(_reads(statements)) == 3, _reads(statements)
+    # each patient's window is a range of the (patient_id, time) index
+    window, params = next((st, p) for st, p in statements if "UNION ALL" in st)
+    if store.get_bind().dialect.name == "sqlite":
+        plan = store.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + window, params)
+        ranges = [str(r[-1]) for r in plan if "ix_observation_patient_time" in str(r[-1])]
+    else:
+        with store.connection().connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute("EXPLAIN (FORMAT JSON) " + window, params)
+            text = json.dumps(cursor.fetchone()[0])
+        ranges = text.split('"Index Name": "ix_observation_patient_time"')[1:]
+    assert len(ranges) == len(COHORT), window
 
 
 def test_window_read_is_a_range_of_the_patient_time_index(store: Session) -> None:

@@ -38,7 +38,7 @@ from cgtvigil.monitoring import (
     MonitoringRules,
     authenticate_gateway,
     evaluate_forecast,
-    evaluate_patient,
+    evaluate_patients,
     store_observations,
 )
 from cgtvigil.screening import ScreenCache
@@ -201,13 +201,13 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
     def _ingest(session: Session, result: IntakeResult, source: GatewayRow, now: datetime) -> dict[str, Any]:
         try:
             summary = store_observations(session, result, now, site=source.site)
-            raised = 0
-            for patient in sorted(summary.patients):
-                # late observations re-evaluate the window they fall in
-                since = min(summary.earliest[patient], utc_naive(now)) - EVALUATION_WINDOW
-                raised += len(evaluate_patient(session, patient, rule_set, since=since, now=now, products=products))
-                models = forecast_models(settings)[0]
-                if models is not None:  # a forecast above a threshold of the plan rules alerts too
+            # late observations re-evaluate the window they fall in
+            since = {p: min(summary.earliest[p], utc_naive(now)) - EVALUATION_WINDOW for p in summary.patients}
+            found = evaluate_patients(session, since, rule_set, now=now, products=products)
+            raised = sum(len(alerts) for alerts in found.values())
+            models = forecast_models(settings)[0]
+            if models is not None:  # a forecast above a threshold of the plan rules alerts too
+                for patient in sorted(summary.patients):
                     raised += len(evaluate_forecast(session, patient, models, now=now, rules=rule_set))
             append_audit(
                 session,

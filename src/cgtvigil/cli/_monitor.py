@@ -87,7 +87,7 @@ def monitor_ingest_cmd(
     from cgtvigil.monitoring import (
         MonitoringRules,
         evaluate_forecast,
-        evaluate_patient,
+        evaluate_patients,
         load_forecast_models,
         store_observations,
     )
@@ -125,18 +125,9 @@ def monitor_ingest_cmd(
         for result in parts:
             with session_factory(engine)() as session:
                 summary = store_observations(session, result, now)
-                alerts = [
-                    a
-                    for p in sorted(summary.patients)
-                    for a in evaluate_patient(
-                        session,
-                        p,
-                        MonitoringRules(),
-                        since=summary.earliest[p] - timedelta(days=1),
-                        now=now,
-                        products=products,
-                    )
-                ]
+                since = {p: summary.earliest[p] - timedelta(days=1) for p in summary.patients}
+                found = evaluate_patients(session, since, MonitoringRules(), now=now, products=products)
+                alerts = [a for p in sorted(found) for a in found[p]]
                 if models is not None:  # a forecast above a threshold of the plan rules alerts too
                     alerts += [
                         a for p in sorted(summary.patients) for a in evaluate_forecast(session, p, models, now=now)

@@ -2,7 +2,7 @@
 
 from cgtvigil.monitoring._alerts import ACTIVE, acknowledge, escalate_overdue, raise_alert, resolve
 from cgtvigil.monitoring._escalation import EscalationRound, EscalationScheduler, every, run_escalation, stop_rounds
-from cgtvigil.monitoring._evaluate import evaluate_patient
+from cgtvigil.monitoring._evaluate import evaluate_patient, evaluate_patients
 from cgtvigil.monitoring._forecast import (
     BAND_LEVEL,
     DailyRollup,
@@ -129,6 +129,7 @@ __all__ = [
     "escalate_overdue",
     "evaluate_forecast",
     "evaluate_patient",
+    "evaluate_patients",
     "every",
     "forecast_for",
     "label_requirements",

@@ -7,19 +7,19 @@ window they fall in.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, union_all
 from sqlalchemy.orm import Session
 
 from cgtvigil.clinical import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae, grade_icaht
 from cgtvigil.model import LabResult, ProductDictionary
 from cgtvigil.monitoring._alerts import raise_alert
-from cgtvigil.monitoring._registry import current_treatment
 from cgtvigil.monitoring._rules import MonitoringRules
-from cgtvigil.store import AlertRow, ObservationRow, utc_naive
+from cgtvigil.store import AlertRow, ObservationRow, TreatmentRow, utc_naive
 
-__all__ = ["evaluate_patient"]
+__all__ = ["evaluate_patient", "evaluate_patients"]
 
 _LAB_TERMS = {
     analyte: term for term, analyte in CTCAE_TERMS.items() if analyte in ("anc", "plt", "alt", "ast", "bilirubin")
@@ -28,6 +28,7 @@ _LAB_TERMS = {
 
 # the columns an evaluation reads; a row of them is a Reading (attributes as on ObservationRow)
 _READING = (
+    ObservationRow.patient_id,
     ObservationRow.kind,
     ObservationRow.value,
     ObservationRow.unit,
@@ -35,7 +36,8 @@ _READING = (
     ObservationRow.ref_low,
     ObservationRow.ref_high,
 )
-Reading = Row[str, float, str, datetime, float | None, float | None]
+Reading = Row[str, str, float, str, datetime, float | None, float | None]
+AncValue = Row[str, float, str, datetime]
 
 
 def _sustained(rows: list[Reading], test, minimum: int, window: timedelta) -> Reading | None:  # type: ignore[no-untyped-def]
@@ -54,6 +56,11 @@ def _sustained(rows: list[Reading], test, minimum: int, window: timedelta) -> Re
     return None
 
 
+# patients per statement of a batch evaluation (SQLite allows at most 500 terms in a compound
+# SELECT; each window is one term with two parameters)
+_BATCH = 100
+
+
 def evaluate_patient(
     session: Session,
     patient: str,
@@ -66,15 +73,66 @@ def evaluate_patient(
     """Evaluate observations of ``patient`` from ``since``; returns the alerts raised or updated.
     With the patient's registered treatment (and ``products``), product-specific rules apply
     too: the AAV liver rule and the running early ICAHT from day 0."""
-    since, now = utc_naive(since), utc_naive(now)
-    # One range of the index (patient_id, time): the cost is that of the window, whatever the
-    # length of the patient's history; plain rows, not entities, so a batch of many patients
-    # does not fill the session with every observation of their windows.
-    rows = session.execute(
-        select(*_READING)
-        .where(ObservationRow.patient_id == patient, ObservationRow.time >= since, ObservationRow.superseded.is_(False))
-        .order_by(ObservationRow.time)
-    ).all()
+    return evaluate_patients(session, {patient: since}, rules, now=now, products=products)[patient]
+
+
+def evaluate_patients(
+    session: Session,
+    since: Mapping[str, datetime],
+    rules: MonitoringRules,
+    *,
+    now: datetime,
+    products: ProductDictionary | None = None,
+) -> dict[str, list[AlertRow]]:
+    """Evaluate each patient of ``since`` from their own time, as :func:`evaluate_patient`
+    does, in patient order; returns each patient's alerts raised or updated. The reads are
+    shared: one statement for the windows of up to 100 patients, one for their treatments and
+    one for the ANC values of the CAR-T and TCR-T patients among them, so a gateway's batch of
+    many patients costs a few round trips, not three per patient."""
+    patients = sorted(since)
+    windows: dict[str, list[Reading]] = {p: [] for p in patients}
+    treatments: dict[str, TreatmentRow] = {}
+    for i in range(0, len(patients), _BATCH):
+        chunk = patients[i : i + _BATCH]
+        # One range of the index (patient_id, time) per patient: the cost is that of the
+        # window, whatever the length of the patient's history; plain rows, not entities, so
+        # a batch of many patients does not fill the session with every observation.
+        ranges = [
+            select(*_READING).where(
+                ObservationRow.patient_id == p,
+                ObservationRow.time >= utc_naive(since[p]),
+                ObservationRow.superseded.is_(False),
+            )
+            for p in chunk
+        ]
+        query = union_all(*ranges) if len(ranges) > 1 else ranges[0]
+        for row in session.execute(query.order_by("patient_id", "time")).all():
+            windows[row.patient_id].append(row)
+        for t in session.scalars(
+            select(TreatmentRow)
+            .where(TreatmentRow.patient_id.in_(chunk))
+            .order_by(TreatmentRow.patient_id, TreatmentRow.infusion_date.desc())
+        ):
+            treatments.setdefault(t.patient_id, t)  # the most recent one
+    by_id = products.by_id() if products is not None else {}
+    modality = {p: by_id[t.product_id].modality.value for p, t in treatments.items() if t.product_id in by_id}
+    day0 = {p: treatments[p].infusion_date for p in patients if modality.get(p) in ("CAR-T", "TCR-T")}
+    anc = _anc_since_day0(session, day0)
+    return {
+        p: _evaluate(session, p, windows[p], rules, treatments.get(p), modality.get(p), anc.get(p)) for p in patients
+    }
+
+
+def _evaluate(
+    session: Session,
+    patient: str,
+    rows: list[Reading],
+    rules: MonitoringRules,
+    treatment: TreatmentRow | None,
+    modality: str | None,
+    anc: list[AncValue] | None,
+) -> list[AlertRow]:
+    """One patient's rules over their window (``rows``, in time order), treatment and ANC."""
     by_kind: dict[str, list[Reading]] = {}
     for r in rows:
         by_kind.setdefault(r.kind, []).append(r)
@@ -192,14 +250,11 @@ def evaluate_patient(
                     r.time,
                 )
             highest = max(highest, r.value)
-    treatment = current_treatment(session, patient)
-    if treatment is not None and products is not None:
-        product = products.by_id().get(treatment.product_id)
-        if product is not None and product.modality.value == "AAV-in-vivo":
-            for analyte in ("alt", "ast", "bilirubin"):
-                _aav_liver(analyte, by_kind.get(analyte, []), treatment.baseline_labs.get(analyte), rules, fire)
-        if product is not None and product.modality.value in ("CAR-T", "TCR-T"):
-            _running_icaht(session, patient, treatment.infusion_date, rules, fire)
+    if modality == "AAV-in-vivo" and treatment is not None:
+        for analyte in ("alt", "ast", "bilirubin"):
+            _aav_liver(analyte, by_kind.get(analyte, []), treatment.baseline_labs.get(analyte), rules, fire)
+    if anc and treatment is not None:
+        _running_icaht(anc, treatment.infusion_date, rules, fire)
     return alerts
 
 
@@ -243,23 +298,33 @@ def _aav_liver(analyte: str, rows: list[Reading], baseline: object, rules: Monit
             return
 
 
-def _running_icaht(session: Session, patient: str, infusion: date, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
+def _anc_since_day0(session: Session, day0: Mapping[str, date]) -> dict[str, list[AncValue]]:
+    """Each patient's ANC values since their day 0, in time order (an early ICAHT run is
+    measured to its end, even past day 30): ranges of the index (patient_id, kind, ...) that
+    hold these patients' ANC values only, never the streamed vitals of the window."""
+    found: dict[str, list[AncValue]] = {}
+    patients = sorted(day0)
+    for i in range(0, len(patients), _BATCH):
+        chunk = patients[i : i + _BATCH]
+        start = {p: datetime.combine(day0[p], datetime.min.time()) for p in chunk}
+        rows = session.execute(
+            select(ObservationRow.patient_id, ObservationRow.value, ObservationRow.unit, ObservationRow.time)
+            .where(
+                ObservationRow.patient_id.in_(chunk),
+                ObservationRow.kind == "anc",
+                ObservationRow.superseded.is_(False),
+                ObservationRow.time >= min(start.values()),
+            )
+            .order_by(ObservationRow.patient_id, ObservationRow.time)
+        ).all()
+        for r in rows:
+            if r.time >= start[r.patient_id]:
+                found.setdefault(r.patient_id, []).append(r)
+    return found
+
+
+def _running_icaht(anc: list[AncValue], infusion: date, rules: MonitoringRules, fire) -> None:  # type: ignore[no-untyped-def]
     day0 = datetime.combine(infusion, datetime.min.time())
-    # ANC since day 0 (an early ICAHT run is measured to its end, even past day 30): a range of
-    # the index (patient_id, kind, ...) that holds this patient's ANC values only, never the
-    # streamed vitals of the window.
-    anc = session.execute(
-        select(ObservationRow.value, ObservationRow.unit, ObservationRow.time)
-        .where(
-            ObservationRow.patient_id == patient,
-            ObservationRow.kind == "anc",
-            ObservationRow.superseded.is_(False),
-            ObservationRow.time >= day0,
-        )
-        .order_by(ObservationRow.time)
-    ).all()
-    if not anc:
-        return
     series = [LabResult(analyte="anc", value=r.value, unit=r.unit, time=r.time) for r in anc]
     early, _ = grade_icaht(series, day0)
     grade = early.grade if early.grade is not None else int((early.category or "at least grade 0").rsplit(" ", 1)[1])
