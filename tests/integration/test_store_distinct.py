@@ -3,9 +3,10 @@ before the join) are the rows and multiplicities of grouping the analysis relati
 (``analysis_relation_sql``), the query it replaces inside the DuckDB engine.
 
 Real FDA samples (``shared/data/faers``: FAERS 2017Q2 and AERS 2004Q1). They hold no
-probable duplicates, so ten reports are flagged here, and three report rows are written twice
-(the same primaryid and quarter), which the join multiplies; the expected rows are DuckDB's
-GROUP BY over the plain join, not anything of ours."""
+probable duplicates, so ten reports are flagged here; three report rows are written twice
+(the same primaryid and quarter), which the join multiplies, and two cases are copied into a
+second quarter with their drugs and reactions, whose rows are summed; the expected rows are
+DuckDB's GROUP BY over the plain join, not anything of ours."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def store_path(tmp_path_factory: pytest.TempPathFactory, faers_samples: Path) ->
             "(SELECT primaryid FROM report WHERE NOT deleted ORDER BY primaryid LIMIT 10)"
         )
         store.con.execute("INSERT INTO report SELECT * FROM report WHERE NOT deleted ORDER BY primaryid DESC LIMIT 3")
+        # two cases present in a second quarter too, with their drugs and reactions: their rows
+        # of both quarters are summed
+        for table in ("report", "drug", "reac"):
+            store.con.execute(
+                f"INSERT INTO {table} SELECT * REPLACE ('2099Q1' AS quarter) FROM {table} WHERE primaryid IN "
+                "(SELECT primaryid FROM report WHERE NOT deleted AND NOT probable_duplicate "
+                "ORDER BY primaryid LIMIT 2 OFFSET 20)"
+            )
     return db
 
 

@@ -342,9 +342,14 @@ def analysis_distinct_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_
     roles_sql = _roles_sql(roles)
     event, topic_join = _event_sql(level)
     dup = "AND NOT probable_duplicate" if exclude_duplicates else ""
+    # the join of the three sides gives each (case, quarter, drug, event) once; only a
+    # primaryid present in two quarters needs its rows summed, so the join of all the others
+    # streams into the result without a hash table of every row
+    joined = "FROM r JOIN a USING (primaryid, quarter) JOIN b USING (primaryid, quarter)"
     return f"""
         WITH r AS MATERIALIZED (
-                SELECT primaryid, quarter, count(*) AS k FROM report WHERE NOT deleted {dup} GROUP BY ALL),
+                SELECT primaryid, quarter, count(*) AS k, count(*) OVER (PARTITION BY primaryid) > 1 AS repeated
+                FROM report WHERE NOT deleted {dup} GROUP BY primaryid, quarter),
              a AS MATERIALIZED (
                 SELECT g.primaryid, g.quarter, m.drug, count(*) AS k
                 FROM drug g
@@ -359,6 +364,9 @@ def analysis_distinct_sql(roles: tuple[str, ...], *, level: str = "pt", exclude_
                 WHERE nullif(trim(x.pt), '') IS NOT NULL
                   AND (x.primaryid, x.quarter) IN (SELECT (primaryid, quarter) FROM r)
                 GROUP BY ALL)
+        SELECT r.primaryid AS report_id, a.drug, b.event, (r.k * a.k * b.k)::BIGINT AS k
+        {joined} WHERE NOT r.repeated
+        UNION ALL
         SELECT r.primaryid AS report_id, a.drug, b.event, sum(r.k * a.k * b.k)::BIGINT AS k
-        FROM r JOIN a USING (primaryid, quarter) JOIN b USING (primaryid, quarter)
+        {joined} WHERE r.repeated
         GROUP BY ALL"""
