@@ -135,7 +135,8 @@ def _measure_once(code: str, *args: str) -> dict[str, float | str]:
         return {
             "seconds": seconds,
             "peak_rss_mb": usage.ru_maxrss / 1024,
-            "error": err.strip().splitlines()[-1] if err else f"exit {status}",
+            # the exception's own lines (a DuckDB message spans several; its last is a link)
+            "error": " | ".join(err.strip().splitlines()[-20:]) if err else f"exit {status}",
         }
     last = out.strip().splitlines()[-1] if out.strip() else ""
     return {
