@@ -198,7 +198,7 @@ def test_a_batch_is_evaluated_as_each_patient_alone_in_three_reads(store: Sessio
         alone.append([(a.patient_id, a.rule, a.message, a.count) for a in alerts])
     store.rollback()
     since = dict.fromkeys(COHORT, NOW - WINDOW)
-    statements, _, found = _run(store, lambda: evaluate_patients(store, since, RULES, now=NOW, products=products))
+    statements, _, found = _run(store, lambda: evaluate_patients(store, since, RULES, products=products))
     assert sorted(found) == sorted(COHORT)
     assert [[(a.patient_id, a.rule, a.message, a.count) for a in found[p]] for p in COHORT] == alone
     assert all(rules == [(p, "sensor_fever", rules[0][2], 1)] for p, rules in zip(COHORT, alone, strict=True))

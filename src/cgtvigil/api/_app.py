@@ -203,7 +203,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
             summary = store_observations(session, result, now, site=source.site)
             # late observations re-evaluate the window they fall in
             since = {p: min(summary.earliest[p], utc_naive(now)) - EVALUATION_WINDOW for p in summary.patients}
-            found = evaluate_patients(session, since, rule_set, now=now, products=products)
+            found = evaluate_patients(session, since, rule_set, products=products)
             raised = sum(len(alerts) for alerts in found.values())
             models = forecast_models(settings)[0]
             if models is not None:  # a forecast above a threshold of the plan rules alerts too

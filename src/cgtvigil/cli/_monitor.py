@@ -126,7 +126,7 @@ def monitor_ingest_cmd(
             with session_factory(engine)() as session:
                 summary = store_observations(session, result, now)
                 since = {p: summary.earliest[p] - timedelta(days=1) for p in summary.patients}
-                found = evaluate_patients(session, since, MonitoringRules(), now=now, products=products)
+                found = evaluate_patients(session, since, MonitoringRules(), products=products)
                 alerts = [a for p in sorted(found) for a in found[p]]
                 if models is not None:  # a forecast above a threshold of the plan rules alerts too
                     alerts += [

@@ -72,8 +72,9 @@ def evaluate_patient(
 ) -> list[AlertRow]:
     """Evaluate observations of ``patient`` from ``since``; returns the alerts raised or updated.
     With the patient's registered treatment (and ``products``), product-specific rules apply
-    too: the AAV liver rule and the running early ICAHT from day 0."""
-    return evaluate_patients(session, {patient: since}, rules, now=now, products=products)[patient]
+    too: the AAV liver rule and the running early ICAHT from day 0. (``now`` is not read: the
+    window is ``since`` onwards.)"""
+    return evaluate_patients(session, {patient: since}, rules, products=products)[patient]
 
 
 def evaluate_patients(
@@ -81,7 +82,6 @@ def evaluate_patients(
     since: Mapping[str, datetime],
     rules: MonitoringRules,
     *,
-    now: datetime,
     products: ProductDictionary | None = None,
 ) -> dict[str, list[AlertRow]]:
     """Evaluate each patient of ``since`` from their own time, as :func:`evaluate_patient`
