@@ -58,6 +58,13 @@ def operational_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return _empty_operational_url(request.param, tmp_path)
 
 
+@pytest.fixture
+def postgresql_url(tmp_path: Path) -> str:
+    """An empty operational store on the PostgreSQL server only: for row locks, which SQLite
+    (one writer at a time) does not have."""
+    return _empty_operational_url("postgresql", tmp_path)
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def module_operational_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Like ``operational_url``, but one empty schema per test module and engine: for a module

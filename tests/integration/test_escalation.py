@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from cgtvigil.api import create_app
@@ -31,6 +31,7 @@ from cgtvigil.monitoring import (
     Notifier,
     acknowledge,
     configure_channel,
+    escalate_overdue,
     raise_alert,
     register_patient,
     run_escalation,
@@ -198,3 +199,26 @@ def test_escalation_and_mail_settings_are_checked(monkeypatch: Any) -> None:
     assert settings.escalation_interval == timedelta(seconds=30)
     smtp = settings.notifier().smtp
     assert smtp is not None and (smtp.host, smtp.port, smtp.security) == ("mail.example-hospital.org", 587, "ssl")
+
+
+def test_a_round_does_not_wait_for_an_alert_a_post_is_changing(postgresql_url: str, pager: Pager) -> None:
+    """The 10,000-patient monitoring benchmark stopped on 503s: PostgreSQL found a deadlock
+    between the escalation round (locking overdue alerts in id order) and a gateway's post
+    (raising several of its patients' alerts again, in its own order). The round now skips an
+    alert whose row another transaction holds; the next round escalates it. Without the skip
+    this round waits on the row and ends on the lock timeout."""
+    sessions = _store(postgresql_url, pager, 3)
+    post = sessions()
+    raise_alert(post, "LATE-1", "rule_1", "critical", "finding 1 again", T0 + timedelta(minutes=1), MonitoringRules())
+    post.flush()  # the post holds alert 2's row until it commits
+    notifier = Notifier(audit=append_audit)
+    with sessions() as s:
+        s.execute(text("SET lock_timeout = '2s'"))
+        assert [a.id for a in escalate_overdue(s, T0 + timedelta(minutes=20))] == [1, 3]
+        s.commit()
+    post.commit()
+    post.close()
+    assert run_escalation(sessions, notifier, T0 + timedelta(minutes=21)).escalated == [2]
+    with sessions() as s:
+        assert s.get(AlertRow, 2).count == 2 and s.get(AlertRow, 2).status == "escalated"
+    sessions.kw["bind"].dispose()

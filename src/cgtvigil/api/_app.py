@@ -5,6 +5,7 @@ the routes defined inside the factory at run time.)
 """
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,9 @@ class _BodyLimit:
             await self._refuse(scope, receive, send)
 
 
+_log = logging.getLogger(__name__)
+
+
 def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> FastAPI:
     """Build the application for ``settings`` (database URL and rules are taken from here)."""
     engine = operational_engine(settings.operational_url)
@@ -220,6 +224,7 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
             session.commit()
         except OperationalError as exc:  # the store is locked or unreachable: nothing was stored
             session.rollback()
+            _log.warning("gateway %s: the store refused the post (%s)", source.name, exc.orig)
             raise HTTPException(
                 status_code=503,
                 detail="the store is busy; nothing was stored, send again",

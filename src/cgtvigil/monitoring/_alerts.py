@@ -92,13 +92,19 @@ def escalate_overdue(session: Session, now: datetime) -> list[AlertRow]:
     """Escalate open alerts whose acknowledgement deadline has passed and queue their
     escalation notifications (the caller commits). The escalation lock is taken first, so that
     of several processes escalating at once exactly one escalates a given alert: the others
-    wait for its commit and then find the alert escalated already."""
+    wait for its commit and then find the alert escalated already.
+
+    On PostgreSQL an alert that another transaction is changing (a gateway's post raising it
+    again) is left to the next round rather than waited for: the round takes every row lock it
+    needs at once and never waits on one, so it cannot deadlock with a post that changes
+    several of a site's alerts in another order."""
     now = utc_naive(now)
     write_lock(session, "alert-escalation")
     overdue = session.scalars(
         select(AlertRow)
         .where(AlertRow.status == "open", AlertRow.acknowledge_by < now)
         .order_by(AlertRow.id)
+        .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)  # what the lock holder before us wrote
     ).all()
     for a in overdue:
