@@ -7,10 +7,11 @@ window they fall in.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Row, select, union_all
+from sqlalchemy import Row, Select, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
 from cgtvigil.clinical import CTCAE_TERMS, DEFAULT_RANGES, grade_ctcae, grade_icaht
@@ -61,6 +62,23 @@ def _sustained(rows: list[Reading], test, minimum: int, window: timedelta) -> Re
 _BATCH = 100
 
 
+@functools.cache
+def _windows(n: int) -> Select[Reading]:  # type: ignore[type-var]
+    """The windows of ``n`` patients (parameters p0, s0, p1, s1, ...: patient and start) in
+    (patient, time) order, as a UNION ALL of one range of the index (patient_id, time) per
+    patient: the cost is that of the windows, whatever the length of the patients' histories.
+    Built once per size, so that a batch costs binding its parameters, not building the statement."""
+    ranges = [
+        select(*_READING).where(
+            ObservationRow.patient_id == bindparam(f"p{j}"),
+            ObservationRow.time >= bindparam(f"s{j}"),
+            ObservationRow.superseded.is_(False),
+        )
+        for j in range(n)
+    ]
+    return (union_all(*ranges) if n > 1 else ranges[0]).order_by("patient_id", "time")  # type: ignore[return-value]
+
+
 def evaluate_patient(
     session: Session,
     patient: str,
@@ -94,19 +112,9 @@ def evaluate_patients(
     treatments: dict[str, TreatmentRow] = {}
     for i in range(0, len(patients), _BATCH):
         chunk = patients[i : i + _BATCH]
-        # One range of the index (patient_id, time) per patient: the cost is that of the
-        # window, whatever the length of the patient's history; plain rows, not entities, so
-        # a batch of many patients does not fill the session with every observation.
-        ranges = [
-            select(*_READING).where(
-                ObservationRow.patient_id == p,
-                ObservationRow.time >= utc_naive(since[p]),
-                ObservationRow.superseded.is_(False),
-            )
-            for p in chunk
-        ]
-        query = union_all(*ranges) if len(ranges) > 1 else ranges[0]
-        for row in session.execute(query.order_by("patient_id", "time")).all():
+        # plain rows, not entities: a batch of many patients does not fill the session
+        bound = {f"p{j}": p for j, p in enumerate(chunk)} | {f"s{j}": utc_naive(since[p]) for j, p in enumerate(chunk)}
+        for row in session.execute(_windows(len(chunk)), bound).all():
             windows[row.patient_id].append(row)
         for t in session.scalars(
             select(TreatmentRow)

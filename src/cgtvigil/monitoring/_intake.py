@@ -133,8 +133,7 @@ def _write_quarantine(session: Session, entries: Sequence[QuarantinedInput], rec
 def _serialise(session: Session, patients: Iterable[str]) -> None:
     """Make this transaction the only writer of these patients' observations until it ends: a
     read of a slot followed by a write must not interleave with another writer's."""
-    for patient in sorted(patients):  # one order for every writer: no deadlock
-        write_lock(session, f"observations:{patient}")
+    write_lock(session, *(f"observations:{patient}" for patient in patients))
 
 
 @dataclass

@@ -164,17 +164,24 @@ class NotificationState:
     next_attempt_at: datetime | None
 
 
-def write_lock(session: Session, name: str) -> None:
-    """Make the session's transaction the only one holding the lock ``name`` until it ends: the
-    database's write lock on SQLite (an immediate transaction), a transaction-scoped advisory
-    lock on PostgreSQL. Taken first in the transaction, so that what it reads next is current."""
+def write_lock(session: Session, *names: str) -> None:
+    """Make the session's transaction the only one holding the locks ``names`` until it ends:
+    the database's write lock on SQLite (an immediate transaction), transaction-scoped advisory
+    locks on PostgreSQL, all of them in one statement and in the order of their keys (one order
+    for every writer, so two writers of overlapping sets cannot deadlock). Taken first in the
+    transaction, so that what it reads next is current. No names: nothing is locked."""
+    if not names:
+        return
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
             connection.exec_driver_sql("BEGIN IMMEDIATE")
     elif connection.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
-        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _LOCK_CLASS, "b": key})
+        keys = sorted({int.from_bytes(hashlib.sha256(n.encode()).digest()[:4], "big", signed=True) for n in names})
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:a, k) FROM unnest(CAST(:keys AS integer[])) AS u(k)"),
+            {"a": _LOCK_CLASS, "keys": keys},
+        )
 
 
 def _known_sites(session: Session) -> set[str]:
