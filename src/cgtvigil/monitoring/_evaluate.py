@@ -63,7 +63,7 @@ _BATCH = 100
 
 
 @functools.cache
-def _windows(n: int) -> Select[Reading]:  # type: ignore[type-var]
+def _windows(n: int) -> Select[str, str, float, str, datetime, float | None, float | None]:
     """The windows of ``n`` patients (parameters p0, s0, p1, s1, ...: patient and start) in
     (patient, time) order, as a UNION ALL of one range of the index (patient_id, time) per
     patient: the cost is that of the windows, whatever the length of the patients' histories.
