@@ -17,11 +17,14 @@ previous one is answered). Reported: p50/p95/p99 of every post and of arrival-to
 post that carries a patient's third febrile reading, whose answer comes after the alert is
 committed; each such alert is then checked in the store), throughput in observations/s, and
 patient evaluations/s in the first and the last tenth of the run (does it fall as history
-grows?). Writes
-benchmarks/monitoring_results_pg<N>_<patients>.json.
+grows?). With --pace F the ticks come at F times real time instead, each gateway's post at
+its own moment of the tick, and latency is measured from that moment: the latency of a load
+below capacity, where a saturated run measures queueing. Writes
+benchmarks/monitoring_results_pg<N>_<patients>[_pace<F>].json.
 
     python benchmarks/monitoring.py --postgres --workers 2 --patients 10000 --hours 1
     python benchmarks/monitoring.py --postgres --workers 2 --patients 1000 --hours 24
+    python benchmarks/monitoring.py --postgres --workers 2 --patients 10000 --hours 24 --pace 30
 """
 
 from __future__ import annotations
@@ -84,6 +87,14 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (--postgres)")
     parser.add_argument("--interval", type=int, default=5, help="minutes between temperature readings (--postgres)")
     parser.add_argument("--concurrency", type=int, default=0, help="posts in flight (--postgres; 2 x workers)")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=0.0,
+        help="--postgres: send the ticks at this many times real time, each gateway's post at its own moment "
+        "of the tick (latency at a load below capacity, measured from that moment); 0: each tick as soon as the "
+        "previous one is answered (throughput at saturation)",
+    )
     args = parser.parse_args()
     if args.postgres or args.postgres_url:
         run_postgres(args)
@@ -224,7 +235,8 @@ def run_postgres(args: argparse.Namespace) -> None:
         hourly = max(60 // args.interval, 1)
         start_sim = datetime.now(UTC) - timedelta(hours=args.hours)
         groups = np.array_split(np.arange(args.patients), args.gateways)
-        concurrency = args.concurrency or 2 * args.workers
+        concurrency = args.concurrency or (args.gateways if args.pace else 2 * args.workers)
+        tick_seconds = args.interval * 60 / args.pace if args.pace else 0.0
         client = httpx.Client(
             base_url=base,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
@@ -234,8 +246,11 @@ def run_postgres(args: argparse.Namespace) -> None:
 
         refusals: list[str] = []  # one per 503 answer (the store was busy), resent as a gateway would
 
-        def post(body: bytes) -> tuple[float, dict]:
-            sent = time.perf_counter()
+        def post(job: tuple[bytes, float | None]) -> tuple[float, dict]:
+            body, due = job  # due: when the gateway sends it (paced), else now
+            if due is not None and due > time.perf_counter():
+                time.sleep(due - time.perf_counter())
+            sent = due if due is not None else time.perf_counter()
             while True:
                 r = client.post("/api/v1/ingest/omh", content=body)
                 if r.status_code != 503 or len(refusals) >= 1000:
@@ -249,6 +264,7 @@ def run_postgres(args: argparse.Namespace) -> None:
         latencies: list[float] = []
         alert_latencies: list[float] = []
         tick_rates: list[tuple[int, float]] = []  # (observations, seconds) per tick
+        late: list[float] = []  # paced: how late each tick's first post was sent (s)
         observations = 0
         t0 = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
@@ -269,8 +285,14 @@ def run_postgres(args: argparse.Namespace) -> None:
                     bodies.append(json.dumps(batch).encode())
                     carries_alert.append(bool(set(alert_tick.get(tick, ())) & {int(i) for i in g}))
                 started = time.perf_counter()
+                if args.pace:
+                    dues = [t0 + tick_seconds * (tick + g / len(bodies)) for g in range(len(bodies))]
+                    late.append(max(0.0, started - dues[0]))
+                else:
+                    dues = [None] * len(bodies)
                 loaded = 0
-                for (elapsed, body), alerting in zip(pool.map(post, bodies), carries_alert, strict=True):
+                jobs = zip(bodies, dues, strict=True)
+                for (elapsed, body), alerting in zip(pool.map(post, jobs), carries_alert, strict=True):
                     loaded += body["loaded"]
                     latencies.append(elapsed)
                     if alerting:
@@ -298,6 +320,8 @@ def run_postgres(args: argparse.Namespace) -> None:
         "store": "postgresql",
         "workers": args.workers,
         "concurrency": concurrency,
+        "pace_times_realtime": args.pace or None,
+        "ticks_started_late_s_max": round(max(late), 2) if late else None,
         "patients": args.patients,
         "gateways": args.gateways,
         "simulated_hours": args.hours,
@@ -319,7 +343,8 @@ def run_postgres(args: argparse.Namespace) -> None:
         "load_average_1_5_15_at_end": [round(x, 2) for x in load],
         "cpus": os.cpu_count(),
     }
-    out = HERE / f"monitoring_results_pg{args.workers}_{args.patients}.json"
+    paced = f"_pace{args.pace:g}" if args.pace else ""
+    out = HERE / f"monitoring_results_pg{args.workers}_{args.patients}{paced}.json"
     out.write_text(json.dumps(result, indent=2))
     a, b = result["post_latency_ms"], result["arrival_to_alert_ms"]
     first, last = result["evaluations_per_s_first_tenth"], result["evaluations_per_s_last_tenth"]
@@ -332,6 +357,7 @@ def run_postgres(args: argparse.Namespace) -> None:
         ("post p50 / p95 / p99", f"{a['p50']} / {a['p95']} / {a['p99']} ms ({a['n']})"),
         ("arrival-to-alert p50 / p95 / p99", f"{b['p50']} / {b['p95']} / {b['p99']} ms ({b['n']})"),
         ("posts refused (503, resent)", f"{len(refusals):,}"),
+        ("pace / latest tick start", f"{args.pace:g}x real time / {max(late):.2f} s late" if late else "saturated"),
         ("workers / posts in flight", f"{args.workers} / {concurrency}"),
         ("load average at the end", " ".join(f"{x:.1f}" for x in load)),
     ]  # fmt: skip
