@@ -3,6 +3,7 @@
 ::
 
     CgtVigilError
+    ├── BusyError (TimeoutError)          the audit trail stayed held by other writers; nothing changed
     ├── ValidationError (ValueError)      bad parameters or input values, all problems listed
     ├── IngestError                       an input file cannot be read as a whole
     │   ├── ParseError                    ... with the file and line (or field) at fault
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "ArchiveError",
+    "BusyError",
     "CgtVigilError",
     "CgtVigilWarning",
     "ConvergenceError",
@@ -43,6 +45,11 @@ __all__ = [
 
 class CgtVigilError(Exception):
     """Base class of every error raised by cgtvigil."""
+
+
+class BusyError(CgtVigilError, TimeoutError):
+    """A shared resource (the audit trail) stayed held by other writers for longer than the
+    wait allowed. Nothing was changed: the same request can be sent again."""
 
 
 class ValidationError(CgtVigilError, ValueError):

@@ -31,7 +31,7 @@ from cgtvigil.api._risk_management import risk_api_router
 from cgtvigil.api._signal_management import signal_management_api
 from cgtvigil.audit import append_audit
 from cgtvigil.config import Settings
-from cgtvigil.errors import ValidationError
+from cgtvigil.errors import BusyError, ValidationError
 from cgtvigil.followup import FollowupScheduler
 from cgtvigil.ingest import IntakeResult, read_assessments, read_fhir_bundle, read_omh, read_questionnaire_response
 from cgtvigil.monitoring import (
@@ -222,9 +222,9 @@ def create_app(settings: Settings, *, rules: MonitoringRules | None = None) -> F
                 detail=summary.to_dict() | {"refused_patients": sorted(summary.refused_patients)[:100]},
             )
             session.commit()
-        except OperationalError as exc:  # the store is locked or unreachable: nothing was stored
+        except (OperationalError, BusyError) as exc:  # the store or the audit trail is held: nothing was stored
             session.rollback()
-            _log.warning("gateway %s: the store refused the post (%s)", source.name, exc.orig)
+            _log.warning("gateway %s: the post was refused (%s)", source.name, getattr(exc, "orig", exc))
             raise HTTPException(
                 status_code=503,
                 detail="the store is busy; nothing was stored, send again",

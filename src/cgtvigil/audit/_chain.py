@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from cgtvigil.audit._keys import audit_keyed, digest, request_context, typed_text
 from cgtvigil.audit._seals import check_seals
+from cgtvigil.errors import BusyError
 from cgtvigil.store import AuditRow, utc_naive
 
 __all__ = [
@@ -58,9 +59,19 @@ def _on_transaction_end(session: Session, transaction: SessionTransaction) -> No
 def _serialise(session: Session) -> None:
     """Hold the chain from the first append until the caller's transaction ends, so that two
     concurrent transactions cannot both extend the same head. PostgreSQL also takes an
-    advisory transaction lock (several server processes); SQLite deployments run one process."""
+    advisory transaction lock (several server processes); SQLite deployments run one process.
+
+    The session's pending changes are written first, so that a change waiting on a row lock
+    does not wait while holding the chain: the row's holder may be waiting for the chain (an
+    escalation round that locked its alerts), a cycle PostgreSQL cannot see because the chain's
+    lock in this process is not a database lock. Holding the chain, a writer only reads the
+    head, inserts its entries and commits."""
+    session.flush()
     if not _CHAIN.acquire(timeout=_LOCK_SECONDS):
-        raise TimeoutError("the audit trail is busy; try again")
+        raise BusyError(
+            f"the audit trail is busy (held by other writers for more than {_LOCK_SECONDS:g} s); "
+            "nothing was changed, try again"
+        )
     if not session.info.get("audit_listener"):
         event.listen(session, "after_transaction_end", _on_transaction_end)  # commit, rollback or close
         session.info["audit_listener"] = True

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from cgtvigil.access import Scope, scope_for
 from cgtvigil.audit import append_audit, audit_read_entry, wrote_in_transaction
-from cgtvigil.errors import CgtVigilError, NotFoundError, NotInScopeError, ValidationError
+from cgtvigil.errors import BusyError, CgtVigilError, NotFoundError, NotInScopeError, ValidationError
 from cgtvigil.store import UserRow
 from cgtvigil.web._security import csrf_token, request_user, roles
 
@@ -146,6 +146,7 @@ def error_page(request: Request, status: int, title: str, detail: str) -> HTMLRe
 
 
 _STATUS = {
+    BusyError: (503, "Busy"),
     NotFoundError: (404, "Not found"),
     NotInScopeError: (403, "Not allowed"),
     ValidationError: (400, "Bad request"),
@@ -160,14 +161,18 @@ def _problem(exc: Exception) -> str:
 
 def install_error_pages(app: FastAPI) -> None:
     """Errors of the query services (404 not found or not in scope, 403 a kind of data outside
-    the scope, 400 a bad parameter) and malformed query parameters: JSON on /api/, the HTML
+    the scope, 400 a bad parameter, 503 with Retry-After when the audit trail stayed busy) and
+    malformed query parameters: JSON on /api/, the HTML
     error page with the navigation elsewhere (never a traceback or raw JSON on a page)."""
 
     async def service_error(request: Request, exc: Exception) -> Response:
         status, title = next(((s, t) for cls, (s, t) in _STATUS.items() if isinstance(exc, cls)), (400, "Bad request"))
+        retry = {"Retry-After": "5"} if isinstance(exc, BusyError) else None
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": _problem(exc)}, status_code=status)
-        return error_page(request, status, title, _problem(exc))
+            return JSONResponse({"detail": _problem(exc)}, status_code=status, headers=retry)
+        page = error_page(request, status, title, _problem(exc))
+        page.headers.update(retry or {})
+        return page
 
     async def bad_parameters(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
