@@ -241,7 +241,9 @@ def run_postgres(args: argparse.Namespace) -> None:
             base_url=base,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             timeout=60,
-            limits=httpx.Limits(max_connections=concurrency),
+            # an idle connection is dropped before the server's 5 s keep-alive ends it, so a
+            # paced gateway never reuses one the server is closing (connection reset)
+            limits=httpx.Limits(max_connections=concurrency, keepalive_expiry=2.0),
         )
 
         refusals: list[str] = []  # one per 503 answer (the store was busy), resent as a gateway would
