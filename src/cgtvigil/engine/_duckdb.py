@@ -228,29 +228,40 @@ class DuckDBEngine:
                 """
             ).to_arrow_table()
         stratum = "concat_ws('|', " + ", ".join(f"coalesce(CAST({_q(s)} AS VARCHAR), '')" for s in strata) + ")"
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _rs AS "
-            f"SELECT report_id, any_value({stratum}) AS s FROM {rel} GROUP BY report_id"
-        )
+        # Each step is a table of its own, so each can spill: one stratum per report; the
+        # per-stratum margins from the distinct (report, drug) and (report, event) rows (a
+        # report is in one stratum, so the crude margins are their sums, with no DISTINCT
+        # aggregate); then E summed over the strata a pair's drug and event share.
+        steps = {
+            "_rs": f"SELECT report_id, any_value({stratum}) AS s FROM {rel} GROUP BY report_id",
+            "_nds": "SELECT drug, s, count(*) AS c FROM (SELECT DISTINCT report_id, drug FROM _l) "
+            "JOIN _rs USING (report_id) GROUP BY drug, s",
+            "_nes": "SELECT event, s, count(*) AS c FROM (SELECT DISTINCT report_id, event FROM _l) "
+            "JOIN _rs USING (report_id) GROUP BY event, s",
+            "_ns": "SELECT s, count(*) AS c FROM (SELECT DISTINCT report_id FROM _l) "
+            "JOIN _rs USING (report_id) GROUP BY s",
+            "_p": "SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event",
+        }
         # E summed exactly, in integer parts (see expected_term_parts_sql)
         q, f1, f2 = expected_term_parts_sql("nds.c * nes.c", "ns.c", "//")
-        table = con.sql(
-            f"""
-            WITH ls AS (SELECT _l.*, _rs.s FROM _l JOIN _rs USING (report_id)),
-                 nd AS (SELECT drug, count(DISTINCT report_id) AS n_drug FROM _l GROUP BY drug),
-                 ne AS (SELECT event, count(DISTINCT report_id) AS n_event FROM _l GROUP BY event),
-                 nt AS (SELECT count(DISTINCT report_id) AS n_total FROM _l),
-                 nds AS (SELECT drug, s, count(DISTINCT report_id) AS c FROM ls GROUP BY drug, s),
-                 nes AS (SELECT event, s, count(DISTINCT report_id) AS c FROM ls GROUP BY event, s),
-                 ns AS (SELECT s, count(DISTINCT report_id) AS c FROM ls GROUP BY s),
-                 p AS (SELECT drug, event, count(*) AS n FROM _l GROUP BY drug, event),
-                 e AS (SELECT p.drug, p.event, sum({q})::BIGINT AS e_q, sum({f1})::BIGINT AS e_f1,
-                              sum({f2})::BIGINT AS e_f2
-                       FROM p JOIN nds USING (drug) JOIN nes ON nes.event = p.event AND nes.s = nds.s
-                       JOIN ns ON ns.s = nds.s GROUP BY p.drug, p.event)
-            SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total, e.e_q, e.e_f1, e.e_f2
-            FROM p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
-            JOIN e ON e.drug = p.drug AND e.event = p.event
-            """
-        ).to_arrow_table()
+        try:
+            for name, body in steps.items():
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {body}")
+            table = con.sql(
+                f"""
+                WITH nd AS (SELECT drug, sum(c)::BIGINT AS n_drug FROM _nds GROUP BY drug),
+                     ne AS (SELECT event, sum(c)::BIGINT AS n_event FROM _nes GROUP BY event),
+                     nt AS (SELECT sum(c)::BIGINT AS n_total FROM _ns),
+                     e AS (SELECT p.drug, p.event, sum({q})::BIGINT AS e_q, sum({f1})::BIGINT AS e_f1,
+                                  sum({f2})::BIGINT AS e_f2
+                           FROM _p p JOIN _nds nds USING (drug) JOIN _nes nes ON nes.event = p.event AND nes.s = nds.s
+                           JOIN _ns ns ON ns.s = nds.s GROUP BY p.drug, p.event)
+                SELECT p.drug, p.event, p.n, nd.n_drug, ne.n_event, nt.n_total, e.e_q, e.e_f1, e.e_f2
+                FROM _p p JOIN nd USING (drug) JOIN ne USING (event) CROSS JOIN nt
+                JOIN e ON e.drug = p.drug AND e.event = p.event
+                """
+            ).to_arrow_table()
+        finally:
+            for name in steps:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
         return expected_from_parts(table)
