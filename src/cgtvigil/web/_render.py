@@ -162,8 +162,8 @@ def _problem(exc: Exception) -> str:
 def install_error_pages(app: FastAPI) -> None:
     """Errors of the query services (404 not found or not in scope, 403 a kind of data outside
     the scope, 400 a bad parameter, 503 with Retry-After when the audit trail stayed busy) and
-    malformed query parameters: JSON on /api/, the HTML
-    error page with the navigation elsewhere (never a traceback or raw JSON on a page)."""
+    malformed query parameters: JSON on /api/, the HTML error page with the navigation
+    elsewhere (never a traceback or raw JSON on a page)."""
 
     async def service_error(request: Request, exc: Exception) -> Response:
         status, title = next(((s, t) for cls, (s, t) in _STATUS.items() if isinstance(exc, cls)), (400, "Bad request"))
