@@ -88,6 +88,13 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=5, help="minutes between temperature readings (--postgres)")
     parser.add_argument("--concurrency", type=int, default=0, help="posts in flight (--postgres; 2 x workers)")
     parser.add_argument(
+        "--history-hours",
+        type=float,
+        default=0.0,
+        help="--postgres: store this many hours of normal readings before the run, as if the patients had "
+        "been monitored that long (a full 24 h evaluation window from the first tick)",
+    )
+    parser.add_argument(
         "--pace",
         type=float,
         default=0.0,
@@ -224,6 +231,10 @@ def run_postgres(args: argparse.Namespace) -> None:
         t_reg = time.perf_counter()
         register(url, pids)
         registration = time.perf_counter() - t_reg
+        start_sim = datetime.now(UTC) - timedelta(hours=args.hours)
+        t_hist = time.perf_counter()
+        history = _store_history(url, pids, start_sim, args.history_hours, args.interval)
+        history_seconds = time.perf_counter() - t_hist
         server, base = start_server(env, workers=args.workers, log=_server_log())
         ticks = int(args.hours * 60 // args.interval)
         rng = np.random.default_rng(7)
@@ -233,7 +244,6 @@ def run_postgres(args: argparse.Namespace) -> None:
         for i, t in onset.items():
             alert_tick.setdefault(t + 2, []).append(i)  # the third febrile reading alerts
         hourly = max(60 // args.interval, 1)
-        start_sim = datetime.now(UTC) - timedelta(hours=args.hours)
         groups = np.array_split(np.arange(args.patients), args.gateways)
         concurrency = args.concurrency or (args.gateways if args.pace else 2 * args.workers)
         tick_seconds = args.interval * 60 / args.pace if args.pace else 0.0
@@ -330,6 +340,9 @@ def run_postgres(args: argparse.Namespace) -> None:
         "temperature_every_minutes": args.interval,
         "ticks": ticks,
         "registration_seconds": round(registration, 1),
+        "history_hours": args.history_hours,
+        "history_observations": history,
+        "history_store_seconds": round(history_seconds, 1),
         "observations": observations,
         "wall_seconds": round(wall, 1),
         "rate_obs_per_s": round(observations / wall, 1),
@@ -353,6 +366,7 @@ def run_postgres(args: argparse.Namespace) -> None:
     rows = [
         ("patients", f"{args.patients:,}"),
         ("simulated hours / temperature every", f"{args.hours:g} h / {args.interval} min"),
+        ("history stored before the run", f"{args.history_hours:g} h ({history:,} observations)"),
         ("observations / wall", f"{observations:,} / {wall:.1f} s"),
         ("throughput", f"{result['rate_obs_per_s']:,.0f} obs/s ({result['times_realtime']:g}x real time)"),
         ("patient evaluations/s first / last tenth", f"{first:,.0f} / {last:,.0f}"),
@@ -366,6 +380,38 @@ def run_postgres(args: argparse.Namespace) -> None:
     for name, value in rows:
         print(f"{name:<42} {value}")
     print(f"alerts visible in the store: {visible} of {result['alerts_expected']}; wrote {out.relative_to(ROOT)}")
+
+
+def _store_history(url: str, pids: list[str], end: datetime, hours: float, interval: int) -> int:
+    """Store ``hours`` of normal readings before ``end`` for every patient (temperature every
+    ``interval`` minutes, heart rate and SpO2 hourly), with COPY: what the store holds after
+    that long a stream, without streaming it. Returns the number of rows."""
+    if hours <= 0:
+        return 0
+    import psycopg
+
+    rng = np.random.default_rng(11)
+    steps = int(hours * 60 // interval)
+    received = end.replace(tzinfo=None)
+    columns = "patient_id, kind, value, unit, time, source, device, location, received_at, superseded, is_correction"
+    n = 0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as con, con.cursor() as cur:
+        with cur.copy(f"COPY observation ({columns}) FROM STDIN") as copy:
+            for k in range(steps, 0, -1):
+                when = received - timedelta(minutes=interval * k)
+                hourly = (steps - k) % max(60 // interval, 1) == 0
+                temps = 36.7 + rng.normal(0, 0.1, len(pids))
+                for i, pid in enumerate(pids):
+                    copy.write_row((pid, "temperature", round(float(temps[i]), 2), "C", when, "omh", "", "history",
+                                    received, False, False))  # fmt: skip
+                    n += 1
+                    if hourly:
+                        copy.write_row((pid, "heart_rate", 80.0, "beats/min", when, "omh", "", "history", received,
+                                        False, False))  # fmt: skip
+                        copy.write_row((pid, "spo2", 97.0, "%", when, "omh", "", "history", received, False, False))
+                        n += 2
+        cur.execute("ANALYZE observation")
+    return n
 
 
 def _server_log() -> Path:
